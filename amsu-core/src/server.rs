@@ -1,0 +1,346 @@
+//! What amsu knows about a server: its address, flavor, version and replication state.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Secret;
+
+/// Which side of the setup a server is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The live server whose data is copied.
+    Master,
+    /// The server that becomes a replica.
+    Replica,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+        })
+    }
+}
+
+/// Where a server listens and whom to log in as: `mysql://USER[:PASSWORD]@HOST[:PORT]`.
+///
+/// | part | default |
+/// |---|---|
+/// | `USER` | `root` |
+/// | `PASSWORD` | none (give it through the environment or a file instead) |
+/// | `PORT` | `3306` |
+///
+/// `Debug` and `Display` never show the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerAddr {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name.
+    pub user: String,
+    /// Password, if any.
+    pub password: Option<Secret>,
+}
+
+impl ServerAddr {
+    /// An address with the given host and port, user `root` and no password.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        ServerAddr {
+            host: host.into(),
+            port,
+            user: "root".into(),
+            password: None,
+        }
+    }
+
+    /// Sets the user.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// Sets the password.
+    pub fn password(mut self, password: Option<Secret>) -> Self {
+        self.password = password;
+        self
+    }
+}
+
+impl fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mysql://{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+impl fmt::Debug for ServerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerAddr")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// A server URL that could not be parsed. The message never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid server URL: {reason}; expected mysql://USER[:PASSWORD]@HOST[:PORT]")]
+pub struct AddrParseError {
+    reason: String,
+}
+
+impl FromStr for ServerAddr {
+    type Err = AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| AddrParseError {
+            reason: reason.to_string(),
+        };
+        let rest = s
+            .strip_prefix("mysql://")
+            .ok_or_else(|| err("it must start with mysql://"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (userinfo, hostport) = match rest.rfind('@') {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+            None => (None, rest),
+        };
+        let (user, password) = match userinfo {
+            None => ("root".to_string(), None),
+            Some(ui) => match ui.split_once(':') {
+                Some((u, p)) => (percent_decode(u), Some(Secret::new(percent_decode(p)))),
+                None => (percent_decode(ui), None),
+            },
+        };
+        if user.is_empty() {
+            return Err(err("the user name is empty"));
+        }
+        if hostport.contains('/') {
+            return Err(err("a path after the host is not allowed"));
+        }
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            // [IPv6]:port
+            let (h, after) = h
+                .split_once(']')
+                .ok_or_else(|| err("unterminated [ in the host"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| err("the port is not a number"))?,
+                None if after.is_empty() => 3306,
+                None => return Err(err("unexpected text after the host")),
+            };
+            (h.to_string(), port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_string(),
+                    p.parse()
+                        .map_err(|_| err("the port is not a number between 1 and 65535"))?,
+                ),
+                None => (hostport.to_string(), 3306),
+            }
+        };
+        if host.is_empty() {
+            return Err(err("the host is empty"));
+        }
+        if port == 0 {
+            return Err(err("port 0 is not a valid port"));
+        }
+        Ok(ServerAddr {
+            host,
+            port,
+            user,
+            password,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The server family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// MariaDB 10.x / 11.x.
+    MariaDb,
+    /// Oracle MySQL 5.7 / 8.x / 9.x (and compatible builds).
+    MySql,
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flavor::MariaDb => "MariaDB",
+            Flavor::MySql => "MySQL",
+        })
+    }
+}
+
+/// A server version, compared numerically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Version {
+    /// Major number.
+    pub major: u16,
+    /// Minor number.
+    pub minor: u16,
+    /// Patch number.
+    pub patch: u16,
+}
+
+impl Version {
+    /// A version from its three numbers.
+    pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Everything the orchestrator needs to know about a server before it decides anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Server family.
+    pub flavor: Flavor,
+    /// Parsed version.
+    pub version: Version,
+    /// `@@version` as the server reports it.
+    pub version_string: String,
+    /// `@@global.server_id`.
+    pub server_id: u32,
+    /// `@@global.log_bin`.
+    pub log_bin: bool,
+    /// `@@global.binlog_format` (`ROW`, `MIXED`, `STATEMENT`).
+    pub binlog_format: String,
+    /// `@@global.read_only`.
+    pub read_only: bool,
+}
+
+/// A point in the master's binary log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coordinates {
+    /// Binary log file name.
+    pub file: String,
+    /// Byte position in that file.
+    pub position: u64,
+    /// The GTID set at that point (`@@gtid_binlog_pos` on MariaDB), when known.
+    pub gtid: Option<String>,
+}
+
+impl fmt::Display for Coordinates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.position)?;
+        if let Some(g) = self.gtid.as_deref().filter(|g| !g.is_empty()) {
+            write!(f, " (GTID {g})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The replication state of a server, from `SHOW SLAVE STATUS` / `SHOW REPLICA STATUS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationStatus {
+    /// Master host it replicates from.
+    pub master_host: String,
+    /// Master port.
+    pub master_port: u16,
+    /// I/O thread running (`Slave_IO_Running` = `Yes`).
+    pub io_running: bool,
+    /// SQL thread running.
+    pub sql_running: bool,
+    /// `Last_IO_Error`, empty when none.
+    pub last_io_error: String,
+    /// `Last_SQL_Error`, empty when none.
+    pub last_sql_error: String,
+    /// `Seconds_Behind_Master`, when known.
+    pub seconds_behind: Option<u64>,
+    /// Master binlog file the SQL thread has executed up to (`Relay_Master_Log_File`).
+    pub exec_file: String,
+    /// Position in that file (`Exec_Master_Log_Pos`).
+    pub exec_position: u64,
+}
+
+impl ReplicationStatus {
+    /// True when the I/O or SQL thread runs.
+    pub fn is_active(&self) -> bool {
+        self.io_running || self.sql_running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_url() {
+        let a: ServerAddr = "mysql://admin:s%40cret@db1.example:3307".parse().unwrap();
+        assert_eq!(a.user, "admin");
+        assert_eq!(a.password.as_ref().unwrap().expose(), "s@cret");
+        assert_eq!(a.host, "db1.example");
+        assert_eq!(a.port, 3307);
+    }
+
+    #[test]
+    fn defaults_port_and_user() {
+        let a: ServerAddr = "mysql://127.0.0.1".parse().unwrap();
+        assert_eq!((a.user.as_str(), a.port, a.password), ("root", 3306, None));
+        let b: ServerAddr = "mysql://repl@[::1]:3310".parse().unwrap();
+        assert_eq!((b.host.as_str(), b.port), ("::1", 3310));
+    }
+
+    #[test]
+    fn rejects_bad_urls_without_leaking_password() {
+        for bad in [
+            "postgres://x@h",
+            "mysql://u:pw@h:notaport",
+            "mysql://u:pw@",
+            "mysql://u:pw@h:0",
+        ] {
+            let e = bad.parse::<ServerAddr>().unwrap_err().to_string();
+            assert!(!e.contains("pw"), "{e}");
+            assert!(e.contains("mysql://USER"), "{e}");
+        }
+    }
+
+    #[test]
+    fn display_and_debug_hide_password() {
+        let a: ServerAddr = "mysql://u:topsecret@h:1".parse().unwrap();
+        assert!(!format!("{a} {a:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(Version::new(10, 11, 2) > Version::new(10, 9, 20));
+        assert!(Version::new(11, 0, 0) > Version::new(10, 11, 19));
+    }
+}

@@ -1,0 +1,574 @@
+//! The orchestrator of `amsu setup`: decides in pure code, acts through the traits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::{
+    BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding, LoginCheck,
+    MasterServer, ReplicaServer, ReplicationSource, ReplicationStatus, Role, Secret, ServerInfo,
+    Severity, Step,
+};
+
+/// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
+#[derive(Debug, Clone)]
+pub struct SetupOptions {
+    master_host: String,
+    master_port: u16,
+    repl_user: String,
+    repl_password: Option<Secret>,
+    repl_user_host: String,
+    force: bool,
+    wait_caught_up: bool,
+    start_timeout: Duration,
+    catch_up_timeout: Duration,
+}
+
+impl SetupOptions {
+    /// Options for a master the replica reaches at `master_host:master_port`.
+    pub fn new(master_host: impl Into<String>, master_port: u16) -> Self {
+        SetupOptions {
+            master_host: master_host.into(),
+            master_port,
+            repl_user: "amsu_repl".into(),
+            repl_password: None,
+            repl_user_host: "%".into(),
+            force: false,
+            wait_caught_up: false,
+            start_timeout: Duration::from_secs(60),
+            catch_up_timeout: Duration::from_secs(3600),
+        }
+    }
+
+    /// Replication user name. Default `amsu_repl`.
+    pub fn repl_user(mut self, user: impl Into<String>) -> Self {
+        self.repl_user = user.into();
+        self
+    }
+
+    /// Replication user password. Default: none given — an existing user cannot be used,
+    /// and a created one gets a generated 32-character password.
+    pub fn repl_password(mut self, password: Option<Secret>) -> Self {
+        self.repl_password = password;
+        self
+    }
+
+    /// Host part of a created replication account. Default `%`.
+    pub fn repl_user_host(mut self, host: impl Into<String>) -> Self {
+        self.repl_user_host = host.into();
+        self
+    }
+
+    /// Allow a replica that holds user databases or a replication configuration: they are
+    /// dropped / reset. Default `false`.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Wait until the replica has applied what the master had written when the replica
+    /// started. Default `false`.
+    pub fn wait_caught_up(mut self, wait: bool) -> Self {
+        self.wait_caught_up = wait;
+        self
+    }
+
+    /// How long to wait for both replication threads to run. Default 60 s.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the replica to catch up. Default 1 hour.
+    pub fn catch_up_timeout(mut self, timeout: Duration) -> Self {
+        self.catch_up_timeout = timeout;
+        self
+    }
+}
+
+/// What the replication-user step will do, decided before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplUserPlan {
+    /// The user exists and the password works.
+    Reuse(Secret),
+    /// The user does not exist: create it with this password.
+    Create(Secret),
+}
+
+/// What a finished setup reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupReport {
+    /// The master as probed.
+    pub master: ServerInfo,
+    /// The replica as probed.
+    pub replica: ServerInfo,
+    /// Every change amsu made on the master, in words.
+    pub master_changes: Vec<String>,
+    /// Every change amsu made on the replica, in words.
+    pub replica_changes: Vec<String>,
+    /// Warnings from the preflight checks.
+    pub warnings: Vec<Finding>,
+    /// The data copy.
+    pub copy: CopyReport,
+    /// Replication state after start.
+    pub replication: ReplicationStatus,
+    /// The master position the replica caught up to, with `wait_caught_up`.
+    pub caught_up_to: Option<Coordinates>,
+    /// Milliseconds per step.
+    pub step_millis: Vec<(Step, u64)>,
+}
+
+/// Checks every precondition from what was probed; pure, so tests give it any state.
+/// Returns all findings (blocking ones stop the setup).
+pub fn preflight(
+    master: &ServerInfo,
+    replica: &ServerInfo,
+    replica_status: Option<&ReplicationStatus>,
+    replica_databases: &[String],
+    force: bool,
+) -> Vec<Finding> {
+    let mut f = Vec::new();
+    if !master.log_bin {
+        f.push(Finding::blocking(
+            Role::Master,
+            "log_bin_off",
+            "binary logging is off (@@global.log_bin = 0); a replica needs the master's binary log, and turning it on needs a restart",
+            "add `log_bin = mysql-bin` (and a unique `server_id`) under [mysqld] in the master's option file and restart the master",
+        ));
+    } else if !master.binlog_format.eq_ignore_ascii_case("ROW") {
+        f.push(Finding::warning(
+            Role::Master,
+            "binlog_format",
+            format!(
+                "binlog_format is {}; ROW is the safe format for replication",
+                master.binlog_format
+            ),
+            "SET GLOBAL binlog_format = 'ROW' and add `binlog_format = ROW` to the master's option file",
+        ));
+    }
+    if master.flavor != replica.flavor {
+        f.push(Finding::blocking(
+            Role::Replica,
+            "flavor_mismatch",
+            format!(
+                "the replica runs {} but the master runs {}",
+                replica.flavor, master.flavor
+            ),
+            format!("use a {} server as the replica", master.flavor),
+        ));
+    } else if replica.version < master.version
+        && (replica.version.major, replica.version.minor)
+            != (master.version.major, master.version.minor)
+    {
+        f.push(Finding::blocking(
+            Role::Replica,
+            "replica_older",
+            format!(
+                "the replica's version {} is older than the master's {}; a replica must not be older",
+                replica.version, master.version
+            ),
+            format!("upgrade the replica to {} or newer", master.version),
+        ));
+    }
+    if let Some(st) = replica_status {
+        if !force {
+            f.push(Finding::blocking(
+                Role::Replica,
+                "already_replica",
+                format!(
+                    "the replica is already configured to replicate from {}:{} ({})",
+                    st.master_host,
+                    st.master_port,
+                    if st.is_active() { "running" } else { "stopped" }
+                ),
+                "run `STOP SLAVE; RESET SLAVE ALL` on it, or pass --force to let amsu do so",
+            ));
+        }
+    }
+    if !replica_databases.is_empty() && !force {
+        f.push(Finding::blocking(
+            Role::Replica,
+            "replica_not_empty",
+            format!(
+                "the replica holds user databases: {}",
+                replica_databases.join(", ")
+            ),
+            "use an empty server, or pass --force to drop these databases on the replica",
+        ));
+    }
+    f
+}
+
+/// A server_id for the master that is non-zero and differs from the replica's, or `None`
+/// when the master's is fine.
+pub fn master_server_id_fix(master_id: u32, replica_id: u32) -> Option<u32> {
+    (master_id == 0 || master_id == replica_id).then(|| fresh_server_id(&[replica_id]))
+}
+
+fn fresh_server_id(avoid: &[u32]) -> u32 {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    loop {
+        let id = rng.random_range(1000..=2_000_000_000u32);
+        if !avoid.contains(&id) {
+            return id;
+        }
+    }
+}
+
+/// Runs a whole setup: all checks first, then the changes, step by step.
+pub struct Setup<'a> {
+    master: &'a dyn MasterServer,
+    replica: &'a dyn ReplicaServer,
+    copier: &'a dyn DataCopier,
+    options: SetupOptions,
+}
+
+struct Progress<'e> {
+    events: &'e dyn EventSink,
+    master_changes: Vec<String>,
+    replica_changes: Vec<String>,
+    step_millis: Vec<(Step, u64)>,
+}
+
+impl Progress<'_> {
+    fn changed(&mut self, server: Role, what: String) {
+        self.events.emit(&Event::Changed {
+            server,
+            what: what.clone(),
+        });
+        match server {
+            Role::Master => self.master_changes.push(what),
+            Role::Replica => self.replica_changes.push(what),
+        }
+    }
+
+    async fn step<T, F>(&mut self, step: Step, fut: F) -> Result<T, BoxError>
+    where
+        F: std::future::Future<Output = Result<T, BoxError>>,
+    {
+        self.events.emit(&Event::StepStarted { step });
+        let t = Instant::now();
+        let r = fut.await;
+        if r.is_ok() {
+            let millis = t.elapsed().as_millis() as u64;
+            self.step_millis.push((step, millis));
+            self.events.emit(&Event::StepFinished { step, millis });
+        }
+        r
+    }
+
+    fn failed(&self, step: Step, server: Role, source: BoxError) -> Error {
+        let mut state = String::from("State left behind:");
+        if self.master_changes.is_empty() && self.replica_changes.is_empty() {
+            state.push_str(" nothing was changed yet.");
+        }
+        for c in &self.master_changes {
+            state.push_str(&format!("\n  - master: {c}"));
+        }
+        for c in &self.replica_changes {
+            state.push_str(&format!("\n  - replica: {c}"));
+        }
+        if step >= Step::CopyData {
+            state.push_str("\nThe replica holds partial data. Fix the cause, then rerun the same command with --force to start the copy over.");
+        } else {
+            state.push_str("\nFix the cause and rerun the same command.");
+        }
+        Error::Failed {
+            step,
+            server,
+            source,
+            state,
+        }
+    }
+}
+
+impl<'a> Setup<'a> {
+    /// A setup of `replica` from `master`, copying data with `copier`.
+    pub fn new(
+        master: &'a dyn MasterServer,
+        replica: &'a dyn ReplicaServer,
+        copier: &'a dyn DataCopier,
+        options: SetupOptions,
+    ) -> Self {
+        Setup {
+            master,
+            replica,
+            copier,
+            options,
+        }
+    }
+
+    /// Runs every check, and stops with [`Error::Preconditions`] (nothing changed) if one
+    /// blocks; returns the probed state, the findings and the replication-user plan.
+    pub async fn check(&self, events: &dyn EventSink) -> Result<Checked, Error> {
+        let mut p = Progress {
+            events,
+            master_changes: vec![],
+            replica_changes: vec![],
+            step_millis: vec![],
+        };
+        self.check_with(&mut p).await
+    }
+
+    async fn check_with(&self, p: &mut Progress<'_>) -> Result<Checked, Error> {
+        let unchanged = |step, server| move |source| Error::Unchanged { step, server, source };
+        let master = p
+            .step(Step::ProbeMaster, self.master.probe())
+            .await
+            .map_err(unchanged(Step::ProbeMaster, Role::Master))?;
+        let (replica, status, dbs) = p
+            .step(Step::ReplicaChecks, async {
+                let info = self.replica.probe().await?;
+                let status = self.replica.replication_status().await?;
+                let dbs = self.replica.user_databases().await?;
+                Ok((info, status, dbs))
+            })
+            .await
+            .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
+        let mut findings = preflight(&master, &replica, status.as_ref(), &dbs, self.options.force);
+        let (repl_plan, user_finding) = p
+            .step(Step::ReplicationUser, self.plan_repl_user())
+            .await
+            .map_err(unchanged(Step::ReplicationUser, Role::Master))?;
+        findings.extend(user_finding);
+        if findings.iter().any(|f| f.severity == Severity::Blocking) {
+            return Err(Error::Preconditions(findings));
+        }
+        for w in &findings {
+            p.events.emit(&Event::Warning {
+                server: Some(w.server),
+                message: format!("{} Fix: {}", w.problem, w.fix),
+            });
+        }
+        Ok(Checked {
+            master,
+            replica,
+            replica_status: status,
+            replica_databases: dbs,
+            findings,
+            repl_user: repl_plan,
+        })
+    }
+
+    async fn plan_repl_user(&self) -> Result<(Option<ReplUserPlan>, Option<Finding>), BoxError> {
+        let user = &self.options.repl_user;
+        if let Some(pw) = &self.options.repl_password {
+            if self.master.check_login(user, pw).await? == LoginCheck::Ok {
+                return Ok((Some(ReplUserPlan::Reuse(pw.clone())), None));
+            }
+        }
+        if self.master.user_exists(user).await? {
+            let problem = if self.options.repl_password.is_some() {
+                format!("the replication user '{user}' exists but the given password does not log in")
+            } else {
+                format!("the replication user '{user}' exists and no password for it was given")
+            };
+            return Ok((
+                None,
+                Some(Finding::blocking(
+                    Role::Master,
+                    "repl_user_password",
+                    problem,
+                    format!("set AMSU_REPL_PASSWORD (or --repl-password-file) to its password, choose another user with --repl-user, or `DROP USER '{user}'` on the master"),
+                )),
+            ));
+        }
+        let pw = self
+            .options
+            .repl_password
+            .clone()
+            .unwrap_or_else(Secret::generate);
+        Ok((Some(ReplUserPlan::Create(pw)), None))
+    }
+
+    /// Runs the whole setup. Every check runs before the first change; a failed check
+    /// returns [`Error::Preconditions`] and nothing is changed.
+    pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
+        let mut p = Progress {
+            events: &*events,
+            master_changes: vec![],
+            replica_changes: vec![],
+            step_millis: vec![],
+        };
+        let checked = self.check_with(&mut p).await?;
+        let repl_password = match checked.repl_user.clone() {
+            Some(ReplUserPlan::Reuse(pw)) => pw,
+            Some(ReplUserPlan::Create(pw)) => {
+                let o = &self.options;
+                p.step(
+                    Step::ReplicationUser,
+                    self.master
+                        .create_replication_user(&o.repl_user, &o.repl_user_host, &pw),
+                )
+                .await
+                .map_err(|e| p.failed(Step::ReplicationUser, Role::Master, e))?;
+                p.changed(
+                    Role::Master,
+                    format!(
+                        "created user '{}'@'{}' with REPLICATION SLAVE",
+                        o.repl_user, o.repl_user_host
+                    ),
+                );
+                pw
+            }
+            None => unreachable!("a missing replication-user plan is a blocking finding"),
+        };
+
+        let mut master_info = checked.master.clone();
+        if let Some(id) =
+            master_server_id_fix(checked.master.server_id, checked.replica.server_id)
+        {
+            p.step(Step::MasterConfig, self.master.set_server_id(id))
+                .await
+                .map_err(|e| p.failed(Step::MasterConfig, Role::Master, e))?;
+            p.changed(
+                Role::Master,
+                format!(
+                    "server_id changed from {} to {id} (SET GLOBAL; not persistent: add `server_id = {id}` under [mysqld] in the master's option file)",
+                    checked.master.server_id
+                ),
+            );
+            master_info.server_id = id;
+        } else {
+            p.events.emit(&Event::StepSkipped {
+                step: Step::MasterConfig,
+                reason: format!("server_id {} and log_bin are fine", checked.master.server_id),
+            });
+        }
+
+        // Configure the replica.
+        if self.options.force {
+            if checked.replica_status.is_some() {
+                p.step(Step::ConfigureReplica, self.replica.reset_replication())
+                    .await
+                    .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
+                p.changed(
+                    Role::Replica,
+                    "stopped and reset its old replication configuration (--force)".into(),
+                );
+            }
+            if !checked.replica_databases.is_empty() {
+                p.step(
+                    Step::ConfigureReplica,
+                    self.replica.drop_databases(&checked.replica_databases),
+                )
+                .await
+                .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
+                p.changed(
+                    Role::Replica,
+                    format!(
+                        "dropped databases {} (--force)",
+                        checked.replica_databases.join(", ")
+                    ),
+                );
+            }
+        }
+        let replica_id = (checked.replica.server_id == 0)
+            .then(|| fresh_server_id(&[master_info.server_id]));
+        p.step(
+            Step::ConfigureReplica,
+            self.replica.configure(replica_id, true),
+        )
+        .await
+        .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
+        if let Some(id) = replica_id {
+            p.changed(Role::Replica, format!("server_id set to {id}"));
+        }
+        p.changed(Role::Replica, "read_only = ON".into());
+
+        let copy = p
+            .step(Step::CopyData, self.copier.copy(events.clone()))
+            .await
+            .map_err(|e| p.failed(Step::CopyData, Role::Replica, e))?;
+        p.changed(
+            Role::Replica,
+            format!(
+                "loaded {} databases, {} tables, {} rows",
+                copy.databases, copy.tables, copy.rows
+            ),
+        );
+        let coordinates = copy.coordinates.clone().ok_or_else(|| {
+            p.failed(
+                Step::CopyData,
+                Role::Master,
+                "the copy reported no binary log coordinates".into(),
+            )
+        })?;
+
+        let source = ReplicationSource {
+            host: self.options.master_host.clone(),
+            port: self.options.master_port,
+            user: self.options.repl_user.clone(),
+            password: repl_password,
+            coordinates: coordinates.clone(),
+        };
+        p.step(Step::ChangeMaster, self.replica.change_master(&source))
+            .await
+            .map_err(|e| p.failed(Step::ChangeMaster, Role::Replica, e))?;
+        p.changed(
+            Role::Replica,
+            format!(
+                "CHANGE MASTER TO {}:{} as '{}' at {}",
+                source.host, source.port, source.user, coordinates
+            ),
+        );
+
+        let replication = p
+            .step(
+                Step::StartReplica,
+                self.replica.start_replication(self.options.start_timeout),
+            )
+            .await
+            .map_err(|e| p.failed(Step::StartReplica, Role::Replica, e))?;
+        p.changed(Role::Replica, "replication started".into());
+        events.emit(&Event::Replication {
+            seconds_behind: replication.seconds_behind,
+        });
+
+        let mut caught_up_to = None;
+        if self.options.wait_caught_up {
+            let target = p
+                .step(Step::CatchUp, async {
+                    let target = self.master.binlog_position().await?;
+                    self.replica
+                        .wait_until_applied(&target, self.options.catch_up_timeout)
+                        .await?;
+                    Ok(target)
+                })
+                .await
+                .map_err(|e| p.failed(Step::CatchUp, Role::Replica, e))?;
+            caught_up_to = Some(target);
+        }
+
+        Ok(SetupReport {
+            master: master_info,
+            replica: checked.replica,
+            master_changes: p.master_changes,
+            replica_changes: p.replica_changes,
+            warnings: checked.findings,
+            copy,
+            replication,
+            caught_up_to,
+            step_millis: p.step_millis,
+        })
+    }
+}
+
+/// The result of the checks: what was probed and what was decided.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The master.
+    pub master: ServerInfo,
+    /// The replica.
+    pub replica: ServerInfo,
+    /// The replica's replication configuration, if any.
+    pub replica_status: Option<ReplicationStatus>,
+    /// The replica's user databases.
+    pub replica_databases: Vec<String>,
+    /// Every finding (none blocking).
+    pub findings: Vec<Finding>,
+    /// What the replication-user step will do.
+    pub repl_user: Option<ReplUserPlan>,
+}

@@ -1,0 +1,155 @@
+//! The contracts the orchestrator drives. `amsu-mysql`, `amsu-backup` and
+//! `amsu-transfer` implement them; unit tests mock them (feature `mocks`).
+//!
+//! Failure contract, for every method: an `Err` means the operation did not complete. A
+//! method that only reads (`probe`, `replication_status`, …) changed nothing. A method that
+//! changes a server either completed or left the server as it was, except where its
+//! documentation says otherwise.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{BoxError, Coordinates, EventSink, ReplicationStatus, Secret, ServerInfo};
+
+/// Whether a login succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The credentials work.
+    Ok,
+    /// The server refused them (access denied).
+    Denied,
+}
+
+/// The master, as the orchestrator sees it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait MasterServer: Send + Sync {
+    /// Connects and reads flavor, version, server_id, binary log settings.
+    async fn probe(&self) -> Result<ServerInfo, BoxError>;
+    /// Tries to log in to the master as `user` with `password`.
+    async fn check_login(&self, user: &str, password: &Secret) -> Result<LoginCheck, BoxError>;
+    /// True when an account named `user` (any host) exists.
+    async fn user_exists(&self, user: &str) -> Result<bool, BoxError>;
+    /// Creates `'user'@'host'` with `password` and grants it `REPLICATION SLAVE` only.
+    async fn create_replication_user(
+        &self,
+        user: &str,
+        host: &str,
+        password: &Secret,
+    ) -> Result<(), BoxError>;
+    /// `SET GLOBAL server_id = id`.
+    async fn set_server_id(&self, id: u32) -> Result<(), BoxError>;
+    /// The master's current binary log position.
+    async fn binlog_position(&self) -> Result<Coordinates, BoxError>;
+}
+
+/// How the replica reaches the master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSource {
+    /// Master host, as the replica resolves it.
+    pub host: String,
+    /// Master port.
+    pub port: u16,
+    /// Replication user.
+    pub user: String,
+    /// Its password.
+    pub password: Secret,
+    /// Where to start.
+    pub coordinates: Coordinates,
+}
+
+/// The replica, as the orchestrator sees it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReplicaServer: Send + Sync {
+    /// Connects and reads flavor, version, server_id.
+    async fn probe(&self) -> Result<ServerInfo, BoxError>;
+    /// Its replication configuration, `None` when it was never configured as a replica.
+    async fn replication_status(&self) -> Result<Option<ReplicationStatus>, BoxError>;
+    /// Databases other than the system ones.
+    async fn user_databases(&self) -> Result<Vec<String>, BoxError>;
+    /// Stops replication and forgets its configuration (`STOP SLAVE; RESET SLAVE ALL`).
+    async fn reset_replication(&self) -> Result<(), BoxError>;
+    /// Drops the given databases.
+    async fn drop_databases(&self, names: &[String]) -> Result<(), BoxError>;
+    /// Sets `server_id` (when given) and `read_only`.
+    async fn configure(&self, server_id: Option<u32>, read_only: bool) -> Result<(), BoxError>;
+    /// Points the replica at the master (host and coordinates in one statement).
+    async fn change_master(&self, source: &ReplicationSource) -> Result<(), BoxError>;
+    /// Starts replication and waits up to `timeout` until both threads run. On failure the
+    /// error carries `Last_IO_Error` / `Last_SQL_Error` verbatim.
+    async fn start_replication(&self, timeout: Duration) -> Result<ReplicationStatus, BoxError>;
+    /// Waits up to `timeout` until the replica has applied everything up to `target`.
+    async fn wait_until_applied(
+        &self,
+        target: &Coordinates,
+        timeout: Duration,
+    ) -> Result<(), BoxError>;
+}
+
+/// What a data copy reports.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CopyReport {
+    /// The snapshot's coordinates on the master.
+    pub coordinates: Option<Coordinates>,
+    /// Databases copied.
+    pub databases: u64,
+    /// Tables copied.
+    pub tables: u64,
+    /// Rows copied.
+    pub rows: u64,
+    /// Bytes of encoded row data copied.
+    pub bytes: u64,
+    /// Accounts copied.
+    pub accounts: u64,
+    /// Views, routines, triggers and events copied.
+    pub objects: u64,
+    /// How long the master's commits were blocked, in milliseconds.
+    pub commit_blocked_ms: f64,
+}
+
+/// Copies a consistent snapshot of the master into the replica: backup, transfer and
+/// restore of one method. On error the replica may hold part of the data; the master is
+/// unchanged.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DataCopier: Send + Sync {
+    /// Runs the copy, reporting progress to `events`.
+    async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError>;
+}
+
+/// One entry of a remote directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// File name (no directory part).
+    pub name: String,
+    /// Size in bytes, when the listing gives it.
+    pub size: Option<u64>,
+    /// True for a directory.
+    pub is_dir: bool,
+}
+
+/// Moves image files between the replica host and wherever the image is kept (a local
+/// directory, an FTP/FTPS server). Paths are relative to the transport's root, `/`
+/// separated; implementations refuse absolute paths and `..`.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Lists a directory.
+    async fn list(&self, dir: &str) -> Result<Vec<RemoteEntry>, BoxError>;
+    /// Size of a file, `None` when it does not exist.
+    async fn size(&self, path: &str) -> Result<Option<u64>, BoxError>;
+    /// Appends the remote file's bytes from `offset` on to the local file `local`
+    /// (created if missing) and returns how many bytes were written. After an error the
+    /// local file holds a prefix of the remote one; call again with its length to resume.
+    async fn fetch(&self, path: &str, offset: u64, local: &Path) -> Result<u64, BoxError>;
+    /// Uploads the local file to `path`, replacing it.
+    async fn put(&self, local: &Path, path: &str) -> Result<u64, BoxError>;
+    /// Deletes a file.
+    async fn delete(&self, path: &str) -> Result<(), BoxError>;
+    /// Creates a directory (and its parents); succeeds if it exists.
+    async fn mkdir(&self, path: &str) -> Result<(), BoxError>;
+}

@@ -1,0 +1,1 @@
+//! Benchmarks of amsu against mariadb-dump, mydumper and mariadb-backup (see BENCHMARKS.md).

@@ -1,0 +1,1 @@
+//! The one integration-test binary: every module runs against real servers.
