@@ -51,7 +51,7 @@ pub use server::{
     AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr, ServerInfo, Version,
 };
 pub use setup::{
-    master_server_id_fix, preflight, Checked, ReplUserPlan, Setup, SetupOptions, SetupReport,
+    master_server_id_fix, preflight, preflight_master, Checked, ReplUserPlan, Setup, SetupOptions, SetupReport,
 };
 pub use step::Step;
 #[cfg(any(test, feature = "mocks"))]

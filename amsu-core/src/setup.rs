@@ -119,15 +119,8 @@ pub struct SetupReport {
     pub step_millis: Vec<(Step, u64)>,
 }
 
-/// Checks every precondition from what was probed; pure, so tests give it any state.
-/// Returns all findings (blocking ones stop the setup).
-pub fn preflight(
-    master: &ServerInfo,
-    replica: &ServerInfo,
-    replica_status: Option<&ReplicationStatus>,
-    replica_databases: &[String],
-    force: bool,
-) -> Vec<Finding> {
+/// Checks the master alone (binary log, format); pure.
+pub fn preflight_master(master: &ServerInfo) -> Vec<Finding> {
     let mut f = Vec::new();
     if !master.log_bin {
         f.push(Finding::blocking(
@@ -147,6 +140,19 @@ pub fn preflight(
             "SET GLOBAL binlog_format = 'ROW' and add `binlog_format = ROW` to the master's option file",
         ));
     }
+    f
+}
+
+/// Checks every precondition from what was probed; pure, so tests give it any state.
+/// Returns all findings (blocking ones stop the setup).
+pub fn preflight(
+    master: &ServerInfo,
+    replica: &ServerInfo,
+    replica_status: Option<&ReplicationStatus>,
+    replica_databases: &[String],
+    force: bool,
+) -> Vec<Finding> {
+    let mut f = preflight_master(master);
     if master.flavor != replica.flavor {
         f.push(Finding::blocking(
             Role::Replica,

@@ -1,1 +1,20 @@
-//! amsu-mysql
+//! # amsu-mysql
+//!
+//! The MySQL/MariaDB side of amsu.
+
+#![deny(missing_docs)]
+
+pub mod conn;
+pub mod dialect;
+pub mod grants;
+mod error;
+pub mod quote;
+pub mod sandbox;
+mod server;
+pub mod verify;
+
+pub use error::{codes, server_code, MysqlError};
+pub use server::{
+    binlog_position, probe, replication_status, MysqlMaster, MysqlReplica,
+    SYSTEM_DATABASES,
+};

@@ -1,0 +1,470 @@
+//! What a master holds: databases, tables with their columns and keys, views, routines,
+//! triggers, events and accounts — read through `information_schema` and `SHOW CREATE`.
+
+use amsu_core::Flavor;
+use amsu_mysql::conn::{field, row_texts, text, Session};
+use amsu_mysql::{quote, MysqlError, SYSTEM_DATABASES};
+use serde::{Deserialize, Serialize};
+
+/// A database and its defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Database {
+    /// Name.
+    pub name: String,
+    /// `SHOW CREATE DATABASE` text.
+    pub create_sql: String,
+}
+
+/// A column of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// `DATA_TYPE` (lower case): `int`, `varchar`, `bit`, `geometry`, …
+    pub data_type: String,
+    /// A generated (virtual or stored) column: never copied, the server computes it.
+    pub generated: bool,
+}
+
+impl Column {
+    /// How the column is selected on the master (an expression for types whose text
+    /// form does not load back as-is).
+    pub fn select_expr(&self) -> String {
+        let q = quote::ident(&self.name);
+        match self.data_type.as_str() {
+            "bit" => format!("{q} + 0"),
+            "float" => format!("CAST({q} AS DOUBLE)"),
+            _ => q,
+        }
+    }
+
+    /// The target in `LOAD DATA`'s column list and the `SET` clause that converts it, if
+    /// the value needs converting on the way in.
+    pub fn load_target(&self, i: usize) -> (String, Option<String>) {
+        let q = quote::ident(&self.name);
+        match self.data_type.as_str() {
+            "bit" => (
+                format!("@c{i}"),
+                Some(format!("{q} = CAST(@c{i} AS UNSIGNED)")),
+            ),
+            t if is_spatial(t) => (
+                format!("@c{i}"),
+                // The server's internal form: a 4-byte little-endian SRID, then WKB.
+                Some(format!(
+                    "{q} = IF(@c{i} IS NULL, NULL, ST_GeomFromWKB(SUBSTRING(@c{i}, 5), \
+                     CONV(HEX(REVERSE(SUBSTRING(@c{i}, 1, 4))), 16, 10)))"
+                )),
+            ),
+            _ => (q, None),
+        }
+    }
+}
+
+fn is_spatial(t: &str) -> bool {
+    matches!(
+        t,
+        "geometry"
+            | "point"
+            | "linestring"
+            | "polygon"
+            | "multipoint"
+            | "multilinestring"
+            | "multipolygon"
+            | "geometrycollection"
+    )
+}
+
+/// What kind of table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableKind {
+    /// An ordinary table.
+    Base,
+    /// A MariaDB sequence.
+    Sequence,
+}
+
+/// A table with what the copy needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    /// Database.
+    pub db: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: TableKind,
+    /// Storage engine.
+    pub engine: String,
+    /// Estimated rows (`TABLE_ROWS`).
+    pub rows_estimate: u64,
+    /// Data size in bytes (`DATA_LENGTH`).
+    pub data_length: u64,
+    /// Every column, in order.
+    pub columns: Vec<Column>,
+    /// The single integer primary-key column, when there is one: chunks are ranges of it.
+    pub chunk_key: Option<String>,
+    /// `SHOW CREATE TABLE` text.
+    pub create_sql: String,
+}
+
+impl Table {
+    /// `db`.`name`, quoted.
+    pub fn qualified(&self) -> String {
+        quote::qualified(&self.db, &self.name)
+    }
+
+    /// True for engines whose reads see a consistent snapshot (InnoDB).
+    pub fn transactional(&self) -> bool {
+        self.engine.eq_ignore_ascii_case("InnoDB")
+    }
+
+    /// The columns that are copied (generated ones are left to the server).
+    pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| !c.generated)
+    }
+}
+
+/// The kind of a schema object other than a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectKind {
+    /// A view.
+    View,
+    /// A stored procedure.
+    Procedure,
+    /// A stored function.
+    Function,
+    /// A trigger.
+    Trigger,
+    /// A scheduled event.
+    Event,
+}
+
+impl ObjectKind {
+    fn show_keyword(self) -> &'static str {
+        match self {
+            ObjectKind::View => "VIEW",
+            ObjectKind::Procedure => "PROCEDURE",
+            ObjectKind::Function => "FUNCTION",
+            ObjectKind::Trigger => "TRIGGER",
+            ObjectKind::Event => "EVENT",
+        }
+    }
+}
+
+/// A view, routine, trigger or event with the session settings it was created under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaObject {
+    /// Kind.
+    pub kind: ObjectKind,
+    /// Database.
+    pub db: String,
+    /// Name.
+    pub name: String,
+    /// The `CREATE` statement, sent to the server as one statement, never re-parsed.
+    pub create_sql: String,
+    /// `sql_mode` it was created with.
+    pub sql_mode: Option<String>,
+    /// `character_set_client` it was created with.
+    pub character_set_client: Option<String>,
+    /// `collation_connection` it was created with.
+    pub collation_connection: Option<String>,
+    /// `time_zone` (events).
+    pub time_zone: Option<String>,
+}
+
+/// An account or role with the statements that recreate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// User or role name.
+    pub user: String,
+    /// Host part (empty for a role).
+    pub host: String,
+    /// True for a role.
+    pub is_role: bool,
+    /// `CREATE USER …` (with the password hash and plugin) or `CREATE ROLE …`.
+    pub create_sql: String,
+    /// `GRANT …` and `SET DEFAULT ROLE …` statements.
+    pub grants: Vec<String>,
+}
+
+/// Accounts that belong to the server itself and are never copied.
+pub const SYSTEM_USERS: &[&str] = &[
+    "root",
+    "mariadb.sys",
+    "mysql",
+    "mysql.sys",
+    "mysql.session",
+    "mysql.infoschema",
+    "PUBLIC",
+    "",
+];
+
+fn system_list() -> String {
+    SYSTEM_DATABASES
+        .iter()
+        .map(|d| quote::string(d))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads the user databases.
+pub async fn databases(s: &mut Session) -> Result<Vec<Database>, MysqlError> {
+    let names = s
+        .column(
+            &format!(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ({}) ORDER BY 1",
+                system_list()
+            ),
+            "listing databases",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for name in names {
+        let what = format!("SHOW CREATE DATABASE {}", quote::ident(&name));
+        let row = s
+            .first_row(&what, &what)
+            .await?
+            .ok_or_else(|| s.unexpected(&what, "no row"))?;
+        let create_sql = row.get(1).and_then(|(_, v)| v.clone()).unwrap_or_default();
+        out.push(Database { name, create_sql });
+    }
+    Ok(out)
+}
+
+/// Reads every base table and sequence of the user databases, with columns and keys.
+pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
+    let sys = system_list();
+    let rows = s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, IFNULL(ENGINE, ''), IFNULL(TABLE_ROWS, 0), \
+                 IFNULL(DATA_LENGTH, 0) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA NOT IN ({sys}) AND TABLE_TYPE <> 'VIEW' \
+                 AND TABLE_TYPE <> 'TEMPORARY' ORDER BY 1, 2"
+            ),
+            "listing tables",
+        )
+        .await?;
+    let mut tables = Vec::new();
+    for r in &rows {
+        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let kind = if t(2) == "SEQUENCE" {
+            TableKind::Sequence
+        } else {
+            TableKind::Base
+        };
+        tables.push(Table {
+            db: t(0),
+            name: t(1),
+            kind,
+            engine: t(3),
+            rows_estimate: t(4).parse().unwrap_or(0),
+            data_length: t(5).parse().unwrap_or(0),
+            columns: vec![],
+            chunk_key: None,
+            create_sql: String::new(),
+        });
+    }
+    let cols = s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), IFNULL(EXTRA, ''), COLUMN_KEY \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA NOT IN ({sys}) \
+                 ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+            ),
+            "listing columns",
+        )
+        .await?;
+    let pks = s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COUNT(*), MIN(COLUMN_NAME) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA NOT IN ({sys}) AND INDEX_NAME = 'PRIMARY' GROUP BY 1, 2"
+            ),
+            "listing primary keys",
+        )
+        .await?;
+    let mut by_name: std::collections::HashMap<(String, String), usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.db.clone(), t.name.clone()), i))
+        .collect();
+    for r in &cols {
+        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        if let Some(&i) = by_name.get(&(t(0), t(1))) {
+            let extra = t(4).to_ascii_uppercase();
+            let generated = ["VIRTUAL GENERATED", "STORED GENERATED", "PERSISTENT GENERATED"]
+                .iter()
+                .any(|g| extra.contains(g));
+            tables[i].columns.push(Column {
+                name: t(2),
+                data_type: t(3),
+                generated,
+            });
+        }
+    }
+    for r in &pks {
+        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        if let Some(&i) = by_name.get(&(t(0), t(1))) {
+            if t(2) == "1" {
+                let col = t(3);
+                let integer = tables[i].columns.iter().any(|c| {
+                    c.name == col
+                        && matches!(
+                            c.data_type.as_str(),
+                            "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+                        )
+                });
+                if integer {
+                    tables[i].chunk_key = Some(col);
+                }
+            }
+        }
+    }
+    for t in &mut tables {
+        let what = format!("SHOW CREATE TABLE {}", t.qualified());
+        let row = s
+            .first_row(&what, &what)
+            .await?
+            .ok_or_else(|| s.unexpected(&what, "no row"))?;
+        t.create_sql = row.get(1).and_then(|(_, v)| v.clone()).unwrap_or_default();
+    }
+    by_name.clear();
+    Ok(tables)
+}
+
+/// Reads views, routines, triggers and events.
+pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
+    let sys = system_list();
+    let mut names: Vec<(ObjectKind, String, String)> = Vec::new();
+    let lists = [
+        (
+            format!("SELECT TABLE_SCHEMA, TABLE_NAME, 'VIEW' FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ({sys}) ORDER BY 1, 2"),
+            "listing views",
+        ),
+        (
+            format!("SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ({sys}) AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') ORDER BY 1, 2"),
+            "listing routines",
+        ),
+        (
+            format!("SELECT TRIGGER_SCHEMA, TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN ({sys}) ORDER BY TRIGGER_SCHEMA, EVENT_OBJECT_TABLE, EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER"),
+            "listing triggers",
+        ),
+        (
+            format!("SELECT EVENT_SCHEMA, EVENT_NAME, 'EVENT' FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN ({sys}) ORDER BY 1, 2"),
+            "listing events",
+        ),
+    ];
+    for (sql, what) in lists {
+        for r in s.rows(&sql, what).await? {
+            let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            let kind = match t(2).as_str() {
+                "VIEW" => ObjectKind::View,
+                "PROCEDURE" => ObjectKind::Procedure,
+                "FUNCTION" => ObjectKind::Function,
+                "TRIGGER" => ObjectKind::Trigger,
+                _ => ObjectKind::Event,
+            };
+            names.push((kind, t(0), t(1)));
+        }
+    }
+    let mut out = Vec::new();
+    for (kind, db, name) in names {
+        let what = format!(
+            "SHOW CREATE {} {}",
+            kind.show_keyword(),
+            quote::qualified(&db, &name)
+        );
+        let row = s
+            .first_row(&what, &what)
+            .await?
+            .ok_or_else(|| s.unexpected(&what, "no row"))?;
+        let create_col = match kind {
+            ObjectKind::View => "Create View",
+            ObjectKind::Procedure => "Create Procedure",
+            ObjectKind::Function => "Create Function",
+            ObjectKind::Trigger => "SQL Original Statement",
+            ObjectKind::Event => "Create Event",
+        };
+        let create_sql = field(&row, create_col)
+            .ok_or_else(|| {
+                s.unexpected(
+                    &what,
+                    format!("no {create_col} (does the user lack a privilege on this object?)"),
+                )
+            })?
+            .to_string();
+        let get = |n: &str| field(&row, n).map(str::to_string);
+        out.push(SchemaObject {
+            kind,
+            db,
+            name,
+            create_sql,
+            sql_mode: get("sql_mode"),
+            character_set_client: get("character_set_client"),
+            collation_connection: get("collation_connection"),
+            time_zone: get("time_zone"),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the non-system accounts and roles with their grants.
+pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, MysqlError> {
+    let excluded = SYSTEM_USERS
+        .iter()
+        .map(|u| quote::string(u))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = match flavor {
+        Flavor::MariaDb => format!(
+            "SELECT User, Host, IF(is_role = 'Y', 1, 0) FROM mysql.user WHERE User NOT IN ({excluded}) ORDER BY 3 DESC, 1, 2"
+        ),
+        Flavor::MySql => format!(
+            "SELECT User, Host, 0 FROM mysql.user WHERE User NOT IN ({excluded}) ORDER BY 1, 2"
+        ),
+    };
+    let list = s.rows(&sql, "listing accounts").await?;
+    let mut out = Vec::new();
+    for r in &list {
+        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let (user, host, is_role) = (t(0), t(1), t(2) == "1");
+        let (create_sql, target) = if is_role {
+            (
+                format!("CREATE ROLE {}", quote::string(&user)),
+                quote::string(&user),
+            )
+        } else {
+            let acct = quote::account(&user, &host);
+            let what = format!("SHOW CREATE USER {acct}");
+            let row = s
+                .first_row(&what, &what)
+                .await?
+                .ok_or_else(|| s.unexpected(&what, "no row"))?;
+            (
+                row.first().and_then(|(_, v)| v.clone()).unwrap_or_default(),
+                acct,
+            )
+        };
+        let what = format!("SHOW GRANTS FOR {target}");
+        let grants = s
+            .rows(&what, &what)
+            .await?
+            .iter()
+            .map(|r| {
+                row_texts(r)
+                    .into_iter()
+                    .next()
+                    .and_then(|(_, v)| v)
+                    .unwrap_or_default()
+            })
+            .collect();
+        out.push(Account {
+            user,
+            host,
+            is_role,
+            create_sql,
+            grants,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,190 @@
+//! Loading schema, objects and accounts into the replica. Every statement runs with
+//! `sql_log_bin = 0`, so the replica's own binary log never records the copy.
+
+use amsu_core::Flavor;
+use amsu_mysql::conn::{Session, SESSION_SETUP};
+use amsu_mysql::{codes, quote, MysqlError};
+
+use crate::catalog::{Account, Database, ObjectKind, SchemaObject, Table};
+
+/// Session settings for loading on the replica, after amsu's usual ones.
+pub const LOAD_SESSION: &[&str] = &[
+    "SET SESSION sql_log_bin = 0",
+    "SET SESSION foreign_key_checks = 0",
+    "SET SESSION character_set_database = binary",
+];
+
+/// Prepares a replica session for loading.
+pub async fn prepare_session(s: &mut Session) -> Result<(), MysqlError> {
+    for sql in LOAD_SESSION {
+        s.exec(sql, sql).await?;
+    }
+    Ok(())
+}
+
+/// Creates the databases (an existing empty one is kept and given the master's defaults).
+pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), MysqlError> {
+    for db in dbs {
+        let sql = db
+            .create_sql
+            .replacen("CREATE DATABASE ", "CREATE DATABASE IF NOT EXISTS ", 1)
+            .replacen("IF NOT EXISTS /*!32312 IF NOT EXISTS*/", "IF NOT EXISTS", 1);
+        s.exec(&sql, &format!("creating database {}", quote::ident(&db.name)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the tables (foreign-key checks are off in the session, so order is free).
+pub async fn create_tables(s: &mut Session, tables: &[Table]) -> Result<(), MysqlError> {
+    for t in tables {
+        s.exec(&format!("USE {}", quote::ident(&t.db)), "selecting the database")
+            .await?;
+        s.exec(&t.create_sql, &format!("creating table {}", t.qualified()))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn with_object_session(s: &mut Session, o: &SchemaObject) -> Result<(), MysqlError> {
+    s.exec(&format!("USE {}", quote::ident(&o.db)), "selecting the database")
+        .await?;
+    if let Some(m) = &o.sql_mode {
+        s.exec(
+            &format!("SET SESSION sql_mode = {}", quote::string(m)),
+            "setting the object's sql_mode",
+        )
+        .await?;
+    }
+    if let Some(cs) = &o.character_set_client {
+        s.exec(
+            &format!("SET SESSION character_set_client = {}", quote::string(cs)),
+            "setting the object's character_set_client",
+        )
+        .await?;
+    }
+    if let Some(c) = &o.collation_connection {
+        s.exec(
+            &format!("SET SESSION collation_connection = {}", quote::string(c)),
+            "setting the object's collation_connection",
+        )
+        .await?;
+    }
+    if let Some(tz) = &o.time_zone {
+        s.exec(
+            &format!("SET SESSION time_zone = {}", quote::string(tz)),
+            "setting the event's time_zone",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn reset_session(s: &mut Session) -> Result<(), MysqlError> {
+    for sql in SESSION_SETUP.iter().chain(LOAD_SESSION) {
+        s.exec(sql, sql).await?;
+    }
+    Ok(())
+}
+
+async fn create_object(
+    s: &mut Session,
+    o: &SchemaObject,
+    flavor: Flavor,
+) -> Result<(), MysqlError> {
+    with_object_session(s, o).await?;
+    let what = format!("creating {:?} {}", o.kind, quote::qualified(&o.db, &o.name));
+    let r = s.exec(&o.create_sql, &what).await;
+    let r = match r {
+        Ok(()) if o.kind == ObjectKind::Event && flavor == Flavor::MariaDb => {
+            // An event must not run on a replica: replication brings its effects.
+            s.exec(
+                &format!(
+                    "ALTER EVENT {} DISABLE ON SLAVE",
+                    quote::qualified(&o.db, &o.name)
+                ),
+                "disabling the event on the replica",
+            )
+            .await
+        }
+        other => other,
+    };
+    reset_session(s).await?;
+    r
+}
+
+/// Creates views (in dependency order, found by retrying those whose dependencies are
+/// not there yet), then routines, triggers and events. Call after the data is loaded, so
+/// no trigger fires during the load.
+pub async fn create_objects(
+    s: &mut Session,
+    objects: &[SchemaObject],
+    flavor: Flavor,
+) -> Result<(), MysqlError> {
+    let mut views: Vec<&SchemaObject> = objects
+        .iter()
+        .filter(|o| o.kind == ObjectKind::View)
+        .collect();
+    while !views.is_empty() {
+        let mut left = Vec::new();
+        let mut last_err = None;
+        for v in &views {
+            match create_object(s, v, flavor).await {
+                Ok(()) => {}
+                Err(e) => {
+                    last_err = Some(e);
+                    left.push(*v);
+                }
+            }
+        }
+        if left.len() == views.len() {
+            return Err(last_err.expect("a view failed"));
+        }
+        views = left;
+    }
+    for kind in [
+        ObjectKind::Procedure,
+        ObjectKind::Function,
+        ObjectKind::Trigger,
+        ObjectKind::Event,
+    ] {
+        for o in objects.iter().filter(|o| o.kind == kind) {
+            create_object(s, o, flavor).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates roles and accounts (an account that exists on the replica is replaced, so the
+/// replica mirrors the master), then applies their grants.
+pub async fn create_accounts(s: &mut Session, accounts: &[Account]) -> Result<(), MysqlError> {
+    for a in accounts {
+        let target = if a.is_role {
+            quote::string(&a.user)
+        } else {
+            quote::account(&a.user, &a.host)
+        };
+        let drop = if a.is_role {
+            format!("DROP ROLE IF EXISTS {target}")
+        } else {
+            format!("DROP USER IF EXISTS {target}")
+        };
+        s.exec(&drop, &drop).await?;
+        let what = format!("creating account {target}");
+        match s.exec(&a.create_sql, &what).await {
+            Ok(()) => {}
+            // MariaDB gives a role's creator the role with ADMIN OPTION; the role may
+            // already exist when an earlier account's grants named it.
+            Err(e) if e.server_code() == Some(codes::CANNOT_USER) && a.is_role => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for a in accounts {
+        for g in &a.grants {
+            let what = format!("applying grants of {}@{}", a.user, a.host);
+            s.exec(g, &what).await?;
+        }
+    }
+    // The loading user should not keep the roles it created.
+    Ok(())
+}

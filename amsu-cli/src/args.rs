@@ -1,0 +1,229 @@
+//! Command-line arguments (the CLI contract of DESIGN.md; stable).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// amsu — auto-magic slave setup: turn an empty MySQL/MariaDB server into a verified,
+/// running replica of a live master with one command.
+#[derive(Debug, Parser)]
+#[command(name = "amsu", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Turn the replica into a running replica of the master.
+    Setup(SetupArgs),
+    /// Preflight report: every problem and its fix; changes nothing.
+    Check(CheckArgs),
+    /// Replication status of a replica.
+    Status(StatusArgs),
+    /// Compare master and replica data (every table's checksum at one position).
+    Verify(VerifyArgs),
+    /// Throwaway local MariaDB servers.
+    Sandbox(SandboxArgs),
+    /// The whole job on two local sandboxes, under a write load.
+    Demo(DemoArgs),
+}
+
+/// How the data is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Parallel consistent snapshot over the MySQL protocol, loaded with LOAD DATA.
+    Logical,
+    /// The master writes the image with SELECT … INTO OUTFILE; fetched over FTP.
+    Outfile,
+    /// mariadb-backup on the master host.
+    Physical,
+}
+
+/// Password sources shared by commands.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PasswordFiles {
+    /// File holding the master user's password (else AMSU_MASTER_PASSWORD, else the URL).
+    #[arg(long, value_name = "FILE")]
+    pub master_password_file: Option<PathBuf>,
+    /// File holding the replica user's password (else AMSU_REPLICA_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub replica_password_file: Option<PathBuf>,
+    /// File holding the admin user's password (else AMSU_ADMIN_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// File holding the replication user's password (else AMSU_REPL_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub repl_password_file: Option<PathBuf>,
+}
+
+/// `amsu setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The master: mysql://USER[:PASSWORD]@HOST[:PORT].
+    #[arg(long, value_name = "URL")]
+    pub master: String,
+    /// The replica: mysql://USER[:PASSWORD]@HOST[:PORT].
+    #[arg(long, value_name = "URL")]
+    pub replica: String,
+    /// A master user with CREATE USER (and SUPER for server_id), when the master URL's
+    /// user lacks them. Password from AMSU_ADMIN_PASSWORD or --admin-password-file.
+    #[arg(long, value_name = "USER")]
+    pub admin_user: Option<String>,
+    /// The replication user (created if missing).
+    #[arg(long, value_name = "USER", default_value = "amsu_repl")]
+    pub repl_user: String,
+    /// The host the replica uses to reach the master (default: the master URL's host).
+    #[arg(long, value_name = "HOST")]
+    pub master_host_for_replica: Option<String>,
+    /// How the data is copied.
+    #[arg(long, value_enum, default_value_t = Method::Logical)]
+    pub method: Method,
+    /// Parallel connections for the copy (default: number of cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
+    #[arg(long, value_name = "URL")]
+    pub ftp: Option<String>,
+    /// Print the plan and run the read-only checks; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Newline-delimited JSON events and a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait until the replica has caught up with the master.
+    #[arg(long)]
+    pub wait_caught_up: bool,
+    /// Allow a replica holding user databases or a replication configuration: they are
+    /// dropped / reset.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for catch-up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub catch_up_timeout: u64,
+    /// Password files.
+    #[command(flatten)]
+    pub passwords: PasswordFiles,
+}
+
+/// `amsu check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The master URL.
+    #[arg(long, value_name = "URL")]
+    pub master: String,
+    /// The replica URL.
+    #[arg(long, value_name = "URL")]
+    pub replica: Option<String>,
+    /// The replication user to check.
+    #[arg(long, value_name = "USER", default_value = "amsu_repl")]
+    pub repl_user: String,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Password files.
+    #[command(flatten)]
+    pub passwords: PasswordFiles,
+}
+
+/// `amsu status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The replica URL.
+    #[arg(long, value_name = "URL")]
+    pub replica: String,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Password files.
+    #[command(flatten)]
+    pub passwords: PasswordFiles,
+}
+
+/// `amsu verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The master URL.
+    #[arg(long, value_name = "URL")]
+    pub master: String,
+    /// The replica URL.
+    #[arg(long, value_name = "URL")]
+    pub replica: String,
+    /// Seconds to wait for the replica to reach the master's position.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Password files.
+    #[command(flatten)]
+    pub passwords: PasswordFiles,
+}
+
+/// `amsu sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SandboxAction,
+    /// Where sandboxes live (default $AMSU_SANDBOX_HOME or ~/.amsu/sandboxes).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+}
+
+/// Sandbox actions.
+#[derive(Debug, Subcommand)]
+pub enum SandboxAction {
+    /// Start a new sandbox server and leave it running.
+    Deploy {
+        /// Its name.
+        name: String,
+        /// server_id.
+        #[arg(long, default_value_t = 1)]
+        server_id: u32,
+        /// Run without a binary log.
+        #[arg(long)]
+        no_log_bin: bool,
+        /// binlog_format.
+        #[arg(long, default_value = "ROW")]
+        binlog_format: String,
+        /// Extra server options (--opt=value), repeatable.
+        #[arg(long = "server-option", value_name = "OPTION", allow_hyphen_values = true)]
+        server_options: Vec<String>,
+    },
+    /// Stop a sandbox (and remove its files with --remove).
+    Stop {
+        /// Its name.
+        name: String,
+        /// Also delete its directory.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// List sandboxes.
+    List,
+}
+
+/// `amsu demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the sandboxes running afterwards and print how to connect.
+    #[arg(long)]
+    pub keep: bool,
+    /// Rows in the sample dataset's largest table.
+    #[arg(long, default_value_t = 200_000)]
+    pub rows: u64,
+    /// Parallel connections for the copy.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to put the sandboxes (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}

@@ -1,0 +1,475 @@
+//! The `amsu` command line: argument parsing, secrets input, progress display and exit
+//! codes. It wires the library crates together; no library type depends on it.
+
+#![deny(missing_docs)]
+
+mod args;
+mod demo;
+mod render;
+mod secrets;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amsu_backup::{LogicalCopy, LogicalOptions};
+use amsu_core::{
+    preflight_master, Error as SetupError, EventSink, MasterServer, ReplicaServer, ServerAddr,
+    Setup, SetupOptions, SetupReport, Severity, Step,
+};
+use amsu_mysql::sandbox::{self, SandboxOptions};
+use amsu_mysql::{MysqlMaster, MysqlReplica};
+use anyhow::{anyhow, Context, Result};
+
+pub use args::Cli;
+use args::{CheckArgs, Command, Method, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs};
+use render::Renderer;
+
+/// Exit codes of the CLI contract.
+pub mod exit {
+    /// Done.
+    pub const OK: i32 = 0;
+    /// Failed while changing things.
+    pub const FAILED: i32 = 1;
+    /// Usage error.
+    pub const USAGE: i32 = 2;
+    /// A precondition failed; nothing was changed.
+    pub const PRECONDITION: i32 = 3;
+}
+
+/// A CLI-level error with its exit code.
+#[derive(Debug)]
+struct Exit(i32, anyhow::Error);
+
+fn usage(e: impl Into<anyhow::Error>) -> Exit {
+    Exit(exit::USAGE, e.into())
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    init_logging(cli.verbose);
+    let r = match cli.command {
+        Command::Setup(a) => setup(a).await,
+        Command::Check(a) => check(a).await,
+        Command::Status(a) => status(a).await,
+        Command::Verify(a) => verify(a).await,
+        Command::Sandbox(a) => sandbox_cmd(a).await,
+        Command::Demo(a) => demo::run(a).await,
+    };
+    match r {
+        Ok(code) => code,
+        Err(Exit(code, e)) => {
+            eprintln!("error: {}", chain_message(e.chain()));
+            code
+        }
+    }
+}
+
+/// An error and its causes in one line, skipping causes whose text the message already
+/// contains (many errors repeat their source in their own message).
+fn chain_message<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    for e in chain {
+        let msg = e.to_string();
+        if !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+    }
+    out
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn master_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> {
+    secrets::server(
+        url,
+        p.master_password_file.as_deref(),
+        "AMSU_MASTER_PASSWORD",
+        "master",
+    )
+    .map_err(usage)
+}
+
+fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> {
+    secrets::server(
+        url,
+        p.replica_password_file.as_deref(),
+        "AMSU_REPLICA_PASSWORD",
+        "replica",
+    )
+    .map_err(usage)
+}
+
+fn print_plan(a: &SetupArgs, master: &ServerAddr, replica: &ServerAddr) {
+    println!("Plan: make {replica} a replica of {master} (method {:?})", a.method);
+    for (i, s) in Step::ALL.iter().enumerate() {
+        if *s == Step::CatchUp && !a.wait_caught_up {
+            continue;
+        }
+        println!("  {}. {}: {}", i + 1, s, s.describe());
+    }
+}
+
+fn print_findings(findings: &[amsu_core::Finding]) {
+    for f in findings {
+        println!(
+            "[{}] {} ({}): {}\n    fix: {}",
+            f.severity, f.server, f.code, f.problem, f.fix
+        );
+    }
+}
+
+async fn setup(a: SetupArgs) -> Result<i32, Exit> {
+    let master = master_addr(&a.master, &a.passwords)?;
+    let replica = replica_addr(&a.replica, &a.passwords)?;
+    if a.method != Method::Logical {
+        return Err(usage(anyhow!(
+            "--method {:?} is not available in this version of amsu; use --method logical",
+            a.method
+        )));
+    }
+    if a.ftp.is_some() {
+        return Err(usage(anyhow!("--ftp is only used by --method outfile/physical")));
+    }
+    let admin = match &a.admin_user {
+        Some(u) => Some(
+            master.clone().user(u.clone()).password(
+                secrets::password(
+                    a.passwords.admin_password_file.as_deref(),
+                    "AMSU_ADMIN_PASSWORD",
+                )
+                .map_err(usage)?,
+            ),
+        ),
+        None => None,
+    };
+    let repl_password = secrets::password(
+        a.passwords.repl_password_file.as_deref(),
+        "AMSU_REPL_PASSWORD",
+    )
+    .map_err(usage)?;
+    let mut m = MysqlMaster::new(master.clone());
+    if let Some(admin) = admin {
+        m = m.with_admin(admin);
+    }
+    let r = MysqlReplica::new(replica.clone());
+    let mut lopts = LogicalOptions::default();
+    if let Some(n) = a.threads {
+        lopts = lopts.threads(n);
+    }
+    let copier = LogicalCopy::new(master.clone(), replica.clone(), lopts);
+    let opts = SetupOptions::new(
+        a.master_host_for_replica
+            .clone()
+            .unwrap_or_else(|| master.host.clone()),
+        master.port,
+    )
+    .repl_user(a.repl_user.clone())
+    .repl_password(repl_password)
+    .force(a.force)
+    .wait_caught_up(a.wait_caught_up)
+    .catch_up_timeout(Duration::from_secs(a.catch_up_timeout));
+    let setup = Setup::new(&m, &r, &copier, opts);
+    let renderer = Arc::new(Renderer::new(a.json));
+
+    if a.dry_run {
+        if !a.json {
+            print_plan(&a, &master, &replica);
+            println!("Dry run: running the read-only checks; nothing will be changed.");
+        }
+        return match setup.check(&*renderer).await {
+            Ok(c) => {
+                if a.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"dry_run": true, "findings": c.findings, "ok": true})
+                    );
+                } else {
+                    print_findings(&c.findings);
+                    println!("All checks passed; run without --dry-run to set the replica up.");
+                }
+                Ok(exit::OK)
+            }
+            Err(e) => Ok(report_error(&e, a.json)),
+        };
+    }
+    if !a.yes {
+        if std::io::stdin().is_terminal() && !a.json {
+            print_plan(&a, &master, &replica);
+            print!("Proceed? [y/N] ");
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                eprintln!("Nothing was changed.");
+                return Ok(exit::USAGE);
+            }
+        } else {
+            return Err(usage(anyhow!(
+                "amsu setup changes both servers; pass --yes to confirm (or --dry-run to see the plan)"
+            )));
+        }
+    }
+    let sink: Arc<dyn EventSink> = renderer.clone();
+    let result = setup.run(sink).await;
+    renderer.finish();
+    match result {
+        Ok(report) => {
+            print_report(&report, a.json);
+            Ok(exit::OK)
+        }
+        Err(e) => Ok(report_error(&e, a.json)),
+    }
+}
+
+fn report_error(e: &SetupError, json: bool) -> i32 {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": false,
+                "exit_code": e.exit_code(),
+                "error": e.to_string(),
+                "findings": e.findings(),
+            })
+        );
+    } else {
+        let first: &(dyn std::error::Error + 'static) = e;
+        let chain = std::iter::successors(Some(first), |e| e.source());
+        eprintln!("error: {}", chain_message(chain));
+    }
+    e.exit_code()
+}
+
+fn print_report(r: &SetupReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "report": r})
+        );
+        return;
+    }
+    println!("Replica set up and replicating.");
+    println!(
+        "  master {} ({} {}), server_id {}",
+        r.master.version_string, r.master.flavor, r.master.version, r.master.server_id
+    );
+    if let Some(c) = &r.copy.coordinates {
+        println!("  snapshot coordinates: {c}");
+    }
+    println!(
+        "  copied {} databases, {} tables, {} rows ({:.1} MiB), {} objects, {} accounts",
+        r.copy.databases,
+        r.copy.tables,
+        r.copy.rows,
+        r.copy.bytes as f64 / 1048576.0,
+        r.copy.objects,
+        r.copy.accounts
+    );
+    println!(
+        "  master commits blocked for {:.1} ms",
+        r.copy.commit_blocked_ms
+    );
+    if let Some(c) = &r.caught_up_to {
+        println!("  caught up to {c}");
+    }
+    if !r.master_changes.is_empty() {
+        println!("  changes on the master:");
+        for c in &r.master_changes {
+            println!("    - {c}");
+        }
+    }
+}
+
+async fn check(a: CheckArgs) -> Result<i32, Exit> {
+    let master = master_addr(&a.master, &a.passwords)?;
+    let m = MysqlMaster::new(master.clone());
+    let mut findings = Vec::new();
+    let minfo = m
+        .probe()
+        .await
+        .map_err(|e| Exit(exit::PRECONDITION, anyhow!("master {master}: {e}")))?;
+    if let Some(url) = &a.replica {
+        let replica = replica_addr(url, &a.passwords)?;
+        let r = MysqlReplica::new(replica.clone());
+        let rinfo = r
+            .probe()
+            .await
+            .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
+        let st = r
+            .replication_status()
+            .await
+            .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
+        let dbs = r
+            .user_databases()
+            .await
+            .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
+        findings = amsu_core::preflight(&minfo, &rinfo, st.as_ref(), &dbs, false);
+        if let Some(id) = amsu_core::master_server_id_fix(minfo.server_id, rinfo.server_id) {
+            findings.push(amsu_core::Finding {
+                severity: Severity::Warning,
+                server: amsu_core::Role::Master,
+                code: "server_id".into(),
+                problem: format!(
+                    "the master's server_id {} is 0 or equal to the replica's; amsu setup changes it",
+                    minfo.server_id
+                ),
+                fix: format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` in its option file"),
+            });
+        }
+    } else {
+        findings.extend(preflight_master(&minfo));
+    }
+    let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": !blocking, "master": minfo, "findings": findings})
+        );
+    } else {
+        println!(
+            "master: {} {} (server_id {}, log_bin {}, binlog_format {})",
+            minfo.flavor, minfo.version_string, minfo.server_id, minfo.log_bin, minfo.binlog_format
+        );
+        if findings.is_empty() {
+            println!("No problems found.");
+        }
+        print_findings(&findings);
+    }
+    Ok(if blocking { exit::PRECONDITION } else { exit::OK })
+}
+
+async fn status(a: StatusArgs) -> Result<i32, Exit> {
+    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let r = MysqlReplica::new(replica.clone());
+    let st = r
+        .replication_status()
+        .await
+        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
+    if a.json {
+        println!("{}", serde_json::json!({ "replica": replica.to_string(), "replication": st }));
+        return Ok(exit::OK);
+    }
+    match st {
+        None => println!("{replica} is not configured as a replica."),
+        Some(s) => {
+            println!("{replica} replicates from {}:{}", s.master_host, s.master_port);
+            println!(
+                "  IO thread: {}, SQL thread: {}",
+                if s.io_running { "running" } else { "stopped" },
+                if s.sql_running { "running" } else { "stopped" }
+            );
+            println!(
+                "  executed up to {}:{}, {} s behind",
+                s.exec_file,
+                s.exec_position,
+                s.seconds_behind.map_or("?".into(), |v| v.to_string())
+            );
+            if !s.last_io_error.is_empty() {
+                println!("  Last_IO_Error: {}", s.last_io_error);
+            }
+            if !s.last_sql_error.is_empty() {
+                println!("  Last_SQL_Error: {}", s.last_sql_error);
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn verify(a: VerifyArgs) -> Result<i32, Exit> {
+    let master = master_addr(&a.master, &a.passwords)?;
+    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let outcome = amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.timeout))
+        .await
+        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
+    if a.json {
+        println!("{}", serde_json::to_string(&outcome).expect("serializable"));
+    } else {
+        println!(
+            "compared {} tables at {}",
+            outcome.tables, outcome.position
+        );
+        if outcome.differences.is_empty() {
+            println!("master and replica data are equal.");
+        }
+        for d in &outcome.differences {
+            println!(
+                "DIFFERENT {}: master {:?}, replica {:?}",
+                d.table, d.master, d.replica
+            );
+        }
+    }
+    Ok(if outcome.differences.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {
+    let home = a.home.clone().unwrap_or_else(sandbox::default_base_dir);
+    match a.action {
+        SandboxAction::Deploy {
+            name,
+            server_id,
+            no_log_bin,
+            binlog_format,
+            server_options,
+        } => {
+            std::fs::create_dir_all(&home)
+                .with_context(|| format!("cannot create {}", home.display()))
+                .map_err(usage)?;
+            let opts = SandboxOptions::new(name)
+                .base_dir(home)
+                .server_id(server_id)
+                .log_bin(!no_log_bin)
+                .binlog_format(binlog_format)
+                .extra_options(server_options)
+                .detached(true);
+            let sb = sandbox::Sandbox::deploy(opts)
+                .await
+                .map_err(|e| Exit(exit::FAILED, e.into()))?;
+            let info = sb.keep();
+            println!("{} running: {}  (pid {})", info.name, info.url(), info.pid);
+            Ok(exit::OK)
+        }
+        SandboxAction::Stop { name, remove } => {
+            sandbox::stop_by_name(&home, &name, remove)
+                .await
+                .map_err(|e| Exit(exit::FAILED, e.into()))?;
+            println!("{name} stopped{}", if remove { " and removed" } else { "" });
+            Ok(exit::OK)
+        }
+        SandboxAction::List => {
+            let list = sandbox::list(&home).map_err(|e| Exit(exit::FAILED, e.into()))?;
+            if list.is_empty() {
+                println!("no sandboxes in {}", home.display());
+            }
+            for i in list {
+                println!(
+                    "{:<16} {:<32} server_id {:<6} {}",
+                    i.name,
+                    i.url(),
+                    i.server_id,
+                    if i.is_running() { "running" } else { "stopped" }
+                );
+            }
+            Ok(exit::OK)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Renders setup events: progress lines (or a bar on a terminal) on stderr, or
+//! newline-delimited JSON on stdout with `--json`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use amsu_core::{Event, EventSink};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How events are shown.
+pub struct Renderer {
+    json: bool,
+    bar: Mutex<Option<ProgressBar>>,
+    terminal: bool,
+    last_progress: Mutex<std::time::Instant>,
+}
+
+impl Renderer {
+    /// A renderer; `json` prints events as JSON lines on stdout.
+    pub fn new(json: bool) -> Self {
+        Renderer {
+            json,
+            bar: Mutex::new(None),
+            terminal: std::io::stderr().is_terminal(),
+            last_progress: Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    fn line(&self, s: &str) {
+        let bar = self.bar.lock().expect("bar lock");
+        match bar.as_ref() {
+            Some(b) => b.println(s),
+            None => eprintln!("{s}"),
+        }
+    }
+
+    /// Clears the progress bar.
+    pub fn finish(&self) {
+        if let Some(b) = self.bar.lock().expect("bar lock").take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl EventSink for Renderer {
+    fn emit(&self, event: &Event) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer(&mut out, event);
+            let _ = writeln!(out);
+            return;
+        }
+        match event {
+            Event::StepStarted { step } => self.line(&format!("» {}: {}", step, step.describe())),
+            Event::StepFinished { step, millis } => {
+                if *step == amsu_core::Step::CopyData {
+                    self.finish();
+                }
+                self.line(&format!("  ✓ {step} ({millis} ms)"))
+            }
+            Event::StepSkipped { step, reason } => self.line(&format!("  – {step}: {reason}")),
+            Event::Changed { server, what } => self.line(&format!("  changed on {server}: {what}")),
+            Event::Warning { server, message } => match server {
+                Some(s) => self.line(&format!("  warning ({s}): {message}")),
+                None => self.line(&format!("  warning: {message}")),
+            },
+            Event::CommitBlocked { millis } => {
+                self.line(&format!("  master commits blocked for {millis:.1} ms"))
+            }
+            Event::Snapshot { coordinates } => {
+                self.line(&format!("  snapshot at {coordinates}"))
+            }
+            Event::Replication { seconds_behind } => self.line(&format!(
+                "  replication running, {} s behind",
+                seconds_behind.map_or("?".into(), |s| s.to_string())
+            )),
+            Event::Progress {
+                tables_done,
+                tables_total,
+                rows,
+                bytes,
+            } => {
+                if self.terminal {
+                    let mut bar = self.bar.lock().expect("bar lock");
+                    let b = bar.get_or_insert_with(|| {
+                        let b = ProgressBar::new(*tables_total);
+                        b.set_style(
+                            ProgressStyle::with_template(
+                                "  [{bar:30}] {pos}/{len} tables {msg} ({elapsed})",
+                            )
+                            .expect("valid template")
+                            .progress_chars("=> "),
+                        );
+                        b
+                    });
+                    b.set_position(*tables_done);
+                    b.set_message(format!("{rows} rows, {:.1} MiB", *bytes as f64 / 1048576.0));
+                } else {
+                    let mut last = self.last_progress.lock().expect("progress lock");
+                    if last.elapsed().as_secs() >= 2 || tables_done == tables_total {
+                        *last = std::time::Instant::now();
+                        eprintln!(
+                            "  copied {tables_done}/{tables_total} tables, {rows} rows, {:.1} MiB",
+                            *bytes as f64 / 1048576.0
+                        );
+                    }
+                }
+            }
+            other => self.line(&format!("  {other:?}")),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Errors of the MySQL side, keeping the server's error number.
+
+use thiserror::Error;
+
+/// Server error numbers amsu branches on (shared by MySQL and MariaDB).
+pub mod codes {
+    /// `ER_DBACCESS_DENIED_ERROR`: access denied to a database.
+    pub const DBACCESS_DENIED: u16 = 1044;
+    /// `ER_ACCESS_DENIED_ERROR`: wrong user or password.
+    pub const ACCESS_DENIED: u16 = 1045;
+    /// `ER_TABLEACCESS_DENIED_ERROR`.
+    pub const TABLEACCESS_DENIED: u16 = 1142;
+    /// `ER_SPECIFIC_ACCESS_DENIED_ERROR`: a privilege such as SUPER is missing.
+    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+    /// `ER_CANNOT_USER`: CREATE/DROP USER failed (e.g. the user exists).
+    pub const CANNOT_USER: u16 = 1396;
+    /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
+    pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
+}
+
+/// An error talking to a MySQL-family server. Messages name the server (never a password)
+/// and what amsu was doing.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MysqlError {
+    /// Could not connect or log in.
+    #[error("cannot connect to {server}: {source}")]
+    Connect {
+        /// The server (`mysql://user@host:port`, no password).
+        server: String,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A statement failed.
+    #[error("{server}: {what} failed: {source}")]
+    Query {
+        /// The server.
+        server: String,
+        /// What amsu was doing (never contains a secret).
+        what: String,
+        /// The driver's error (with the server's error number).
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// The server answered something amsu did not expect.
+    #[error("{server}: unexpected answer to {what}: {detail}")]
+    Unexpected {
+        /// The server.
+        server: String,
+        /// What amsu asked.
+        what: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Replication did not start or stopped with an error.
+    #[error("replication on {server} is not running: IO thread {io_state}, SQL thread {sql_state}; Last_IO_Error: {last_io_error:?}; Last_SQL_Error: {last_sql_error:?}")]
+    Replication {
+        /// The replica.
+        server: String,
+        /// `Slave_IO_Running`.
+        io_state: String,
+        /// `Slave_SQL_Running`.
+        sql_state: String,
+        /// `Last_IO_Error`, verbatim.
+        last_io_error: String,
+        /// `Last_SQL_Error`, verbatim.
+        last_sql_error: String,
+    },
+    /// A wait ran out of time.
+    #[error("{server}: timed out after {seconds} s waiting for {what}")]
+    Timeout {
+        /// The server.
+        server: String,
+        /// What amsu waited for.
+        what: String,
+        /// The time limit.
+        seconds: u64,
+    },
+}
+
+impl MysqlError {
+    /// The server's error number, when the server returned one.
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            MysqlError::Connect { source, .. } | MysqlError::Query { source, .. } => {
+                server_code(source)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the server refused the credentials.
+    pub fn is_access_denied(&self) -> bool {
+        self.server_code() == Some(codes::ACCESS_DENIED)
+    }
+}
+
+/// The server's error number inside a driver error.
+pub fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}

@@ -1,0 +1,368 @@
+//! [`MysqlMaster`] and [`MysqlReplica`]: core's server traits over real connections.
+
+use std::time::{Duration, Instant};
+
+use amsu_core::{
+    BoxError, Coordinates, LoginCheck, MasterServer, ReplicaServer, ReplicationSource,
+    ReplicationStatus, Secret, ServerAddr, ServerInfo,
+};
+use async_trait::async_trait;
+
+use crate::conn::{field, Session};
+use crate::dialect::{parse_binlog_status, parse_replica_status, parse_version, Dialect};
+use crate::{quote, MysqlError};
+
+/// Databases that belong to the server itself; never copied, never "user data".
+pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
+
+/// Reads flavor, version, server_id and binary-log settings.
+pub async fn probe(s: &mut Session) -> Result<ServerInfo, MysqlError> {
+    let what = "reading server variables";
+    let row = s
+        .first_row(
+            "SELECT @@version AS version, @@global.server_id AS server_id, \
+             @@global.log_bin AS log_bin, @@global.binlog_format AS binlog_format, \
+             @@global.read_only AS read_only",
+            what,
+        )
+        .await?
+        .ok_or_else(|| s.unexpected(what, "no row"))?;
+    let version_string = field(&row, "version").unwrap_or_default().to_string();
+    let (flavor, version) =
+        parse_version(&version_string).map_err(|e| s.unexpected(what, e.to_string()))?;
+    let num = |name: &str| -> Result<u64, MysqlError> {
+        field(&row, name)
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| s.unexpected(what, format!("{name} is not a number")))
+    };
+    Ok(ServerInfo {
+        flavor,
+        version,
+        version_string,
+        server_id: num("server_id")? as u32,
+        log_bin: num("log_bin")? != 0,
+        binlog_format: field(&row, "binlog_format").unwrap_or_default().to_string(),
+        read_only: num("read_only")? != 0,
+    })
+}
+
+/// The dialect of a connected server.
+pub async fn dialect(s: &mut Session) -> Result<Dialect, MysqlError> {
+    let info = probe(s).await?;
+    Ok(Dialect::new(info.flavor, info.version))
+}
+
+/// The master side of a setup over a real connection.
+#[derive(Debug, Clone)]
+pub struct MysqlMaster {
+    addr: ServerAddr,
+    admin: Option<ServerAddr>,
+}
+
+impl MysqlMaster {
+    /// A master reached at `addr` (its user needs the privileges of the steps it runs).
+    pub fn new(addr: ServerAddr) -> Self {
+        MysqlMaster { addr, admin: None }
+    }
+
+    /// Uses `admin` (same host, another user) for the changes: creating the replication
+    /// user and setting `server_id`.
+    pub fn with_admin(mut self, admin: ServerAddr) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    async fn session(&self) -> Result<Session, MysqlError> {
+        Session::open(&self.addr).await
+    }
+
+    async fn admin_session(&self) -> Result<Session, MysqlError> {
+        Session::open(self.admin.as_ref().unwrap_or(&self.addr)).await
+    }
+}
+
+#[async_trait]
+impl MasterServer for MysqlMaster {
+    async fn probe(&self) -> Result<ServerInfo, BoxError> {
+        Ok(probe(&mut self.session().await?).await?)
+    }
+
+    async fn check_login(&self, user: &str, password: &Secret) -> Result<LoginCheck, BoxError> {
+        let addr = self
+            .addr
+            .clone()
+            .user(user)
+            .password(Some(password.clone()));
+        match Session::open(&addr).await {
+            Ok(s) => {
+                let _ = s.conn.disconnect().await;
+                Ok(LoginCheck::Ok)
+            }
+            Err(e) if e.is_access_denied() => Ok(LoginCheck::Denied),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn user_exists(&self, user: &str) -> Result<bool, BoxError> {
+        let mut s = self.admin_session().await?;
+        let n = s
+            .column(
+                &format!(
+                    "SELECT COUNT(*) FROM mysql.user WHERE User = {}",
+                    quote::string(user)
+                ),
+                "looking up the replication user in mysql.user",
+            )
+            .await?;
+        Ok(n.first().map(|v| v != "0").unwrap_or(false))
+    }
+
+    async fn create_replication_user(
+        &self,
+        user: &str,
+        host: &str,
+        password: &Secret,
+    ) -> Result<(), BoxError> {
+        let mut s = self.admin_session().await?;
+        let account = quote::account(user, host);
+        s.exec(
+            &format!(
+                "CREATE USER {account} IDENTIFIED BY {}",
+                quote::string(password.expose())
+            ),
+            &format!("CREATE USER {account}"),
+        )
+        .await?;
+        if let Err(e) = s
+            .exec(
+                &format!("GRANT REPLICATION SLAVE ON *.* TO {account}"),
+                &format!("GRANT REPLICATION SLAVE ON *.* TO {account}"),
+            )
+            .await
+        {
+            // Leave the master as it was.
+            let _ = s
+                .exec(&format!("DROP USER {account}"), "dropping the half-created user")
+                .await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    async fn set_server_id(&self, id: u32) -> Result<(), BoxError> {
+        let mut s = self.admin_session().await?;
+        s.exec(
+            &format!("SET GLOBAL server_id = {id}"),
+            &format!("SET GLOBAL server_id = {id}"),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn binlog_position(&self) -> Result<Coordinates, BoxError> {
+        let mut s = self.session().await?;
+        Ok(binlog_position(&mut s).await?)
+    }
+}
+
+/// The binary-log position of a connected master (file, position and, on MariaDB, the
+/// GTID position).
+pub async fn binlog_position(s: &mut Session) -> Result<Coordinates, MysqlError> {
+    let d = dialect(s).await?;
+    let what = "reading the binary log position";
+    let row = s
+        .first_row(&d.show_binlog_status(), what)
+        .await?
+        .ok_or_else(|| s.unexpected(what, "no row: is the binary log enabled?"))?;
+    let mut c = parse_binlog_status(&row);
+    if c.gtid.is_none() && d.flavor == amsu_core::Flavor::MariaDb {
+        let g = s.column("SELECT @@global.gtid_binlog_pos", what).await?;
+        c.gtid = g.into_iter().next().filter(|g| !g.is_empty());
+    }
+    Ok(c)
+}
+
+/// The replica side of a setup over a real connection.
+#[derive(Debug, Clone)]
+pub struct MysqlReplica {
+    addr: ServerAddr,
+}
+
+impl MysqlReplica {
+    /// A replica reached at `addr` (its user needs SUPER or the flavor's admin privileges).
+    pub fn new(addr: ServerAddr) -> Self {
+        MysqlReplica { addr }
+    }
+
+    async fn session(&self) -> Result<(Session, Dialect), MysqlError> {
+        let mut s = Session::open(&self.addr).await?;
+        let d = dialect(&mut s).await?;
+        Ok((s, d))
+    }
+}
+
+/// The replication status of a connected server, `None` when it is not a replica.
+pub async fn replication_status(
+    s: &mut Session,
+    d: &Dialect,
+) -> Result<Option<ReplicationStatus>, MysqlError> {
+    Ok(s
+        .first_row(&d.show_replica_status(), "reading the replication status")
+        .await?
+        .map(|row| parse_replica_status(&row)))
+}
+
+fn replication_error(server: &str, st: &ReplicationStatus, raw_io: &str, raw_sql: &str) -> MysqlError {
+    MysqlError::Replication {
+        server: server.into(),
+        io_state: raw_io.into(),
+        sql_state: raw_sql.into(),
+        last_io_error: st.last_io_error.clone(),
+        last_sql_error: st.last_sql_error.clone(),
+    }
+}
+
+#[async_trait]
+impl ReplicaServer for MysqlReplica {
+    async fn probe(&self) -> Result<ServerInfo, BoxError> {
+        Ok(probe(&mut Session::open(&self.addr).await?).await?)
+    }
+
+    async fn replication_status(&self) -> Result<Option<ReplicationStatus>, BoxError> {
+        let (mut s, d) = self.session().await?;
+        Ok(replication_status(&mut s, &d).await?)
+    }
+
+    async fn user_databases(&self) -> Result<Vec<String>, BoxError> {
+        let (mut s, _) = self.session().await?;
+        let system = SYSTEM_DATABASES
+            .iter()
+            .map(|d| quote::string(d))
+            .collect::<Vec<_>>()
+            .join(",");
+        // A database counts as user data when it holds a table, view, routine or event;
+        // an empty one (like Debian's `test`) holds nothing to lose.
+        let sql = format!(
+            "SELECT s.SCHEMA_NAME FROM information_schema.SCHEMATA s \
+             WHERE s.SCHEMA_NAME NOT IN ({system}) AND ( \
+               EXISTS (SELECT 1 FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME) \
+               OR EXISTS (SELECT 1 FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = s.SCHEMA_NAME) \
+               OR EXISTS (SELECT 1 FROM information_schema.EVENTS e WHERE e.EVENT_SCHEMA = s.SCHEMA_NAME)) \
+             ORDER BY 1"
+        );
+        Ok(s.column(&sql, "listing the replica's databases").await?)
+    }
+
+    async fn reset_replication(&self) -> Result<(), BoxError> {
+        let (mut s, d) = self.session().await?;
+        s.exec(&d.stop_replica(), "stopping replication").await?;
+        s.exec(&d.reset_replica_all(), "resetting replication").await?;
+        Ok(())
+    }
+
+    async fn drop_databases(&self, names: &[String]) -> Result<(), BoxError> {
+        let (mut s, _) = self.session().await?;
+        s.exec("SET SESSION sql_log_bin = 0", "disabling the binary log for this session")
+            .await?;
+        for n in names {
+            let sql = format!("DROP DATABASE {}", quote::ident(n));
+            s.exec(&sql, &sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn configure(&self, server_id: Option<u32>, read_only: bool) -> Result<(), BoxError> {
+        let (mut s, _) = self.session().await?;
+        if let Some(id) = server_id {
+            let sql = format!("SET GLOBAL server_id = {id}");
+            s.exec(&sql, &sql).await?;
+        }
+        let sql = format!("SET GLOBAL read_only = {}", if read_only { "ON" } else { "OFF" });
+        s.exec(&sql, &sql).await?;
+        Ok(())
+    }
+
+    async fn change_master(&self, source: &ReplicationSource) -> Result<(), BoxError> {
+        let (mut s, d) = self.session().await?;
+        let opts = crate::dialect::ChangeSourceOptions::default();
+        s.exec(
+            &d.change_source(source, &opts),
+            &d.change_source_redacted(source, &opts),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn start_replication(&self, timeout: Duration) -> Result<ReplicationStatus, BoxError> {
+        let (mut s, d) = self.session().await?;
+        s.exec(&d.start_replica(), "starting replication").await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let row = s
+                .first_row(&d.show_replica_status(), "reading the replication status")
+                .await?
+                .ok_or_else(|| s.unexpected("SHOW SLAVE STATUS", "no row after START"))?;
+            let st = parse_replica_status(&row);
+            let raw = |a: &str, b: &str| {
+                field(&row, a)
+                    .or_else(|| field(&row, b))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let (io, sql) = (
+                raw("Slave_IO_Running", "Replica_IO_Running"),
+                raw("Slave_SQL_Running", "Replica_SQL_Running"),
+            );
+            if st.io_running && st.sql_running {
+                return Ok(st);
+            }
+            let failed = !st.last_io_error.is_empty()
+                || !st.last_sql_error.is_empty()
+                || sql.eq_ignore_ascii_case("No")
+                || io.eq_ignore_ascii_case("No");
+            if failed || Instant::now() >= deadline {
+                return Err(replication_error(s.server(), &st, &io, &sql).into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_until_applied(
+        &self,
+        target: &Coordinates,
+        timeout: Duration,
+    ) -> Result<(), BoxError> {
+        let (mut s, d) = self.session().await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Wait in short slices so a stopped thread is noticed.
+            let r = s
+                .column(&d.wait_for_position(target, 1), "waiting for the replica to catch up")
+                .await?;
+            match r.first().map(String::as_str) {
+                Some(v) if v.parse::<i64>().map(|n| n >= 0).unwrap_or(false) => return Ok(()),
+                _ => {}
+            }
+            if let Some(st) = replication_status(&mut s, &d).await? {
+                if !st.io_running || !st.sql_running {
+                    let (io, sql) = (
+                        if st.io_running { "Yes" } else { "No" },
+                        if st.sql_running { "Yes" } else { "No" },
+                    );
+                    if !st.last_io_error.is_empty() || !st.last_sql_error.is_empty() || !st.sql_running {
+                        return Err(replication_error(s.server(), &st, io, sql).into());
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(MysqlError::Timeout {
+                    server: s.server().into(),
+                    what: format!("the replica to apply up to {target}"),
+                    seconds: timeout.as_secs(),
+                }
+                .into());
+            }
+        }
+    }
+}
