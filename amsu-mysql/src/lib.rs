@@ -6,8 +6,8 @@
 
 pub mod conn;
 pub mod dialect;
-pub mod grants;
 mod error;
+pub mod grants;
 pub mod quote;
 pub mod sandbox;
 mod server;
