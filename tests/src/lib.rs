@@ -1,1 +1,4 @@
 //! Shared helpers of the integration tests: real servers started for the tests.
+
+pub mod ftpd;
+pub mod proxy;

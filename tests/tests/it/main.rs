@@ -1,1 +1,3 @@
 //! The one integration-test binary: every module runs against real servers.
+
+mod transfer;
