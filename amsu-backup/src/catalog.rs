@@ -292,9 +292,13 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
         if let Some(&i) = by_name.get(&(t(0), t(1))) {
             let extra = t(4).to_ascii_uppercase();
-            let generated = ["VIRTUAL GENERATED", "STORED GENERATED", "PERSISTENT GENERATED"]
-                .iter()
-                .any(|g| extra.contains(g));
+            let generated = [
+                "VIRTUAL GENERATED",
+                "STORED GENERATED",
+                "PERSISTENT GENERATED",
+            ]
+            .iter()
+            .any(|g| extra.contains(g));
             tables[i].columns.push(Column {
                 name: t(2),
                 data_type: t(3),

@@ -115,7 +115,10 @@ impl LogicalCopy {
         let dbs = catalog::databases(&mut ctl).await?;
         let tables = catalog::tables(&mut ctl).await?;
         let objects = catalog::objects(&mut ctl).await?;
-        for t in tables.iter().filter(|t| t.kind == catalog::TableKind::Sequence) {
+        if let Some(t) = tables
+            .iter()
+            .find(|t| t.kind == catalog::TableKind::Sequence)
+        {
             return Err(BackupError::Unsupported(format!(
                 "sequence {} (sequences are not copied yet); drop it or use another method",
                 t.qualified()
@@ -140,15 +143,21 @@ impl LogicalCopy {
             }
             let mut r = Session::open(&self.replica).await?;
             restore::prepare_session(&mut r).await?;
-            r.exec("SET SESSION net_read_timeout = 3600", "setting net_read_timeout")
-                .await?;
+            r.exec(
+                "SET SESSION net_read_timeout = 3600",
+                "setting net_read_timeout",
+            )
+            .await?;
             workers.push(Worker {
                 master: m,
                 replica: r,
             });
         }
-        ctl.exec("SET SESSION lock_wait_timeout = 30", "setting lock_wait_timeout")
-            .await?;
+        ctl.exec(
+            "SET SESSION lock_wait_timeout = 30",
+            "setting lock_wait_timeout",
+        )
+        .await?;
 
         let (transactional, other): (Vec<Table>, Vec<Table>) =
             tables.into_iter().partition(|t| t.transactional());
@@ -192,7 +201,15 @@ impl LogicalCopy {
                 })
                 .collect();
             let ws = std::mem::take(&mut workers);
-            let ws = run_chunks(ws, chunks, &counters, &events, tables_total, self.options.piece_bytes).await?;
+            let ws = run_chunks(
+                ws,
+                chunks,
+                &counters,
+                &events,
+                tables_total,
+                self.options.piece_bytes,
+            )
+            .await?;
             Ok::<_, BackupError>((coords, accounts, ws))
         }
         .await;
@@ -212,8 +229,12 @@ impl LogicalCopy {
         workers = ws;
 
         // --- Transactional tables, from the shared snapshot. ---
-        let chunks = plan_chunks(&mut workers[0].master, &transactional, self.options.chunk_bytes)
-            .await?;
+        let chunks = plan_chunks(
+            &mut workers[0].master,
+            &transactional,
+            self.options.chunk_bytes,
+        )
+        .await?;
         let workers = run_chunks(
             workers,
             chunks,
@@ -310,7 +331,7 @@ async fn plan_chunks(
             b += step;
         }
     }
-    chunks.sort_by(|a, b| b.weight.cmp(&a.weight));
+    chunks.sort_by_key(|c| std::cmp::Reverse(c.weight));
     Ok(chunks)
 }
 
@@ -402,12 +423,19 @@ async fn run_chunks(
 
 /// Streams one chunk from the master into the replica in one transaction; rolls it back
 /// on any error, so a chunk is loaded whole or not at all.
-async fn copy_chunk(w: &mut Worker, chunk: &Chunk, piece_bytes: usize) -> Result<(u64, u64), BackupError> {
+async fn copy_chunk(
+    w: &mut Worker,
+    chunk: &Chunk,
+    piece_bytes: usize,
+) -> Result<(u64, u64), BackupError> {
     let t = &chunk.table;
     let cols: Vec<_> = t.copied_columns().collect();
     let select = format!(
         "SELECT {} FROM {} {}",
-        cols.iter().map(|c| c.select_expr()).collect::<Vec<_>>().join(", "),
+        cols.iter()
+            .map(|c| c.select_expr())
+            .collect::<Vec<_>>()
+            .join(", "),
         t.qualified(),
         chunk.filter
     );
@@ -432,7 +460,9 @@ async fn copy_chunk(w: &mut Worker, chunk: &Chunk, piece_bytes: usize) -> Result
     let what_load = format!("loading {} {}", t.qualified(), chunk.filter);
     let what_dump = format!("reading {} {}", t.qualified(), chunk.filter);
 
-    w.replica.exec("START TRANSACTION", "START TRANSACTION").await?;
+    w.replica
+        .exec("START TRANSACTION", "START TRANSACTION")
+        .await?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
     w.replica.conn.set_infile_handler(async move {
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
@@ -443,44 +473,44 @@ async fn copy_chunk(w: &mut Worker, chunk: &Chunk, piece_bytes: usize) -> Result
     let master_server = w.master.server().to_string();
     let (mconn, rconn) = (&mut w.master.conn, &mut w.replica.conn);
     let dump = async move {
-        let result: Result<(u64, u64), BackupError> = async {
-            let mut res = mconn
-                .query_iter(select.as_str())
-                .await
-                .map_err(|source| MysqlError::Query {
+        let result: Result<(u64, u64), BackupError> =
+            async {
+                let mut res = mconn.query_iter(select.as_str()).await.map_err(|source| {
+                    MysqlError::Query {
+                        server: master_server.clone(),
+                        what: what_dump.clone(),
+                        source,
+                    }
+                })?;
+                let mut buf = Vec::with_capacity(piece_bytes + (64 << 10));
+                let (mut rows, mut bytes) = (0u64, 0u64);
+                while let Some(row) = res.next().await.map_err(|source| MysqlError::Query {
                     server: master_server.clone(),
                     what: what_dump.clone(),
                     source,
-                })?;
-            let mut buf = Vec::with_capacity(piece_bytes + (64 << 10));
-            let (mut rows, mut bytes) = (0u64, 0u64);
-            while let Some(row) = res.next().await.map_err(|source| MysqlError::Query {
-                server: master_server.clone(),
-                what: what_dump.clone(),
-                source,
-            })? {
-                push_values(&mut buf, &row.unwrap());
-                rows += 1;
-                if buf.len() >= piece_bytes {
+                })? {
+                    push_values(&mut buf, &row.unwrap());
+                    rows += 1;
+                    if buf.len() >= piece_bytes {
+                        bytes += buf.len() as u64;
+                        let piece = Bytes::from(std::mem::replace(
+                            &mut buf,
+                            Vec::with_capacity(piece_bytes + (64 << 10)),
+                        ));
+                        if tx.send(Ok(piece)).await.is_err() {
+                            return Err(BackupError::LoadStopped);
+                        }
+                    }
+                }
+                if !buf.is_empty() {
                     bytes += buf.len() as u64;
-                    let piece = Bytes::from(std::mem::replace(
-                        &mut buf,
-                        Vec::with_capacity(piece_bytes + (64 << 10)),
-                    ));
-                    if tx.send(Ok(piece)).await.is_err() {
+                    if tx.send(Ok(Bytes::from(buf))).await.is_err() {
                         return Err(BackupError::LoadStopped);
                     }
                 }
+                Ok((rows, bytes))
             }
-            if !buf.is_empty() {
-                bytes += buf.len() as u64;
-                if tx.send(Ok(Bytes::from(buf))).await.is_err() {
-                    return Err(BackupError::LoadStopped);
-                }
-            }
-            Ok((rows, bytes))
-        }
-        .await;
+            .await;
         if result.is_err() {
             let _ = tx
                 .send(Err(io::Error::other("the read from the master failed")))

@@ -29,8 +29,11 @@ pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), M
             .create_sql
             .replacen("CREATE DATABASE ", "CREATE DATABASE IF NOT EXISTS ", 1)
             .replacen("IF NOT EXISTS /*!32312 IF NOT EXISTS*/", "IF NOT EXISTS", 1);
-        s.exec(&sql, &format!("creating database {}", quote::ident(&db.name)))
-            .await?;
+        s.exec(
+            &sql,
+            &format!("creating database {}", quote::ident(&db.name)),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -38,8 +41,11 @@ pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), M
 /// Creates the tables (foreign-key checks are off in the session, so order is free).
 pub async fn create_tables(s: &mut Session, tables: &[Table]) -> Result<(), MysqlError> {
     for t in tables {
-        s.exec(&format!("USE {}", quote::ident(&t.db)), "selecting the database")
-            .await?;
+        s.exec(
+            &format!("USE {}", quote::ident(&t.db)),
+            "selecting the database",
+        )
+        .await?;
         s.exec(&t.create_sql, &format!("creating table {}", t.qualified()))
             .await?;
     }
@@ -47,8 +53,11 @@ pub async fn create_tables(s: &mut Session, tables: &[Table]) -> Result<(), Mysq
 }
 
 async fn with_object_session(s: &mut Session, o: &SchemaObject) -> Result<(), MysqlError> {
-    s.exec(&format!("USE {}", quote::ident(&o.db)), "selecting the database")
-        .await?;
+    s.exec(
+        &format!("USE {}", quote::ident(&o.db)),
+        "selecting the database",
+    )
+    .await?;
     if let Some(m) = &o.sql_mode {
         s.exec(
             &format!("SET SESSION sql_mode = {}", quote::string(m)),

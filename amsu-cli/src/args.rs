@@ -196,7 +196,11 @@ pub enum SandboxAction {
         #[arg(long, default_value = "ROW")]
         binlog_format: String,
         /// Extra server options (--opt=value), repeatable.
-        #[arg(long = "server-option", value_name = "OPTION", allow_hyphen_values = true)]
+        #[arg(
+            long = "server-option",
+            value_name = "OPTION",
+            allow_hyphen_values = true
+        )]
         server_options: Vec<String>,
     },
     /// Stop a sandbox (and remove its files with --remove).

@@ -97,7 +97,9 @@ impl Writer {
 
     async fn stop(self) -> Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.await.map_err(|e| anyhow!("writer panicked: {e}"))??;
+        self.handle
+            .await
+            .map_err(|e| anyhow!("writer panicked: {e}"))??;
         Ok(self.commits.load(Ordering::Relaxed))
     }
 }
@@ -119,7 +121,10 @@ async fn demo(a: DemoArgs) -> Result<i32> {
             tmp.clone()
         }
     };
-    println!("amsu demo: deploying a master and a replica sandbox under {}", base.display());
+    println!(
+        "amsu demo: deploying a master and a replica sandbox under {}",
+        base.display()
+    );
     let opts = |name: &str, id: u32| {
         SandboxOptions::new(name)
             .base_dir(&base)
@@ -184,7 +189,10 @@ async fn demo(a: DemoArgs) -> Result<i32> {
 
     println!();
     println!("Summary");
-    println!("  setup took {setup_secs:.1} s; master commits blocked {:.1} ms", report.copy.commit_blocked_ms);
+    println!(
+        "  setup took {setup_secs:.1} s; master commits blocked {:.1} ms",
+        report.copy.commit_blocked_ms
+    );
     println!(
         "  copied {} databases, {} tables, {} rows, {:.1} MiB, {} objects, {} accounts",
         report.copy.databases,
@@ -209,15 +217,27 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         }
     );
     for d in &outcome.differences {
-        println!("    {}: master {:?} replica {:?}", d.table, d.master, d.replica);
+        println!(
+            "    {}: master {:?} replica {:?}",
+            d.table, d.master, d.replica
+        );
     }
     println!("  total {:.1} s", started.elapsed().as_secs_f64());
     if a.keep {
         let (mi, ri) = (master_sb.keep(), replica_sb.keep());
         println!("Sandboxes kept running:");
-        println!("  master:  mariadb -h127.0.0.1 -P{} -uroot   (pid {})", mi.port, mi.pid);
-        println!("  replica: mariadb -h127.0.0.1 -P{} -uroot   (pid {})", ri.port, ri.pid);
-        println!("Stop them with: amsu sandbox stop --home {} demo-master --remove (and demo-replica)", base.display());
+        println!(
+            "  master:  mariadb -h127.0.0.1 -P{} -uroot   (pid {})",
+            mi.port, mi.pid
+        );
+        println!(
+            "  replica: mariadb -h127.0.0.1 -P{} -uroot   (pid {})",
+            ri.port, ri.pid
+        );
+        println!(
+            "Stop them with: amsu sandbox stop --home {} demo-master --remove (and demo-replica)",
+            base.display()
+        );
     } else {
         master_sb.stop().await?;
         replica_sb.stop().await?;
@@ -226,7 +246,11 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         }
         println!("Sandboxes stopped and removed.");
     }
-    Ok(if outcome.differences.is_empty() { exit::OK } else { exit::FAILED })
+    Ok(if outcome.differences.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {

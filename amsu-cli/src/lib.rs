@@ -22,7 +22,9 @@ use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
 
 pub use args::Cli;
-use args::{CheckArgs, Command, Method, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs};
+use args::{
+    CheckArgs, Command, Method, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs,
+};
 use render::Renderer;
 
 /// Exit codes of the CLI contract.
@@ -116,7 +118,10 @@ fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> 
 }
 
 fn print_plan(a: &SetupArgs, master: &ServerAddr, replica: &ServerAddr) {
-    println!("Plan: make {replica} a replica of {master} (method {:?})", a.method);
+    println!(
+        "Plan: make {replica} a replica of {master} (method {:?})",
+        a.method
+    );
     for (i, s) in Step::ALL.iter().enumerate() {
         if *s == Step::CatchUp && !a.wait_caught_up {
             continue;
@@ -144,7 +149,9 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         )));
     }
     if a.ftp.is_some() {
-        return Err(usage(anyhow!("--ftp is only used by --method outfile/physical")));
+        return Err(usage(anyhow!(
+            "--ftp is only used by --method outfile/physical"
+        )));
     }
     let admin = match &a.admin_user {
         Some(u) => Some(
@@ -258,10 +265,7 @@ fn report_error(e: &SetupError, json: bool) -> i32 {
 
 fn print_report(r: &SetupReport, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"ok": true, "report": r})
-        );
+        println!("{}", serde_json::json!({"ok": true, "report": r}));
         return;
     }
     println!("Replica set up and replicating.");
@@ -320,17 +324,25 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
             .await
             .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
         findings = amsu_core::preflight(&minfo, &rinfo, st.as_ref(), &dbs, false);
-        if let Some(id) = amsu_core::master_server_id_fix(minfo.server_id, rinfo.server_id) {
-            findings.push(amsu_core::Finding {
-                severity: Severity::Warning,
-                server: amsu_core::Role::Master,
-                code: "server_id".into(),
-                problem: format!(
-                    "the master's server_id {} is 0 or equal to the replica's; amsu setup changes it",
-                    minfo.server_id
+        let ids = amsu_core::server_id_fix(minfo.server_id, rinfo.server_id);
+        if let Some(id) = ids.master {
+            findings.push(amsu_core::Finding::warning(
+                amsu_core::Role::Master,
+                "server_id_zero",
+                "the master's server_id is 0; amsu setup sets it",
+                format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` under [mysqld] in its option file"),
+            ));
+        }
+        if let Some(id) = ids.replica {
+            findings.push(amsu_core::Finding::warning(
+                amsu_core::Role::Replica,
+                "server_id_clash",
+                format!(
+                    "the replica's server_id {} is 0 or equal to the master's; amsu setup changes the replica's",
+                    rinfo.server_id
                 ),
-                fix: format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` in its option file"),
-            });
+                format!("SET GLOBAL server_id = {id} on the replica, and `server_id = {id}` under [mysqld] in its option file"),
+            ));
         }
     } else {
         findings.extend(preflight_master(&minfo));
@@ -351,7 +363,11 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
         }
         print_findings(&findings);
     }
-    Ok(if blocking { exit::PRECONDITION } else { exit::OK })
+    Ok(if blocking {
+        exit::PRECONDITION
+    } else {
+        exit::OK
+    })
 }
 
 async fn status(a: StatusArgs) -> Result<i32, Exit> {
@@ -362,13 +378,19 @@ async fn status(a: StatusArgs) -> Result<i32, Exit> {
         .await
         .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
     if a.json {
-        println!("{}", serde_json::json!({ "replica": replica.to_string(), "replication": st }));
+        println!(
+            "{}",
+            serde_json::json!({ "replica": replica.to_string(), "replication": st })
+        );
         return Ok(exit::OK);
     }
     match st {
         None => println!("{replica} is not configured as a replica."),
         Some(s) => {
-            println!("{replica} replicates from {}:{}", s.master_host, s.master_port);
+            println!(
+                "{replica} replicates from {}:{}",
+                s.master_host, s.master_port
+            );
             println!(
                 "  IO thread: {}, SQL thread: {}",
                 if s.io_running { "running" } else { "stopped" },
@@ -400,10 +422,7 @@ async fn verify(a: VerifyArgs) -> Result<i32, Exit> {
     if a.json {
         println!("{}", serde_json::to_string(&outcome).expect("serializable"));
     } else {
-        println!(
-            "compared {} tables at {}",
-            outcome.tables, outcome.position
-        );
+        println!("compared {} tables at {}", outcome.tables, outcome.position);
         if outcome.differences.is_empty() {
             println!("master and replica data are equal.");
         }

@@ -67,9 +67,7 @@ impl EventSink for Renderer {
             Event::CommitBlocked { millis } => {
                 self.line(&format!("  master commits blocked for {millis:.1} ms"))
             }
-            Event::Snapshot { coordinates } => {
-                self.line(&format!("  snapshot at {coordinates}"))
-            }
+            Event::Snapshot { coordinates } => self.line(&format!("  snapshot at {coordinates}")),
             Event::Replication { seconds_behind } => self.line(&format!(
                 "  replication running, {} s behind",
                 seconds_behind.map_or("?".into(), |s| s.to_string())

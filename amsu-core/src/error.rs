@@ -127,7 +127,10 @@ pub enum Error {
 fn preconditions_message(findings: &[Finding]) -> String {
     let mut s = String::from("preflight check failed; nothing was changed on either server:");
     for f in findings.iter().filter(|f| f.severity == Severity::Blocking) {
-        s.push_str(&format!("\n  - {}: {}\n    fix: {}", f.server, f.problem, f.fix));
+        s.push_str(&format!(
+            "\n  - {}: {}\n    fix: {}",
+            f.server, f.problem, f.fix
+        ));
     }
     s
 }

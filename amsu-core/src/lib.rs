@@ -51,12 +51,13 @@ pub use server::{
     AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr, ServerInfo, Version,
 };
 pub use setup::{
-    master_server_id_fix, preflight, preflight_master, Checked, ReplUserPlan, Setup, SetupOptions, SetupReport,
+    preflight, preflight_master, server_id_fix, Checked, ReplUserPlan, ServerIdFix, Setup,
+    SetupOptions, SetupReport,
 };
 pub use step::Step;
-#[cfg(any(test, feature = "mocks"))]
-pub use traits::{MockDataCopier, MockMasterServer, MockReplicaServer, MockTransport};
 pub use traits::{
     CopyReport, DataCopier, LoginCheck, MasterServer, RemoteEntry, ReplicaServer,
     ReplicationSource, Transport,
 };
+#[cfg(any(test, feature = "mocks"))]
+pub use traits::{MockDataCopier, MockMasterServer, MockReplicaServer, MockTransport};

@@ -108,7 +108,9 @@ pub fn check_relative_path(path: &str) -> Result<(), ManifestError> {
         || path.starts_with('/')
         || path.contains('\\')
         || path.contains('\0')
-        || path.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
         || (path.len() >= 2 && path.as_bytes()[1] == b':');
     if bad {
         Err(ManifestError::UnsafePath { path: path.into() })
@@ -163,11 +165,23 @@ mod tests {
 
     #[test]
     fn rejects_escaping_paths() {
-        for p in ["../etc/passwd", "/abs", "a/../../b", "a//b", "", "./a", "C:x", "a\\b"] {
+        for p in [
+            "../etc/passwd",
+            "/abs",
+            "a/../../b",
+            "a//b",
+            "",
+            "./a",
+            "C:x",
+            "a\\b",
+        ] {
             let mut m = sample();
             m.files[0].path = p.into();
             assert!(
-                matches!(Manifest::from_json(&m.to_json()), Err(ManifestError::UnsafePath { .. })),
+                matches!(
+                    Manifest::from_json(&m.to_json()),
+                    Err(ManifestError::UnsafePath { .. })
+                ),
                 "{p}"
             );
         }

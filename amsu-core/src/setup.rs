@@ -206,10 +206,28 @@ pub fn preflight(
     f
 }
 
-/// A server_id for the master that is non-zero and differs from the replica's, or `None`
-/// when the master's is fine.
-pub fn master_server_id_fix(master_id: u32, replica_id: u32) -> Option<u32> {
-    (master_id == 0 || master_id == replica_id).then(|| fresh_server_id(&[replica_id]))
+/// How the server_ids are made valid (T2): both non-zero and distinct.
+///
+/// A master with `server_id` 0 gets a new one with `SET GLOBAL server_id` (it cannot
+/// have replicas otherwise). A clash is resolved on the replica, never on the master:
+/// MariaDB gives every session its own copy of `server_id`, so master sessions opened
+/// before a change would keep logging the old id — which the replica would then skip as
+/// its own events, silently losing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerIdFix {
+    /// New `server_id` for the master, when its own is 0.
+    pub master: Option<u32>,
+    /// New `server_id` for the replica, when its own is 0 or equal to the master's.
+    pub replica: Option<u32>,
+}
+
+/// Decides the server_id changes; pure (random ids are drawn from 1000..2e9).
+pub fn server_id_fix(master_id: u32, replica_id: u32) -> ServerIdFix {
+    let master = (master_id == 0).then(|| fresh_server_id(&[replica_id]));
+    let effective_master = master.unwrap_or(master_id);
+    let replica = (replica_id == 0 || replica_id == effective_master)
+        .then(|| fresh_server_id(&[effective_master]));
+    ServerIdFix { master, replica }
 }
 
 fn fresh_server_id(avoid: &[u32]) -> u32 {
@@ -319,7 +337,13 @@ impl<'a> Setup<'a> {
     }
 
     async fn check_with(&self, p: &mut Progress<'_>) -> Result<Checked, Error> {
-        let unchanged = |step, server| move |source| Error::Unchanged { step, server, source };
+        let unchanged = |step, server| {
+            move |source| Error::Unchanged {
+                step,
+                server,
+                source,
+            }
+        };
         let master = p
             .step(Step::ProbeMaster, self.master.probe())
             .await
@@ -367,7 +391,9 @@ impl<'a> Setup<'a> {
         }
         if self.master.user_exists(user).await? {
             let problem = if self.options.repl_password.is_some() {
-                format!("the replication user '{user}' exists but the given password does not log in")
+                format!(
+                    "the replication user '{user}' exists but the given password does not log in"
+                )
             } else {
                 format!("the replication user '{user}' exists and no password for it was given")
             };
@@ -423,9 +449,8 @@ impl<'a> Setup<'a> {
         };
 
         let mut master_info = checked.master.clone();
-        if let Some(id) =
-            master_server_id_fix(checked.master.server_id, checked.replica.server_id)
-        {
+        let ids = server_id_fix(checked.master.server_id, checked.replica.server_id);
+        if let Some(id) = ids.master {
             p.step(Step::MasterConfig, self.master.set_server_id(id))
                 .await
                 .map_err(|e| p.failed(Step::MasterConfig, Role::Master, e))?;
@@ -440,7 +465,10 @@ impl<'a> Setup<'a> {
         } else {
             p.events.emit(&Event::StepSkipped {
                 step: Step::MasterConfig,
-                reason: format!("server_id {} and log_bin are fine", checked.master.server_id),
+                reason: format!(
+                    "the master's server_id {} and log_bin are fine",
+                    checked.master.server_id
+                ),
             });
         }
 
@@ -471,8 +499,7 @@ impl<'a> Setup<'a> {
                 );
             }
         }
-        let replica_id = (checked.replica.server_id == 0)
-            .then(|| fresh_server_id(&[master_info.server_id]));
+        let replica_id = ids.replica;
         p.step(
             Step::ConfigureReplica,
             self.replica.configure(replica_id, true),
@@ -480,7 +507,13 @@ impl<'a> Setup<'a> {
         .await
         .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
         if let Some(id) = replica_id {
-            p.changed(Role::Replica, format!("server_id set to {id}"));
+            p.changed(
+                Role::Replica,
+                format!(
+                    "server_id changed from {} to {id} (it was 0 or equal to the master's)",
+                    checked.replica.server_id
+                ),
+            );
         }
         p.changed(Role::Replica, "read_only = ON".into());
 

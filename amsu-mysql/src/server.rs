@@ -143,7 +143,10 @@ impl MasterServer for MysqlMaster {
         {
             // Leave the master as it was.
             let _ = s
-                .exec(&format!("DROP USER {account}"), "dropping the half-created user")
+                .exec(
+                    &format!("DROP USER {account}"),
+                    "dropping the half-created user",
+                )
                 .await;
             return Err(e.into());
         }
@@ -172,7 +175,7 @@ pub async fn binlog_position(s: &mut Session) -> Result<Coordinates, MysqlError>
     let d = dialect(s).await?;
     let what = "reading the binary log position";
     let row = s
-        .first_row(&d.show_binlog_status(), what)
+        .first_row(d.show_binlog_status(), what)
         .await?
         .ok_or_else(|| s.unexpected(what, "no row: is the binary log enabled?"))?;
     let mut c = parse_binlog_status(&row);
@@ -207,13 +210,19 @@ pub async fn replication_status(
     s: &mut Session,
     d: &Dialect,
 ) -> Result<Option<ReplicationStatus>, MysqlError> {
-    Ok(s
-        .first_row(&d.show_replica_status(), "reading the replication status")
-        .await?
-        .map(|row| parse_replica_status(&row)))
+    Ok(
+        s.first_row(d.show_replica_status(), "reading the replication status")
+            .await?
+            .map(|row| parse_replica_status(&row)),
+    )
 }
 
-fn replication_error(server: &str, st: &ReplicationStatus, raw_io: &str, raw_sql: &str) -> MysqlError {
+fn replication_error(
+    server: &str,
+    st: &ReplicationStatus,
+    raw_io: &str,
+    raw_sql: &str,
+) -> MysqlError {
     MysqlError::Replication {
         server: server.into(),
         io_state: raw_io.into(),
@@ -256,15 +265,19 @@ impl ReplicaServer for MysqlReplica {
 
     async fn reset_replication(&self) -> Result<(), BoxError> {
         let (mut s, d) = self.session().await?;
-        s.exec(&d.stop_replica(), "stopping replication").await?;
-        s.exec(&d.reset_replica_all(), "resetting replication").await?;
+        s.exec(d.stop_replica(), "stopping replication").await?;
+        s.exec(d.reset_replica_all(), "resetting replication")
+            .await?;
         Ok(())
     }
 
     async fn drop_databases(&self, names: &[String]) -> Result<(), BoxError> {
         let (mut s, _) = self.session().await?;
-        s.exec("SET SESSION sql_log_bin = 0", "disabling the binary log for this session")
-            .await?;
+        s.exec(
+            "SET SESSION sql_log_bin = 0",
+            "disabling the binary log for this session",
+        )
+        .await?;
         for n in names {
             let sql = format!("DROP DATABASE {}", quote::ident(n));
             s.exec(&sql, &sql).await?;
@@ -278,7 +291,10 @@ impl ReplicaServer for MysqlReplica {
             let sql = format!("SET GLOBAL server_id = {id}");
             s.exec(&sql, &sql).await?;
         }
-        let sql = format!("SET GLOBAL read_only = {}", if read_only { "ON" } else { "OFF" });
+        let sql = format!(
+            "SET GLOBAL read_only = {}",
+            if read_only { "ON" } else { "OFF" }
+        );
         s.exec(&sql, &sql).await?;
         Ok(())
     }
@@ -296,11 +312,11 @@ impl ReplicaServer for MysqlReplica {
 
     async fn start_replication(&self, timeout: Duration) -> Result<ReplicationStatus, BoxError> {
         let (mut s, d) = self.session().await?;
-        s.exec(&d.start_replica(), "starting replication").await?;
+        s.exec(d.start_replica(), "starting replication").await?;
         let deadline = Instant::now() + timeout;
         loop {
             let row = s
-                .first_row(&d.show_replica_status(), "reading the replication status")
+                .first_row(d.show_replica_status(), "reading the replication status")
                 .await?
                 .ok_or_else(|| s.unexpected("SHOW SLAVE STATUS", "no row after START"))?;
             let st = parse_replica_status(&row);
@@ -338,7 +354,10 @@ impl ReplicaServer for MysqlReplica {
         loop {
             // Wait in short slices so a stopped thread is noticed.
             let r = s
-                .column(&d.wait_for_position(target, 1), "waiting for the replica to catch up")
+                .column(
+                    &d.wait_for_position(target, 1),
+                    "waiting for the replica to catch up",
+                )
                 .await?;
             match r.first().map(String::as_str) {
                 Some(v) if v.parse::<i64>().map(|n| n >= 0).unwrap_or(false) => return Ok(()),
@@ -350,7 +369,10 @@ impl ReplicaServer for MysqlReplica {
                         if st.io_running { "Yes" } else { "No" },
                         if st.sql_running { "Yes" } else { "No" },
                     );
-                    if !st.last_io_error.is_empty() || !st.last_sql_error.is_empty() || !st.sql_running {
+                    if !st.last_io_error.is_empty()
+                        || !st.last_sql_error.is_empty()
+                        || !st.sql_running
+                    {
                         return Err(replication_error(s.server(), &st, io, sql).into());
                     }
                 }

@@ -102,9 +102,7 @@ pub async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlErro
     )
     .await?;
     let what = "reading binlog_snapshot_file/position";
-    let rows = s
-        .rows("SHOW STATUS LIKE 'binlog_snapshot_%'", what)
-        .await?;
+    let rows = s.rows("SHOW STATUS LIKE 'binlog_snapshot_%'", what).await?;
     let mut file = None;
     let mut pos = None;
     for r in &rows {
@@ -122,7 +120,10 @@ pub async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlErro
             position,
             gtid: None,
         }),
-        _ => Err(s.unexpected(what, "the server does not report a snapshot position (needs MariaDB with the binary log on)")),
+        _ => Err(s.unexpected(
+            what,
+            "the server does not report a snapshot position (needs MariaDB with the binary log on)",
+        )),
     }
 }
 
@@ -134,7 +135,8 @@ pub async fn stop_replica_at(
     at: &Coordinates,
     timeout: Duration,
 ) -> Result<(), MysqlError> {
-    s.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread").await?;
+    s.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread")
+        .await?;
     let sql = format!(
         "START SLAVE SQL_THREAD UNTIL MASTER_LOG_FILE = {}, MASTER_LOG_POS = {}",
         quote::string(&at.file),
@@ -144,7 +146,7 @@ pub async fn stop_replica_at(
     let deadline = Instant::now() + timeout;
     loop {
         let row = s
-            .first_row(&d.show_replica_status(), "reading the replication status")
+            .first_row(d.show_replica_status(), "reading the replication status")
             .await?
             .unwrap_or_default();
         let st = parse_replica_status(&row);
@@ -220,7 +222,8 @@ pub async fn verify(
     let mut r = Session::open(replica).await?;
     let d = crate::server::dialect(&mut r).await?;
     // Stopping the SQL thread first guarantees the replica is not past the snapshot.
-    r.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread").await?;
+    r.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread")
+        .await?;
     let outcome = async {
         let mut m = Session::open(master).await?;
         let position = snapshot_position(&mut m).await?;

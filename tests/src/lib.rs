@@ -2,3 +2,4 @@
 
 pub mod ftpd;
 pub mod proxy;
+pub mod servers;

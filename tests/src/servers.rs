@@ -1,0 +1,205 @@
+//! Real MariaDB servers for tests: sandbox pairs, SQL helpers, an independent data
+//! comparison (`CHECKSUM TABLE` and row counts) and a writer that commits during a test.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amsu_core::ServerAddr;
+use amsu_mysql::conn::{text, Session};
+use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
+use tempfile::TempDir;
+
+/// A master and a replica sandbox in one temporary directory.
+pub struct Pair {
+    /// The master.
+    pub master: Sandbox,
+    /// The replica.
+    pub replica: Sandbox,
+    /// Keeps the directory alive (dropped after the servers).
+    pub dir: TempDir,
+}
+
+/// Starts a master and a replica; `tweak` adjusts each one's options.
+pub async fn pair(
+    master: impl FnOnce(SandboxOptions) -> SandboxOptions,
+    replica: impl FnOnce(SandboxOptions) -> SandboxOptions,
+) -> Pair {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = SandboxOptions::new("x").base_dir(dir.path());
+    let (m, r) = tokio::join!(
+        Sandbox::deploy(master(base.clone().name("master").server_id(1))),
+        Sandbox::deploy(replica(base.name("replica").server_id(2))),
+    );
+    Pair {
+        master: m.expect("master sandbox starts"),
+        replica: r.expect("replica sandbox starts"),
+        dir,
+    }
+}
+
+/// Runs statements on a server, panicking with the statement on error.
+pub async fn exec(addr: &ServerAddr, sqls: &[&str]) {
+    let mut s = Session::open(addr).await.expect("connect");
+    for sql in sqls {
+        s.exec(sql, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+/// Rows of a query as text (NULL as `None`).
+pub async fn query(addr: &ServerAddr, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut s = Session::open(addr).await.expect("connect");
+    let rows = s
+        .rows(sql, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(text)).collect())
+        .collect()
+}
+
+/// The first column of the first row.
+pub async fn scalar(addr: &ServerAddr, sql: &str) -> Option<String> {
+    query(addr, sql)
+        .await
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+}
+
+/// Row count and `CHECKSUM TABLE` of every user table — computed by the server, not by
+/// amsu's own verify code.
+pub async fn checksums(addr: &ServerAddr) -> BTreeMap<String, (String, String)> {
+    let tables = query(
+        addr,
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
+         AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
+    )
+    .await;
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let (db, name) = (t[0].clone().unwrap(), t[1].clone().unwrap());
+        let q = format!("`{}`.`{}`", db.replace('`', "``"), name.replace('`', "``"));
+        let count = scalar(addr, &format!("SELECT COUNT(*) FROM {q}"))
+            .await
+            .unwrap();
+        let sum = query(addr, &format!("CHECKSUM TABLE {q} EXTENDED")).await;
+        let sum = sum[0][1].clone().unwrap_or_default();
+        out.insert(format!("{db}.{name}"), (count, sum));
+    }
+    out
+}
+
+/// Waits until the replica has executed everything the master has written so far.
+pub async fn wait_caught_up(master: &ServerAddr, replica: &ServerAddr) {
+    let st = query(master, "SHOW MASTER STATUS").await;
+    let (file, pos) = (st[0][0].clone().unwrap(), st[0][1].clone().unwrap());
+    let r = scalar(
+        replica,
+        &format!("SELECT MASTER_POS_WAIT('{file}', {pos}, 120)"),
+    )
+    .await;
+    assert!(
+        r.as_deref().map(|v| v != "-1").unwrap_or(false),
+        "replica did not reach {file}:{pos}: MASTER_POS_WAIT returned {r:?}; status: {:?}",
+        query(replica, "SHOW SLAVE STATUS").await
+    );
+}
+
+/// A bank: `accounts` rows whose balances always sum to the same total. The writer moves
+/// money between random rows in transactions, so any inconsistent snapshot shows up as a
+/// wrong sum.
+pub const BANK_TOTAL: i64 = 1_000_000;
+
+/// Creates `db`.accounts with `n` rows summing to [`BANK_TOTAL`].
+pub async fn create_bank(addr: &ServerAddr, db: &str, n: u32) {
+    let per = BANK_TOTAL / n as i64;
+    let rest = BANK_TOTAL - per * n as i64;
+    exec(
+        addr,
+        &[
+            &format!("CREATE DATABASE IF NOT EXISTS `{db}`"),
+            &format!("CREATE TABLE `{db}`.accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL, touched INT NOT NULL DEFAULT 0) ENGINE=InnoDB"),
+            &format!("INSERT INTO `{db}`.accounts (id, balance) SELECT seq, {per} + IF(seq = 1, {rest}, 0) FROM `{db}`.seq_1_to_{n}"),
+            &format!("CREATE TABLE `{db}`.transfers (id BIGINT PRIMARY KEY AUTO_INCREMENT, src INT, dst INT, amount INT, at DATETIME(6)) ENGINE=InnoDB"),
+        ],
+    )
+    .await;
+}
+
+/// Commits transfers on the master until stopped.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts transfers between rows of `db`.accounts (ids 1..=n).
+    pub fn start(addr: ServerAddr, db: &str, n: u32) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let commits = Arc::new(AtomicU64::new(0));
+        let (s, c, db) = (stop.clone(), commits.clone(), db.to_string());
+        let handle = tokio::spawn(async move {
+            let mut m = Session::open(&addr).await.expect("writer connects");
+            let mut i: u64 = 0;
+            while !s.load(Ordering::Relaxed) {
+                i += 1;
+                let src = 1 + (i * 7919 % n as u64);
+                let dst = 1 + (i * 104_729 % n as u64);
+                let amount = 1 + i % 50;
+                for sql in [
+                    "START TRANSACTION".to_string(),
+                    format!("UPDATE `{db}`.accounts SET balance = balance - {amount}, touched = touched + 1 WHERE id = {src}"),
+                    format!("UPDATE `{db}`.accounts SET balance = balance + {amount}, touched = touched + 1 WHERE id = {dst}"),
+                    format!("INSERT INTO `{db}`.transfers (src, dst, amount, at) VALUES ({src}, {dst}, {amount}, NOW(6))"),
+                    "COMMIT".to_string(),
+                ] {
+                    m.exec(&sql, "writer").await.expect("writer statement");
+                }
+                c.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        Writer {
+            stop,
+            commits,
+            handle,
+        }
+    }
+
+    /// Commits so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Waits until at least `n` commits happened (bounded).
+    pub async fn wait_commits(&self, n: u64) {
+        let t = Instant::now();
+        while self.commits() < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "writer made no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops and returns the number of commits.
+    pub async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.await.expect("writer task");
+        self.commits.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the `amsu` command line in-process and returns its exit code.
+pub async fn amsu(args: &[&str]) -> i32 {
+    use clap::Parser;
+    let cli = amsu_cli::Cli::try_parse_from(std::iter::once("amsu").chain(args.iter().copied()))
+        .expect("valid arguments");
+    amsu_cli::run(cli).await
+}

@@ -1,0 +1,331 @@
+//! `amsu setup` end to end on real MariaDB servers, through the command line.
+
+use amsu_tests::servers::{
+    amsu, checksums, create_bank, exec, pair, query, scalar, wait_caught_up, Writer, BANK_TOTAL,
+};
+
+fn url(sb: &amsu_mysql::sandbox::Sandbox) -> String {
+    sb.url()
+}
+
+/// Several databases, a writer committing the whole time, the replica caught up and
+/// equal table for table; later writes replicate. Both servers start with server_id 1,
+/// so the master's is changed (T2) and reported. Then a second setup on the now
+/// non-empty replica is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_under_write_load_yields_equal_replica() {
+    let p = pair(|o| o, |o| o.server_id(1)).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 2000).await;
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.items (id BIGINT PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2), note TEXT) ENGINE=InnoDB",
+            "INSERT INTO shop.items SELECT seq, CONCAT('item ', seq), seq / 7, IF(seq % 5 = 0, NULL, REPEAT('x\\ty\\n', seq % 9)) FROM shop.seq_1_to_60000",
+            "CREATE TABLE shop.nokey (a INT, b VARCHAR(20)) ENGINE=InnoDB",
+            "INSERT INTO shop.nokey SELECT seq % 10, 'dup' FROM shop.seq_1_to_500",
+            "CREATE TABLE shop.conf (k VARCHAR(20) PRIMARY KEY, v TEXT) ENGINE=MyISAM",
+            "INSERT INTO shop.conf VALUES ('a', 'NULL'), ('b', ''), ('c', NULL)",
+            "CREATE DATABASE `odd db``name`",
+            "CREATE TABLE `odd db``name`.`select` (`from` INT PRIMARY KEY, `the value` VARCHAR(10)) ENGINE=InnoDB",
+            "INSERT INTO `odd db``name`.`select` VALUES (1, 'één'), (2, 'zwei')",
+        ],
+    )
+    .await;
+    let writer = Writer::start(m.clone(), "bank", 2000);
+    writer.wait_commits(20).await;
+
+    let code = amsu(&[
+        "setup",
+        "--master",
+        &url(&p.master),
+        "--replica",
+        &url(&p.replica),
+        "--yes",
+        "--wait-caught-up",
+        "--threads",
+        "2",
+    ])
+    .await;
+    assert_eq!(code, 0, "setup must succeed");
+    let during = writer.commits();
+    writer.wait_commits(during + 50).await;
+    let commits = writer.stop().await;
+    assert!(
+        commits > during,
+        "the master kept committing during the setup"
+    );
+
+    // T2: the clash is resolved on the replica; the master keeps its server_id (sessions
+    // open on the master keep their own copy of it).
+    assert_eq!(
+        scalar(&m, "SELECT @@global.server_id").await.as_deref(),
+        Some("1")
+    );
+    let replica_id = scalar(&r, "SELECT @@global.server_id").await.unwrap();
+    assert_ne!(
+        replica_id, "1",
+        "the replica's server_id must have been changed"
+    );
+    assert_ne!(replica_id, "0");
+
+    // The replication user exists with REPLICATION SLAVE and nothing more.
+    let grants = query(&m, "SHOW GRANTS FOR 'amsu_repl'@'%'").await;
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let g = grants[0][0].clone().unwrap();
+    assert!(
+        g.starts_with("GRANT REPLICATION SLAVE ON *.* TO `amsu_repl`@`%`"),
+        "{g}"
+    );
+
+    wait_caught_up(&m, &r).await;
+    let (cm, cr) = (checksums(&m).await, checksums(&r).await);
+    assert_eq!(cm.len(), 6, "{cm:?}");
+    assert_eq!(cm, cr, "every table's row count and checksum must be equal");
+    let sum = scalar(&r, "SELECT SUM(balance) FROM bank.accounts")
+        .await
+        .unwrap();
+    assert_eq!(sum, BANK_TOTAL.to_string());
+    let st = query(&r, "SHOW SLAVE STATUS").await;
+    assert_eq!(st.len(), 1);
+
+    // Later writes replicate.
+    exec(
+        &m,
+        &["INSERT INTO shop.items VALUES (1000001, 'late', 1.5, 'after setup')"],
+    )
+    .await;
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT name FROM shop.items WHERE id = 1000001")
+            .await
+            .as_deref(),
+        Some("late")
+    );
+
+    // A second setup onto the non-empty replica is refused (exit 3) and changes nothing.
+    let before = checksums(&r).await;
+    let code = amsu(&[
+        "setup",
+        "--master",
+        &url(&p.master),
+        "--replica",
+        &url(&p.replica),
+        "--yes",
+    ])
+    .await;
+    assert_eq!(code, 3);
+    assert_eq!(checksums(&r).await, before);
+    let st2 = query(&r, "SHOW SLAVE STATUS").await;
+    assert_eq!(st2[0][0..3], st[0][0..3], "replication config untouched");
+}
+
+/// Binary log off: exit 3, and neither server changed (no user created, nothing loaded,
+/// no replication configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_bin_off_is_refused_and_nothing_changes() {
+    let p = pair(|o| o.log_bin(false), |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &["CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)"],
+    )
+    .await;
+    let users_before = query(&m, "SELECT User, Host FROM mysql.user ORDER BY 1, 2").await;
+    let id_before = scalar(&m, "SELECT @@global.server_id").await;
+    let code = amsu(&[
+        "setup",
+        "--master",
+        &url(&p.master),
+        "--replica",
+        &url(&p.replica),
+        "--yes",
+    ])
+    .await;
+    assert_eq!(code, 3);
+    assert_eq!(
+        query(&m, "SELECT User, Host FROM mysql.user ORDER BY 1, 2").await,
+        users_before
+    );
+    assert_eq!(scalar(&m, "SELECT @@global.server_id").await, id_before);
+    assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty());
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'd'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        scalar(&r, "SELECT @@global.read_only").await.as_deref(),
+        Some("0")
+    );
+
+    // The library error names log_bin and the option to set.
+    let master = amsu_mysql::MysqlMaster::new(m.clone());
+    let replica = amsu_mysql::MysqlReplica::new(r.clone());
+    let copier = amsu_backup::LogicalCopy::new(m.clone(), r.clone(), Default::default());
+    let setup = amsu_core::Setup::new(
+        &master,
+        &replica,
+        &copier,
+        amsu_core::SetupOptions::new("127.0.0.1", p.master.port()),
+    );
+    let err = setup.check(&amsu_core::NoEvents).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let msg = err.to_string();
+    assert!(msg.contains("log_bin"), "{msg}");
+    assert!(
+        msg.contains("option file") && msg.contains("restart"),
+        "{msg}"
+    );
+}
+
+/// Equal server_ids are fixed (on the replica) and reported; an existing replication
+/// user with the given password is reused, not recreated. (MariaDB refuses server_id 0:
+/// `SET GLOBAL server_id = 0` leaves 1, so the 0 case is covered by unit tests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_id_clash_fixed_and_existing_user_reused() {
+    let p = pair(|o| o.server_id(7), |o| o.server_id(7)).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &[
+            "CREATE USER 'repl_x'@'%' IDENTIFIED BY 'Known-pw-123'",
+            "GRANT REPLICATION SLAVE ON *.* TO 'repl_x'@'%'",
+            "CREATE DATABASE d",
+            "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(10))",
+            "INSERT INTO d.t VALUES (1, 'a'), (2, 'b')",
+        ],
+    )
+    .await;
+    let created_before = query(&m, "SELECT JSON_EXTRACT(Priv, '$.password_last_changed') FROM mysql.global_priv WHERE User = 'repl_x'").await;
+
+    let master = amsu_mysql::MysqlMaster::new(m.clone());
+    let replica = amsu_mysql::MysqlReplica::new(r.clone());
+    let copier = amsu_backup::LogicalCopy::new(m.clone(), r.clone(), Default::default());
+    let setup = amsu_core::Setup::new(
+        &master,
+        &replica,
+        &copier,
+        amsu_core::SetupOptions::new("127.0.0.1", p.master.port())
+            .repl_user("repl_x")
+            .repl_password(Some("Known-pw-123".into()))
+            .wait_caught_up(true),
+    );
+    let report = setup
+        .run(std::sync::Arc::new(amsu_core::NoEvents))
+        .await
+        .expect("setup succeeds");
+    assert_eq!(
+        scalar(&m, "SELECT @@global.server_id").await.as_deref(),
+        Some("7")
+    );
+    let id = scalar(&r, "SELECT @@global.server_id").await.unwrap();
+    assert_ne!(id, "7");
+    assert!(
+        report
+            .replica_changes
+            .iter()
+            .any(|c| c.contains(&format!("server_id changed from 7 to {id}"))),
+        "{:?}",
+        report.replica_changes
+    );
+    assert!(
+        !report
+            .master_changes
+            .iter()
+            .any(|c| c.contains("created user")),
+        "the existing user must be reused: {:?}",
+        report.master_changes
+    );
+    assert_eq!(
+        query(&m, "SELECT JSON_EXTRACT(Priv, '$.password_last_changed') FROM mysql.global_priv WHERE User = 'repl_x'").await,
+        created_before
+    );
+    assert_eq!(
+        scalar(&r, "SELECT v FROM d.t WHERE id = 2")
+            .await
+            .as_deref(),
+        Some("b")
+    );
+    exec(&m, &["INSERT INTO d.t VALUES (3, 'c')"]).await;
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT COUNT(*) FROM d.t").await.as_deref(),
+        Some("3")
+    );
+}
+
+/// A replica holding user data is refused without --force (exit 3, untouched) and
+/// replaced with --force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_empty_replica_needs_force() {
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY)",
+            "INSERT INTO app.t VALUES (1)",
+        ],
+    )
+    .await;
+    exec(
+        &r,
+        &[
+            "CREATE DATABASE precious",
+            "CREATE TABLE precious.t (id INT PRIMARY KEY)",
+            "INSERT INTO precious.t VALUES (42)",
+        ],
+    )
+    .await;
+    let args = |force: bool| {
+        let mut v = vec![
+            "setup".to_string(),
+            "--master".into(),
+            p.master.url(),
+            "--replica".into(),
+            p.replica.url(),
+            "--yes".into(),
+        ];
+        if force {
+            v.push("--force".into());
+        }
+        v
+    };
+    let a = args(false);
+    let code = amsu(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(code, 3);
+    assert_eq!(
+        scalar(&r, "SELECT id FROM precious.t").await.as_deref(),
+        Some("42")
+    );
+    assert!(
+        query(&m, "SELECT 1 FROM mysql.user WHERE User = 'amsu_repl'")
+            .await
+            .is_empty()
+    );
+
+    let a = args(true);
+    let code = amsu(&a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'precious'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT id FROM app.t").await.as_deref(),
+        Some("1")
+    );
+}
