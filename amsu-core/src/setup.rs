@@ -611,3 +611,228 @@ pub struct Checked {
     /// What the replication-user step will do.
     pub repl_user: Option<ReplUserPlan>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Flavor, LoginCheck, MockDataCopier, MockMasterServer, MockReplicaServer, NoEvents, Version,
+    };
+    use mockall::{predicate::eq, Sequence};
+
+    fn info(server_id: u32, log_bin: bool) -> ServerInfo {
+        ServerInfo {
+            flavor: Flavor::MariaDb,
+            version: Version::new(10, 11, 19),
+            version_string: "10.11.19-MariaDB".into(),
+            server_id,
+            log_bin,
+            binlog_format: "ROW".into(),
+            read_only: false,
+        }
+    }
+
+    fn coords() -> Coordinates {
+        Coordinates {
+            file: "bin.000001".into(),
+            position: 42,
+            gtid: None,
+        }
+    }
+
+    /// Mocks for a master and a replica that pass every check.
+    fn healthy() -> (MockMasterServer, MockReplicaServer) {
+        let mut m = MockMasterServer::new();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_check_login()
+            .returning(|_, _| Ok(LoginCheck::Denied));
+        m.expect_user_exists().returning(|_| Ok(false));
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        (m, r)
+    }
+
+    fn forbid_changes(m: &mut MockMasterServer, r: &mut MockReplicaServer, c: &mut MockDataCopier) {
+        m.expect_create_replication_user().never();
+        m.expect_set_server_id().never();
+        r.expect_configure().never();
+        r.expect_drop_databases().never();
+        r.expect_reset_replication().never();
+        r.expect_change_master().never();
+        r.expect_start_replication().never();
+        c.expect_copy().never();
+    }
+
+    #[tokio::test]
+    async fn runs_the_changing_steps_in_order() {
+        let (mut m, mut r) = healthy();
+        let mut c = MockDataCopier::new();
+        let mut seq = Sequence::new();
+        m.expect_create_replication_user()
+            .withf(|u, h, _| u == "amsu_repl" && h == "%")
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        r.expect_configure()
+            .with(eq(None), eq(true))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        c.expect_copy()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                Ok(CopyReport {
+                    coordinates: Some(coords()),
+                    ..Default::default()
+                })
+            });
+        r.expect_change_master()
+            .withf(|s| s.coordinates == coords() && s.user == "amsu_repl" && s.port == 3306)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(ReplicationStatus::default()));
+        m.expect_set_server_id().never();
+        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306));
+        let report = setup.run(Arc::new(NoEvents)).await.expect("setup runs");
+        assert_eq!(report.copy.coordinates, Some(coords()));
+        assert_eq!(report.master_changes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn binary_log_off_stops_before_any_change() {
+        let (mut m, mut r) = healthy();
+        m.checkpoint();
+        m.expect_probe().returning(|| Ok(info(1, false)));
+        m.expect_check_login()
+            .returning(|_, _| Ok(LoginCheck::Denied));
+        m.expect_user_exists().returning(|_| Ok(false));
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(err.findings()[0].code, "log_bin_off");
+        assert!(err.to_string().contains("log_bin"));
+    }
+
+    #[tokio::test]
+    async fn non_empty_replica_is_refused_without_force() {
+        let (mut m, mut r) = healthy();
+        r.checkpoint();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases()
+            .returning(|| Ok(vec!["precious".into()]));
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("precious"));
+        assert!(err.to_string().contains("--force"));
+    }
+
+    #[tokio::test]
+    async fn unreachable_replica_changes_nothing() {
+        let (mut m, mut r) = healthy();
+        r.checkpoint();
+        r.expect_probe()
+            .returning(|| Err("connection refused".into()));
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Unchanged {
+                step: Step::ReplicaChecks,
+                ..
+            }
+        ));
+        assert_eq!(err.exit_code(), 3);
+    }
+
+    #[tokio::test]
+    async fn existing_user_without_password_is_a_blocking_finding() {
+        let (mut m, mut r) = healthy();
+        m.checkpoint();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_user_exists().returning(|_| Ok(true));
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert_eq!(err.findings()[0].code, "repl_user_password");
+        assert!(err.to_string().contains("AMSU_REPL_PASSWORD"));
+    }
+
+    #[tokio::test]
+    async fn failed_copy_reports_what_was_changed() {
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| Err("disk full".into()));
+        r.expect_change_master().never();
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("copy_data") && msg.contains("disk full"),
+            "{msg}"
+        );
+        assert!(msg.contains("created user 'amsu_repl'@'%'"), "{msg}");
+        assert!(msg.contains("--force"), "{msg}");
+    }
+
+    #[test]
+    fn server_id_fixes() {
+        let f = server_id_fix(0, 5);
+        assert!(f.master.is_some_and(|id| id != 0 && id != 5));
+        assert_eq!(f.replica, None);
+        let f = server_id_fix(3, 3);
+        assert_eq!(f.master, None);
+        assert!(f.replica.is_some_and(|id| id != 3 && id != 0));
+        let f = server_id_fix(3, 0);
+        assert!(f.replica.is_some_and(|id| id != 3 && id != 0));
+        assert_eq!(
+            server_id_fix(1, 2),
+            ServerIdFix {
+                master: None,
+                replica: None
+            }
+        );
+    }
+
+    #[test]
+    fn preflight_flags_an_older_replica_and_a_configured_one() {
+        let m = info(1, true);
+        let mut old = info(2, false);
+        old.version = Version::new(10, 6, 1);
+        let f = preflight(&m, &old, None, &[], false);
+        assert_eq!(f[0].code, "replica_older");
+        let st = ReplicationStatus::default();
+        let f = preflight(&m, &info(2, false), Some(&st), &[], false);
+        assert_eq!(f[0].code, "already_replica");
+        assert!(preflight(&m, &info(2, false), Some(&st), &["x".into()], true).is_empty());
+    }
+}

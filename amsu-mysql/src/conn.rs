@@ -141,12 +141,7 @@ pub fn row_texts(r: &Row) -> Vec<(String, Option<String>)> {
     r.columns_ref()
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            (
-                c.name_str().into_owned(),
-                r.as_ref(i).and_then(text),
-            )
-        })
+        .map(|(i, c)| (c.name_str().into_owned(), r.as_ref(i).and_then(text)))
         .collect()
 }
 

@@ -15,6 +15,5 @@ pub mod verify;
 
 pub use error::{codes, server_code, MysqlError};
 pub use server::{
-    binlog_position, probe, replication_status, MysqlMaster, MysqlReplica,
-    SYSTEM_DATABASES,
+    binlog_position, probe, replication_status, MysqlMaster, MysqlReplica, SYSTEM_DATABASES,
 };

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and the integration tests on real MariaDB servers and a
+# real FTP server started on free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cargo test --workspace --all-targets "$@"
+cargo test --workspace --doc
