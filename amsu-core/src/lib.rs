@@ -56,8 +56,10 @@ pub use setup::{
 };
 pub use step::Step;
 pub use traits::{
-    CopyReport, DataCopier, LoginCheck, MasterServer, RemoteEntry, ReplicaServer,
+    CopyReport, DataCopier, LoginCheck, MasterServer, Preflight, RemoteEntry, ReplicaServer,
     ReplicationSource, Transport,
 };
 #[cfg(any(test, feature = "mocks"))]
-pub use traits::{MockDataCopier, MockMasterServer, MockReplicaServer, MockTransport};
+pub use traits::{
+    MockDataCopier, MockMasterServer, MockPreflight, MockReplicaServer, MockTransport,
+};

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::{
     BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding, LoginCheck,
-    MasterServer, ReplicaServer, ReplicationSource, ReplicationStatus, Role, Secret, ServerInfo,
-    Severity, Step,
+    MasterServer, Preflight, ReplicaServer, ReplicationSource, ReplicationStatus, Role, Secret,
+    ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -246,6 +246,7 @@ pub struct Setup<'a> {
     master: &'a dyn MasterServer,
     replica: &'a dyn ReplicaServer,
     copier: &'a dyn DataCopier,
+    preflight: Vec<&'a dyn Preflight>,
     options: SetupOptions,
 }
 
@@ -320,8 +321,15 @@ impl<'a> Setup<'a> {
             master,
             replica,
             copier,
+            preflight: Vec::new(),
             options,
         }
+    }
+
+    /// Adds read-only checks that run with the built-in ones, before any change.
+    pub fn with_preflight(mut self, checks: &'a dyn Preflight) -> Self {
+        self.preflight.push(checks);
+        self
     }
 
     /// Runs every check, and stops with [`Error::Preconditions`] (nothing changed) if one
@@ -363,6 +371,13 @@ impl<'a> Setup<'a> {
             .await
             .map_err(unchanged(Step::ReplicationUser, Role::Master))?;
         findings.extend(user_finding);
+        for check in &self.preflight {
+            let more = p
+                .step(Step::ReplicaChecks, check.findings())
+                .await
+                .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
+            findings.extend(more);
+        }
         if findings.iter().any(|f| f.severity == Severity::Blocking) {
             return Err(Error::Preconditions(findings));
         }

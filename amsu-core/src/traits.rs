@@ -90,6 +90,15 @@ pub trait ReplicaServer: Send + Sync {
     ) -> Result<(), BoxError>;
 }
 
+/// Further read-only checks run before any change (privileges, binlog retention, table
+/// engines, DEFINER accounts, …). Implementations must not change either server.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Preflight: Send + Sync {
+    /// Every finding; blocking ones stop the setup before it changes anything.
+    async fn findings(&self) -> Result<Vec<crate::Finding>, BoxError>;
+}
+
 /// What a data copy reports.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CopyReport {
