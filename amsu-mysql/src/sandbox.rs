@@ -9,6 +9,7 @@
 //! | `mysqld.sock`, `mariadbd.pid` | socket and pid file |
 //! | `error.log` | the server's error log (its stdout and stderr go there too) |
 //! | `install-db.log` | output of `mariadb-install-db` |
+//! | `tmp/` | the server's `tmpdir` |
 //! | `sandbox.json` | a [`SandboxInfo`]: how to find and stop a detached sandbox |
 //!
 //! The server runs with `--no-defaults` (no option file is read), listens on a free
@@ -16,6 +17,8 @@
 //! (`mysql://root@127.0.0.1:PORT`) and over its socket. `mariadb-install-db` runs with
 //! `--skip-test-db`, so there is no `test` database and there are no anonymous accounts
 //! (which would otherwise shadow `user@'%'` accounts logging in from `localhost`).
+//! Every sandbox has its own `tmpdir`: bootstraps sharing `/tmp` collide on temporary
+//! table names now and then (`ERROR: 1051 Unknown table 'mysql.tmp_user_sys'`).
 //!
 //! A [`Sandbox`] stops its server when dropped, so a test never leaks one; [`Sandbox::keep`]
 //! detaches it instead, and [`list`] / [`stop_by_name`] find and stop it later through its
@@ -64,6 +67,7 @@ const SOCKET_FILE: &str = "mysqld.sock";
 const PID_FILE: &str = "mariadbd.pid";
 const ERROR_LOG: &str = "error.log";
 const INSTALL_LOG: &str = "install-db.log";
+const TMP_DIR: &str = "tmp";
 
 /// How many lines of a log an error carries.
 const LOG_TAIL_LINES: usize = 30;
@@ -128,6 +132,16 @@ pub enum SandboxError {
         /// The name asked for.
         name: String,
     },
+    /// The sandbox path contains whitespace, which `mariadb-install-db` cannot pass on.
+    #[error(
+        "sandbox directory {} contains whitespace, which mariadb-install-db does not support; \
+         use another base directory",
+        path.display()
+    )]
+    WhitespaceInPath {
+        /// The sandbox directory.
+        path: PathBuf,
+    },
     /// The socket path does not fit in a Unix socket address.
     #[error(
         "socket path {} is {len} bytes long, more than the {MAX_SOCKET_PATH} a Unix socket allows; \
@@ -153,7 +167,7 @@ pub enum SandboxError {
     },
     /// `mariadb-install-db` failed.
     #[error(
-        "mariadb-install-db failed ({status}) for {}; last lines of its output:\n{output_tail}",
+        "mariadb-install-db failed ({status}) for {}; its output:\n{output_tail}",
         datadir.display()
     )]
     InstallDb {
@@ -161,7 +175,7 @@ pub enum SandboxError {
         datadir: PathBuf,
         /// Its exit status.
         status: String,
-        /// The last lines of its output.
+        /// Its error lines, then the last lines of its output.
         output_tail: String,
     },
     /// `mariadbd` exited before it accepted connections.
@@ -487,6 +501,13 @@ impl Sandbox {
         fs::create_dir_all(&opts.base_dir).map_err(io_err("create", &opts.base_dir))?;
         let base = fs::canonicalize(&opts.base_dir).map_err(io_err("resolve", &opts.base_dir))?;
         let dir = base.join(&opts.name);
+        if dir
+            .as_os_str()
+            .to_string_lossy()
+            .contains(char::is_whitespace)
+        {
+            return Err(SandboxError::WhitespaceInPath { path: dir });
+        }
         let socket = dir.join(SOCKET_FILE);
         let socket_len = socket.as_os_str().len();
         if socket_len > MAX_SOCKET_PATH {
@@ -518,6 +539,8 @@ impl Sandbox {
             running: false,
         };
         write_manifest(&info)?;
+        let tmp_dir = info.dir.join(TMP_DIR);
+        fs::create_dir(&tmp_dir).map_err(io_err("create", &tmp_dir))?;
         if info.log_bin {
             let binlog_dir = info.dir.join(BINLOG_DIR);
             fs::create_dir(&binlog_dir).map_err(io_err("create", &binlog_dir))?;
@@ -1061,7 +1084,9 @@ async fn install_db(
     cmd.arg("--no-defaults")
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
-        .arg(format!("--datadir={}", info.datadir.display()));
+        .arg(format!("--datadir={}", info.datadir.display()))
+        // Passed on to the bootstrap server.
+        .arg(format!("--tmpdir={}", info.dir.join(TMP_DIR).display()));
     if nix::unistd::geteuid().is_root() {
         cmd.arg("--user=root");
     }
@@ -1089,7 +1114,7 @@ async fn install_db(
         return Err(SandboxError::InstallDb {
             datadir: info.datadir.clone(),
             status: status.to_string(),
-            output_tail: read_tail_from(&log_path, 0),
+            output_tail: install_output_summary(&fs::read_to_string(&log_path).unwrap_or_default()),
         });
     }
     Ok(())
@@ -1117,6 +1142,7 @@ fn server_args(a: &ServerArgs<'_>) -> Vec<String> {
         format!("--port={}", a.port),
         "--bind-address=127.0.0.1".to_string(),
         format!("--socket={}", a.socket.display()),
+        format!("--tmpdir={}", a.dir.join(TMP_DIR).display()),
         format!("--pid-file={}", a.dir.join(PID_FILE).display()),
         format!("--log-error={}", a.error_log.display()),
         format!("--server-id={}", a.server_id),
@@ -1281,6 +1307,20 @@ fn read_tail_from(path: &Path, offset: u64) -> String {
     }
 }
 
+/// install-db ends with a long generic advice text: put its `ERROR` lines first.
+fn install_output_summary(text: &str) -> String {
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    let tail = last_lines(text, LOG_TAIL_LINES);
+    if errors.is_empty() {
+        tail
+    } else {
+        format!(
+            "{}\n...\n{tail}",
+            last_lines(&errors.join("\n"), LOG_TAIL_LINES)
+        )
+    }
+}
+
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -1347,6 +1387,7 @@ mod tests {
             "--bind-address=127.0.0.1",
             "--socket=/s/m/mysqld.sock",
             "--server-id=7",
+            "--tmpdir=/s/m/tmp",
             "--log-bin=/s/m/binlog/mariadb-bin",
             "--user=root",
         ] {
@@ -1393,6 +1434,14 @@ mod tests {
             "[ERROR] Can't start server: Bind on TCP/IP port. Got error: 98: Address already in use"
         ));
         assert!(!is_addr_in_use("[ERROR] mariadbd: unknown option '--x'"));
+        let install = format!(
+            "Installing\nERROR: 1051  Unknown table 'mysql.tmp_user_sys'\n{}",
+            "advice\n".repeat(40)
+        );
+        let summary = install_output_summary(&install);
+        assert!(summary.starts_with("ERROR: 1051"), "{summary}");
+        assert!(summary.ends_with("advice"), "{summary}");
+        assert_eq!(install_output_summary("a\nb"), "a\nb");
     }
 
     #[test]
