@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+cargo build -p amsu-cli
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -106,6 +106,13 @@ pub struct SetupArgs {
     /// dropped / reset.
     #[arg(long)]
     pub force: bool,
+    /// After the setup, prove the data equal (`amsu verify`); implies --wait-caught-up.
+    #[arg(long)]
+    pub verify: bool,
+    /// The journal file that lets a rerun resume (default
+    /// ~/.amsu/journal/REPLICAHOST_PORT.json).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// Seconds to wait for catch-up.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub catch_up_timeout: u64,

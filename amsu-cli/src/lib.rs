@@ -5,6 +5,7 @@
 
 mod args;
 mod demo;
+mod journal;
 mod render;
 mod secrets;
 
@@ -15,8 +16,9 @@ use std::time::Duration;
 use amsu_backup::{LogicalCopy, LogicalOptions};
 use amsu_core::{
     preflight_master, Error as SetupError, EventSink, MasterServer, ReplicaServer, ServerAddr,
-    Setup, SetupOptions, SetupReport, Severity, Step,
+    Setup, SetupOptions, SetupReport, Severity,
 };
+use amsu_mysql::dialect::Dialect;
 use amsu_mysql::sandbox::{self, SandboxOptions};
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
@@ -117,16 +119,38 @@ fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> 
     .map_err(usage)
 }
 
-fn print_plan(a: &SetupArgs, master: &ServerAddr, replica: &ServerAddr) {
-    println!(
-        "Plan: make {replica} a replica of {master} (method {:?})",
-        a.method
-    );
-    for (i, s) in Step::ALL.iter().enumerate() {
-        if *s == Step::CatchUp && !a.wait_caught_up {
-            continue;
+/// The plan with the statements each action runs on its server (passwords redacted).
+fn plan_json(c: &amsu_core::Checked) -> Vec<serde_json::Value> {
+    let dm = Dialect::new(c.master.flavor, c.master.version);
+    let dr = Dialect::new(c.replica.flavor, c.replica.version);
+    c.plan
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "step": a.step(),
+                "server": a.server(),
+                "action": a,
+                "statements": amsu_mysql::plan_sql::statements(a, &dm, &dr),
+            })
+        })
+        .collect()
+}
+
+fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr) {
+    println!("Plan: make {replica} a replica of {master}");
+    let dm = Dialect::new(c.master.flavor, c.master.version);
+    let dr = Dialect::new(c.replica.flavor, c.replica.version);
+    for (i, a) in c.plan.iter().enumerate() {
+        println!(
+            "  {}. {} on the {}: {}",
+            i + 1,
+            a.step(),
+            a.server(),
+            a.step().describe()
+        );
+        for sql in amsu_mysql::plan_sql::statements(a, &dm, &dr) {
+            println!("       {sql}");
         }
-        println!("  {}. {}: {}", i + 1, s, s.describe());
     }
 }
 
@@ -189,26 +213,34 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     .repl_user(a.repl_user.clone())
     .repl_password(repl_password)
     .force(a.force)
-    .wait_caught_up(a.wait_caught_up)
+    .wait_caught_up(a.wait_caught_up || a.verify)
+    .replica_id(format!("{}:{}", replica.host, replica.port))
     .catch_up_timeout(Duration::from_secs(a.catch_up_timeout));
-    let setup = Setup::new(&m, &r, &copier, opts);
+    let journal = journal::FileJournal::new(
+        a.journal
+            .clone()
+            .unwrap_or_else(|| journal::default_path(&replica)),
+    );
+    let setup = Setup::new(&m, &r, &copier, opts).with_journal(&journal);
     let renderer = Arc::new(Renderer::new(a.json));
 
     if a.dry_run {
-        if !a.json {
-            print_plan(&a, &master, &replica);
-            println!("Dry run: running the read-only checks; nothing will be changed.");
-        }
         return match setup.check(&*renderer).await {
             Ok(c) => {
                 if a.json {
                     println!(
                         "{}",
-                        serde_json::json!({"dry_run": true, "findings": c.findings, "ok": true})
+                        serde_json::json!({
+                            "dry_run": true,
+                            "ok": true,
+                            "findings": c.findings,
+                            "plan": plan_json(&c),
+                        })
                     );
                 } else {
                     print_findings(&c.findings);
-                    println!("All checks passed; run without --dry-run to set the replica up.");
+                    print_plan(&c, &master, &replica);
+                    println!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
                 }
                 Ok(exit::OK)
             }
@@ -217,7 +249,12 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     }
     if !a.yes {
         if std::io::stdin().is_terminal() && !a.json {
-            print_plan(&a, &master, &replica);
+            let c = match setup.check(&*renderer).await {
+                Ok(c) => c,
+                Err(e) => return Ok(report_error(&e, a.json)),
+            };
+            print_findings(&c.findings);
+            print_plan(&c, &master, &replica);
             print!("Proceed? [y/N] ");
             let _ = std::io::stdout().flush();
             let mut answer = String::new();
@@ -235,12 +272,47 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     let sink: Arc<dyn EventSink> = renderer.clone();
     let result = setup.run(sink).await;
     renderer.finish();
-    match result {
-        Ok(report) => {
-            print_report(&report, a.json);
-            Ok(exit::OK)
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => return Ok(report_error(&e, a.json)),
+    };
+    print_report(&report, a.json);
+    if a.verify {
+        let outcome =
+            amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.catch_up_timeout))
+                .await
+                .map_err(|e| Exit(exit::FAILED, anyhow!("verify: {e}")))?;
+        print_verify(&outcome, a.json);
+        if !outcome.differences.is_empty() {
+            return Ok(exit::FAILED);
         }
-        Err(e) => Ok(report_error(&e, a.json)),
+    }
+    Ok(exit::OK)
+}
+
+fn print_verify(outcome: &amsu_mysql::verify::VerifyOutcome, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"verify": outcome, "equal": outcome.differences.is_empty()})
+        );
+        return;
+    }
+    println!(
+        "verified {} tables at {}: {}",
+        outcome.tables,
+        outcome.position,
+        if outcome.differences.is_empty() {
+            "master and replica data are equal".to_string()
+        } else {
+            format!("{} tables DIFFER", outcome.differences.len())
+        }
+    );
+    for d in &outcome.differences {
+        println!(
+            "  DIFFERENT {}: master {:?}, replica {:?}",
+            d.table, d.master, d.replica
+        );
     }
 }
 
@@ -267,6 +339,13 @@ fn print_report(r: &SetupReport, json: bool) {
     if json {
         println!("{}", serde_json::json!({"ok": true, "report": r}));
         return;
+    }
+    if r.already_done {
+        println!("This replica was already set up by an earlier run and is replicating; nothing was changed.");
+        return;
+    }
+    if r.resumed {
+        println!("Resumed an interrupted earlier run from its journal.");
     }
     println!("Replica set up and replicating.");
     println!(
@@ -419,20 +498,7 @@ async fn verify(a: VerifyArgs) -> Result<i32, Exit> {
     let outcome = amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.timeout))
         .await
         .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
-    if a.json {
-        println!("{}", serde_json::to_string(&outcome).expect("serializable"));
-    } else {
-        println!("compared {} tables at {}", outcome.tables, outcome.position);
-        if outcome.differences.is_empty() {
-            println!("master and replica data are equal.");
-        }
-        for d in &outcome.differences {
-            println!(
-                "DIFFERENT {}: master {:?}, replica {:?}",
-                d.table, d.master, d.replica
-            );
-        }
-    }
+    print_verify(&outcome, a.json);
     Ok(if outcome.differences.is_empty() {
         exit::OK
     } else {

@@ -37,7 +37,9 @@
 
 mod error;
 mod event;
+mod journal;
 pub mod manifest;
+mod plan;
 mod secret;
 mod server;
 mod setup;
@@ -46,6 +48,10 @@ mod traits;
 
 pub use error::{BoxError, Error, Finding, Severity};
 pub use event::{Event, EventSink, NoEvents};
+#[cfg(any(test, feature = "mocks"))]
+pub use journal::MockJournalStore;
+pub use journal::{Journal, JournalStore};
+pub use plan::Action;
 pub use secret::Secret;
 pub use server::{
     AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr, ServerInfo, Version,

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::{
-    BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding, LoginCheck,
-    MasterServer, Preflight, ReplicaServer, ReplicationSource, ReplicationStatus, Role, Secret,
-    ServerInfo, Severity, Step,
+    Action, BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding,
+    Journal, JournalStore, LoginCheck, MasterServer, Preflight, ReplicaServer, ReplicationSource,
+    ReplicationStatus, Role, Secret, ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -19,6 +19,7 @@ pub struct SetupOptions {
     repl_user: String,
     repl_password: Option<Secret>,
     repl_user_host: String,
+    replica_id: String,
     force: bool,
     wait_caught_up: bool,
     start_timeout: Duration,
@@ -34,6 +35,7 @@ impl SetupOptions {
             repl_user: "amsu_repl".into(),
             repl_password: None,
             repl_user_host: "%".into(),
+            replica_id: String::new(),
             force: false,
             wait_caught_up: false,
             start_timeout: Duration::from_secs(60),
@@ -57,6 +59,13 @@ impl SetupOptions {
     /// Host part of a created replication account. Default `%`.
     pub fn repl_user_host(mut self, host: impl Into<String>) -> Self {
         self.repl_user_host = host.into();
+        self
+    }
+
+    /// Names the replica (`host:port`) in the journal, so a journal is only resumed for
+    /// the same pair. Default: empty.
+    pub fn replica_id(mut self, id: impl Into<String>) -> Self {
+        self.replica_id = id.into();
         self
     }
 
@@ -94,6 +103,8 @@ pub enum ReplUserPlan {
     Reuse(Secret),
     /// The user does not exist: create it with this password.
     Create(Secret),
+    /// amsu created the user in an interrupted earlier run: give it this new password.
+    ResetPassword(Secret),
 }
 
 /// What a finished setup reports.
@@ -117,6 +128,12 @@ pub struct SetupReport {
     pub caught_up_to: Option<Coordinates>,
     /// Milliseconds per step.
     pub step_millis: Vec<(Step, u64)>,
+    /// The changes that were planned (and made).
+    pub plan: Vec<Action>,
+    /// This run continued an interrupted earlier one.
+    pub resumed: bool,
+    /// An earlier run had finished this setup; nothing was done.
+    pub already_done: bool,
 }
 
 /// Checks the master alone (binary log, format); pure.
@@ -247,6 +264,7 @@ pub struct Setup<'a> {
     replica: &'a dyn ReplicaServer,
     copier: &'a dyn DataCopier,
     preflight: Vec<&'a dyn Preflight>,
+    journal: Option<&'a dyn JournalStore>,
     options: SetupOptions,
 }
 
@@ -257,7 +275,16 @@ struct Progress<'e> {
     step_millis: Vec<(Step, u64)>,
 }
 
-impl Progress<'_> {
+impl<'e> Progress<'e> {
+    fn new(events: &'e dyn EventSink) -> Self {
+        Progress {
+            events,
+            master_changes: vec![],
+            replica_changes: vec![],
+            step_millis: vec![],
+        }
+    }
+
     fn changed(&mut self, server: Role, what: String) {
         self.events.emit(&Event::Changed {
             server,
@@ -295,11 +322,10 @@ impl Progress<'_> {
         for c in &self.replica_changes {
             state.push_str(&format!("\n  - replica: {c}"));
         }
-        if step >= Step::CopyData {
-            state.push_str("\nThe replica holds partial data. Fix the cause, then rerun the same command with --force to start the copy over.");
-        } else {
-            state.push_str("\nFix the cause and rerun the same command.");
-        }
+        state.push_str(
+            "\nFix the cause and rerun the same command: amsu resumes from its journal \
+             (a partial copy is dropped and copied again).",
+        );
         Error::Failed {
             step,
             server,
@@ -322,6 +348,7 @@ impl<'a> Setup<'a> {
             replica,
             copier,
             preflight: Vec::new(),
+            journal: None,
             options,
         }
     }
@@ -332,19 +359,48 @@ impl<'a> Setup<'a> {
         self
     }
 
-    /// Runs every check, and stops with [`Error::Preconditions`] (nothing changed) if one
-    /// blocks; returns the probed state, the findings and the replication-user plan.
-    pub async fn check(&self, events: &dyn EventSink) -> Result<Checked, Error> {
-        let mut p = Progress {
-            events,
-            master_changes: vec![],
-            replica_changes: vec![],
-            step_millis: vec![],
-        };
-        self.check_with(&mut p).await
+    /// Journals every finished change to `store`, and resumes from it: a rerun after a
+    /// crash continues where the last run stopped; a rerun after success changes nothing.
+    pub fn with_journal(mut self, store: &'a dyn JournalStore) -> Self {
+        self.journal = Some(store);
+        self
     }
 
-    async fn check_with(&self, p: &mut Progress<'_>) -> Result<Checked, Error> {
+    fn identity(&self) -> (String, String) {
+        (
+            format!("{}:{}", self.options.master_host, self.options.master_port),
+            self.options.replica_id.clone(),
+        )
+    }
+
+    fn load_journal(&self) -> Result<Journal, Error> {
+        let (m, r) = self.identity();
+        let loaded = match self.journal {
+            Some(store) => store.load().map_err(|source| Error::Unchanged {
+                step: Step::ProbeMaster,
+                server: Role::Replica,
+                source: format!("cannot read the journal: {source}").into(),
+            })?,
+            None => None,
+        };
+        Ok(loaded
+            .filter(|j| j.master == m && j.replica == r)
+            .unwrap_or_else(|| Journal::new(m, r)))
+    }
+
+    /// Runs every check, and stops with [`Error::Preconditions`] (nothing changed) if one
+    /// blocks; returns the probed state, the findings and the plan of changes.
+    pub async fn check(&self, events: &dyn EventSink) -> Result<Checked, Error> {
+        let mut p = Progress::new(events);
+        let mut journal = self.load_journal()?;
+        self.check_with(&mut p, &mut journal).await
+    }
+
+    async fn check_with(
+        &self,
+        p: &mut Progress<'_>,
+        journal: &mut Journal,
+    ) -> Result<Checked, Error> {
         let unchanged = |step, server| {
             move |source| Error::Unchanged {
                 step,
@@ -365,9 +421,31 @@ impl<'a> Setup<'a> {
             })
             .await
             .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
-        let mut findings = preflight(&master, &replica, status.as_ref(), &dbs, self.options.force);
+        // A journal that does not match the replica (a server rebuilt on the same port)
+        // is stale: start over.
+        let consistent = (!journal.is_done(Step::CopyData) || !dbs.is_empty())
+            && (!journal.is_done(Step::ChangeMaster) || status.is_some());
+        if !consistent {
+            p.events.emit(&Event::Warning {
+                server: Some(Role::Replica),
+                message: "the journal does not match the replica's state; starting over".into(),
+            });
+            *journal = Journal::new(journal.master.clone(), journal.replica.clone());
+        }
+        let journal = &*journal;
+        // What an interrupted earlier run of this same setup left is amsu's own.
+        let ours_configured = journal_configured_replica(journal, status.as_ref(), &self.options);
+        let status_to_check = status.as_ref().filter(|_| !ours_configured);
+        let dbs_to_check: &[String] = if journal.copy_started { &[] } else { &dbs };
+        let mut findings = preflight(
+            &master,
+            &replica,
+            status_to_check,
+            dbs_to_check,
+            self.options.force,
+        );
         let (repl_plan, user_finding) = p
-            .step(Step::ReplicationUser, self.plan_repl_user())
+            .step(Step::ReplicationUser, self.plan_repl_user(journal))
             .await
             .map_err(unchanged(Step::ReplicationUser, Role::Master))?;
         findings.extend(user_finding);
@@ -387,24 +465,41 @@ impl<'a> Setup<'a> {
                 message: format!("{} Fix: {}", w.problem, w.fix),
             });
         }
-        Ok(Checked {
+        let mut checked = Checked {
             master,
             replica,
             replica_status: status,
             replica_databases: dbs,
             findings,
             repl_user: repl_plan,
-        })
+            plan: Vec::new(),
+        };
+        checked.plan = self.plan(&checked, journal);
+        Ok(checked)
     }
 
-    async fn plan_repl_user(&self) -> Result<(Option<ReplUserPlan>, Option<Finding>), BoxError> {
+    async fn plan_repl_user(
+        &self,
+        journal: &Journal,
+    ) -> Result<(Option<ReplUserPlan>, Option<Finding>), BoxError> {
         let user = &self.options.repl_user;
         if let Some(pw) = &self.options.repl_password {
             if self.master.check_login(user, pw).await? == LoginCheck::Ok {
                 return Ok((Some(ReplUserPlan::Reuse(pw.clone())), None));
             }
         }
+        let new_password = || {
+            self.options
+                .repl_password
+                .clone()
+                .unwrap_or_else(Secret::generate)
+        };
         if self.master.user_exists(user).await? {
+            let ours = journal.created_user.as_ref()
+                == Some(&(user.clone(), self.options.repl_user_host.clone()));
+            if ours {
+                return Ok((Some(ReplUserPlan::ResetPassword(new_password())), None));
+            }
             let problem = if self.options.repl_password.is_some() {
                 format!(
                     "the replication user '{user}' exists but the given password does not log in"
@@ -422,62 +517,175 @@ impl<'a> Setup<'a> {
                 )),
             ));
         }
-        let pw = self
-            .options
-            .repl_password
-            .clone()
-            .unwrap_or_else(Secret::generate);
-        Ok((Some(ReplUserPlan::Create(pw)), None))
+        Ok((Some(ReplUserPlan::Create(new_password())), None))
+    }
+
+    /// Every change the setup will make, in order (pure: from the checks and the journal).
+    fn plan(&self, c: &Checked, journal: &Journal) -> Vec<Action> {
+        let o = &self.options;
+        let mut plan = Vec::new();
+        match &c.repl_user {
+            Some(ReplUserPlan::Create(_)) => plan.push(Action::CreateReplicationUser {
+                user: o.repl_user.clone(),
+                host: o.repl_user_host.clone(),
+            }),
+            Some(ReplUserPlan::ResetPassword(_)) => plan.push(Action::ResetReplicationPassword {
+                user: o.repl_user.clone(),
+                host: o.repl_user_host.clone(),
+            }),
+            _ => {}
+        }
+        let ids = server_id_fix(c.master.server_id, c.replica.server_id);
+        if let Some(id) = ids.master {
+            plan.push(Action::SetMasterServerId { id });
+        }
+        let configured_by_us =
+            journal_configured_replica(journal, c.replica_status.as_ref(), &self.options);
+        if c.replica_status.is_some() && !configured_by_us {
+            plan.push(Action::ResetReplica);
+        }
+        let change_master_done = configured_by_us && journal.is_done(Step::ChangeMaster);
+        if !journal.is_done(Step::CopyData) {
+            if !c.replica_databases.is_empty() {
+                plan.push(Action::DropReplicaDatabases {
+                    names: c.replica_databases.clone(),
+                });
+            }
+            plan.push(Action::ConfigureReplica {
+                server_id: ids.replica,
+                read_only: true,
+            });
+            plan.push(Action::CopyData);
+        }
+        if !change_master_done {
+            plan.push(Action::ChangeMaster {
+                host: o.master_host.clone(),
+                port: o.master_port,
+                user: o.repl_user.clone(),
+                coordinates: journal.coordinates().cloned(),
+            });
+        }
+        plan.push(Action::StartReplica);
+        if o.wait_caught_up {
+            plan.push(Action::WaitCaughtUp);
+        }
+        plan
+    }
+
+    fn save(&self, journal: &Journal) -> Result<(), BoxError> {
+        match self.journal {
+            Some(store) => store.save(journal),
+            None => Ok(()),
+        }
     }
 
     /// Runs the whole setup. Every check runs before the first change; a failed check
     /// returns [`Error::Preconditions`] and nothing is changed.
     pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
-        let mut p = Progress {
-            events: &*events,
+        let mut p = Progress::new(&*events);
+        let mut journal = self.load_journal()?;
+        let resumed = !journal.done.is_empty() || journal.copy_started;
+        if journal.complete {
+            if let Some(report) = self.already_done(&mut p, &journal).await? {
+                return Ok(report);
+            }
+            let (m, r) = self.identity();
+            journal = Journal::new(m, r);
+        }
+        p.master_changes = journal.master_changes.clone();
+        p.replica_changes = journal.replica_changes.clone();
+        let checked = self.check_with(&mut p, &mut journal).await?;
+        match self
+            .execute(&mut p, &checked, &mut journal, events.clone())
+            .await
+        {
+            Ok(mut report) => {
+                journal.complete = true;
+                if let Err(e) = self.save(&journal) {
+                    p.events.emit(&Event::Warning {
+                        server: None,
+                        message: format!("the journal could not be saved: {e}"),
+                    });
+                }
+                report.resumed = resumed;
+                Ok(report)
+            }
+            Err((step, server, source)) => {
+                let _ = self.save(&journal);
+                Err(p.failed(step, server, source))
+            }
+        }
+    }
+
+    async fn already_done(
+        &self,
+        p: &mut Progress<'_>,
+        journal: &Journal,
+    ) -> Result<Option<SetupReport>, Error> {
+        let unchanged = |step, server| {
+            move |source| Error::Unchanged {
+                step,
+                server,
+                source,
+            }
+        };
+        let master = self
+            .master
+            .probe()
+            .await
+            .map_err(unchanged(Step::ProbeMaster, Role::Master))?;
+        let replica = self
+            .replica
+            .probe()
+            .await
+            .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
+        let status = self
+            .replica
+            .replication_status()
+            .await
+            .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
+        let Some(status) = status.filter(|s| s.master_port == self.options.master_port) else {
+            return Ok(None);
+        };
+        for step in Step::ALL {
+            p.events.emit(&Event::StepSkipped {
+                step,
+                reason: "an earlier run finished this setup".into(),
+            });
+        }
+        Ok(Some(SetupReport {
+            master,
+            replica,
             master_changes: vec![],
             replica_changes: vec![],
+            warnings: vec![],
+            copy: journal.copy.clone().unwrap_or_default(),
+            replication: status,
+            caught_up_to: None,
             step_millis: vec![],
-        };
-        let checked = self.check_with(&mut p).await?;
-        let repl_password = match checked.repl_user.clone() {
-            Some(ReplUserPlan::Reuse(pw)) => pw,
-            Some(ReplUserPlan::Create(pw)) => {
-                let o = &self.options;
-                p.step(
-                    Step::ReplicationUser,
-                    self.master
-                        .create_replication_user(&o.repl_user, &o.repl_user_host, &pw),
-                )
-                .await
-                .map_err(|e| p.failed(Step::ReplicationUser, Role::Master, e))?;
-                p.changed(
-                    Role::Master,
-                    format!(
-                        "created user '{}'@'{}' with REPLICATION SLAVE",
-                        o.repl_user, o.repl_user_host
-                    ),
-                );
-                pw
-            }
-            None => unreachable!("a missing replication-user plan is a blocking finding"),
-        };
+            plan: vec![],
+            resumed: false,
+            already_done: true,
+        }))
+    }
 
+    async fn execute(
+        &self,
+        p: &mut Progress<'_>,
+        checked: &Checked,
+        journal: &mut Journal,
+        events: Arc<dyn EventSink>,
+    ) -> Result<SetupReport, (Step, Role, BoxError)> {
+        let o = &self.options;
         let mut master_info = checked.master.clone();
-        let ids = server_id_fix(checked.master.server_id, checked.replica.server_id);
-        if let Some(id) = ids.master {
-            p.step(Step::MasterConfig, self.master.set_server_id(id))
-                .await
-                .map_err(|e| p.failed(Step::MasterConfig, Role::Master, e))?;
-            p.changed(
-                Role::Master,
-                format!(
-                    "server_id changed from {} to {id} (SET GLOBAL; not persistent: add `server_id = {id}` under [mysqld] in the master's option file)",
-                    checked.master.server_id
-                ),
-            );
-            master_info.server_id = id;
-        } else {
+        let mut repl_password = match &checked.repl_user {
+            Some(ReplUserPlan::Reuse(pw)) => Some(pw.clone()),
+            _ => None,
+        };
+        let mut copy = journal.copy.clone();
+        let mut replication = ReplicationStatus::default();
+        let mut caught_up_to = None;
+        if checked.plan.iter().all(|a| a.step() != Step::MasterConfig) {
             p.events.emit(&Event::StepSkipped {
                 step: Step::MasterConfig,
                 reason: format!(
@@ -486,128 +694,204 @@ impl<'a> Setup<'a> {
                 ),
             });
         }
-
-        // Configure the replica.
-        if self.options.force {
-            if checked.replica_status.is_some() {
-                p.step(Step::ConfigureReplica, self.replica.reset_replication())
-                    .await
-                    .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
-                p.changed(
-                    Role::Replica,
-                    "stopped and reset its old replication configuration (--force)".into(),
-                );
+        for action in &checked.plan {
+            let step = action.step();
+            let fail = |e: BoxError| (step, action.server(), e);
+            // Journal the intent first: after a crash in the middle of this action, the
+            // rerun knows that what it finds may be amsu's own doing.
+            journal.in_flight = Some(step);
+            if let Action::CreateReplicationUser { user, host } = action {
+                journal.created_user = Some((user.clone(), host.clone()));
             }
-            if !checked.replica_databases.is_empty() {
-                p.step(
-                    Step::ConfigureReplica,
-                    self.replica.drop_databases(&checked.replica_databases),
-                )
-                .await
-                .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
-                p.changed(
-                    Role::Replica,
-                    format!(
-                        "dropped databases {} (--force)",
-                        checked.replica_databases.join(", ")
-                    ),
-                );
+            self.save(journal).map_err(fail)?;
+            match action {
+                Action::CreateReplicationUser { user, host } => {
+                    let Some(ReplUserPlan::Create(pw)) = &checked.repl_user else {
+                        unreachable!("planned from ReplUserPlan::Create")
+                    };
+                    p.step(step, self.master.create_replication_user(user, host, pw))
+                        .await
+                        .map_err(fail)?;
+                    p.changed(
+                        Role::Master,
+                        format!("created user '{user}'@'{host}' with REPLICATION SLAVE"),
+                    );
+                    repl_password = Some(pw.clone());
+                }
+                Action::ResetReplicationPassword { user, host } => {
+                    let Some(ReplUserPlan::ResetPassword(pw)) = &checked.repl_user else {
+                        unreachable!("planned from ReplUserPlan::ResetPassword")
+                    };
+                    p.step(step, self.master.set_replication_password(user, host, pw))
+                        .await
+                        .map_err(fail)?;
+                    p.changed(
+                        Role::Master,
+                        format!("new password for '{user}'@'{host}' (created by an interrupted earlier run)"),
+                    );
+                    repl_password = Some(pw.clone());
+                }
+                Action::SetMasterServerId { id } => {
+                    p.step(step, self.master.set_server_id(*id))
+                        .await
+                        .map_err(fail)?;
+                    p.changed(
+                        Role::Master,
+                        format!(
+                            "server_id changed from {} to {id} (SET GLOBAL; not persistent: add `server_id = {id}` under [mysqld] in the master's option file)",
+                            checked.master.server_id
+                        ),
+                    );
+                    master_info.server_id = *id;
+                }
+                Action::ResetReplica => {
+                    p.step(step, self.replica.reset_replication())
+                        .await
+                        .map_err(fail)?;
+                    p.changed(
+                        Role::Replica,
+                        "stopped and reset its old replication configuration".into(),
+                    );
+                }
+                Action::DropReplicaDatabases { names } => {
+                    p.step(step, self.replica.drop_databases(names))
+                        .await
+                        .map_err(fail)?;
+                    p.changed(
+                        Role::Replica,
+                        format!("dropped databases {}", names.join(", ")),
+                    );
+                }
+                Action::ConfigureReplica {
+                    server_id,
+                    read_only,
+                } => {
+                    p.step(step, self.replica.configure(*server_id, *read_only))
+                        .await
+                        .map_err(fail)?;
+                    if let Some(id) = server_id {
+                        p.changed(
+                            Role::Replica,
+                            format!(
+                                "server_id changed from {} to {id} (it was 0 or equal to the master's)",
+                                checked.replica.server_id
+                            ),
+                        );
+                    }
+                    p.changed(
+                        Role::Replica,
+                        format!("read_only = {}", if *read_only { "ON" } else { "OFF" }),
+                    );
+                }
+                Action::CopyData => {
+                    journal.copy_started = true;
+                    self.save(journal).map_err(fail)?;
+                    let report = p
+                        .step(step, self.copier.copy(events.clone()))
+                        .await
+                        .map_err(fail)?;
+                    if report.coordinates.is_none() {
+                        return Err(fail("the copy reported no binary log coordinates".into()));
+                    }
+                    p.changed(
+                        Role::Replica,
+                        format!(
+                            "loaded {} databases, {} tables, {} rows",
+                            report.databases, report.tables, report.rows
+                        ),
+                    );
+                    copy = Some(report);
+                }
+                Action::ChangeMaster {
+                    host, port, user, ..
+                } => {
+                    let coordinates = copy
+                        .as_ref()
+                        .and_then(|c| c.coordinates.clone())
+                        .ok_or_else(|| fail("no coordinates to replicate from".into()))?;
+                    let password = repl_password
+                        .clone()
+                        .ok_or_else(|| fail("no replication password".into()))?;
+                    let source = ReplicationSource {
+                        host: host.clone(),
+                        port: *port,
+                        user: user.clone(),
+                        password,
+                        coordinates: coordinates.clone(),
+                    };
+                    p.step(step, self.replica.change_master(&source))
+                        .await
+                        .map_err(fail)?;
+                    p.changed(
+                        Role::Replica,
+                        format!("CHANGE MASTER TO {host}:{port} as '{user}' at {coordinates}"),
+                    );
+                }
+                Action::StartReplica => {
+                    replication = p
+                        .step(step, self.replica.start_replication(o.start_timeout))
+                        .await
+                        .map_err(fail)?;
+                    p.changed(Role::Replica, "replication started".into());
+                    p.events.emit(&Event::Replication {
+                        seconds_behind: replication.seconds_behind,
+                    });
+                }
+                Action::WaitCaughtUp => {
+                    let target = p
+                        .step(step, async {
+                            let target = self.master.binlog_position().await?;
+                            self.replica
+                                .wait_until_applied(&target, o.catch_up_timeout)
+                                .await?;
+                            Ok(target)
+                        })
+                        .await
+                        .map_err(fail)?;
+                    caught_up_to = Some(target);
+                }
             }
+            journal.in_flight = None;
+            if !journal.done.contains(&step) && action_finishes_step(action, &checked.plan) {
+                journal.done.push(step);
+            }
+            journal.copy = copy.clone();
+            journal.master_changes = p.master_changes.clone();
+            journal.replica_changes = p.replica_changes.clone();
+            self.save(journal).map_err(fail)?;
         }
-        let replica_id = ids.replica;
-        p.step(
-            Step::ConfigureReplica,
-            self.replica.configure(replica_id, true),
-        )
-        .await
-        .map_err(|e| p.failed(Step::ConfigureReplica, Role::Replica, e))?;
-        if let Some(id) = replica_id {
-            p.changed(
-                Role::Replica,
-                format!(
-                    "server_id changed from {} to {id} (it was 0 or equal to the master's)",
-                    checked.replica.server_id
-                ),
-            );
-        }
-        p.changed(Role::Replica, "read_only = ON".into());
-
-        let copy = p
-            .step(Step::CopyData, self.copier.copy(events.clone()))
-            .await
-            .map_err(|e| p.failed(Step::CopyData, Role::Replica, e))?;
-        p.changed(
-            Role::Replica,
-            format!(
-                "loaded {} databases, {} tables, {} rows",
-                copy.databases, copy.tables, copy.rows
-            ),
-        );
-        let coordinates = copy.coordinates.clone().ok_or_else(|| {
-            p.failed(
-                Step::CopyData,
-                Role::Master,
-                "the copy reported no binary log coordinates".into(),
-            )
-        })?;
-
-        let source = ReplicationSource {
-            host: self.options.master_host.clone(),
-            port: self.options.master_port,
-            user: self.options.repl_user.clone(),
-            password: repl_password,
-            coordinates: coordinates.clone(),
-        };
-        p.step(Step::ChangeMaster, self.replica.change_master(&source))
-            .await
-            .map_err(|e| p.failed(Step::ChangeMaster, Role::Replica, e))?;
-        p.changed(
-            Role::Replica,
-            format!(
-                "CHANGE MASTER TO {}:{} as '{}' at {}",
-                source.host, source.port, source.user, coordinates
-            ),
-        );
-
-        let replication = p
-            .step(
-                Step::StartReplica,
-                self.replica.start_replication(self.options.start_timeout),
-            )
-            .await
-            .map_err(|e| p.failed(Step::StartReplica, Role::Replica, e))?;
-        p.changed(Role::Replica, "replication started".into());
-        events.emit(&Event::Replication {
-            seconds_behind: replication.seconds_behind,
-        });
-
-        let mut caught_up_to = None;
-        if self.options.wait_caught_up {
-            let target = p
-                .step(Step::CatchUp, async {
-                    let target = self.master.binlog_position().await?;
-                    self.replica
-                        .wait_until_applied(&target, self.options.catch_up_timeout)
-                        .await?;
-                    Ok(target)
-                })
-                .await
-                .map_err(|e| p.failed(Step::CatchUp, Role::Replica, e))?;
-            caught_up_to = Some(target);
-        }
-
         Ok(SetupReport {
             master: master_info,
-            replica: checked.replica,
-            master_changes: p.master_changes,
-            replica_changes: p.replica_changes,
-            warnings: checked.findings,
-            copy,
+            replica: checked.replica.clone(),
+            master_changes: p.master_changes.clone(),
+            replica_changes: p.replica_changes.clone(),
+            warnings: checked.findings.clone(),
+            copy: copy.unwrap_or_default(),
             replication,
             caught_up_to,
-            step_millis: p.step_millis,
+            step_millis: p.step_millis.clone(),
+            plan: checked.plan.clone(),
+            resumed: false,
+            already_done: false,
         })
     }
+}
+
+/// True when the replica's replication configuration is amsu's own from an earlier run
+/// of this setup (finished or interrupted in the middle of `CHANGE MASTER`).
+fn journal_configured_replica(
+    journal: &Journal,
+    status: Option<&ReplicationStatus>,
+    o: &SetupOptions,
+) -> bool {
+    let from_our_master = status.is_some_and(|s| s.master_port == o.master_port);
+    from_our_master
+        && (journal.is_done(Step::ChangeMaster) || journal.in_flight == Some(Step::ChangeMaster))
+}
+
+/// True when `action` is the last planned action of its step.
+fn action_finishes_step(action: &Action, plan: &[Action]) -> bool {
+    plan.iter().rev().find(|a| a.step() == action.step()) == Some(action)
 }
 
 /// The result of the checks: what was probed and what was decided.
@@ -625,6 +909,8 @@ pub struct Checked {
     pub findings: Vec<Finding>,
     /// What the replication-user step will do.
     pub repl_user: Option<ReplUserPlan>,
+    /// Every change the setup will make, in order.
+    pub plan: Vec<Action>,
 }
 
 #[cfg(test)]
@@ -816,7 +1102,122 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("created user 'amsu_repl'@'%'"), "{msg}");
-        assert!(msg.contains("--force"), "{msg}");
+        assert!(msg.contains("rerun the same command"), "{msg}");
+    }
+
+    /// A journal kept in memory (a real fake, not a mock).
+    #[derive(Default)]
+    struct MemJournal(std::sync::Mutex<Option<Journal>>);
+
+    impl JournalStore for MemJournal {
+        fn load(&self) -> Result<Option<Journal>, BoxError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        fn save(&self, j: &Journal) -> Result<(), BoxError> {
+            *self.0.lock().unwrap() = Some(j.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn resumes_after_a_crash_between_copy_and_change_master() {
+        let store = MemJournal::default();
+        let mut j = Journal::new("db1:3306".into(), "r:1".into());
+        j.done = vec![
+            Step::ReplicationUser,
+            Step::ConfigureReplica,
+            Step::CopyData,
+        ];
+        j.created_user = Some(("amsu_repl".into(), "%".into()));
+        j.copy_started = true;
+        j.copy = Some(CopyReport {
+            coordinates: Some(coords()),
+            ..Default::default()
+        });
+        *store.0.lock().unwrap() = Some(j);
+
+        let mut m = MockMasterServer::new();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_user_exists().returning(|_| Ok(true));
+        m.expect_create_replication_user().never();
+        m.expect_set_replication_password()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        // The copied databases are amsu's own: no "replica not empty" finding.
+        r.expect_user_databases()
+            .returning(|| Ok(vec!["shop".into()]));
+        r.expect_drop_databases().never();
+        r.expect_configure().never();
+        r.expect_change_master()
+            .withf(|s| s.coordinates == coords())
+            .times(1)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .returning(|_| Ok(ReplicationStatus::default()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().never();
+        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
+            .with_journal(&store);
+        let report = setup.run(Arc::new(NoEvents)).await.expect("resumes");
+        assert!(report.resumed);
+        assert!(store.0.lock().unwrap().as_ref().unwrap().complete);
+    }
+
+    #[tokio::test]
+    async fn rerun_after_success_changes_nothing() {
+        let store = MemJournal::default();
+        let mut j = Journal::new("db1:3306".into(), "r:1".into());
+        j.complete = true;
+        *store.0.lock().unwrap() = Some(j);
+        let mut m = MockMasterServer::new();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| {
+            Ok(Some(ReplicationStatus {
+                master_port: 3306,
+                io_running: true,
+                sql_running: true,
+                ..Default::default()
+            }))
+        });
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
+            .with_journal(&store);
+        let report = setup.run(Arc::new(NoEvents)).await.expect("nothing to do");
+        assert!(report.already_done);
+    }
+
+    #[tokio::test]
+    async fn plan_lists_every_change_in_order() {
+        let (m, r) = healthy();
+        let c = MockDataCopier::new();
+        let checked = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306).wait_caught_up(true),
+        )
+        .check(&NoEvents)
+        .await
+        .unwrap();
+        let steps: Vec<Step> = checked.plan.iter().map(Action::step).collect();
+        assert_eq!(
+            steps,
+            [
+                Step::ReplicationUser,
+                Step::ConfigureReplica,
+                Step::CopyData,
+                Step::ChangeMaster,
+                Step::StartReplica,
+                Step::CatchUp
+            ]
+        );
     }
 
     #[test]

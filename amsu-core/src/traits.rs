@@ -40,6 +40,13 @@ pub trait MasterServer: Send + Sync {
         host: &str,
         password: &Secret,
     ) -> Result<(), BoxError>;
+    /// Gives an existing replication user a new password (`ALTER USER`).
+    async fn set_replication_password(
+        &self,
+        user: &str,
+        host: &str,
+        password: &Secret,
+    ) -> Result<(), BoxError>;
     /// `SET GLOBAL server_id = id`.
     async fn set_server_id(&self, id: u32) -> Result<(), BoxError>;
     /// The master's current binary log position.

@@ -8,6 +8,7 @@ pub mod conn;
 pub mod dialect;
 mod error;
 pub mod grants;
+pub mod plan_sql;
 pub mod quote;
 pub mod sandbox;
 mod server;

@@ -153,6 +153,25 @@ impl MasterServer for MysqlMaster {
         Ok(())
     }
 
+    async fn set_replication_password(
+        &self,
+        user: &str,
+        host: &str,
+        password: &Secret,
+    ) -> Result<(), BoxError> {
+        let mut s = self.admin_session().await?;
+        let account = quote::account(user, host);
+        s.exec(
+            &format!(
+                "ALTER USER {account} IDENTIFIED BY {}",
+                quote::string(password.expose())
+            ),
+            &format!("ALTER USER {account} IDENTIFIED BY '***'"),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn set_server_id(&self, id: u32) -> Result<(), BoxError> {
         let mut s = self.admin_session().await?;
         s.exec(

@@ -196,9 +196,19 @@ impl Writer {
     }
 }
 
+/// Points amsu's journals at a directory of this test process, so tests never resume a
+/// journal of another run.
+pub fn journal_dir_for_tests() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("journal dir"));
+    std::env::set_var("AMSU_JOURNAL_DIR", dir.path());
+    dir.path().to_path_buf()
+}
+
 /// Runs the `amsu` command line in-process and returns its exit code.
 pub async fn amsu(args: &[&str]) -> i32 {
     use clap::Parser;
+    journal_dir_for_tests();
     let cli = amsu_cli::Cli::try_parse_from(std::iter::once("amsu").chain(args.iter().copied()))
         .expect("valid arguments");
     amsu_cli::run(cli).await

@@ -1,0 +1,92 @@
+//! The plan: every change a setup will make, decided before the first one. `--dry-run`
+//! prints it; `Setup::run` executes it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Coordinates, Role, Step};
+
+/// One change on one server. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// `CREATE USER` + `GRANT REPLICATION SLAVE` on the master.
+    CreateReplicationUser {
+        /// User.
+        user: String,
+        /// Host pattern.
+        host: String,
+    },
+    /// New password for the replication user amsu created in an interrupted earlier run.
+    ResetReplicationPassword {
+        /// User.
+        user: String,
+        /// Host pattern.
+        host: String,
+    },
+    /// `SET GLOBAL server_id` on the master (its own is 0).
+    SetMasterServerId {
+        /// The new id.
+        id: u32,
+    },
+    /// `STOP SLAVE; RESET SLAVE ALL` on the replica.
+    ResetReplica,
+    /// Drop user databases on the replica (`--force`, or amsu's own partial copy).
+    DropReplicaDatabases {
+        /// The databases.
+        names: Vec<String>,
+    },
+    /// server_id and read_only on the replica.
+    ConfigureReplica {
+        /// New server_id, when it must change.
+        server_id: Option<u32>,
+        /// read_only.
+        read_only: bool,
+    },
+    /// Copy the data (method-specific statements).
+    CopyData,
+    /// `CHANGE MASTER TO` host, port, user, password and coordinates.
+    ChangeMaster {
+        /// Master host as the replica reaches it.
+        host: String,
+        /// Master port.
+        port: u16,
+        /// Replication user.
+        user: String,
+        /// Coordinates, known once the copy finished.
+        coordinates: Option<Coordinates>,
+    },
+    /// `START SLAVE` and wait until both threads run.
+    StartReplica,
+    /// Wait until the replica applied everything the master had written.
+    WaitCaughtUp,
+}
+
+impl Action {
+    /// The step this action belongs to.
+    pub fn step(&self) -> Step {
+        match self {
+            Action::CreateReplicationUser { .. } | Action::ResetReplicationPassword { .. } => {
+                Step::ReplicationUser
+            }
+            Action::SetMasterServerId { .. } => Step::MasterConfig,
+            Action::ResetReplica
+            | Action::DropReplicaDatabases { .. }
+            | Action::ConfigureReplica { .. } => Step::ConfigureReplica,
+            Action::CopyData => Step::CopyData,
+            Action::ChangeMaster { .. } => Step::ChangeMaster,
+            Action::StartReplica => Step::StartReplica,
+            Action::WaitCaughtUp => Step::CatchUp,
+        }
+    }
+
+    /// The server it changes (the copy reads the master and writes the replica).
+    pub fn server(&self) -> Role {
+        match self {
+            Action::CreateReplicationUser { .. }
+            | Action::ResetReplicationPassword { .. }
+            | Action::SetMasterServerId { .. } => Role::Master,
+            _ => Role::Replica,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The SQL behind each planned [`Action`], for `--dry-run`: exactly what the adapters in
+//! this crate send, with every password shown as `'***'`.
+
+use amsu_core::{Action, Coordinates, ReplicationSource, Secret};
+
+use crate::dialect::{ChangeSourceOptions, Dialect};
+use crate::quote;
+
+/// The statements `action` runs on its server (master or replica, see
+/// [`Action::server`]), passwords redacted.
+pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<String> {
+    let redacted = "'***'";
+    match action {
+        Action::CreateReplicationUser { user, host } => {
+            let a = quote::account(user, host);
+            vec![
+                format!("CREATE USER {a} IDENTIFIED BY {redacted}"),
+                master.grant_replication(user, host),
+            ]
+        }
+        Action::ResetReplicationPassword { user, host } => vec![format!(
+            "ALTER USER {} IDENTIFIED BY {redacted}",
+            quote::account(user, host)
+        )],
+        Action::SetMasterServerId { id } => vec![format!("SET GLOBAL server_id = {id}")],
+        Action::ResetReplica => vec![
+            replica.stop_replica().to_string(),
+            replica.reset_replica_all().to_string(),
+        ],
+        Action::DropReplicaDatabases { names } => {
+            let mut v = vec!["SET SESSION sql_log_bin = 0".to_string()];
+            v.extend(
+                names
+                    .iter()
+                    .map(|n| format!("DROP DATABASE {}", quote::ident(n))),
+            );
+            v
+        }
+        Action::ConfigureReplica {
+            server_id,
+            read_only,
+        } => {
+            let mut v = Vec::new();
+            if let Some(id) = server_id {
+                v.push(format!("SET GLOBAL server_id = {id}"));
+            }
+            v.push(format!(
+                "SET GLOBAL read_only = {}",
+                if *read_only { "ON" } else { "OFF" }
+            ));
+            v
+        }
+        Action::CopyData => vec![
+            "-- on the master, after opening every worker connection:".into(),
+            "BACKUP STAGE START".into(),
+            "BACKUP STAGE BLOCK_COMMIT".into(),
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT  -- on each worker".into(),
+            master.show_binlog_status().to_string(),
+            "SELECT @@global.gtid_binlog_pos".into(),
+            "SHOW CREATE USER … / SHOW GRANTS FOR …  -- each non-system account".into(),
+            "SELECT … FROM <non-transactional table>  -- copied while commits are blocked".into(),
+            "BACKUP STAGE END".into(),
+            "SELECT <columns> FROM <table> WHERE <key range>  -- each chunk, in the snapshot"
+                .into(),
+            "-- on the replica (sql_log_bin = 0, foreign_key_checks = 0):".into(),
+            "CREATE DATABASE … / CREATE TABLE …  -- from SHOW CREATE on the master".into(),
+            "START TRANSACTION; LOAD DATA LOCAL INFILE … INTO TABLE <table> CHARACTER SET binary …; COMMIT  -- each chunk".into(),
+            "CREATE VIEW / PROCEDURE / FUNCTION / TRIGGER / EVENT …; ALTER EVENT … DISABLE ON SLAVE".into(),
+            "DROP USER IF EXISTS …; CREATE USER …; GRANT …  -- each copied account".into(),
+        ],
+        Action::ChangeMaster {
+            host,
+            port,
+            user,
+            coordinates,
+        } => {
+            let source = ReplicationSource {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                password: Secret::new("***"),
+                coordinates: coordinates.clone().unwrap_or(Coordinates {
+                    file: "<snapshot file>".into(),
+                    position: 0,
+                    gtid: None,
+                }),
+            };
+            let mut sql = replica.change_source_redacted(&source, &ChangeSourceOptions::default());
+            if coordinates.is_none() {
+                sql.push_str("  -- file/position from the snapshot");
+            }
+            vec![sql]
+        }
+        Action::StartReplica => vec![
+            replica.start_replica().to_string(),
+            format!("{}  -- until both threads run", replica.show_replica_status()),
+        ],
+        Action::WaitCaughtUp => vec![
+            format!("{}  -- on the master", master.show_binlog_status()),
+            replica.wait_for_position(
+                &Coordinates {
+                    file: "<file>".into(),
+                    position: 0,
+                    gtid: None,
+                },
+                1,
+            ) + "  -- repeated until reached",
+        ],
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amsu_core::{Flavor, Version};
+
+    #[test]
+    fn never_shows_a_password() {
+        let d = Dialect::new(Flavor::MariaDb, Version::new(10, 11, 19));
+        let a = Action::CreateReplicationUser {
+            user: "amsu_repl".into(),
+            host: "%".into(),
+        };
+        let s = statements(&a, &d, &d);
+        assert_eq!(s[0], "CREATE USER 'amsu_repl'@'%' IDENTIFIED BY '***'");
+        assert!(s[1].starts_with("GRANT REPLICATION SLAVE ON *.* TO"));
+        let c = Action::ChangeMaster {
+            host: "db1".into(),
+            port: 3306,
+            user: "amsu_repl".into(),
+            coordinates: None,
+        };
+        let s = statements(&c, &d, &d).join(" ");
+        assert!(s.contains("MASTER_HOST") && s.contains("'***'"), "{s}");
+    }
+}

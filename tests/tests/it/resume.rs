@@ -1,0 +1,218 @@
+//! `kill -9` of `amsu setup` at several points and a rerun: the same end state as an
+//! uninterrupted run. Also: passwords never appear in events, logs or the journal.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use amsu_tests::servers::{
+    checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up, Pair,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The `amsu` binary next to this test binary (scripts/test.sh builds it first).
+fn amsu_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("amsu");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p amsu-cli` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `amsu setup … --json -vv`; when `kill_on` matches a stdout line, sends SIGKILL.
+async fn setup(
+    p: &Pair,
+    journal: &PathBuf,
+    env: &[(&str, &str)],
+    user: &str,
+    kill_on: Option<&str>,
+) -> Run {
+    let master = format!("mysql://{user}@127.0.0.1:{}", p.master.port());
+    let mut cmd = tokio::process::Command::new(amsu_bin());
+    cmd.args([
+        "-vv",
+        "setup",
+        "--master",
+        &master,
+        "--replica",
+        &p.replica.url(),
+        "--yes",
+        "--json",
+        "--wait-caught-up",
+        "--journal",
+    ])
+    .arg(journal)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("amsu starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let err_task = tokio::spawn(async move {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
+            .await
+            .ok();
+        s
+    });
+    let mut stdout = String::new();
+    let mut killed = false;
+    while let Some(line) = lines.next_line().await.expect("read stdout") {
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if let Some(pat) = kill_on {
+            if !killed && line.contains(pat) {
+                child.start_kill().expect("SIGKILL");
+                killed = true;
+            }
+        }
+    }
+    let status = child.wait().await.expect("wait");
+    if let Some(pat) = kill_on {
+        assert!(killed, "never saw {pat:?} in:\n{stdout}");
+    }
+    Run {
+        code: status.code(),
+        stdout,
+        stderr: err_task.await.unwrap(),
+    }
+}
+
+async fn scenario(kill_on: &str) {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 1000).await;
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.items (id BIGINT PRIMARY KEY, name VARCHAR(50), note TEXT)",
+            "INSERT INTO shop.items SELECT seq, CONCAT('item ', seq), REPEAT('n', seq % 200) FROM shop.seq_1_to_150000",
+            "CREATE TABLE shop.tags (id INT PRIMARY KEY, tag VARCHAR(20))",
+            "INSERT INTO shop.tags SELECT seq, CONCAT('t', seq) FROM shop.seq_1_to_20000",
+            "CREATE USER 'admin'@'%' IDENTIFIED BY 'Adm1n-Secret-Pw'",
+            "GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION",
+        ],
+    )
+    .await;
+    let journal = p.dir.path().join("journal.json");
+    let env = [
+        ("AMSU_MASTER_PASSWORD", "Adm1n-Secret-Pw"),
+        ("AMSU_REPL_PASSWORD", "Repl-Secret-Pw-77"),
+    ];
+    let first = setup(&p, &journal, &env, "admin", Some(kill_on)).await;
+    assert_eq!(first.code, None, "killed by a signal");
+    exec(&m, &["INSERT INTO shop.tags VALUES (99999, 'after kill')"]).await;
+
+    let second = setup(&p, &journal, &env, "admin", None).await;
+    assert_eq!(
+        second.code,
+        Some(0),
+        "rerun resumes: {}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    wait_caught_up(&m, &r).await;
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    let users = query(
+        &m,
+        "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'",
+    )
+    .await;
+    assert_eq!(users[0][0].as_deref(), Some("1"));
+
+    let third = setup(&p, &journal, &env, "admin", None).await;
+    assert_eq!(third.code, Some(0));
+    assert!(
+        third.stdout.contains("\"already_done\":true"),
+        "{}",
+        third.stdout
+    );
+
+    // No password anywhere amsu writes.
+    let journal_text = std::fs::read_to_string(&journal).unwrap();
+    for (_, secret) in env {
+        for (what, text) in [
+            ("journal", &journal_text),
+            ("stdout", &first.stdout),
+            ("stderr", &first.stderr),
+            ("stdout", &second.stdout),
+            ("stderr", &second.stderr),
+        ] {
+            assert!(!text.contains(secret), "a password leaked into the {what}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_creating_the_user_then_rerun() {
+    scenario("created user").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_copy_then_rerun() {
+    scenario("\"event\":\"progress\"").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_change_master_then_rerun() {
+    scenario("CHANGE MASTER TO").await;
+}
+
+/// A dry run prints the plan and the statements, with no password, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_changes_nothing() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &["CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)"],
+    )
+    .await;
+    let before_m = query(&m, "SELECT User, Host FROM mysql.user ORDER BY 1, 2").await;
+    let out = tokio::process::Command::new(amsu_bin())
+        .args([
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--dry-run",
+            "--json",
+        ])
+        .env("AMSU_REPL_PASSWORD", "Dry-Run-Pw-1")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("CREATE USER 'amsu_repl'@'%' IDENTIFIED BY '***'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("MASTER_HOST"), "{stdout}");
+    assert!(!stdout.contains("Dry-Run-Pw-1"));
+    assert_eq!(
+        query(&m, "SELECT User, Host FROM mysql.user ORDER BY 1, 2").await,
+        before_m
+    );
+    assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty());
+    assert!(query(&r, "SHOW DATABASES LIKE 'd'").await.is_empty());
+}
