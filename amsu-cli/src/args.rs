@@ -28,6 +28,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare master and replica data (every table's checksum at one position).
     Verify(VerifyArgs),
+    /// Write one consistent image of the master (reusable by many replicas).
+    Backup(BackupArgs),
+    /// Load an image into a replica (and optionally start replicating).
+    Restore(RestoreArgs),
     /// Throwaway local MariaDB servers.
     Sandbox(SandboxArgs),
     /// The whole job on two local sandboxes, under a write load.
@@ -60,6 +64,14 @@ pub struct PasswordFiles {
     /// File holding the replication user's password (else AMSU_REPL_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub repl_password_file: Option<PathBuf>,
+    /// A MySQL option file: `password` (and `user`) from its `[amsu-master]` /
+    /// `[amsu-replica]` section, else from `[client]`, for servers whose password is not
+    /// given otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub defaults_file: Option<PathBuf>,
+    /// Ask on the terminal for passwords not given otherwise.
+    #[arg(long)]
+    pub ask_pass: bool,
 }
 
 /// `amsu setup`.
@@ -90,6 +102,15 @@ pub struct SetupArgs {
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
     #[arg(long, value_name = "URL")]
     pub ftp: Option<String>,
+    /// Seed the replica from an existing image (DIR or ftp://…) instead of the master.
+    #[arg(long, value_name = "DIR|URL")]
+    pub image: Option<String>,
+    /// outfile: keep the run directory on the master as a reusable image.
+    #[arg(long)]
+    pub keep_image: bool,
+    /// FTP options.
+    #[command(flatten)]
+    pub ftp_options: FtpOptions,
     /// Print the plan and run the read-only checks; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -116,6 +137,79 @@ pub struct SetupArgs {
     /// Seconds to wait for catch-up.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub catch_up_timeout: u64,
+    /// Password files.
+    #[command(flatten)]
+    pub passwords: PasswordFiles,
+}
+
+/// FTP/FTPS client options shared by commands.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FtpOptions {
+    /// File holding the FTP password (else AMSU_FTP_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub ftp_password_file: Option<PathBuf>,
+    /// PEM file of the CA (or self-signed certificate) to trust for FTPS.
+    #[arg(long, value_name = "FILE")]
+    pub ftp_ca_file: Option<PathBuf>,
+    /// Do not verify the FTPS server's certificate (tests only).
+    #[arg(long)]
+    pub ftp_insecure: bool,
+}
+
+/// `amsu backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The master URL.
+    #[arg(long, value_name = "URL")]
+    pub master: String,
+    /// Where to write the image: a local directory or ftp://… / ftps://….
+    #[arg(long, value_name = "DIR|URL")]
+    pub out: String,
+    /// Parallel connections (default 2).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Compress the chunks with zstd.
+    #[arg(long)]
+    pub zstd: bool,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// FTP options.
+    #[command(flatten)]
+    pub ftp_options: FtpOptions,
+    /// Password files.
+    #[command(flatten)]
+    pub passwords: PasswordFiles,
+}
+
+/// `amsu restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The image: a local directory or ftp://… / ftps://….
+    #[arg(long, value_name = "DIR|URL")]
+    pub image: String,
+    /// The replica URL.
+    #[arg(long, value_name = "URL")]
+    pub replica: String,
+    /// After loading, point the replica at the master (the image's coordinates, the
+    /// master URL's user as replication user) and start replicating.
+    #[arg(long, requires = "master")]
+    pub start_replication: bool,
+    /// The master URL (with --start-replication).
+    #[arg(long, value_name = "URL")]
+    pub master: Option<String>,
+    /// The host the replica uses to reach the master (default: the master URL's host).
+    #[arg(long, value_name = "HOST")]
+    pub master_host_for_replica: Option<String>,
+    /// Parallel loading connections (default 2).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// FTP options.
+    #[command(flatten)]
+    pub ftp_options: FtpOptions,
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,

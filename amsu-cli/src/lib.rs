@@ -5,6 +5,7 @@
 
 mod args;
 mod demo;
+mod image_cmd;
 mod journal;
 mod render;
 mod secrets;
@@ -13,7 +14,6 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use amsu_backup::{LogicalCopy, LogicalOptions};
 use amsu_core::{
     preflight_master, Error as SetupError, EventSink, MasterServer, ReplicaServer, ServerAddr,
     Setup, SetupOptions, SetupReport, Severity,
@@ -57,6 +57,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check(a) => check(a).await,
         Command::Status(a) => status(a).await,
         Command::Verify(a) => verify(a).await,
+        Command::Backup(a) => image_cmd::backup(a).await,
+        Command::Restore(a) => image_cmd::restore(a).await,
         Command::Sandbox(a) => sandbox_cmd(a).await,
         Command::Demo(a) => demo::run(a).await,
     };
@@ -99,12 +101,20 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+fn fallbacks(p: &args::PasswordFiles) -> secrets::Fallbacks<'_> {
+    secrets::Fallbacks {
+        defaults_file: p.defaults_file.as_deref(),
+        ask: p.ask_pass,
+    }
+}
+
 fn master_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> {
     secrets::server(
         url,
         p.master_password_file.as_deref(),
         "AMSU_MASTER_PASSWORD",
         "master",
+        &fallbacks(p),
     )
     .map_err(usage)
 }
@@ -115,6 +125,7 @@ fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> 
         p.replica_password_file.as_deref(),
         "AMSU_REPLICA_PASSWORD",
         "replica",
+        &fallbacks(p),
     )
     .map_err(usage)
 }
@@ -166,17 +177,7 @@ fn print_findings(findings: &[amsu_core::Finding]) {
 async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
-    if a.method != Method::Logical {
-        return Err(usage(anyhow!(
-            "--method {:?} is not available in this version of amsu; use --method logical",
-            a.method
-        )));
-    }
-    if a.ftp.is_some() {
-        return Err(usage(anyhow!(
-            "--ftp is only used by --method outfile/physical"
-        )));
-    }
+    let copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
     let admin = match &a.admin_user {
         Some(u) => Some(
             master.clone().user(u.clone()).password(
@@ -199,11 +200,6 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         m = m.with_admin(admin);
     }
     let r = MysqlReplica::new(replica.clone());
-    let mut lopts = LogicalOptions::default();
-    if let Some(n) = a.threads {
-        lopts = lopts.threads(n);
-    }
-    let copier = LogicalCopy::new(master.clone(), replica.clone(), lopts);
     let opts = SetupOptions::new(
         a.master_host_for_replica
             .clone()
@@ -221,7 +217,10 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             .clone()
             .unwrap_or_else(|| journal::default_path(&replica)),
     );
-    let setup = Setup::new(&m, &r, &copier, opts).with_journal(&journal);
+    let mut setup = Setup::new(&m, &r, copier.copier(), opts).with_journal(&journal);
+    if let Some(p) = copier.preflight() {
+        setup = setup.with_preflight(p);
+    }
     let renderer = Arc::new(Renderer::new(a.json));
 
     if a.dry_run {

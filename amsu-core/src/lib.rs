@@ -13,6 +13,78 @@
 //!   [`Secret`], preflight [`Finding`]s, [`Event`]s and [`Error`]s;
 //! - the image [`manifest`].
 //!
+//! ## Embedding a setup
+//!
+//! A program drives [`Setup`] with its own implementations of the traits (`amsu-mysql`
+//! and `amsu-backup` provide the real ones) and its own [`EventSink`]:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use amsu_core::*;
+//!
+//! # fn info(id: u32) -> ServerInfo { ServerInfo { flavor: Flavor::MariaDb,
+//! #   version: Version::new(10, 11, 19), version_string: "10.11.19-MariaDB".into(),
+//! #   server_id: id, log_bin: true, binlog_format: "ROW".into(), read_only: false } }
+//! struct Master;
+//! #[async_trait::async_trait]
+//! impl MasterServer for Master {
+//!     async fn probe(&self) -> Result<ServerInfo, BoxError> { Ok(info(1)) }
+//!     async fn check_login(&self, _: &str, _: &Secret) -> Result<LoginCheck, BoxError> { Ok(LoginCheck::Denied) }
+//!     async fn user_exists(&self, _: &str) -> Result<bool, BoxError> { Ok(false) }
+//!     async fn create_replication_user(&self, _: &str, _: &str, _: &Secret) -> Result<(), BoxError> { Ok(()) }
+//!     async fn set_replication_password(&self, _: &str, _: &str, _: &Secret) -> Result<(), BoxError> { Ok(()) }
+//!     async fn set_server_id(&self, _: u32) -> Result<(), BoxError> { Ok(()) }
+//!     async fn binlog_position(&self) -> Result<Coordinates, BoxError> {
+//!         Ok(Coordinates { file: "bin.000001".into(), position: 4, gtid: None })
+//!     }
+//! }
+//! struct Replica;
+//! #[async_trait::async_trait]
+//! impl ReplicaServer for Replica {
+//!     async fn probe(&self) -> Result<ServerInfo, BoxError> { Ok(info(2)) }
+//!     async fn replication_status(&self) -> Result<Option<ReplicationStatus>, BoxError> { Ok(None) }
+//!     async fn user_databases(&self) -> Result<Vec<String>, BoxError> { Ok(vec![]) }
+//!     async fn reset_replication(&self) -> Result<(), BoxError> { Ok(()) }
+//!     async fn drop_databases(&self, _: &[String]) -> Result<(), BoxError> { Ok(()) }
+//!     async fn configure(&self, _: Option<u32>, _: bool) -> Result<(), BoxError> { Ok(()) }
+//!     async fn change_master(&self, _: &ReplicationSource) -> Result<(), BoxError> { Ok(()) }
+//!     async fn start_replication(&self, _: Duration) -> Result<ReplicationStatus, BoxError> {
+//!         Ok(ReplicationStatus { io_running: true, sql_running: true, ..Default::default() })
+//!     }
+//!     async fn wait_until_applied(&self, _: &Coordinates, _: Duration) -> Result<(), BoxError> { Ok(()) }
+//! }
+//! struct Copier;
+//! #[async_trait::async_trait]
+//! impl DataCopier for Copier {
+//!     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+//!         events.emit(&Event::CommitBlocked { millis: 1.5 });
+//!         Ok(CopyReport {
+//!             coordinates: Some(Coordinates { file: "bin.000001".into(), position: 4, gtid: None }),
+//!             ..Default::default()
+//!         })
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // The program's own event handling: here, collect the names of finished steps.
+//! let finished = Arc::new(Mutex::new(Vec::new()));
+//! let log = finished.clone();
+//! let events: Arc<dyn EventSink> = Arc::new(move |e: &Event| {
+//!     if let Event::StepFinished { step, .. } = e {
+//!         log.lock().unwrap().push(step.name());
+//!     }
+//! });
+//! let (m, r, c) = (Master, Replica, Copier);
+//! let report = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).wait_caught_up(true))
+//!     .run(events)
+//!     .await
+//!     .expect("setup");
+//! assert_eq!(report.master_changes, ["created user 'amsu_repl'@'%' with REPLICATION SLAVE"]);
+//! assert!(finished.lock().unwrap().contains(&"change_master"));
+//! # });
+//! ```
+//!
 //! With the `mocks` feature, mockall mocks of the traits (`MockMasterServer`, …) are
 //! exported for other crates' tests.
 //!
