@@ -11,12 +11,22 @@
 
 #![deny(missing_docs)]
 
+mod backup;
 pub mod catalog;
 pub mod encode;
+pub mod image;
+mod image_restore;
+mod load;
 mod logical;
+mod outfile;
 pub mod restore;
+mod snapshot;
 
+pub use backup::ImageBackup;
+pub use image::{ImageError, ImageReader, ImageWriter};
+pub use image_restore::{ImageRestore, ImageSource};
 pub use logical::{LogicalCopy, LogicalOptions};
+pub use outfile::{OutfileCopy, OutfileTarget};
 
 use amsu_mysql::MysqlError;
 

@@ -88,10 +88,10 @@ impl DataCopier for LogicalCopy {
 
 /// One unit of work: a table or a key range of one.
 #[derive(Debug, Clone)]
-struct Chunk {
-    table: Arc<Table>,
-    filter: String,
-    weight: u64,
+pub(crate) struct Chunk {
+    pub(crate) table: Arc<Table>,
+    pub(crate) filter: String,
+    pub(crate) weight: u64,
 }
 
 #[derive(Default)]
@@ -266,7 +266,7 @@ impl LogicalCopy {
 
 /// Splits tables into chunks: key ranges of about `chunk_bytes` for tables with an
 /// integer primary key, whole tables otherwise; largest first.
-async fn plan_chunks(
+pub(crate) async fn plan_chunks(
     s: &mut Session,
     tables: &[Table],
     chunk_bytes: u64,

@@ -361,6 +361,18 @@ impl FtpTransport {
         Ok(())
     }
 
+    /// Removes an empty directory (`RMD`); a missing one is not an error.
+    pub async fn remove_dir(&self, path: &str) -> Result<(), TransferError> {
+        check_relative_path(path).map_err(|_| TransferError::unsafe_path(path))?;
+        let mut c = self.checkout().await?;
+        let full = self.full_unchecked(&c.home, path);
+        let r = match self.timed(path, c.stream.rmdir(&full)).await {
+            Err(TransferError::NotFound { .. }) => Ok(()),
+            other => other,
+        };
+        self.finish(c, r).map_err(TransferError::from_boxed)
+    }
+
     /// Closes the idle connections (with `QUIT`).
     pub async fn close(&self) {
         let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().expect("pool lock"));

@@ -104,7 +104,7 @@ async fn setup_under_write_load_yields_equal_replica() {
         Some("late")
     );
 
-    // A second setup onto the non-empty replica is refused (exit 3) and changes nothing.
+    // Rerunning the same command finds the setup finished (journal) and changes nothing.
     let before = checksums(&r).await;
     let code = amsu(&[
         "setup",
@@ -113,6 +113,23 @@ async fn setup_under_write_load_yields_equal_replica() {
         "--replica",
         &url(&p.replica),
         "--yes",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(checksums(&r).await, before);
+
+    // Without that journal, a setup onto the non-empty replica is refused (exit 3) and
+    // changes nothing.
+    let other_journal = p.dir.path().join("other-journal.json");
+    let code = amsu(&[
+        "setup",
+        "--master",
+        &url(&p.master),
+        "--replica",
+        &url(&p.replica),
+        "--yes",
+        "--journal",
+        other_journal.to_str().unwrap(),
     ])
     .await;
     assert_eq!(code, 3);

@@ -1,0 +1,186 @@
+//! `amsu backup`: a consistent snapshot of the master written as an image directory.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use amsu_core::manifest::{FileEntry, Manifest, SourceServer};
+use amsu_core::{CopyReport, EventSink, ServerAddr};
+use amsu_mysql::conn::Session;
+use amsu_mysql::MysqlError;
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+
+use crate::encode::push_values;
+use crate::image::{ChunkRef, ImageError, ImageSchema, ImageWriter};
+use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
+
+/// Writes a consistent image of a master into a local directory.
+#[derive(Debug, Clone)]
+pub struct ImageBackup {
+    master: ServerAddr,
+    dir: PathBuf,
+    threads: usize,
+    chunk_bytes: u64,
+    zstd: Option<i32>,
+}
+
+impl ImageBackup {
+    /// A backup of `master` into `dir`: 2 worker connections, chunks of about 32 MiB,
+    /// no compression.
+    pub fn new(master: ServerAddr, dir: impl Into<PathBuf>) -> Self {
+        ImageBackup {
+            master,
+            dir: dir.into(),
+            threads: 2,
+            chunk_bytes: 32 << 20,
+            zstd: None,
+        }
+    }
+
+    /// Parallel worker connections on the master.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Target size of a chunk of table data.
+    pub fn chunk_bytes(mut self, bytes: u64) -> Self {
+        self.chunk_bytes = bytes.max(1);
+        self
+    }
+
+    /// Compresses chunks with zstd at `level` (`None`: plain).
+    pub fn zstd(mut self, level: Option<i32>) -> Self {
+        self.zstd = level;
+        self
+    }
+
+    /// Takes the snapshot and writes the image; returns its manifest (written last) and
+    /// what was dumped.
+    pub async fn run(
+        &self,
+        events: Arc<dyn EventSink>,
+    ) -> Result<(Manifest, CopyReport), ImageError> {
+        let writer = Arc::new(ImageWriter::create(&self.dir)?.zstd(self.zstd));
+        let mut ctl = Session::open(&self.master).await?;
+        let cat = Catalog::read(&mut ctl).await?;
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let sinks = (0..self.threads)
+            .map(|_| FileSink {
+                writer: writer.clone(),
+                done: done.clone(),
+            })
+            .collect();
+        let dumped = snapshot::dump(
+            &self.master,
+            &mut ctl,
+            &cat,
+            sinks,
+            self.chunk_bytes,
+            &events,
+        )
+        .await?;
+        let mut done = std::mem::take(&mut *done.lock().expect("lock"));
+        done.sort_by(|a: &(ChunkRef, FileEntry), b| a.0.path.cmp(&b.0.path));
+        let schema = ImageSchema {
+            session: snapshot::dump_settings(),
+            databases: cat.databases.clone(),
+            tables: cat.tables.clone(),
+            objects: cat.objects.clone(),
+            accounts: dumped.accounts,
+            chunks: done.iter().map(|(c, _)| c.clone()).collect(),
+        };
+        let writer = Arc::try_unwrap(writer).expect("the sinks are gone");
+        let report = CopyReport {
+            coordinates: Some(dumped.coordinates.clone()),
+            databases: schema.databases.len() as u64,
+            tables: schema.tables.len() as u64,
+            rows: dumped.rows,
+            bytes: dumped.bytes,
+            accounts: schema.accounts.len() as u64,
+            objects: schema.objects.len() as u64,
+            commit_blocked_ms: dumped.blocked_ms,
+        };
+        let manifest = writer.finish(
+            "logical",
+            source_of(&cat, &mut ctl).await?,
+            dumped.coordinates,
+            &schema,
+            done.into_iter().map(|(_, e)| e).collect(),
+        )?;
+        Ok((manifest, report))
+    }
+}
+
+/// The manifest's source description.
+pub(crate) async fn source_of(
+    cat: &Catalog,
+    ctl: &mut Session,
+) -> Result<SourceServer, MysqlError> {
+    let uuid = match cat.info.flavor {
+        amsu_core::Flavor::MySql => ctl
+            .column("SELECT @@server_uuid", "reading server_uuid")
+            .await?
+            .into_iter()
+            .next(),
+        amsu_core::Flavor::MariaDb => None,
+    };
+    Ok(SourceServer {
+        flavor: cat.info.flavor,
+        version: cat.info.version_string.clone(),
+        server_id: cat.info.server_id,
+        uuid,
+    })
+}
+
+struct FileSink {
+    writer: Arc<ImageWriter>,
+    done: Arc<Mutex<Vec<(ChunkRef, FileEntry)>>>,
+}
+
+#[async_trait]
+impl ChunkSink for FileSink {
+    async fn write(
+        &mut self,
+        master: &mut Session,
+        job: &ChunkJob,
+    ) -> Result<(u64, u64), ImageError> {
+        let sql = job.select();
+        let what = format!(
+            "reading {} {}",
+            job.chunk.table.qualified(),
+            job.chunk.filter
+        );
+        let server = master.server().to_string();
+        let err = |source| MysqlError::Query {
+            server: server.clone(),
+            what: what.clone(),
+            source,
+        };
+        let mut file = self.writer.chunk(job.number)?;
+        let mut res = master.conn.query_iter(sql.as_str()).await.map_err(err)?;
+        let mut buf = Vec::with_capacity(1 << 20);
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        while let Some(row) = res.next().await.map_err(err)? {
+            push_values(&mut buf, &row.unwrap());
+            rows += 1;
+            if buf.len() >= 1 << 20 {
+                bytes += buf.len() as u64;
+                file.write(&buf)?;
+                buf.clear();
+            }
+        }
+        drop(res);
+        bytes += buf.len() as u64;
+        file.write(&buf)?;
+        let entry = file.finish()?;
+        let chunk = ChunkRef {
+            path: entry.path.clone(),
+            table: job.table,
+            rows,
+            zstd: self.writer.compressed(),
+        };
+        self.done.lock().expect("lock").push((chunk, entry));
+        Ok((rows, bytes))
+    }
+}

@@ -1,0 +1,630 @@
+//! The image format: a directory with
+//!
+//! ```text
+//! manifest.json          core Manifest: version, method, source, coordinates, every file
+//!                        with size and SHA-256; written LAST (its presence = complete)
+//! schema.json            ImageSchema: session settings, databases, tables, objects,
+//!                        accounts, and the chunk list (file → table by index)
+//! data/000001.tsv        chunks in the encode.rs text format (`.tsv.zst`: zstd)
+//! data/000002.tsv …
+//! ```
+//!
+//! Chunk files are named by a running number only, never from identifiers; `schema.json`
+//! maps each one to its table by index. [`ImageWriter`] writes an image, [`ImageReader`]
+//! opens one and verifies every file against the manifest before it is used.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use amsu_core::manifest::{
+    check_relative_path, FileEntry, Manifest, ManifestError, SourceServer, FORMAT_VERSION,
+    MANIFEST_FILE,
+};
+use amsu_core::Coordinates;
+use amsu_mysql::MysqlError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Account, Database, SchemaObject, Table};
+use crate::BackupError;
+
+/// The schema file of an image.
+pub const SCHEMA_FILE: &str = "schema.json";
+
+/// The directory of the data chunks inside an image.
+pub const DATA_DIR: &str = "data";
+
+/// Why an image could not be written, read or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The directory has no `manifest.json`: not an image, or an incomplete one.
+    #[error("{location} has no {MANIFEST_FILE}: not an amsu image, or an incomplete one (the manifest is written last)")]
+    NoManifest {
+        /// Where the image was looked for.
+        location: String,
+    },
+    /// The manifest was rejected (malformed, unknown version, unsafe path).
+    #[error("the manifest of {location} is rejected: {source}")]
+    Manifest {
+        /// Where the image is.
+        location: String,
+        /// Why.
+        #[source]
+        source: ManifestError,
+    },
+    /// `schema.json` is not valid, or refers to files or tables that do not exist.
+    #[error("the image's {SCHEMA_FILE} is not valid: {0}")]
+    Schema(String),
+    /// A file's size or SHA-256 does not match the manifest; nothing was loaded from it.
+    #[error("{path}: does not match the manifest (expected {expected}, found {actual}); nothing was loaded from it")]
+    Checksum {
+        /// The image path of the file.
+        path: String,
+        /// Expected size/checksum.
+        expected: String,
+        /// Found size/checksum.
+        actual: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The local path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A transfer from or to the image's location failed.
+    #[error(transparent)]
+    Transfer(#[from] amsu_transfer::TransferError),
+    /// The backup or the load failed on a server.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// A precondition of the `outfile` method does not hold (privilege, directory, FTP).
+    #[error("outfile method: {0}")]
+    Outfile(String),
+}
+
+impl From<MysqlError> for ImageError {
+    fn from(e: MysqlError) -> Self {
+        ImageError::Backup(BackupError::Mysql(e))
+    }
+}
+
+impl ImageError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> ImageError {
+        ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The session settings the data was dumped with; every loading session uses the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSettings {
+    /// `time_zone` of the dump (TIMESTAMP values are written in it).
+    pub time_zone: String,
+    /// `sql_mode` to load with.
+    pub sql_mode: String,
+    /// Character set of the chunk bytes (`binary`: the bytes as stored).
+    pub character_set: String,
+}
+
+impl Default for SessionSettings {
+    /// The settings amsu dumps with: UTC, `NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION`,
+    /// binary.
+    fn default() -> Self {
+        SessionSettings {
+            time_zone: "+00:00".into(),
+            sql_mode: "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION".into(),
+            character_set: "binary".into(),
+        }
+    }
+}
+
+/// One data chunk: its file and the index of its table in [`ImageSchema::tables`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// Image path of the file (`data/NNNNNN.tsv` or `.tsv.zst`).
+    pub path: String,
+    /// Index into [`ImageSchema::tables`].
+    pub table: usize,
+    /// Rows in the chunk.
+    pub rows: u64,
+    /// True when the file is zstd-compressed.
+    pub zstd: bool,
+}
+
+/// The contents of `schema.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSchema {
+    /// Session settings of the dump, applied to every loading session.
+    pub session: SessionSettings,
+    /// Databases.
+    pub databases: Vec<Database>,
+    /// Tables (chunks refer to them by index).
+    pub tables: Vec<Table>,
+    /// Views, routines, triggers, events (created after the data).
+    pub objects: Vec<SchemaObject>,
+    /// Accounts and roles (created after the data).
+    pub accounts: Vec<Account>,
+    /// The data chunks.
+    pub chunks: Vec<ChunkRef>,
+}
+
+impl ImageSchema {
+    /// Checks that every chunk names a table that exists and a file of the manifest.
+    pub fn validate(&self, manifest: &Manifest) -> Result<(), ImageError> {
+        for c in &self.chunks {
+            check_relative_path(&c.path)
+                .map_err(|_| ImageError::Schema(format!("unsafe chunk path {:?}", c.path)))?;
+            if c.table >= self.tables.len() {
+                return Err(ImageError::Schema(format!(
+                    "chunk {} refers to table #{} of {}",
+                    c.path,
+                    c.table,
+                    self.tables.len()
+                )));
+            }
+            if !manifest.files.iter().any(|f| f.path == c.path) {
+                return Err(ImageError::Schema(format!(
+                    "chunk {} is not listed in the manifest",
+                    c.path
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The image path of chunk number `n` (1-based).
+pub fn chunk_path(n: usize, zstd: bool) -> String {
+    format!("{DATA_DIR}/{n:06}.tsv{}", if zstd { ".zst" } else { "" })
+}
+
+/// A chunk file being written: hashes and counts the bytes as they go to disk.
+pub struct ChunkFile {
+    path: String,
+    local: PathBuf,
+    out: ChunkOut,
+    hasher: Sha256,
+    size: u64,
+}
+
+enum ChunkOut {
+    Plain(io::BufWriter<std::fs::File>),
+    Zstd(zstd::Encoder<'static, HashingWriter>),
+}
+
+/// The compressed stream's sink: hashes and counts what reaches the file.
+struct HashingWriter {
+    file: io::BufWriter<std::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl ChunkFile {
+    /// Appends encoded bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
+        let r = match &mut self.out {
+            ChunkOut::Plain(w) => {
+                self.hasher.update(bytes);
+                self.size += bytes.len() as u64;
+                w.write_all(bytes)
+            }
+            ChunkOut::Zstd(z) => z.write_all(bytes),
+        };
+        r.map_err(|e| ImageError::io(&self.local, e))
+    }
+
+    /// Flushes and syncs the file and returns its manifest entry.
+    pub fn finish(self) -> Result<FileEntry, ImageError> {
+        let local = self.local;
+        let (file, hasher, size) = match self.out {
+            ChunkOut::Plain(w) => (w, self.hasher, self.size),
+            ChunkOut::Zstd(z) => {
+                let h = z.finish().map_err(|e| ImageError::io(&local, e))?;
+                (h.file, h.hasher, h.size)
+            }
+        };
+        let file = file
+            .into_inner()
+            .map_err(|e| ImageError::io(&local, e.into_error()))?;
+        file.sync_all().map_err(|e| ImageError::io(&local, e))?;
+        Ok(FileEntry {
+            path: self.path,
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// Writes an image into a local directory: chunks, then [`ImageWriter::finish`] writes
+/// `schema.json` and, last, `manifest.json`.
+#[derive(Debug)]
+pub struct ImageWriter {
+    dir: PathBuf,
+    zstd: Option<i32>,
+}
+
+impl ImageWriter {
+    /// An image in `dir` (created if missing). An existing `manifest.json` there is
+    /// removed first, so the directory is never taken for a complete image while written.
+    pub fn create(dir: impl Into<PathBuf>) -> Result<ImageWriter, ImageError> {
+        let dir = dir.into();
+        let data = dir.join(DATA_DIR);
+        std::fs::create_dir_all(&data).map_err(|e| ImageError::io(&data, e))?;
+        let m = dir.join(MANIFEST_FILE);
+        match std::fs::remove_file(&m) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ImageError::io(&m, e)),
+        }
+        Ok(ImageWriter { dir, zstd: None })
+    }
+
+    /// Compresses chunks with zstd at `level` (`None`: plain `.tsv`, the default).
+    pub fn zstd(mut self, level: Option<i32>) -> Self {
+        self.zstd = level;
+        self
+    }
+
+    /// The image directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when chunks are compressed.
+    pub fn compressed(&self) -> bool {
+        self.zstd.is_some()
+    }
+
+    /// Starts chunk number `n` (1-based).
+    pub fn chunk(&self, n: usize) -> Result<ChunkFile, ImageError> {
+        let path = chunk_path(n, self.zstd.is_some());
+        let local = self.dir.join(&path);
+        let f = std::fs::File::create(&local).map_err(|e| ImageError::io(&local, e))?;
+        let file = io::BufWriter::with_capacity(256 << 10, f);
+        let out = match self.zstd {
+            None => ChunkOut::Plain(file),
+            Some(level) => ChunkOut::Zstd(
+                zstd::Encoder::new(
+                    HashingWriter {
+                        file,
+                        hasher: Sha256::new(),
+                        size: 0,
+                    },
+                    level,
+                )
+                .map_err(|e| ImageError::io(&local, e))?,
+            ),
+        };
+        Ok(ChunkFile {
+            path,
+            local,
+            out,
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// Writes `schema.json`, then the manifest listing `chunks` and the schema file.
+    /// Returns the manifest.
+    pub fn finish(
+        self,
+        method: &str,
+        source: SourceServer,
+        coordinates: Coordinates,
+        schema: &ImageSchema,
+        mut chunks: Vec<FileEntry>,
+    ) -> Result<Manifest, ImageError> {
+        let text = serde_json::to_vec_pretty(schema).expect("a schema always serializes");
+        let sp = self.dir.join(SCHEMA_FILE);
+        write_synced(&sp, &text)?;
+        chunks.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut files = vec![FileEntry {
+            path: SCHEMA_FILE.into(),
+            size: text.len() as u64,
+            sha256: hex::encode(Sha256::digest(&text)),
+        }];
+        files.extend(chunks);
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            method: method.into(),
+            source,
+            coordinates,
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            files,
+        };
+        schema.validate(&manifest)?;
+        write_synced(&self.dir.join(MANIFEST_FILE), manifest.to_json().as_bytes())?;
+        Ok(manifest)
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+    let tmp = path.with_extension("json.amsu-tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| ImageError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| ImageError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ImageError::io(path, e))
+}
+
+/// Parses a manifest's text, naming `location` in errors.
+pub fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError> {
+    let m = Manifest::from_json(text).map_err(|source| ImageError::Manifest {
+        location: location.into(),
+        source,
+    })?;
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &m.files {
+        if f.path == MANIFEST_FILE || !seen.insert(f.path.as_str()) {
+            return Err(ImageError::Manifest {
+                location: location.into(),
+                source: ManifestError::UnsafePath {
+                    path: f.path.clone(),
+                },
+            });
+        }
+    }
+    if !m.files.iter().any(|f| f.path == SCHEMA_FILE) {
+        return Err(ImageError::Schema(format!(
+            "the manifest of {location} lists no {SCHEMA_FILE}"
+        )));
+    }
+    Ok(m)
+}
+
+/// Parses `schema.json` and checks it against the manifest.
+pub fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, ImageError> {
+    let s: ImageSchema =
+        serde_json::from_slice(bytes).map_err(|e| ImageError::Schema(e.to_string()))?;
+    s.validate(manifest)?;
+    Ok(s)
+}
+
+/// Checks a local file's size and SHA-256 against its manifest entry.
+pub async fn verify_file(local: &Path, entry: &FileEntry) -> Result<(), ImageError> {
+    let size = tokio::fs::metadata(local)
+        .await
+        .map_err(|e| ImageError::io(local, e))?
+        .len();
+    if size != entry.size {
+        return Err(ImageError::Checksum {
+            path: entry.path.clone(),
+            expected: format!("{} bytes", entry.size),
+            actual: format!("{size} bytes"),
+        });
+    }
+    let sum = amsu_transfer::sha256_file(local).await?;
+    if !sum.eq_ignore_ascii_case(&entry.sha256) {
+        return Err(ImageError::Checksum {
+            path: entry.path.clone(),
+            expected: format!("sha256 {}", entry.sha256),
+            actual: format!("sha256 {sum}"),
+        });
+    }
+    Ok(())
+}
+
+/// An image in a local directory, opened and checked: manifest present, known version,
+/// safe paths, `schema.json` matching its checksum and consistent.
+#[derive(Debug, Clone)]
+pub struct ImageReader {
+    dir: PathBuf,
+    manifest: Manifest,
+    schema: ImageSchema,
+}
+
+impl ImageReader {
+    /// Opens the image in `dir`.
+    pub async fn open(dir: impl Into<PathBuf>) -> Result<ImageReader, ImageError> {
+        let dir = dir.into();
+        let location = dir.display().to_string();
+        let mp = dir.join(MANIFEST_FILE);
+        let text = match tokio::fs::read_to_string(&mp).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ImageError::NoManifest { location })
+            }
+            Err(e) => return Err(ImageError::io(&mp, e)),
+        };
+        let manifest = parse_manifest(&text, &location)?;
+        let entry = manifest
+            .files
+            .iter()
+            .find(|f| f.path == SCHEMA_FILE)
+            .expect("checked");
+        let sp = dir.join(SCHEMA_FILE);
+        verify_file(&sp, entry).await?;
+        let bytes = tokio::fs::read(&sp)
+            .await
+            .map_err(|e| ImageError::io(&sp, e))?;
+        let schema = parse_schema(&bytes, &manifest)?;
+        Ok(ImageReader {
+            dir,
+            manifest,
+            schema,
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &ImageSchema {
+        &self.schema
+    }
+
+    /// The image directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest entry of an image path.
+    pub fn entry(&self, path: &str) -> Option<&FileEntry> {
+        self.manifest.files.iter().find(|f| f.path == path)
+    }
+
+    /// Verifies chunk `i` against the manifest and returns its local path.
+    pub async fn verified_chunk(&self, i: usize) -> Result<PathBuf, ImageError> {
+        let c = self
+            .schema
+            .chunks
+            .get(i)
+            .ok_or_else(|| ImageError::Schema(format!("no chunk #{i}")))?;
+        let entry = self.entry(&c.path).expect("validated");
+        let local = self.dir.join(&c.path);
+        verify_file(&local, entry).await?;
+        Ok(local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amsu_core::Flavor;
+
+    fn source() -> SourceServer {
+        SourceServer {
+            flavor: Flavor::MariaDb,
+            version: "10.11".into(),
+            server_id: 1,
+            uuid: None,
+        }
+    }
+
+    fn table() -> Table {
+        Table {
+            db: "d".into(),
+            name: "t".into(),
+            kind: crate::catalog::TableKind::Base,
+            engine: "InnoDB".into(),
+            rows_estimate: 0,
+            data_length: 0,
+            columns: vec![],
+            chunk_key: None,
+            create_sql: String::new(),
+        }
+    }
+
+    async fn write(dir: &Path, zstd: Option<i32>) -> Manifest {
+        let w = ImageWriter::create(dir).unwrap().zstd(zstd);
+        let mut c = w.chunk(1).unwrap();
+        c.write(b"1\ta\\tb\n2\t\\N\n").unwrap();
+        let e = c.finish().unwrap();
+        let schema = ImageSchema {
+            session: SessionSettings::default(),
+            databases: vec![],
+            tables: vec![table()],
+            objects: vec![],
+            accounts: vec![],
+            chunks: vec![ChunkRef {
+                path: e.path.clone(),
+                table: 0,
+                rows: 2,
+                zstd: zstd.is_some(),
+            }],
+        };
+        w.finish(
+            "logical",
+            source(),
+            Coordinates {
+                file: "b.000001".into(),
+                position: 4,
+                gtid: None,
+            },
+            &schema,
+            vec![e],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_and_reads_back() {
+        for z in [None, Some(3)] {
+            let d = tempfile::tempdir().unwrap();
+            let m = write(d.path(), z).await;
+            let r = ImageReader::open(d.path()).await.unwrap();
+            assert_eq!(r.manifest(), &m);
+            assert_eq!(r.schema().chunks.len(), 1);
+            let p = r.verified_chunk(0).await.unwrap();
+            let bytes = std::fs::read(&p).unwrap();
+            let plain = if z.is_some() {
+                zstd::decode_all(&bytes[..]).unwrap()
+            } else {
+                bytes
+            };
+            assert_eq!(plain, b"1\ta\\tb\n2\t\\N\n");
+        }
+    }
+
+    #[tokio::test]
+    async fn rejects_missing_manifest_and_bad_chunk() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            ImageReader::open(d.path()).await,
+            Err(ImageError::NoManifest { .. })
+        ));
+        write(d.path(), None).await;
+        let r = ImageReader::open(d.path()).await.unwrap();
+        std::fs::write(d.path().join(chunk_path(1, false)), b"1\tb\\tb\n2\t\\N\n").unwrap();
+        assert!(matches!(
+            r.verified_chunk(0).await,
+            Err(ImageError::Checksum { .. })
+        ));
+    }
+
+    #[test]
+    fn schema_must_match_manifest() {
+        let m = Manifest {
+            format_version: FORMAT_VERSION,
+            method: "logical".into(),
+            source: source(),
+            coordinates: Coordinates {
+                file: "b".into(),
+                position: 4,
+                gtid: None,
+            },
+            created_unix: 0,
+            files: vec![],
+        };
+        let mut s = ImageSchema {
+            session: SessionSettings::default(),
+            databases: vec![],
+            tables: vec![],
+            objects: vec![],
+            accounts: vec![],
+            chunks: vec![ChunkRef {
+                path: "data/000001.tsv".into(),
+                table: 0,
+                rows: 0,
+                zstd: false,
+            }],
+        };
+        assert!(s.validate(&m).is_err(), "unknown table");
+        s.tables.push(table());
+        assert!(s.validate(&m).is_err(), "file not in the manifest");
+        s.chunks[0].path = "../x".into();
+        assert!(s.validate(&m).is_err(), "unsafe path");
+    }
+}

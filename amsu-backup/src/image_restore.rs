@@ -1,0 +1,285 @@
+//! Restoring an image into a replica: schema first, then the chunks in parallel (each one
+//! verified against the manifest before it is loaded; a remote image's chunks are fetched
+//! while earlier ones load), then objects and accounts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use amsu_core::manifest::{FileEntry, Manifest, MANIFEST_FILE};
+use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, ServerAddr, Transport};
+use amsu_mysql::conn::Session;
+use amsu_transfer::{fetch_verified, RetryPolicy};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::image::{
+    parse_manifest, parse_schema, ImageError, ImageReader, ImageSchema, SCHEMA_FILE,
+};
+use crate::load::{self, ReadyChunk};
+use crate::restore;
+
+/// Where an image is read from.
+#[derive(Clone)]
+pub enum ImageSource {
+    /// A complete image in a local directory.
+    Local(PathBuf),
+    /// An image in `dir` (relative to the transport's root, `""` for the root) of a
+    /// transport; files are fetched into `work_dir` and deleted once loaded.
+    Remote {
+        /// The transport (FTP/FTPS, local).
+        transport: Arc<dyn Transport>,
+        /// The image directory on it.
+        dir: String,
+        /// A local directory for the fetched files.
+        work_dir: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for ImageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageSource::Local(p) => f.debug_tuple("Local").field(p).finish(),
+            ImageSource::Remote { dir, work_dir, .. } => f
+                .debug_struct("Remote")
+                .field("dir", dir)
+                .field("work_dir", work_dir)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Loads an image into a replica. Implements [`DataCopier`], so `amsu setup --image`
+/// seeds replicas from one image.
+#[derive(Debug, Clone)]
+pub struct ImageRestore {
+    source: ImageSource,
+    replica: ServerAddr,
+    threads: usize,
+    fetch_parallel: usize,
+    retry: RetryPolicy,
+}
+
+impl ImageRestore {
+    /// A restore of `source` into `replica` with 2 loading sessions, 2 parallel fetches
+    /// and the default retry policy.
+    pub fn new(source: ImageSource, replica: ServerAddr) -> Self {
+        ImageRestore {
+            source,
+            replica,
+            threads: 2,
+            fetch_parallel: 2,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Loading sessions on the replica.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Files fetched at the same time (remote images).
+    pub fn fetch_parallel(mut self, n: usize) -> Self {
+        self.fetch_parallel = n.max(1);
+        self
+    }
+
+    /// Retries of a cut transfer (remote images).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Restores the image; returns the report and the image's manifest (its coordinates
+    /// are where replication starts).
+    pub async fn run(
+        &self,
+        events: Arc<dyn EventSink>,
+    ) -> Result<(CopyReport, Manifest), ImageError> {
+        let (manifest, schema) = self.open().await?;
+        let schema = Arc::new(schema);
+        let mut rs = Session::open(&self.replica).await?;
+        load::apply_settings(&mut rs, &schema.session).await?;
+        restore::create_databases(&mut rs, &schema.databases).await?;
+        restore::create_tables(&mut rs, &schema.tables).await?;
+
+        let sessions = load::open_sessions(&self.replica, self.threads, &schema.session).await?;
+        let (tx, rx) = mpsc::channel::<ReadyChunk>(self.threads);
+        let producer = self.produce(&manifest, &schema, tx);
+        let loaders = load::load_all(
+            sessions,
+            Arc::new(schema.tables.clone()),
+            Arc::new(schema.session.clone()),
+            rx,
+            events,
+        );
+        let (produced, loaded) = tokio::join!(producer, loaders);
+        // A verification or fetch error is the cause; a loader error otherwise.
+        produced?;
+        let (_, rows, bytes) = loaded?;
+
+        restore::create_objects(&mut rs, &schema.objects, manifest.source.flavor).await?;
+        restore::create_accounts(&mut rs, &schema.accounts).await?;
+        if let ImageSource::Remote { work_dir, .. } = &self.source {
+            let _ = tokio::fs::remove_dir_all(work_dir).await;
+        }
+        let report = CopyReport {
+            coordinates: Some(manifest.coordinates.clone()),
+            databases: schema.databases.len() as u64,
+            tables: schema.tables.len() as u64,
+            rows,
+            bytes,
+            accounts: schema.accounts.len() as u64,
+            objects: schema.objects.len() as u64,
+            commit_blocked_ms: 0.0,
+        };
+        Ok((report, manifest))
+    }
+
+    /// Reads and checks the manifest and the schema.
+    async fn open(&self) -> Result<(Manifest, ImageSchema), ImageError> {
+        match &self.source {
+            ImageSource::Local(dir) => {
+                let r = ImageReader::open(dir).await?;
+                Ok((r.manifest().clone(), r.schema().clone()))
+            }
+            ImageSource::Remote {
+                transport,
+                dir,
+                work_dir,
+            } => {
+                tokio::fs::create_dir_all(work_dir)
+                    .await
+                    .map_err(|e| ImageError::io(work_dir, e))?;
+                let remote = join(dir, MANIFEST_FILE);
+                let location = if dir.is_empty() { "/" } else { dir.as_str() }.to_string();
+                let exists = transport
+                    .size(&remote)
+                    .await
+                    .map_err(amsu_transfer::TransferError::from_boxed)?;
+                if exists.is_none() {
+                    return Err(ImageError::NoManifest { location });
+                }
+                let local = work_dir.join(format!("{MANIFEST_FILE}.amsu-fetch"));
+                let _ = tokio::fs::remove_file(&local).await;
+                transport
+                    .fetch(&remote, 0, &local)
+                    .await
+                    .map_err(amsu_transfer::TransferError::from_boxed)?;
+                let text = tokio::fs::read_to_string(&local)
+                    .await
+                    .map_err(|e| ImageError::io(&local, e))?;
+                let manifest = parse_manifest(&text, &location)?;
+                let entry = manifest
+                    .files
+                    .iter()
+                    .find(|f| f.path == SCHEMA_FILE)
+                    .expect("checked by parse_manifest");
+                let got = self.fetch(entry).await?;
+                let bytes = tokio::fs::read(&got)
+                    .await
+                    .map_err(|e| ImageError::io(&got, e))?;
+                let schema = parse_schema(&bytes, &manifest)?;
+                Ok((manifest, schema))
+            }
+        }
+    }
+
+    /// Fetches one file of a remote image, verified; returns its local path.
+    async fn fetch(&self, entry: &FileEntry) -> Result<PathBuf, ImageError> {
+        let ImageSource::Remote {
+            transport,
+            dir,
+            work_dir,
+        } = &self.source
+        else {
+            unreachable!("only remote images are fetched")
+        };
+        let mut e = entry.clone();
+        e.path = join(dir, &entry.path);
+        fetch_verified(&**transport, &e, work_dir, &self.retry)
+            .await
+            .map_err(|err| match err {
+                amsu_transfer::TransferError::ChecksumMismatch {
+                    expected, actual, ..
+                } => ImageError::Checksum {
+                    path: entry.path.clone(),
+                    expected: format!("sha256 {expected}"),
+                    actual: format!("sha256 {actual}"),
+                },
+                other => other.into(),
+            })?;
+        Ok(work_dir.join(&e.path))
+    }
+
+    /// Sends every chunk, verified (and fetched), in order, to the loaders.
+    async fn produce(
+        &self,
+        manifest: &Manifest,
+        schema: &ImageSchema,
+        tx: mpsc::Sender<ReadyChunk>,
+    ) -> Result<(), ImageError> {
+        match &self.source {
+            ImageSource::Local(dir) => {
+                for c in &schema.chunks {
+                    let entry = manifest
+                        .files
+                        .iter()
+                        .find(|f| f.path == c.path)
+                        .expect("validated");
+                    let local = dir.join(&c.path);
+                    crate::image::verify_file(&local, entry).await?;
+                    let ready = ReadyChunk {
+                        local,
+                        table: c.table,
+                        zstd: c.zstd,
+                        remove_after: false,
+                    };
+                    if tx.send(ready).await.is_err() {
+                        return Ok(()); // the loaders stopped; they report why
+                    }
+                }
+                Ok(())
+            }
+            ImageSource::Remote { .. } => {
+                let mut fetched = futures_util::stream::iter(schema.chunks.clone())
+                    .map(|c| async move {
+                        let entry = manifest
+                            .files
+                            .iter()
+                            .find(|f| f.path == c.path)
+                            .expect("validated");
+                        self.fetch(entry).await.map(|local| ReadyChunk {
+                            local,
+                            table: c.table,
+                            zstd: c.zstd,
+                            remove_after: true,
+                        })
+                    })
+                    .buffered(self.fetch_parallel);
+                while let Some(r) = fetched.next().await {
+                    if tx.send(r?).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DataCopier for ImageRestore {
+    async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+        Ok(self.run(events).await?.0)
+    }
+}
+
+fn join(dir: &str, path: &str) -> String {
+    if dir.is_empty() {
+        path.to_string()
+    } else {
+        format!("{}/{path}", dir.trim_end_matches('/'))
+    }
+}

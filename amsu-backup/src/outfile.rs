@@ -1,0 +1,526 @@
+//! The `outfile` method: inside the consistent snapshot the master itself writes every
+//! chunk with `SELECT … INTO OUTFILE` into a run directory under its `secure_file_priv`;
+//! the replica side fetches each chunk over FTP/FTPS as soon as it is written (the next
+//! one is fetched while the previous one loads) and loads it with `LOAD DATA LOCAL
+//! INFILE`. The run directory is laid out as an image (`data/NNNNNN.tsv`), and with
+//! `keep_image` amsu uploads `schema.json` and `manifest.json` so other replicas can be
+//! seeded from it; otherwise it is deleted over FTP afterwards.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use amsu_core::manifest::FileEntry;
+use amsu_core::{
+    BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr, Transport,
+};
+use amsu_mysql::conn::{text, Session};
+use amsu_mysql::quote;
+use amsu_transfer::{sha256_file, FtpTransport, RetryPolicy, TransferError};
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::image::{chunk_path, ChunkRef, ImageError, ImageSchema, ImageWriter, DATA_DIR};
+use crate::load::{self, ReadyChunk};
+use crate::restore;
+use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
+
+/// The `outfile` copy from one master into one replica over an FTP endpoint that serves
+/// the master's `secure_file_priv` directory.
+pub struct OutfileCopy {
+    master: ServerAddr,
+    replica: ServerAddr,
+    ftp: Arc<FtpTransport>,
+    threads: usize,
+    chunk_bytes: u64,
+    keep_image: bool,
+    work_dir: Option<PathBuf>,
+    retry: RetryPolicy,
+    run_dir: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for OutfileCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutfileCopy")
+            .field("master", &self.master)
+            .field("replica", &self.replica)
+            .field("ftp", &self.ftp)
+            .field("threads", &self.threads)
+            .field("keep_image", &self.keep_image)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the preflight found out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutfileTarget {
+    /// The master's `secure_file_priv` directory (no trailing `/`).
+    pub secure_file_priv: String,
+}
+
+impl OutfileCopy {
+    /// A copy from `master` into `replica` (admin users) through `ftp`, whose root is the
+    /// master's `secure_file_priv` directory. Defaults: 2 threads, chunks of about 32 MiB,
+    /// the image removed afterwards, fetched files under the system temp directory.
+    pub fn new(master: ServerAddr, replica: ServerAddr, ftp: Arc<FtpTransport>) -> Self {
+        OutfileCopy {
+            master,
+            replica,
+            ftp,
+            threads: 2,
+            chunk_bytes: 32 << 20,
+            keep_image: false,
+            work_dir: None,
+            retry: RetryPolicy::default(),
+            run_dir: Mutex::new(None),
+        }
+    }
+
+    /// Parallel connections on each server.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Target size of a chunk.
+    pub fn chunk_bytes(mut self, bytes: u64) -> Self {
+        self.chunk_bytes = bytes.max(1);
+        self
+    }
+
+    /// Keep the run directory on the master as a complete image (schema and manifest
+    /// uploaded) instead of deleting it.
+    pub fn keep_image(mut self, keep: bool) -> Self {
+        self.keep_image = keep;
+        self
+    }
+
+    /// Local directory for fetched chunks (default: a new directory under the system
+    /// temp directory).
+    pub fn work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work_dir = Some(dir.into());
+        self
+    }
+
+    /// Retries of a cut transfer.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The run directory (relative to the FTP root) of the last run, once it started.
+    pub fn run_dir(&self) -> Option<String> {
+        self.run_dir.lock().expect("lock").clone()
+    }
+
+    /// Checks the master side: FILE privilege and `secure_file_priv`. Read-only.
+    pub async fn check_master(&self, ctl: &mut Session) -> Result<OutfileTarget, ImageError> {
+        let has_file = ctl
+            .column(
+                "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'FILE' \
+                 AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+                 SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+                "checking the FILE privilege",
+            )
+            .await?;
+        if has_file.first().map(String::as_str) != Some("1") {
+            return Err(ImageError::Outfile(format!(
+                "the master user {} lacks the FILE privilege that SELECT … INTO OUTFILE needs \
+                 (GRANT FILE ON *.* TO it)",
+                self.master.user
+            )));
+        }
+        let row = ctl
+            .rows(
+                "SELECT @@global.secure_file_priv",
+                "reading secure_file_priv",
+            )
+            .await?;
+        let sfp = row.first().and_then(|r| r.as_ref(0)).and_then(text);
+        match sfp {
+            None => Err(ImageError::Outfile(
+                "secure_file_priv is NULL on the master: INTO OUTFILE is disabled; set \
+                 secure_file_priv = <dir served by FTP> under [mysqld] and restart"
+                    .into(),
+            )),
+            Some(d) if d.trim_end_matches('/').is_empty() => Err(ImageError::Outfile(
+                "secure_file_priv is empty (any directory): amsu needs it to name the \
+                 directory the FTP endpoint serves; set secure_file_priv = <that dir>"
+                    .into(),
+            )),
+            Some(d) => Ok(OutfileTarget {
+                secure_file_priv: d.trim_end_matches('/').to_string(),
+            }),
+        }
+    }
+
+    /// Checks that what the master writes under `run_dir` appears on the FTP endpoint: a
+    /// marker written with `INTO OUTFILE` is fetched and compared, then deleted.
+    async fn check_endpoint(
+        &self,
+        ctl: &mut Session,
+        target: &OutfileTarget,
+        run_dir: &str,
+        work: &Path,
+    ) -> Result<(), ImageError> {
+        let token = format!("amsu-marker-{}", unique());
+        let remote = format!("{run_dir}/marker.txt");
+        let server_path = format!("{}/{remote}", target.secure_file_priv);
+        ctl.exec(
+            &format!(
+                "SELECT {} INTO OUTFILE {}",
+                quote::string(&token),
+                quote::string(&server_path)
+            ),
+            "writing the marker file with INTO OUTFILE",
+        )
+        .await
+        .map_err(|e| {
+            ImageError::Outfile(format!(
+                "the master cannot write {server_path} (is the directory writable by mysqld?): {e}"
+            ))
+        })?;
+        let local = work.join("marker.txt");
+        let _ = tokio::fs::remove_file(&local).await;
+        let fetched = self.ftp.fetch(&remote, 0, &local).await;
+        let _ = self.ftp.delete(&remote).await;
+        fetched.map_err(|e| {
+            ImageError::Outfile(format!(
+                "the FTP endpoint does not serve the master's secure_file_priv ({}): the marker \
+                 {remote} written by the master cannot be fetched: {}",
+                target.secure_file_priv,
+                TransferError::from_boxed(e)
+            ))
+        })?;
+        let got = tokio::fs::read_to_string(&local)
+            .await
+            .map_err(|e| ImageError::io(&local, e))?;
+        let _ = tokio::fs::remove_file(&local).await;
+        if got.trim_end() != token {
+            return Err(ImageError::Outfile(format!(
+                "the FTP endpoint serves another directory than the master's secure_file_priv ({}): \
+                 the marker's contents differ",
+                target.secure_file_priv
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs the copy.
+    pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
+        let mut ctl = Session::open(&self.master).await?;
+        let target = self.check_master(&mut ctl).await?;
+        let run_dir = format!("amsu-{}", unique());
+        *self.run_dir.lock().expect("lock") = Some(run_dir.clone());
+        let work = match &self.work_dir {
+            Some(d) => d.join(&run_dir),
+            None => std::env::temp_dir().join(&run_dir),
+        };
+        tokio::fs::create_dir_all(&work)
+            .await
+            .map_err(|e| ImageError::io(&work, e))?;
+        let data_dir = format!("{run_dir}/{DATA_DIR}");
+        self.ftp
+            .mkdir(&data_dir)
+            .await
+            .map_err(TransferError::from_boxed)?;
+        let result = self
+            .copy_into(&mut ctl, &target, &run_dir, &work, events)
+            .await;
+        if !self.keep_image || result.is_err() {
+            self.remove_run_dir(&run_dir).await;
+        }
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        result
+    }
+
+    async fn copy_into(
+        &self,
+        ctl: &mut Session,
+        target: &OutfileTarget,
+        run_dir: &str,
+        work: &Path,
+        events: Arc<dyn EventSink>,
+    ) -> Result<CopyReport, ImageError> {
+        self.check_endpoint(ctl, target, run_dir, work).await?;
+        let cat = Catalog::read(ctl).await?;
+        let settings = snapshot::dump_settings();
+        let mut rs = Session::open(&self.replica).await?;
+        load::apply_settings(&mut rs, &settings).await?;
+        restore::create_databases(&mut rs, &cat.databases).await?;
+        restore::create_tables(&mut rs, &cat.tables).await?;
+        let sessions = load::open_sessions(&self.replica, self.threads, &settings).await?;
+
+        // Written chunks → fetcher → loaders. The master never waits for the replica.
+        let (written_tx, written_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<ReadyChunk>(1);
+        let sinks = (0..self.threads)
+            .map(|_| OutfileSink {
+                dir: format!("{}/{run_dir}", target.secure_file_priv),
+                written: written_tx.clone(),
+            })
+            .collect();
+        drop(written_tx);
+        let fetched = Arc::new(Mutex::new(Vec::<(ChunkRef, FileEntry)>::new()));
+        let fetcher = self.fetch_chunks(run_dir, work, written_rx, ready_tx, fetched.clone());
+        let loaders = load::load_all(
+            sessions,
+            Arc::new(cat.tables.clone()),
+            Arc::new(settings.clone()),
+            ready_rx,
+            events.clone(),
+        );
+        let dump = snapshot::dump(&self.master, ctl, &cat, sinks, self.chunk_bytes, &events);
+        let (dumped, fetched_r, loaded) = tokio::join!(dump, fetcher, loaders);
+        // The first cause: a load error makes the fetcher and the dump stop, a fetch error
+        // the dump.
+        let (_, rows, bytes) = loaded?;
+        fetched_r?;
+        let dumped = dumped?;
+
+        restore::create_objects(&mut rs, &cat.objects, cat.info.flavor).await?;
+        restore::create_accounts(&mut rs, &dumped.accounts).await?;
+
+        if self.keep_image {
+            let mut done = std::mem::take(&mut *fetched.lock().expect("lock"));
+            done.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+            let schema = ImageSchema {
+                session: settings,
+                databases: cat.databases.clone(),
+                tables: cat.tables.clone(),
+                objects: cat.objects.clone(),
+                accounts: dumped.accounts.clone(),
+                chunks: done.iter().map(|(c, _)| c.clone()).collect(),
+            };
+            let meta = work.join("image");
+            let writer = ImageWriter::create(&meta)?;
+            writer.finish(
+                "outfile",
+                crate::backup::source_of(&cat, ctl).await?,
+                dumped.coordinates.clone(),
+                &schema,
+                done.into_iter().map(|(_, e)| e).collect(),
+            )?;
+            for f in [
+                crate::image::SCHEMA_FILE,
+                amsu_core::manifest::MANIFEST_FILE,
+            ] {
+                self.ftp
+                    .put(&meta.join(f), &format!("{run_dir}/{f}"))
+                    .await
+                    .map_err(TransferError::from_boxed)?;
+            }
+        }
+        Ok(CopyReport {
+            coordinates: Some(dumped.coordinates),
+            databases: cat.databases.len() as u64,
+            tables: cat.tables.len() as u64,
+            rows,
+            bytes,
+            accounts: dumped.accounts.len() as u64,
+            objects: cat.objects.len() as u64,
+            commit_blocked_ms: dumped.blocked_ms,
+        })
+    }
+
+    /// Fetches each chunk as the master finishes it, hashes it, hands it to the loaders.
+    async fn fetch_chunks(
+        &self,
+        run_dir: &str,
+        work: &Path,
+        mut written: mpsc::UnboundedReceiver<(usize, usize, u64)>,
+        ready: mpsc::Sender<ReadyChunk>,
+        done: Arc<Mutex<Vec<(ChunkRef, FileEntry)>>>,
+    ) -> Result<(), ImageError> {
+        let data = work.join(DATA_DIR);
+        tokio::fs::create_dir_all(&data)
+            .await
+            .map_err(|e| ImageError::io(&data, e))?;
+        while let Some((number, table, rows)) = written.recv().await {
+            let path = chunk_path(number, false);
+            let remote = format!("{run_dir}/{path}");
+            let local = work.join(&path);
+            let size = self.fetch_whole(&remote, &local).await?;
+            let entry = FileEntry {
+                path: path.clone(),
+                size,
+                sha256: sha256_file(&local).await?,
+            };
+            if !self.keep_image {
+                let _ = self.ftp.delete(&remote).await;
+            }
+            done.lock().expect("lock").push((
+                ChunkRef {
+                    path,
+                    table,
+                    rows,
+                    zstd: false,
+                },
+                entry,
+            ));
+            let chunk = ReadyChunk {
+                local,
+                table,
+                zstd: false,
+                remove_after: true,
+            };
+            if ready.send(chunk).await.is_err() {
+                return Ok(()); // the loaders stopped; they report why
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches a complete remote file, resuming after a cut; returns its size.
+    async fn fetch_whole(&self, remote: &str, local: &Path) -> Result<u64, ImageError> {
+        let _ = tokio::fs::remove_file(local).await;
+        let mut failures = 0u32;
+        loop {
+            let size = match self.ftp.size(remote).await {
+                Ok(Some(s)) => Some(s),
+                Ok(None) => {
+                    return Err(ImageError::Outfile(format!(
+                        "{remote} written by the master is missing on the FTP endpoint"
+                    )))
+                }
+                Err(e) => {
+                    let e = TransferError::from_boxed(e);
+                    if !e.is_retryable() {
+                        return Err(e.into());
+                    }
+                    None
+                }
+            };
+            let have = match tokio::fs::metadata(local).await {
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            };
+            if let Some(s) = size {
+                if have == s {
+                    return Ok(s);
+                }
+                let r = self.ftp.fetch(remote, have, local).await;
+                let now = tokio::fs::metadata(local)
+                    .await
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                if let Err(e) = r {
+                    let e = TransferError::from_boxed(e);
+                    if !e.is_retryable() {
+                        return Err(e.into());
+                    }
+                    tracing::warn!(%remote, offset = now, error = %e, "fetch cut; resuming");
+                }
+                if now > have {
+                    failures = 0;
+                    continue;
+                }
+            }
+            failures += 1;
+            if failures >= self.retry.max_attempts.max(1) {
+                return Err(ImageError::Outfile(format!(
+                    "{remote}: the transfer kept failing after {failures} attempts"
+                )));
+            }
+            tokio::time::sleep(self.retry.delay_after(failures)).await;
+        }
+    }
+
+    /// Deletes the run directory over FTP (errors are logged: the copy's outcome stands).
+    async fn remove_run_dir(&self, run_dir: &str) {
+        for dir in [format!("{run_dir}/{DATA_DIR}"), run_dir.to_string()] {
+            if let Ok(entries) = self.ftp.list(&dir).await {
+                for e in entries.iter().filter(|e| !e.is_dir) {
+                    let _ = self.ftp.delete(&format!("{dir}/{}", e.name)).await;
+                }
+            }
+        }
+        for dir in [format!("{run_dir}/{DATA_DIR}"), run_dir.to_string()] {
+            if let Err(e) = self.ftp.remove_dir(&dir).await {
+                tracing::warn!(%dir, error = %e, "cannot remove the run directory on the master");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DataCopier for OutfileCopy {
+    async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+        Ok(self.run(events).await?)
+    }
+}
+
+/// The read-only part of the preflight: FILE privilege, `secure_file_priv`, and a login
+/// to the FTP endpoint. (The marker round trip runs at the start of the copy.)
+#[async_trait]
+impl Preflight for OutfileCopy {
+    async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        let mut out = Vec::new();
+        let mut ctl = Session::open(&self.master).await?;
+        if let Err(e) = self.check_master(&mut ctl).await {
+            out.push(Finding::blocking(
+                Role::Master,
+                "outfile_master",
+                e.to_string(),
+                "grant FILE to the master user and set secure_file_priv to the directory the FTP endpoint serves",
+            ));
+        }
+        if let Err(e) = self.ftp.check().await {
+            out.push(Finding::blocking(
+                Role::Master,
+                "outfile_ftp",
+                format!("the FTP endpoint is not usable: {e}"),
+                "check --ftp, AMSU_FTP_PASSWORD / --ftp-password-file and the TLS settings",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Writes each chunk on the master with `SELECT … INTO OUTFILE`.
+struct OutfileSink {
+    /// `<secure_file_priv>/<run dir>` on the master host.
+    dir: String,
+    written: mpsc::UnboundedSender<(usize, usize, u64)>,
+}
+
+#[async_trait]
+impl ChunkSink for OutfileSink {
+    async fn write(
+        &mut self,
+        master: &mut Session,
+        job: &ChunkJob,
+    ) -> Result<(u64, u64), ImageError> {
+        let file = format!("{}/{}", self.dir, chunk_path(job.number, false));
+        let sql = format!(
+            "{} INTO OUTFILE {} CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' \
+             LINES TERMINATED BY '\\n'",
+            job.select(),
+            quote::string(&file)
+        );
+        master
+            .exec(
+                &sql,
+                &format!(
+                    "writing {} {} with INTO OUTFILE",
+                    job.chunk.table.qualified(),
+                    job.chunk.filter
+                ),
+            )
+            .await?;
+        let rows = master.conn.affected_rows();
+        if self.written.send((job.number, job.table, rows)).is_err() {
+            return Err(crate::BackupError::LoadStopped.into());
+        }
+        Ok((rows, 0))
+    }
+}
+
+/// A name unique enough for a run directory or a marker.
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_nanos();
+    format!("{:x}-{:x}", nanos, std::process::id())
+}

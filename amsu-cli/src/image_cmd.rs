@@ -1,0 +1,263 @@
+//! `amsu backup`, `amsu restore`, and the copiers of `amsu setup` other than `logical`
+//! (`--method outfile`, `--image`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amsu_backup::{
+    ImageBackup, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy,
+};
+use amsu_core::{
+    DataCopier, EventSink, Preflight, ReplicaServer, ReplicationSource, Secret, ServerAddr,
+};
+use amsu_mysql::MysqlReplica;
+use amsu_transfer::{put_image, FtpConfig, FtpTransport, RetryPolicy};
+use anyhow::{anyhow, Context};
+
+use crate::args::{BackupArgs, FtpOptions, Method, RestoreArgs, SetupArgs};
+use crate::render::Renderer;
+use crate::{exit, master_addr, replica_addr, secrets, usage, Exit};
+
+fn is_ftp(s: &str) -> bool {
+    s.starts_with("ftp://") || s.starts_with("ftps://")
+}
+
+/// An FTP transport for `url` with the password and TLS options.
+fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
+    let mut c = FtpConfig::from_url(url).map_err(usage)?;
+    if let Some(p) =
+        secrets::password(o.ftp_password_file.as_deref(), "AMSU_FTP_PASSWORD").map_err(usage)?
+    {
+        c = c.password(p);
+    }
+    if let Some(ca) = &o.ftp_ca_file {
+        c = c.ca_file(ca);
+    }
+    if o.ftp_insecure {
+        c = c.insecure(true);
+    }
+    Ok(Arc::new(FtpTransport::new(c).map_err(usage)?))
+}
+
+/// A fresh local directory under the system temp directory.
+fn scratch(what: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("amsu-{what}-{}-{nanos:x}", std::process::id()))
+}
+
+fn image_source(image: &str, o: &FtpOptions) -> Result<ImageSource, Exit> {
+    if is_ftp(image) {
+        let t = ftp(image, o)?;
+        Ok(ImageSource::Remote {
+            transport: t,
+            dir: String::new(),
+            work_dir: scratch("restore"),
+        })
+    } else {
+        Ok(ImageSource::Local(PathBuf::from(image)))
+    }
+}
+
+/// The copier `amsu setup` drives.
+pub(crate) enum Copier {
+    Logical(LogicalCopy),
+    Outfile(OutfileCopy),
+    Image(ImageRestore),
+}
+
+impl Copier {
+    /// Chooses the copier from `--method`, `--image` and `--ftp`.
+    pub(crate) fn from_args(
+        a: &SetupArgs,
+        master: &ServerAddr,
+        replica: &ServerAddr,
+    ) -> Result<Copier, Exit> {
+        let threads = a.threads.unwrap_or(2).max(1);
+        if let Some(image) = &a.image {
+            if a.method != Method::Logical {
+                return Err(usage(anyhow!("--image and --method exclude each other")));
+            }
+            let r = ImageRestore::new(image_source(image, &a.ftp_options)?, replica.clone())
+                .threads(threads);
+            return Ok(Copier::Image(r));
+        }
+        match a.method {
+            Method::Logical => {
+                if a.ftp.is_some() {
+                    return Err(usage(anyhow!(
+                        "--ftp is only used by --method outfile (or --image ftp://…)"
+                    )));
+                }
+                let mut lopts = LogicalOptions::default();
+                if let Some(n) = a.threads {
+                    lopts = lopts.threads(n);
+                }
+                Ok(Copier::Logical(LogicalCopy::new(
+                    master.clone(),
+                    replica.clone(),
+                    lopts,
+                )))
+            }
+            Method::Outfile => {
+                let url = a.ftp.as_deref().ok_or_else(|| {
+                    usage(anyhow!(
+                        "--method outfile needs --ftp ftp://USER@HOST[:PORT]/PATH serving the master's secure_file_priv directory"
+                    ))
+                })?;
+                let t = ftp(url, &a.ftp_options)?;
+                Ok(Copier::Outfile(
+                    OutfileCopy::new(master.clone(), replica.clone(), t)
+                        .threads(threads)
+                        .keep_image(a.keep_image),
+                ))
+            }
+            Method::Physical => Err(usage(anyhow!(
+                "--method physical is not available in this version of amsu; use logical or outfile"
+            ))),
+        }
+    }
+
+    /// As the orchestrator's copier.
+    pub(crate) fn copier(&self) -> &dyn DataCopier {
+        match self {
+            Copier::Logical(c) => c,
+            Copier::Outfile(c) => c,
+            Copier::Image(c) => c,
+        }
+    }
+
+    /// Extra read-only checks of the method.
+    pub(crate) fn preflight(&self) -> Option<&dyn Preflight> {
+        match self {
+            Copier::Outfile(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// `amsu backup`.
+pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
+    let master = master_addr(&a.master, &a.passwords)?;
+    let remote = if is_ftp(&a.out) {
+        Some(ftp(&a.out, &a.ftp_options)?)
+    } else {
+        None
+    };
+    let dir = match &remote {
+        Some(_) => scratch("backup"),
+        None => PathBuf::from(&a.out),
+    };
+    let renderer = Arc::new(Renderer::new(a.json));
+    let sink: Arc<dyn EventSink> = renderer.clone();
+    let b = ImageBackup::new(master.clone(), &dir)
+        .threads(a.threads.unwrap_or(2))
+        .zstd(a.zstd.then_some(3));
+    let result = b.run(sink).await;
+    renderer.finish();
+    let (manifest, report) = result
+        .with_context(|| format!("backup of {master} failed"))
+        .map_err(|e| Exit(exit::FAILED, e))?;
+    if let Some(t) = &remote {
+        let put = put_image(
+            &dir,
+            &**t,
+            "",
+            a.threads.unwrap_or(2),
+            &RetryPolicy::default(),
+            &|_, _| {},
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        put.context("uploading the image")
+            .map_err(|e| Exit(exit::FAILED, e))?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "manifest": manifest, "report": report})
+        );
+    } else {
+        println!(
+            "Image written to {}: {} tables, {} rows in {} files, snapshot at {}",
+            a.out,
+            report.tables,
+            report.rows,
+            manifest.files.len(),
+            manifest.coordinates
+        );
+        println!(
+            "  master commits blocked for {:.1} ms",
+            report.commit_blocked_ms
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `amsu restore`.
+pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
+    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let master = match (&a.master, a.start_replication) {
+        (Some(m), true) => Some(master_addr(m, &a.passwords)?),
+        (None, true) => {
+            return Err(usage(anyhow!(
+                "--start-replication needs --master URL (the replication credentials)"
+            )))
+        }
+        (_, false) => None,
+    };
+    let restore = ImageRestore::new(image_source(&a.image, &a.ftp_options)?, replica.clone())
+        .threads(a.threads.unwrap_or(2));
+    let renderer = Arc::new(Renderer::new(a.json));
+    let sink: Arc<dyn EventSink> = renderer.clone();
+    let result = restore.run(sink).await;
+    renderer.finish();
+    let (report, manifest) = result
+        .with_context(|| format!("restore of {} into {replica} failed", a.image))
+        .map_err(|e| Exit(exit::FAILED, e))?;
+    let mut status = None;
+    if let Some(m) = master {
+        let r = MysqlReplica::new(replica.clone());
+        let source = ReplicationSource {
+            host: a.master_host_for_replica.clone().unwrap_or(m.host.clone()),
+            port: m.port,
+            user: m.user.clone(),
+            password: m
+                .password
+                .clone()
+                .unwrap_or_else(|| Secret::new(String::new())),
+            coordinates: manifest.coordinates.clone(),
+        };
+        r.change_master(&source)
+            .await
+            .map_err(|e| Exit(exit::FAILED, anyhow!("CHANGE MASTER on {replica}: {e}")))?;
+        let st = r
+            .start_replication(Duration::from_secs(60))
+            .await
+            .map_err(|e| {
+                Exit(
+                    exit::FAILED,
+                    anyhow!("starting replication on {replica}: {e}"),
+                )
+            })?;
+        status = Some(st);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "report": report, "replication": status})
+        );
+    } else {
+        println!(
+            "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",
+            a.image, report.tables, report.rows, manifest.coordinates
+        );
+        if status.is_some() {
+            println!("  replication started from {}", manifest.coordinates);
+        }
+    }
+    Ok(exit::OK)
+}
