@@ -25,7 +25,7 @@ use anyhow::{anyhow, Context, Result};
 
 pub use args::Cli;
 use args::{
-    CheckArgs, Command, Method, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs,
+    CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs,
 };
 use render::Renderer;
 
