@@ -19,6 +19,7 @@ mod image_restore;
 mod load;
 mod logical;
 mod outfile;
+mod physical;
 pub mod restore;
 mod snapshot;
 
@@ -27,6 +28,11 @@ pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
+pub use physical::{
+    backup_image, CommandService, ImageInfo, PhysicalCopy, PhysicalError, PhysicalImage,
+    PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService, SandboxService,
+    ServiceCommandError, SystemdService,
+};
 
 use amsu_mysql::MysqlError;
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module runs against real servers.
 
 mod image;
+mod physical;
 mod resume;
 mod sandbox;
 mod setup;

@@ -1,0 +1,498 @@
+//! `--method physical` on real MariaDB servers: mariadb-backup of a live master, prepare,
+//! data directory swap on a sandbox replica, replication from the backup's coordinates.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use amsu_backup::{
+    backup_image, PhysicalCopy, PhysicalError, PhysicalOptions, PhysicalSource, ReplicaLeft,
+    ReplicaService, SandboxService,
+};
+use amsu_core::{
+    BoxError, DataCopier, Event, EventSink, RemoteEntry, Secret, ServerAddr, Setup, SetupOptions,
+    Transport,
+};
+use amsu_mysql::{MysqlMaster, MysqlReplica};
+use amsu_tests::servers::{
+    checksums, create_bank, exec, pair, query, scalar, wait_caught_up, Pair, Writer, BANK_TOTAL,
+};
+use amsu_transfer::{LocalTransport, RetryPolicy};
+use async_trait::async_trait;
+
+/// The backup user's password: quotes and a backslash test the option-file escaping.
+const BACKUP_PASSWORD: &str = "Bk\"pw\\7x-s3cr3t'Q";
+
+fn no_events() -> Arc<dyn EventSink> {
+    Arc::new(|_: &Event| {})
+}
+
+/// A master user with just what mariadb-backup needs, and a password.
+async fn backup_user(master: &ServerAddr) -> ServerAddr {
+    exec(
+        master,
+        &[
+            &format!(
+                "CREATE USER amsu_bk@'127.0.0.1' IDENTIFIED BY '{}'",
+                BACKUP_PASSWORD.replace('\\', "\\\\").replace('\'', "\\'")
+            ),
+            "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO amsu_bk@'127.0.0.1'",
+        ],
+    )
+    .await;
+    master
+        .clone()
+        .user("amsu_bk")
+        .password(Some(Secret::new(BACKUP_PASSWORD)))
+}
+
+async fn shop(master: &ServerAddr) {
+    exec(
+        master,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.items (id BIGINT PRIMARY KEY, name VARCHAR(50), note TEXT) ENGINE=InnoDB",
+            "INSERT INTO shop.items SELECT seq, CONCAT('item ', seq), REPEAT('x', seq % 300) FROM shop.seq_1_to_40000",
+            "CREATE TABLE shop.conf (k VARCHAR(20) PRIMARY KEY, v TEXT) ENGINE=Aria",
+            "INSERT INTO shop.conf VALUES ('a', 'one'), ('b', NULL)",
+        ],
+    )
+    .await;
+}
+
+/// Command lines of every process now running that mention mariadb-backup.
+fn backup_cmdlines() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            if c.windows(14).any(|w| w == b"mariadb-backup") {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Everything named `DATADIR.amsu-…` next to the data directory.
+fn leftovers(datadir: &Path, kind: &str) -> Vec<PathBuf> {
+    let name = datadir.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::read_dir(datadir.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{name}.amsu-{kind}"))
+        })
+        .collect()
+}
+
+/// A full `Setup` with the physical method under a write load: the replica (same
+/// server_id as the master, so the orchestrator changes it before the copy) ends up equal
+/// to the master, keeps its own server_id across the data directory swap, replicates
+/// later writes, and no process ever had the backup password on its command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn physical_setup_under_write_load_yields_equal_replica() {
+    let Pair {
+        master,
+        replica,
+        dir: _dir,
+    } = pair(|o| o, |o| o.server_id(1)).await;
+    let (m, r) = (master.addr(), replica.addr());
+    create_bank(&m, "bank", 2000).await;
+    shop(&m).await;
+    let bk = backup_user(&m).await;
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(SandboxService::new(replica));
+
+    let writer = Writer::start(m.clone(), "bank", 2000);
+    writer.wait_commits(20).await;
+
+    // Watch every process's command line while the setup runs.
+    let seen = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (seen, stop) = (seen.clone(), stop_watch.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                seen.lock().unwrap().extend(backup_cmdlines());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    let copy = PhysicalCopy::new(
+        bk,
+        r.clone(),
+        PhysicalSource::Local,
+        service.clone(),
+        PhysicalOptions::default().datadir(&datadir),
+    );
+    let (mm, rr) = (MysqlMaster::new(m.clone()), MysqlReplica::new(r.clone()));
+    let opts = SetupOptions::new("127.0.0.1", m.port)
+        .wait_caught_up(true)
+        .replica_id(format!("127.0.0.1:{}", r.port));
+    let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let sink: Arc<dyn EventSink> = {
+        let events = events.clone();
+        Arc::new(move |e: &Event| events.lock().unwrap().push(e.clone()))
+    };
+    let report = Setup::new(&mm, &rr, &copy, opts)
+        .with_preflight(&copy)
+        .run(sink)
+        .await
+        .unwrap_or_else(|e| panic!("physical setup failed: {e}"));
+    stop_watch.store(true, Ordering::Relaxed);
+    watcher.await.unwrap();
+
+    let during = writer.commits();
+    writer.wait_commits(during + 50).await;
+    writer.stop().await;
+    wait_caught_up(&m, &r).await;
+
+    // Equal data, a consistent bank, replication running.
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    assert_eq!(
+        scalar(&r, "SELECT SUM(balance) FROM bank.accounts").await,
+        Some(BANK_TOTAL.to_string())
+    );
+    let st = query(&r, "SHOW SLAVE STATUS").await;
+    assert_eq!(st.len(), 1, "one replication connection");
+    let copy_report = &report.copy;
+    let coords = copy_report.coordinates.as_ref().expect("coordinates");
+    assert!(coords.file.starts_with("mariadb-bin."), "{coords}");
+    assert!(coords.gtid.is_some(), "{coords}");
+    assert!(copy_report.tables >= 4, "{copy_report:?}");
+
+    // The orchestrator's server_id and read_only survived the restart.
+    let id = scalar(&r, "SELECT @@global.server_id").await.unwrap();
+    assert!(id != "1" && id != "0", "replica server_id {id}");
+    assert_eq!(
+        scalar(&r, "SELECT @@global.read_only").await.as_deref(),
+        Some("1")
+    );
+    // The GTID position started at the snapshot's and moved on with replication.
+    let seq = |g: &str| g.rsplit('-').next().unwrap().parse::<u64>().unwrap();
+    let slave_pos = scalar(&r, "SELECT @@global.gtid_slave_pos").await.unwrap();
+    let snapshot = coords.gtid.clone().unwrap();
+    assert!(slave_pos.starts_with("0-1-"), "{slave_pos}");
+    assert!(
+        seq(&slave_pos) >= seq(&snapshot),
+        "{slave_pos} vs {snapshot}"
+    );
+
+    // Later writes replicate.
+    exec(&m, &["INSERT INTO shop.conf VALUES ('later', 'x')"]).await;
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT v FROM shop.conf WHERE k = 'later'")
+            .await
+            .as_deref(),
+        Some("x")
+    );
+
+    // The password was never on a command line, though mariadb-backup was seen running.
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "the watcher saw mariadb-backup running");
+    for c in seen.iter() {
+        assert!(
+            !contains(c, BACKUP_PASSWORD) && !contains(c, "s3cr3t"),
+            "password on a command line: {}",
+            String::from_utf8_lossy(c)
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|c| contains(c, "--backup") && contains(c, "--defaults-file=")),
+        "mariadb-backup --backup was seen, with its option file"
+    );
+    // Nor in the logs or anything left in the work directory.
+    let work = datadir.with_file_name(format!(
+        "{}.amsu-work",
+        datadir.file_name().unwrap().to_string_lossy()
+    ));
+    for e in std::fs::read_dir(&work).unwrap().flatten() {
+        if e.path().is_file() {
+            let text = std::fs::read(e.path()).unwrap();
+            assert!(!contains(&text, "s3cr3t"), "{}", e.path().display());
+        }
+    }
+    assert!(
+        !work.join("backup.cnf").exists(),
+        "the option file is removed"
+    );
+
+    // The old data directory is gone once the new one runs; the master's identity and
+    // replication metadata were not carried over.
+    assert!(leftovers(&datadir, "old").is_empty());
+    assert!(!datadir.join("auto.cnf").exists());
+    let blocked = events
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            Event::CommitBlocked { millis } => Some(*millis),
+            _ => None,
+        })
+        .expect("a CommitBlocked event");
+    assert_eq!(blocked, copy_report.commit_blocked_ms);
+    assert!(blocked > 0.0 && blocked < 30_000.0, "{blocked} ms");
+    let t = copy.last_timings().expect("timings");
+    eprintln!(
+        "physical copy: backup {} ms, prepare {} ms, install {} ms, {} MiB, master commits blocked {:.1} ms",
+        t.backup_ms,
+        t.prepare_ms,
+        t.install_ms,
+        t.image_bytes >> 20,
+        blocked
+    );
+    drop(copy);
+    drop(master);
+    drop(service);
+}
+
+/// A sandbox whose next start fails once (as a service manager would report a server
+/// that did not come up), without starting it.
+struct FailingStart {
+    inner: SandboxService,
+    fail_next: AtomicBool,
+    starts: Mutex<u32>,
+}
+
+#[async_trait]
+impl ReplicaService for FailingStart {
+    fn describe(&self) -> String {
+        "test sandbox with a failing start".into()
+    }
+    async fn stop(&self) -> Result<(), BoxError> {
+        self.inner.stop().await
+    }
+    async fn start(&self) -> Result<(), BoxError> {
+        *self.starts.lock().unwrap() += 1;
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            return Err("injected: the server did not come up".into());
+        }
+        self.inner.start().await
+    }
+}
+
+/// The new data directory does not start: it is moved aside for inspection, the old one
+/// is put back and started, and the error says so. A rerun then succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_start_after_swap_puts_old_datadir_back() {
+    let Pair {
+        master,
+        replica,
+        dir: _dir,
+    } = pair(|o| o, |o| o).await;
+    let (m, r) = (master.addr(), replica.addr());
+    shop(&m).await;
+    exec(
+        &r,
+        &[
+            "CREATE DATABASE replica_own",
+            "CREATE TABLE replica_own.t (id INT PRIMARY KEY) ENGINE=InnoDB",
+            "INSERT INTO replica_own.t VALUES (42)",
+        ],
+    )
+    .await;
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(FailingStart {
+        inner: SandboxService::new(replica),
+        fail_next: AtomicBool::new(true),
+        starts: Mutex::new(0),
+    });
+    let copy = PhysicalCopy::new(
+        m.clone(),
+        r.clone(),
+        PhysicalSource::Local,
+        service.clone(),
+        PhysicalOptions::default().datadir(&datadir),
+    );
+    let err = copy.copy(no_events()).await.expect_err("the start fails");
+    let msg = err.to_string();
+    let failed_dir = match err.downcast_ref::<PhysicalError>() {
+        Some(PhysicalError::Install {
+            left: ReplicaLeft::RolledBack { failed_dir },
+            ..
+        }) => failed_dir.clone(),
+        other => panic!("expected a rolled-back install, got {other:?}: {msg}"),
+    };
+    assert!(
+        msg.contains("did not start on the new data directory"),
+        "{msg}"
+    );
+    assert!(msg.contains("injected"), "{msg}");
+    assert!(msg.contains("old data directory was put back"), "{msg}");
+    assert_eq!(
+        *service.starts.lock().unwrap(),
+        2,
+        "failed start, then the old one"
+    );
+
+    // The replica runs on its old data; the new data is kept for inspection.
+    assert_eq!(
+        scalar(&r, "SELECT id FROM replica_own.t").await.as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+    assert!(failed_dir.join("shop").is_dir(), "{}", failed_dir.display());
+    assert!(leftovers(&datadir, "old").is_empty());
+
+    // A rerun installs the master's data.
+    let report = copy.copy(no_events()).await.expect("the rerun succeeds");
+    assert!(report.coordinates.is_some());
+    let tables: BTreeSet<String> = checksums(&r).await.into_keys().collect();
+    assert!(tables.contains("shop.items"), "{tables:?}");
+    assert!(!tables.contains("replica_own.t"), "{tables:?}");
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    drop(copy);
+    drop(master);
+    drop(service);
+}
+
+/// A local transport whose fetch of one file stops halfway once (a cut connection).
+struct CutOnce {
+    inner: LocalTransport,
+    root: PathBuf,
+    victim: String,
+    armed: AtomicBool,
+}
+
+#[async_trait]
+impl Transport for CutOnce {
+    async fn list(&self, dir: &str) -> Result<Vec<RemoteEntry>, BoxError> {
+        self.inner.list(dir).await
+    }
+    async fn size(&self, path: &str) -> Result<Option<u64>, BoxError> {
+        self.inner.size(path).await
+    }
+    async fn fetch(&self, path: &str, offset: u64, local: &Path) -> Result<u64, BoxError> {
+        if path.ends_with(&self.victim) && self.armed.swap(false, Ordering::SeqCst) {
+            let all = std::fs::read(self.root.join(path))?;
+            let half = &all[offset as usize..all.len() / 2];
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(local)?
+                .write_all(half)?;
+            return Err("connection cut by the test".into());
+        }
+        self.inner.fetch(path, offset, local).await
+    }
+    async fn put(&self, local: &Path, path: &str) -> Result<u64, BoxError> {
+        self.inner.put(local, path).await
+    }
+    async fn delete(&self, path: &str) -> Result<(), BoxError> {
+        self.inner.delete(path).await
+    }
+    async fn mkdir(&self, path: &str) -> Result<(), BoxError> {
+        self.inner.mkdir(path).await
+    }
+}
+
+/// An image made by `backup_image` (the library side of `amsu backup --method
+/// physical`), fetched through a transport that is cut halfway through the largest file:
+/// the replica is untouched, and a rerun resumes that file and installs the image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_transfer_cut_midway_resumes_on_rerun() {
+    let Pair {
+        master,
+        replica,
+        dir,
+    } = pair(|o| o, |o| o).await;
+    let (m, r) = (master.addr(), replica.addr());
+    shop(&m).await;
+    let images = dir.path().join("images");
+    let image = backup_image(&m, &images.join("img1"), None)
+        .await
+        .expect("image made");
+    assert_eq!(image.manifest.method, "physical");
+    assert!(image.info.commit_blocked_ms.is_some());
+    let victim = image
+        .manifest
+        .files
+        .iter()
+        .max_by_key(|f| f.size)
+        .unwrap()
+        .path
+        .clone();
+
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(SandboxService::new(replica));
+    let transport = Arc::new(CutOnce {
+        inner: LocalTransport::new(&images),
+        root: images.clone(),
+        victim: victim.clone(),
+        armed: AtomicBool::new(true),
+    });
+    let copy = PhysicalCopy::new(
+        m.clone(),
+        r.clone(),
+        PhysicalSource::Image {
+            transport: transport.clone(),
+            dir: "img1".into(),
+        },
+        service.clone(),
+        PhysicalOptions::default()
+            .datadir(&datadir)
+            .retry(RetryPolicy::none()),
+    );
+    let err = copy
+        .copy(no_events())
+        .await
+        .expect_err("the cut fails the copy");
+    assert!(
+        matches!(
+            err.downcast_ref::<PhysicalError>(),
+            Some(PhysicalError::Transfer(_))
+        ),
+        "{err}"
+    );
+    // Untouched replica.
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+
+    let report = copy.copy(no_events()).await.expect("the rerun succeeds");
+    let t = copy.last_timings().unwrap();
+    assert!(t.files_resumed >= 1, "{t:?} (victim {victim})");
+    assert_eq!(
+        report.coordinates.as_ref(),
+        Some(&image.manifest.coordinates)
+    );
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    drop(copy);
+    drop(master);
+    drop(service);
+}
