@@ -111,6 +111,9 @@ pub struct SetupArgs {
     /// FTP options.
     #[command(flatten)]
     pub ftp_options: FtpOptions,
+    /// Options of --method physical.
+    #[command(flatten)]
+    pub physical: Box<crate::physical::PhysicalArgs>,
     /// Print the plan and run the read-only checks; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -165,6 +168,9 @@ pub struct BackupArgs {
     /// Where to write the image: a local directory or ftp://… / ftps://….
     #[arg(long, value_name = "DIR|URL")]
     pub out: String,
+    /// logical (default), or physical: mariadb-backup here, on the master's host.
+    #[arg(long, value_enum, default_value_t = Method::Logical)]
+    pub method: Method,
     /// Parallel connections (default 2).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_backup::{
-    ImageBackup, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy,
+    ImageBackup, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
 };
 use amsu_core::{
     DataCopier, EventSink, Preflight, ReplicaServer, ReplicationSource, Secret, ServerAddr,
@@ -67,6 +67,7 @@ pub(crate) enum Copier {
     Logical(LogicalCopy),
     Outfile(OutfileCopy),
     Image(ImageRestore),
+    Physical(PhysicalCopy),
 }
 
 impl Copier {
@@ -77,6 +78,9 @@ impl Copier {
         replica: &ServerAddr,
     ) -> Result<Copier, Exit> {
         let threads = a.threads.unwrap_or(2).max(1);
+        if a.method == Method::Physical {
+            return crate::physical::copier(a, master, replica).map(Copier::Physical);
+        }
         if let Some(image) = &a.image {
             if a.method != Method::Logical {
                 return Err(usage(anyhow!("--image and --method exclude each other")));
@@ -115,9 +119,7 @@ impl Copier {
                         .keep_image(a.keep_image),
                 ))
             }
-            Method::Physical => Err(usage(anyhow!(
-                "--method physical is not available in this version of amsu; use logical or outfile"
-            ))),
+            Method::Physical => unreachable!("handled above"),
         }
     }
 
@@ -127,6 +129,7 @@ impl Copier {
             Copier::Logical(c) => c,
             Copier::Outfile(c) => c,
             Copier::Image(c) => c,
+            Copier::Physical(c) => c,
         }
     }
 
@@ -134,6 +137,7 @@ impl Copier {
     pub(crate) fn preflight(&self) -> Option<&dyn Preflight> {
         match self {
             Copier::Outfile(c) => Some(c),
+            Copier::Physical(c) => Some(c),
             _ => None,
         }
     }
@@ -141,6 +145,9 @@ impl Copier {
 
 /// `amsu backup`.
 pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
+    if a.method == Method::Physical {
+        return crate::physical::backup(a).await;
+    }
     let master = master_addr(&a.master, &a.passwords)?;
     let remote = if is_ftp(&a.out) {
         Some(ftp(&a.out, &a.ftp_options)?)

@@ -7,6 +7,7 @@ mod args;
 mod demo;
 mod image_cmd;
 mod journal;
+mod physical;
 mod render;
 mod secrets;
 

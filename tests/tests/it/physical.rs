@@ -496,3 +496,62 @@ async fn image_transfer_cut_midway_resumes_on_rerun() {
     drop(master);
     drop(service);
 }
+
+/// The command line: `amsu backup --method physical` writes an image with a manifest;
+/// `amsu setup --method physical` needs a way to restart the replica, runs the physical
+/// preflight in a dry run, and refuses a data directory that is not the replica's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_physical_backup_and_checks() {
+    use amsu_tests::servers::amsu;
+    let p = pair(|o| o, |o| o).await;
+    shop(&p.master.addr()).await;
+    let (m, r) = (p.master.url(), p.replica.url());
+    let out = p.dir.path().join("cli-image");
+    let out_s = out.to_string_lossy().into_owned();
+    let code = amsu(&[
+        "backup", "--method", "physical", "--master", &m, "--out", &out_s,
+    ])
+    .await;
+    assert_eq!(code, 0);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"method\": \"physical\""), "{manifest}");
+    assert!(out.join("xtrabackup_binlog_info").is_file());
+
+    let base = [
+        "setup",
+        "--method",
+        "physical",
+        "--master",
+        &m,
+        "--replica",
+        &r,
+    ];
+    let no_service = [&base[..], &["--yes"]].concat();
+    assert_eq!(amsu(&no_service).await, 2, "no way to restart the replica");
+    let dry = [
+        &base[..],
+        &[
+            "--dry-run",
+            "--replica-stop-command",
+            "false",
+            "--replica-start-command",
+            "false",
+        ],
+    ]
+    .concat();
+    assert_eq!(amsu(&dry).await, 0, "the physical preflight passes");
+    let wrong_dir = p.dir.path().join("master/data");
+    let wrong_dir = wrong_dir.to_string_lossy().into_owned();
+    let wrong = [&dry[..], &["--replica-datadir", &wrong_dir]].concat();
+    assert_eq!(amsu(&wrong).await, 3, "not the replica's datadir: refused");
+    assert_eq!(
+        scalar(
+            &p.replica.addr(),
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'"
+        )
+        .await
+        .as_deref(),
+        Some("0"),
+        "nothing was changed"
+    );
+}
