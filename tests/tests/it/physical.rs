@@ -555,3 +555,40 @@ async fn cli_physical_backup_and_checks() {
         "nothing was changed"
     );
 }
+
+/// The backup comes from a command's standard output (`mariadb-backup --stream=mbstream`,
+/// as it would over ssh), unpacked with mbstream; the commit-blocked time is read from the
+/// command's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_stream_source_installs_master_data() {
+    let Pair {
+        master,
+        replica,
+        dir,
+    } = pair(|o| o, |o| o).await;
+    let (m, r) = (master.addr(), replica.addr());
+    shop(&m).await;
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(SandboxService::new(replica));
+    let tmp = dir.path().join("stream-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let command = format!(
+        "mariadb-backup --no-defaults --backup --stream=mbstream --target-dir={} --host=127.0.0.1 --port={} --user=root",
+        tmp.display(),
+        m.port
+    );
+    let copy = PhysicalCopy::new(
+        m.clone(),
+        r.clone(),
+        PhysicalSource::Command(command),
+        service.clone(),
+        PhysicalOptions::default().datadir(&datadir),
+    );
+    let report = copy.copy(no_events()).await.expect("stream copy");
+    assert!(report.coordinates.is_some());
+    assert!(report.commit_blocked_ms > 0.0, "{report:?}");
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    drop(copy);
+    drop(master);
+    drop(service);
+}
