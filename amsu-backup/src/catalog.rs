@@ -33,7 +33,11 @@ impl Column {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
             "bit" => format!("{q} + 0"),
-            "float" => format!("CAST({q} AS DOUBLE)"),
+            // FLOAT's own text form has 6 digits: widen to DOUBLE, whose text form is the
+            // shortest that reads back exactly. The server prints -0 as 0: keep its sign.
+            "float" | "double" => {
+                format!("IF({q} = 0 AND ATAN2({q}, -1) < 0, '-0', CAST({q} AS DOUBLE))")
+            }
             _ => q,
         }
     }
@@ -46,6 +50,18 @@ impl Column {
             "bit" => (
                 format!("@c{i}"),
                 Some(format!("{q} = CAST(@c{i} AS UNSIGNED)")),
+            ),
+            // The server stores the text -0 as +0, but a FLOAT can hold -0 (from an
+            // underflow): produce it the same way.
+            "float" => (
+                format!("@c{i}"),
+                Some(format!("{q} = IF(@c{i} = '-0', -1e-50, @c{i})")),
+            ),
+            // Their text form, which a binary string would not be parsed as (a binary
+            // string of the right length is taken as the raw value).
+            "inet4" | "inet6" | "uuid" => (
+                format!("@c{i}"),
+                Some(format!("{q} = CAST(@c{i} AS CHAR CHARACTER SET latin1)")),
             ),
             t if is_spatial(t) => (
                 format!("@c{i}"),
@@ -79,8 +95,10 @@ fn is_spatial(t: &str) -> bool {
 pub enum TableKind {
     /// An ordinary table.
     Base,
-    /// A MariaDB sequence.
+    /// A MariaDB sequence: created with `CREATE SEQUENCE`, its state set with `SETVAL`.
     Sequence,
+    /// A system-versioned table (its history cannot be loaded as it was; refused).
+    SystemVersioned,
 }
 
 /// A table with what the copy needs to know about it.
@@ -121,6 +139,85 @@ impl Table {
     pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
     }
+}
+
+/// Why the copy refuses `tables`, if it does: the first table that cannot be copied
+/// faithfully, named, with what to do about it. Call before changing anything.
+pub fn refusal(tables: &[Table]) -> Option<String> {
+    tables
+        .iter()
+        .find(|t| t.kind == TableKind::SystemVersioned)
+        .map(|t| {
+            format!(
+                "system-versioned table {} (WITH SYSTEM VERSIONING): its history rows and \
+                 their row_start/row_end times cannot be loaded as they are on the master; \
+                 remove the versioning (ALTER TABLE … DROP SYSTEM VERSIONING) or use the \
+                 physical method",
+                t.qualified()
+            )
+        })
+}
+
+/// The state of a sequence, read on the master and restored with `SETVAL`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceState {
+    /// Database.
+    pub db: String,
+    /// Name.
+    pub name: String,
+    /// `next_not_cached_value`: the next value the sequence hands out after its cache.
+    pub next_value: String,
+    /// `cycle_count`: how many times a cycling sequence wrapped around.
+    pub cycle_count: String,
+}
+
+impl SequenceState {
+    /// The statements that give a freshly created sequence this state (`RESTART` first,
+    /// since `SETVAL` cannot move a sequence backwards within one round).
+    pub fn restore_sql(&self) -> Vec<String> {
+        let q = quote::qualified(&self.db, &self.name);
+        vec![
+            format!("ALTER SEQUENCE {q} RESTART WITH {}", self.next_value),
+            format!(
+                "SELECT SETVAL({q}, {}, 0, {})",
+                self.next_value, self.cycle_count
+            ),
+        ]
+    }
+}
+
+/// Reads the current state of every sequence in `tables`.
+pub async fn sequence_states(
+    s: &mut Session,
+    tables: &[Table],
+) -> Result<Vec<SequenceState>, MysqlError> {
+    let mut out = Vec::new();
+    for t in tables.iter().filter(|t| t.kind == TableKind::Sequence) {
+        let what = format!("reading the state of sequence {}", t.qualified());
+        let row = s
+            .first_row(
+                &format!(
+                    "SELECT next_not_cached_value, cycle_count FROM {}",
+                    t.qualified()
+                ),
+                &what,
+            )
+            .await?
+            .ok_or_else(|| s.unexpected(&what, "no row"))?;
+        let value = |i: usize| {
+            row.get(i)
+                .and_then(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b == b'-' || b.is_ascii_digit()))
+                .ok_or_else(|| s.unexpected(&what, "not an integer"))
+        };
+        out.push(SequenceState {
+            db: t.db.clone(),
+            name: t.name.clone(),
+            next_value: value(0)?,
+            cycle_count: value(1)?,
+        });
+    }
+    Ok(out)
 }
 
 /// The kind of a schema object other than a table.
@@ -169,6 +266,10 @@ pub struct SchemaObject {
     pub collation_connection: Option<String>,
     /// `time_zone` (events).
     pub time_zone: Option<String>,
+    /// An event that is disabled on the master (it stays disabled on the replica; an
+    /// enabled one becomes `DISABLE ON SLAVE`).
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// An account or role with the statements that recreate it.
@@ -247,10 +348,10 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
     let mut tables = Vec::new();
     for r in &rows {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
-        let kind = if t(2) == "SEQUENCE" {
-            TableKind::Sequence
-        } else {
-            TableKind::Base
+        let kind = match t(2).as_str() {
+            "SEQUENCE" => TableKind::Sequence,
+            "SYSTEM VERSIONED" => TableKind::SystemVersioned,
+            _ => TableKind::Base,
         };
         tables.push(Table {
             db: t(0),
@@ -325,7 +426,11 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
         }
     }
     for t in &mut tables {
-        let what = format!("SHOW CREATE TABLE {}", t.qualified());
+        let keyword = match t.kind {
+            TableKind::Sequence => "SEQUENCE",
+            _ => "TABLE",
+        };
+        let what = format!("SHOW CREATE {keyword} {}", t.qualified());
         let row = s
             .first_row(&what, &what)
             .await?
@@ -339,7 +444,7 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
 /// Reads views, routines, triggers and events.
 pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
     let sys = system_list();
-    let mut names: Vec<(ObjectKind, String, String)> = Vec::new();
+    let mut names: Vec<(ObjectKind, String, String, bool)> = Vec::new();
     let lists = [
         (
             format!("SELECT TABLE_SCHEMA, TABLE_NAME, 'VIEW' FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ({sys}) ORDER BY 1, 2"),
@@ -354,7 +459,7 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
             "listing triggers",
         ),
         (
-            format!("SELECT EVENT_SCHEMA, EVENT_NAME, 'EVENT' FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN ({sys}) ORDER BY 1, 2"),
+            format!("SELECT EVENT_SCHEMA, EVENT_NAME, IF(STATUS = 'DISABLED', 'EVENT DISABLED', 'EVENT') FROM information_schema.EVENTS WHERE EVENT_SCHEMA NOT IN ({sys}) ORDER BY 1, 2"),
             "listing events",
         ),
     ];
@@ -368,11 +473,11 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
                 "TRIGGER" => ObjectKind::Trigger,
                 _ => ObjectKind::Event,
             };
-            names.push((kind, t(0), t(1)));
+            names.push((kind, t(0), t(1), t(2) == "EVENT DISABLED"));
         }
     }
     let mut out = Vec::new();
-    for (kind, db, name) in names {
+    for (kind, db, name, disabled) in names {
         let what = format!(
             "SHOW CREATE {} {}",
             kind.show_keyword(),
@@ -407,9 +512,57 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
             character_set_client: get("character_set_client"),
             collation_connection: get("collation_connection"),
             time_zone: get("time_zone"),
+            disabled,
         });
     }
     Ok(out)
+}
+
+/// The authentication plugins the non-system accounts use (MariaDB; empty on MySQL).
+pub async fn account_plugins(s: &mut Session, flavor: Flavor) -> Result<Vec<String>, MysqlError> {
+    if flavor != Flavor::MariaDb {
+        return Ok(Vec::new());
+    }
+    let excluded = SYSTEM_USERS
+        .iter()
+        .map(|u| quote::string(u))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.column(
+        &format!(
+            "SELECT DISTINCT JSON_VALUE(Priv, '$.plugin') FROM mysql.global_priv \
+             WHERE User NOT IN ({excluded}) AND JSON_VALUE(Priv, '$.plugin') IS NOT NULL ORDER BY 1"
+        ),
+        "listing the accounts' authentication plugins",
+    )
+    .await
+}
+
+/// The authentication plugins active on a server.
+pub async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlError> {
+    s.column(
+        "SELECT PLUGIN_NAME FROM information_schema.PLUGINS \
+         WHERE PLUGIN_TYPE = 'AUTHENTICATION' AND PLUGIN_STATUS = 'ACTIVE'",
+        "listing the authentication plugins",
+    )
+    .await
+}
+
+/// Why accounts using `used` plugins cannot be created where `active` ones are active.
+pub fn plugin_refusal(used: &[String], active: &[String]) -> Option<String> {
+    let missing: Vec<&str> = used
+        .iter()
+        .filter(|u| !active.iter().any(|a| a.eq_ignore_ascii_case(u)))
+        .map(String::as_str)
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "accounts that authenticate with {} (the plugin is not active on the replica); \
+             install it there first, e.g. INSTALL SONAME 'auth_{}', and rerun",
+            missing.join(", "),
+            missing[0]
+        )
+    })
 }
 
 /// Reads the non-system accounts and roles with their grants.
@@ -471,4 +624,73 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, data_type: &str) -> Column {
+        Column {
+            name: name.into(),
+            data_type: data_type.into(),
+            generated: false,
+        }
+    }
+
+    #[test]
+    fn special_types_are_converted_both_ways() {
+        let f = col("f`", "float");
+        assert_eq!(
+            f.select_expr(),
+            "IF(`f``` = 0 AND ATAN2(`f```, -1) < 0, '-0', CAST(`f``` AS DOUBLE))"
+        );
+        assert_eq!(
+            f.load_target(3),
+            (
+                "@c3".to_string(),
+                Some("`f``` = IF(@c3 = '-0', -1e-50, @c3)".to_string())
+            )
+        );
+        let ip = col("ip", "inet6");
+        assert_eq!(ip.select_expr(), "`ip`");
+        assert_eq!(
+            ip.load_target(0).1.as_deref(),
+            Some("`ip` = CAST(@c0 AS CHAR CHARACTER SET latin1)")
+        );
+        assert_eq!(col("b", "bit").select_expr(), "`b` + 0");
+        assert_eq!(
+            col("v", "varbinary").load_target(1),
+            ("`v`".to_string(), None)
+        );
+    }
+
+    #[test]
+    fn a_plugin_missing_on_the_replica_is_named() {
+        let used = vec!["ed25519".to_string(), "mysql_native_password".to_string()];
+        let active = vec![
+            "mysql_native_password".to_string(),
+            "unix_socket".to_string(),
+        ];
+        let why = plugin_refusal(&used, &active).unwrap();
+        assert!(why.contains("ed25519") && why.contains("INSTALL SONAME 'auth_ed25519'"));
+        assert_eq!(plugin_refusal(&used[1..], &active), None);
+    }
+
+    #[test]
+    fn sequence_state_restarts_then_sets_the_round() {
+        let st = SequenceState {
+            db: "d".into(),
+            name: "s q".into(),
+            next_value: "-9".into(),
+            cycle_count: "3".into(),
+        };
+        assert_eq!(
+            st.restore_sql(),
+            [
+                "ALTER SEQUENCE `d`.`s q` RESTART WITH -9",
+                "SELECT SETVAL(`d`.`s q`, -9, 0, 3)"
+            ]
+        );
+    }
 }

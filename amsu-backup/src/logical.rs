@@ -115,17 +115,16 @@ impl LogicalCopy {
         let dbs = catalog::databases(&mut ctl).await?;
         let tables = catalog::tables(&mut ctl).await?;
         let objects = catalog::objects(&mut ctl).await?;
-        if let Some(t) = tables
-            .iter()
-            .find(|t| t.kind == catalog::TableKind::Sequence)
-        {
-            return Err(BackupError::Unsupported(format!(
-                "sequence {} (sequences are not copied yet); drop it or use another method",
-                t.qualified()
-            )));
+        if let Some(why) = catalog::refusal(&tables) {
+            return Err(BackupError::Unsupported(why));
         }
+        let plugins = catalog::account_plugins(&mut ctl, info.flavor).await?;
 
         let mut rs = Session::open(&self.replica).await?;
+        let active = catalog::active_auth_plugins(&mut rs).await?;
+        if let Some(why) = catalog::plugin_refusal(&plugins, &active) {
+            return Err(BackupError::Unsupported(why));
+        }
         restore::prepare_session(&mut rs).await?;
         restore::create_databases(&mut rs, &dbs).await?;
         restore::create_tables(&mut rs, &tables).await?;
@@ -159,10 +158,14 @@ impl LogicalCopy {
         )
         .await?;
 
+        // Sequences hold no rows to copy: their state is read in the window below.
+        let (sequences, tables): (Vec<Table>, Vec<Table>) = tables
+            .into_iter()
+            .partition(|t| t.kind == catalog::TableKind::Sequence);
         let (transactional, other): (Vec<Table>, Vec<Table>) =
             tables.into_iter().partition(|t| t.transactional());
         let counters = Arc::new(Counters::default());
-        let tables_total = (transactional.len() + other.len()) as u64;
+        let tables_total = (transactional.len() + other.len() + sequences.len()) as u64;
 
         // --- The window in which the master's commits are blocked. ---
         let blocked_at = Instant::now();
@@ -191,6 +194,7 @@ impl LogicalCopy {
             }
             let coords = binlog_position(&mut ctl).await?;
             let accounts = catalog::accounts(&mut ctl, info.flavor).await?;
+            let sequence_states = catalog::sequence_states(&mut ctl, &sequences).await?;
             // Non-transactional tables have no snapshot: copy them while nothing commits.
             let chunks = other
                 .iter()
@@ -210,7 +214,7 @@ impl LogicalCopy {
                 self.options.piece_bytes,
             )
             .await?;
-            Ok::<_, BackupError>((coords, accounts, ws))
+            Ok::<_, BackupError>((coords, accounts, sequence_states, ws))
         }
         .await;
         let release = match info.flavor {
@@ -219,7 +223,7 @@ impl LogicalCopy {
         };
         let released = ctl.exec(release, release).await;
         let blocked_ms = blocked_at.elapsed().as_secs_f64() * 1000.0;
-        let (coords, accounts, ws) = window?;
+        let (coords, accounts, sequence_states, ws) = window?;
         released?;
         events.emit(&Event::CommitBlocked { millis: blocked_ms });
         events.emit(&Event::Snapshot {
@@ -248,6 +252,7 @@ impl LogicalCopy {
             let _ = w.master.exec("COMMIT", "ending the snapshot").await;
         }
 
+        restore::restore_sequences(&mut rs, &sequence_states).await?;
         restore::create_objects(&mut rs, &objects, info.flavor).await?;
         restore::create_accounts(&mut rs, &accounts).await?;
 
@@ -521,6 +526,12 @@ async fn copy_chunk(
     let load = rconn.query_drop(load.as_str());
     let (loaded, dumped) = tokio::join!(load, dump);
     let ok = loaded.is_ok() && dumped.is_ok();
+    if ok {
+        if let Err(e) = restore::check_no_warnings(&mut w.replica, &what_load).await {
+            let _ = w.replica.exec("ROLLBACK", "ROLLBACK").await;
+            return Err(e.into());
+        }
+    }
     if !ok {
         let _ = w.replica.exec("ROLLBACK", "ROLLBACK").await;
         if let Err(source) = loaded {

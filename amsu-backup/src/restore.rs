@@ -2,10 +2,10 @@
 //! `sql_log_bin = 0`, so the replica's own binary log never records the copy.
 
 use amsu_core::Flavor;
-use amsu_mysql::conn::{Session, SESSION_SETUP};
+use amsu_mysql::conn::{text, Session, SESSION_SETUP};
 use amsu_mysql::{codes, quote, MysqlError};
 
-use crate::catalog::{Account, Database, ObjectKind, SchemaObject, Table};
+use crate::catalog::{Account, Database, ObjectKind, SchemaObject, SequenceState, Table};
 
 /// Session settings for loading on the replica, after amsu's usual ones.
 pub const LOAD_SESSION: &[&str] = &[
@@ -48,6 +48,55 @@ pub async fn create_tables(s: &mut Session, tables: &[Table]) -> Result<(), Mysq
         .await?;
         s.exec(&t.create_sql, &format!("creating table {}", t.qualified()))
             .await?;
+    }
+    Ok(())
+}
+
+/// Fails when the statement just run on `s` (a `LOAD DATA` of a chunk) left warnings:
+/// the server changed a value on the way in (truncated, converted, clipped), so the copy
+/// would not be exact. Notes are ignored. The error quotes the first warnings.
+pub async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlError> {
+    if s.conn.get_warnings() == 0 {
+        return Ok(());
+    }
+    let rows = s.rows("SHOW WARNINGS LIMIT 5", "reading warnings").await?;
+    let warnings: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let f = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            (f(0), f(1), f(2))
+        })
+        .filter(|(level, _, _)| !level.eq_ignore_ascii_case("Note"))
+        .map(|(level, code, msg)| {
+            let msg: String = msg.chars().take(200).collect();
+            format!("{level} {code}: {msg}")
+        })
+        .collect();
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    Err(s.unexpected(
+        what,
+        format!(
+            "the replica changed values while loading (the copy would not be exact): {}",
+            warnings.join("; ")
+        ),
+    ))
+}
+
+/// Gives the (freshly created) sequences the state they had on the master.
+pub async fn restore_sequences(
+    s: &mut Session,
+    states: &[SequenceState],
+) -> Result<(), MysqlError> {
+    for st in states {
+        let what = format!(
+            "restoring the state of sequence {}",
+            quote::qualified(&st.db, &st.name)
+        );
+        for sql in st.restore_sql() {
+            s.exec(&sql, &what).await?;
+        }
     }
     Ok(())
 }
@@ -105,8 +154,9 @@ async fn create_object(
     let what = format!("creating {:?} {}", o.kind, quote::qualified(&o.db, &o.name));
     let r = s.exec(&o.create_sql, &what).await;
     let r = match r {
-        Ok(()) if o.kind == ObjectKind::Event && flavor == Flavor::MariaDb => {
-            // An event must not run on a replica: replication brings its effects.
+        Ok(()) if o.kind == ObjectKind::Event && flavor == Flavor::MariaDb && !o.disabled => {
+            // An event must not run on a replica: replication brings its effects. (A
+            // disabled one stays plainly disabled, as on the master.)
             s.exec(
                 &format!(
                     "ALTER EVENT {} DISABLE ON SLAVE",
@@ -122,44 +172,48 @@ async fn create_object(
     r
 }
 
-/// Creates views (in dependency order, found by retrying those whose dependencies are
-/// not there yet), then routines, triggers and events. Call after the data is loaded, so
-/// no trigger fires during the load.
+/// Creates `objects` in the given order, retrying those that fail until a round makes no
+/// progress: views whose underlying views are not there yet, triggers `PRECEDES` one
+/// that comes later in the order.
+async fn create_with_retries(
+    s: &mut Session,
+    mut objects: Vec<&SchemaObject>,
+    flavor: Flavor,
+) -> Result<(), MysqlError> {
+    while !objects.is_empty() {
+        let mut left = Vec::new();
+        let mut last_err = None;
+        for o in &objects {
+            if let Err(e) = create_object(s, o, flavor).await {
+                last_err = Some(e);
+                left.push(*o);
+            }
+        }
+        if left.len() == objects.len() {
+            return Err(last_err.expect("an object failed"));
+        }
+        objects = left;
+    }
+    Ok(())
+}
+
+/// Creates routines (first: views may call functions), then views (in dependency order,
+/// found by retrying those whose dependencies are not there yet), triggers (in the
+/// master's action order, so that each table's triggers fire in the same order) and
+/// events. Call after the data is loaded, so no trigger fires during the load.
 pub async fn create_objects(
     s: &mut Session,
     objects: &[SchemaObject],
     flavor: Flavor,
 ) -> Result<(), MysqlError> {
-    let mut views: Vec<&SchemaObject> = objects
-        .iter()
-        .filter(|o| o.kind == ObjectKind::View)
-        .collect();
-    while !views.is_empty() {
-        let mut left = Vec::new();
-        let mut last_err = None;
-        for v in &views {
-            match create_object(s, v, flavor).await {
-                Ok(()) => {}
-                Err(e) => {
-                    last_err = Some(e);
-                    left.push(*v);
-                }
-            }
-        }
-        if left.len() == views.len() {
-            return Err(last_err.expect("a view failed"));
-        }
-        views = left;
+    let of = |kind: ObjectKind| objects.iter().filter(move |o| o.kind == kind);
+    for o in of(ObjectKind::Procedure).chain(of(ObjectKind::Function)) {
+        create_object(s, o, flavor).await?;
     }
-    for kind in [
-        ObjectKind::Procedure,
-        ObjectKind::Function,
-        ObjectKind::Trigger,
-        ObjectKind::Event,
-    ] {
-        for o in objects.iter().filter(|o| o.kind == kind) {
-            create_object(s, o, flavor).await?;
-        }
+    create_with_retries(s, of(ObjectKind::View).collect(), flavor).await?;
+    create_with_retries(s, of(ObjectKind::Trigger).collect(), flavor).await?;
+    for o in of(ObjectKind::Event) {
+        create_object(s, o, flavor).await?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module runs against real servers.
 
+mod fidelity;
 mod image;
 mod physical;
 mod resume;
