@@ -21,11 +21,47 @@ pub struct TableDigest {
     pub hash: u64,
 }
 
-/// Digests of every user table, by `db`.`table`.
-pub type Digests = BTreeMap<String, TableDigest>;
+/// Digests by (`db.table`, key bucket); the bucket is -1 for a table digested whole.
+pub type Digests = BTreeMap<(String, i64), TableDigest>;
+
+/// How a table is digested: whole, or in buckets of its integer primary key so that a
+/// difference is located to a key range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSpec {
+    /// Database.
+    pub db: String,
+    /// Table.
+    pub table: String,
+    /// Every column, in order.
+    pub columns: Vec<String>,
+    /// The integer primary key and its buckets, when it has one.
+    pub key: Option<KeyBuckets>,
+}
+
+/// Buckets of an integer key: bucket `i` holds keys in `[low + i*width, low + (i+1)*width)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyBuckets {
+    /// The key column.
+    pub column: String,
+    /// The smallest key.
+    pub low: i128,
+    /// Keys per bucket.
+    pub width: i128,
+}
+
+/// Buckets per table (about).
+const BUCKETS: i128 = 64;
 
 /// The SQL that digests one table, given its column names.
 pub fn digest_sql(db: &str, table: &str, columns: &[String]) -> String {
+    format!(
+        "SELECT -1, COUNT(*), {} FROM {}",
+        row_hash_sum(columns),
+        quote::qualified(db, table)
+    )
+}
+
+fn row_hash_sum(columns: &[String]) -> String {
     let cols = columns
         .iter()
         .map(|c| format!("HEX({})", quote::ident(c)))
@@ -37,14 +73,25 @@ pub fn digest_sql(db: &str, table: &str, columns: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|', {cols}, {nulls})), 1, 16), 16, 10) AS UNSIGNED)), 0) FROM {}",
-        quote::qualified(db, table)
+        "COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|', {cols}, {nulls})), 1, 16), 16, 10) AS UNSIGNED)), 0)"
     )
 }
 
-/// Digests every base table of the user databases on this session (inside whatever
-/// transaction the session has open).
-pub async fn digests(s: &mut Session) -> Result<Digests, MysqlError> {
+/// The SQL that digests a table per key bucket.
+pub fn bucket_sql(spec: &TableSpec, key: &KeyBuckets) -> String {
+    let k = quote::ident(&key.column);
+    format!(
+        "SELECT FLOOR((CAST({k} AS DECIMAL(65,0)) - {}) / {}), COUNT(*), {} FROM {} GROUP BY 1",
+        key.low,
+        key.width,
+        row_hash_sum(&spec.columns),
+        quote::qualified(&spec.db, &spec.table)
+    )
+}
+
+/// Lists every base table of the user databases with how to digest it (run inside the
+/// master's snapshot, so key bounds are those of the snapshot).
+pub async fn table_specs(s: &mut Session) -> Result<Vec<TableSpec>, MysqlError> {
     let sys = SYSTEM_DATABASES
         .iter()
         .map(|d| quote::string(d))
@@ -53,7 +100,12 @@ pub async fn digests(s: &mut Session) -> Result<Digests, MysqlError> {
     let rows = s
         .rows(
             &format!(
-                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME FROM information_schema.COLUMNS c \
+                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, LOWER(c.DATA_TYPE), \
+                 (SELECT COUNT(*) FROM information_schema.STATISTICS k WHERE k.TABLE_SCHEMA = c.TABLE_SCHEMA \
+                  AND k.TABLE_NAME = c.TABLE_NAME AND k.INDEX_NAME = 'PRIMARY'), \
+                 (SELECT COUNT(*) FROM information_schema.STATISTICS k WHERE k.TABLE_SCHEMA = c.TABLE_SCHEMA \
+                  AND k.TABLE_NAME = c.TABLE_NAME AND k.INDEX_NAME = 'PRIMARY' AND k.COLUMN_NAME = c.COLUMN_NAME) \
+                 FROM information_schema.COLUMNS c \
                  JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
                  WHERE c.TABLE_SCHEMA NOT IN ({sys}) AND t.TABLE_TYPE = 'BASE TABLE' \
                  ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION"
@@ -61,29 +113,89 @@ pub async fn digests(s: &mut Session) -> Result<Digests, MysqlError> {
             "listing columns to digest",
         )
         .await?;
-    let mut tables: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut specs: Vec<TableSpec> = Vec::new();
+    let mut keys: Vec<Option<String>> = Vec::new();
     for r in &rows {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
-        tables.entry((t(0), t(1))).or_default().push(t(2));
+        let (db, table, col) = (t(0), t(1), t(2));
+        if specs.last().map(|l| (&l.db, &l.table)) != Some((&db, &table)) {
+            specs.push(TableSpec {
+                db: db.clone(),
+                table: table.clone(),
+                columns: vec![],
+                key: None,
+            });
+            keys.push(None);
+        }
+        let integer = matches!(
+            t(3).as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+        );
+        if t(4) == "1" && t(5) == "1" && integer {
+            *keys.last_mut().expect("pushed") = Some(col.clone());
+        }
+        specs.last_mut().expect("pushed").columns.push(col);
     }
-    let mut out = Digests::new();
-    for ((db, table), cols) in tables {
-        let sql = digest_sql(&db, &table, &cols);
-        let what = format!("digesting {}", quote::qualified(&db, &table));
-        let row = s.first_row(&sql, &what).await?.unwrap_or_default();
-        let num = |i: usize| {
+    for (spec, key) in specs.iter_mut().zip(keys) {
+        let Some(column) = key else { continue };
+        let k = quote::ident(&column);
+        let what = format!(
+            "reading the key range of {}",
+            quote::qualified(&spec.db, &spec.table)
+        );
+        let row = s
+            .first_row(
+                &format!(
+                    "SELECT MIN({k}), MAX({k}) FROM {}",
+                    quote::qualified(&spec.db, &spec.table)
+                ),
+                &what,
+            )
+            .await?
+            .unwrap_or_default();
+        let bound = |i: usize| {
             row.get(i)
                 .and_then(|(_, v)| v.as_deref())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
+                .and_then(|v| v.parse::<i128>().ok())
         };
-        out.insert(
-            format!("{}.{}", db, table),
-            TableDigest {
-                rows: num(0),
-                hash: num(1),
-            },
-        );
+        if let (Some(lo), Some(hi)) = (bound(0), bound(1)) {
+            spec.key = Some(KeyBuckets {
+                column,
+                low: lo,
+                width: ((hi - lo + 1) + BUCKETS - 1) / BUCKETS,
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// Digests the tables of `specs` on this session (inside whatever transaction it has).
+pub async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, MysqlError> {
+    let mut out = Digests::new();
+    for spec in specs {
+        let name = format!("{}.{}", spec.db, spec.table);
+        let sql = match &spec.key {
+            Some(k) => bucket_sql(spec, k),
+            None => digest_sql(&spec.db, &spec.table, &spec.columns),
+        };
+        let what = format!("digesting {}", quote::qualified(&spec.db, &spec.table));
+        for r in s.rows(&sql, &what).await? {
+            let num = |i: usize| {
+                r.as_ref(i)
+                    .and_then(text)
+                    .and_then(|v| v.parse::<f64>().ok())
+            };
+            let bucket = num(0).unwrap_or(-1.0) as i64;
+            let rows = num(1).unwrap_or(0.0) as u64;
+            let hash = r
+                .as_ref(2)
+                .and_then(text)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if rows > 0 || spec.key.is_none() {
+                out.insert((name.clone(), bucket), TableDigest { rows, hash });
+            }
+        }
     }
     Ok(out)
 }
@@ -170,28 +282,43 @@ pub async fn stop_replica_at(
     }
 }
 
-/// One table that differs.
+/// One table (or key range of one) that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
     /// `db.table`.
     pub table: String,
-    /// The master's digest (`None`: missing there).
+    /// The key range `[from, to)` of the primary key, when the table is digested in ranges.
+    pub key_range: Option<(String, i128, i128)>,
+    /// The master's digest (`None`: no rows there).
     pub master: Option<TableDigest>,
-    /// The replica's digest (`None`: missing there).
+    /// The replica's digest (`None`: no rows there).
     pub replica: Option<TableDigest>,
 }
 
-/// Compares two sets of digests.
-pub fn compare(master: &Digests, replica: &Digests) -> Vec<Difference> {
-    let mut names: Vec<&String> = master.keys().chain(replica.keys()).collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .filter_map(|n| {
-            let (m, r) = (master.get(n).copied(), replica.get(n).copied());
-            (m != r).then(|| Difference {
-                table: n.clone(),
+/// Compares two sets of digests, locating differences to key ranges where `specs` has
+/// buckets.
+pub fn compare(specs: &[TableSpec], master: &Digests, replica: &Digests) -> Vec<Difference> {
+    let mut keys: Vec<&(String, i64)> = master.keys().chain(replica.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (m, r) = (master.get(k).copied(), replica.get(k).copied());
+            if m == r {
+                return None;
+            }
+            let key_range = specs
+                .iter()
+                .find(|s| format!("{}.{}", s.db, s.table) == k.0)
+                .and_then(|s| s.key.as_ref())
+                .filter(|_| k.1 >= 0)
+                .map(|b| {
+                    let from = b.low + k.1 as i128 * b.width;
+                    (b.column.clone(), from, from + b.width)
+                });
+            Some(Difference {
+                table: k.0.clone(),
+                key_range,
                 master: m,
                 replica: r,
             })
@@ -228,12 +355,13 @@ pub async fn verify(
         let mut m = Session::open(master).await?;
         let position = snapshot_position(&mut m).await?;
         stop_replica_at(&mut r, &d, &position, timeout).await?;
-        let (md, rd) = tokio::join!(digests(&mut m), digests(&mut r));
+        let specs = table_specs(&mut m).await?;
+        let (md, rd) = tokio::join!(digests(&mut m, &specs), digests(&mut r, &specs));
         let (md, rd) = (md?, rd?);
         let _ = m.exec("COMMIT", "ending the snapshot").await;
         Ok(VerifyOutcome {
-            tables: md.len().max(rd.len()),
-            differences: compare(&md, &rd),
+            tables: specs.len(),
+            differences: compare(&specs, &md, &rd),
             position,
         })
     }
@@ -249,15 +377,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compare_lists_missing_and_changed_tables() {
+    fn compare_locates_differences_to_key_ranges() {
         let d = |rows, hash| TableDigest { rows, hash };
-        let m: Digests = [("a.t".to_string(), d(1, 2)), ("a.u".to_string(), d(3, 4))].into();
-        let r: Digests = [("a.t".to_string(), d(1, 2)), ("a.v".to_string(), d(0, 0))].into();
-        let diff = compare(&m, &r);
+        let specs = vec![TableSpec {
+            db: "a".into(),
+            table: "t".into(),
+            columns: vec!["id".into()],
+            key: Some(KeyBuckets {
+                column: "id".into(),
+                low: 1,
+                width: 10,
+            }),
+        }];
+        let m: Digests = [
+            (("a.t".to_string(), 0), d(10, 1)),
+            (("a.t".to_string(), 1), d(10, 2)),
+            (("a.u".to_string(), -1), d(3, 4)),
+        ]
+        .into();
+        let r: Digests = [
+            (("a.t".to_string(), 0), d(10, 1)),
+            (("a.t".to_string(), 1), d(10, 9)),
+        ]
+        .into();
+        let diff = compare(&specs, &m, &r);
         assert_eq!(diff.len(), 2);
-        assert_eq!(diff[0].table, "a.u");
-        assert_eq!(diff[0].replica, None);
-        assert_eq!(diff[1].master, None);
+        assert_eq!(diff[0].table, "a.t");
+        assert_eq!(diff[0].key_range, Some(("id".into(), 11, 21)));
+        assert_eq!(diff[1].table, "a.u");
+        assert_eq!(diff[1].replica, None);
+        assert_eq!(diff[1].key_range, None);
     }
 
     #[test]

@@ -7,3 +7,4 @@ mod resume;
 mod sandbox;
 mod setup;
 mod transfer;
+mod verify;
