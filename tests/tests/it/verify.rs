@@ -35,7 +35,7 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
         .await
         .expect("verify runs");
     assert!(outcome.differences.is_empty(), "{:?}", outcome.differences);
-    assert_eq!(outcome.tables, 3);
+    assert_eq!(outcome.tables, 4);
     let code = amsu(&[
         "verify",
         "--master",
@@ -61,7 +61,7 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
     writer.stop().await;
     assert_eq!(outcome.differences.len(), 1, "{:?}", outcome.differences);
     let d = &outcome.differences[0];
-    assert_eq!(d.table, "bank.accounts");
+    assert_eq!(d.table, "bank.items");
     let (col, from, to) = d.key_range.clone().expect("located to a key range");
     assert_eq!(col, "id");
     assert!(from <= 4321 && 4321 < to, "{from}..{to}");
