@@ -140,6 +140,18 @@ pub struct SetupArgs {
     /// Seconds to wait for catch-up.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub catch_up_timeout: u64,
+    /// When the master's binary log retention is shorter than the setup needs, raise it
+    /// for the setup's duration and restore it afterwards (instead of refusing).
+    #[arg(long)]
+    pub protect_binlogs: bool,
+    /// After the setup, write the replica's settings (server_id, read_only,
+    /// skip_slave_start, relay_log, report_host) to this option file, to be included in
+    /// the replica's configuration so that they survive a restart.
+    #[arg(long, value_name = "PATH")]
+    pub replica_config_file: Option<PathBuf>,
+    /// `report_host` for --replica-config-file.
+    #[arg(long, value_name = "HOST")]
+    pub report_host: Option<String>,
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,
@@ -233,6 +245,9 @@ pub struct CheckArgs {
     /// The replication user to check.
     #[arg(long, value_name = "USER", default_value = "amsu_repl")]
     pub repl_user: String,
+    /// The master admin user amsu setup would use (see `amsu setup --admin-user`).
+    #[arg(long, value_name = "USER")]
+    pub admin_user: Option<String>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

@@ -19,15 +19,15 @@ use amsu_core::{
     preflight_master, Error as SetupError, EventSink, MasterServer, ReplicaServer, ServerAddr,
     Setup, SetupOptions, SetupReport, Severity,
 };
+use amsu_mysql::checks::{CheckOptions, MysqlPreflight, RetentionPlan};
 use amsu_mysql::dialect::Dialect;
+use amsu_mysql::grants::StepKind;
 use amsu_mysql::sandbox::{self, SandboxOptions};
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
 
 pub use args::Cli;
-use args::{
-    CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs,
-};
+use args::{CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs};
 use render::Renderer;
 
 /// Exit codes of the CLI contract.
@@ -175,6 +175,30 @@ fn print_findings(findings: &[amsu_core::Finding]) {
     }
 }
 
+/// Findings grouped: blocking first, then warnings, then information.
+fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
+    for (severity, title) in [
+        (
+            Severity::Blocking,
+            "Blocking: amsu setup refuses to start until these are fixed",
+        ),
+        (Severity::Warning, "Warnings"),
+        (Severity::Info, "Information"),
+    ] {
+        let group: Vec<_> = findings.iter().filter(|f| f.severity == severity).collect();
+        if group.is_empty() {
+            continue;
+        }
+        println!("{title} ({}):", group.len());
+        for f in group {
+            println!(
+                "  - {} [{}]: {}\n    fix: {}",
+                f.server, f.code, f.problem, f.fix
+            );
+        }
+    }
+}
+
 async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
@@ -197,10 +221,23 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     )
     .map_err(usage)?;
     let mut m = MysqlMaster::new(master.clone());
-    if let Some(admin) = admin {
+    if let Some(admin) = admin.clone() {
         m = m.with_admin(admin);
     }
     let r = MysqlReplica::new(replica.clone());
+    let checks = MysqlPreflight::new(master.clone())
+        .admin(admin.clone())
+        .replica(Some(replica.clone()))
+        .options(CheckOptions {
+            force: a.force,
+            protect_binlogs: a.protect_binlogs,
+            repl_user: a.repl_user.clone(),
+            snapshot: match a.method {
+                args::Method::Logical => StepKind::LogicalSnapshot,
+                args::Method::Outfile => StepKind::OutfileSnapshot,
+                args::Method::Physical => StepKind::PhysicalBackup,
+            },
+        });
     let opts = SetupOptions::new(
         a.master_host_for_replica
             .clone()
@@ -218,7 +255,9 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             .clone()
             .unwrap_or_else(|| journal::default_path(&replica)),
     );
-    let mut setup = Setup::new(&m, &r, copier.copier(), opts).with_journal(&journal);
+    let mut setup = Setup::new(&m, &r, copier.copier(), opts)
+        .with_journal(&journal)
+        .with_preflight(&checks);
     if let Some(p) = copier.preflight() {
         setup = setup.with_preflight(p);
     }
@@ -269,14 +308,38 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             )));
         }
     }
+    let mut retention = None;
+    if a.protect_binlogs {
+        // Every check first: nothing changes while a blocking finding stands.
+        if let Err(e) = setup.check(&amsu_core::NoEvents).await {
+            return Ok(report_error(&e, a.json));
+        }
+        if let Some(plan) = checks.retention_plan() {
+            amsu_mysql::checks::raise_retention(admin.as_ref().unwrap_or(&master), &plan)
+                .await
+                .map_err(|e| {
+                    Exit(
+                        exit::PRECONDITION,
+                        anyhow!("raising the binary log retention (--protect-binlogs): {e}"),
+                    )
+                })?;
+            retention = Some(plan);
+        }
+    }
     let sink: Arc<dyn EventSink> = renderer.clone();
     let result = setup.run(sink).await;
     renderer.finish();
+    if let Some(plan) = &retention {
+        restore_binlog_retention(admin.as_ref().unwrap_or(&master), plan, a.json).await;
+    }
     let report = match result {
         Ok(report) => report,
         Err(e) => return Ok(report_error(&e, a.json)),
     };
     print_report(&report, a.json);
+    if let Some(path) = &a.replica_config_file {
+        write_replica_config(path, &replica, a.report_host.clone(), a.json).await?;
+    }
     if a.verify {
         let outcome =
             amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.catch_up_timeout))
@@ -288,6 +351,71 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Puts back the retention `--protect-binlogs` raised, and says what was done.
+async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json: bool) {
+    let restored = amsu_mysql::checks::restore_retention(admin, plan).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"binlog_retention": {
+                "variable": plan.variable,
+                "original": plan.original,
+                "raised": plan.raised,
+                "restored": restored.is_ok(),
+            }})
+        );
+    }
+    match restored {
+        Ok(()) if !json => eprintln!(
+            "--protect-binlogs: {} on the master for the setup, and set back to {} afterwards.",
+            plan, plan.original
+        ),
+        Ok(()) => {}
+        Err(e) => eprintln!(
+            "warning: --protect-binlogs: {plan} on the master for the setup, but restoring it failed ({e}); run `{}` on the master.",
+            plan.restore_sql()
+        ),
+    }
+}
+
+/// `--replica-config-file`: the replica's settings as an option file to include.
+async fn write_replica_config(
+    path: &std::path::Path,
+    replica: &ServerAddr,
+    report_host: Option<String>,
+    json: bool,
+) -> Result<(), Exit> {
+    let failed = |e: anyhow::Error| {
+        Exit(
+            exit::FAILED,
+            e.context(format!(
+                "the replica is set up and replicating, but its option file {} was not written; rerun with the same --replica-config-file after fixing this",
+                path.display()
+            )),
+        )
+    };
+    let c = amsu_mysql::replica_config::read(replica, report_host)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    let text = amsu_mysql::replica_config::option_snippet(&c, &replica.to_string());
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write {}", path.display()))
+        .map_err(failed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"replica_config_file": path.display().to_string()})
+        );
+    } else {
+        println!(
+            "Wrote the replica's settings to {p}. Include it in the replica's option file (add `!include {p}` to its my.cnf) so that server_id, read_only and {} survive a restart.",
+            c.dialect.skip_replica_start_variable(),
+            p = path.display()
+        );
+    }
+    Ok(())
 }
 
 fn print_verify(outcome: &amsu_mysql::verify::VerifyOutcome, json: bool) {
@@ -309,8 +437,13 @@ fn print_verify(outcome: &amsu_mysql::verify::VerifyOutcome, json: bool) {
         }
     );
     for d in &outcome.differences {
+        let range = d
+            .key_range
+            .as_ref()
+            .map(|(k, from, to)| format!(" where {from} <= {k} < {to}"))
+            .unwrap_or_default();
         println!(
-            "  DIFFERENT {}: master {:?}, replica {:?}",
+            "  DIFFERENT {}{range}: master {:?}, replica {:?}",
             d.table, d.master, d.replica
         );
     }
@@ -379,29 +512,35 @@ fn print_report(r: &SetupReport, json: bool) {
     }
 }
 
-async fn check(a: CheckArgs) -> Result<i32, Exit> {
-    let master = master_addr(&a.master, &a.passwords)?;
+/// Every finding of `amsu check`, as it prints them: the core checks (binary log, flavor,
+/// version, replica state, server_id) and the MySQL preflight checks; changes nothing.
+/// Errors: a server cannot be reached or read.
+pub async fn check_findings(
+    master: &ServerAddr,
+    replica: Option<&ServerAddr>,
+    admin: Option<ServerAddr>,
+    repl_user: &str,
+) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
     let m = MysqlMaster::new(master.clone());
     let mut findings = Vec::new();
     let minfo = m
         .probe()
         .await
-        .map_err(|e| Exit(exit::PRECONDITION, anyhow!("master {master}: {e}")))?;
-    if let Some(url) = &a.replica {
-        let replica = replica_addr(url, &a.passwords)?;
+        .map_err(|e| anyhow!("master {master}: {e}"))?;
+    if let Some(replica) = replica {
         let r = MysqlReplica::new(replica.clone());
         let rinfo = r
             .probe()
             .await
-            .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
+            .map_err(|e| anyhow!("replica {replica}: {e}"))?;
         let st = r
             .replication_status()
             .await
-            .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
+            .map_err(|e| anyhow!("replica {replica}: {e}"))?;
         let dbs = r
             .user_databases()
             .await
-            .map_err(|e| Exit(exit::PRECONDITION, anyhow!("replica {replica}: {e}")))?;
+            .map_err(|e| anyhow!("replica {replica}: {e}"))?;
         findings = amsu_core::preflight(&minfo, &rinfo, st.as_ref(), &dbs, false);
         let ids = amsu_core::server_id_fix(minfo.server_id, rinfo.server_id);
         if let Some(id) = ids.master {
@@ -426,6 +565,42 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
     } else {
         findings.extend(preflight_master(&minfo));
     }
+    let checks = MysqlPreflight::new(master.clone())
+        .admin(admin)
+        .replica(replica.cloned())
+        .options(CheckOptions {
+            repl_user: repl_user.to_string(),
+            ..CheckOptions::default()
+        });
+    findings.extend(
+        amsu_core::Preflight::findings(&checks)
+            .await
+            .map_err(|e| anyhow!("{e}"))?,
+    );
+    Ok((minfo, findings))
+}
+
+async fn check(a: CheckArgs) -> Result<i32, Exit> {
+    let master = master_addr(&a.master, &a.passwords)?;
+    let replica = match &a.replica {
+        Some(url) => Some(replica_addr(url, &a.passwords)?),
+        None => None,
+    };
+    let admin = match &a.admin_user {
+        Some(u) => Some(
+            master.clone().user(u.clone()).password(
+                secrets::password(
+                    a.passwords.admin_password_file.as_deref(),
+                    "AMSU_ADMIN_PASSWORD",
+                )
+                .map_err(usage)?,
+            ),
+        ),
+        None => None,
+    };
+    let (minfo, findings) = check_findings(&master, replica.as_ref(), admin, &a.repl_user)
+        .await
+        .map_err(|e| Exit(exit::PRECONDITION, e))?;
     let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
     if a.json {
         println!(
@@ -440,7 +615,7 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
         if findings.is_empty() {
             println!("No problems found.");
         }
-        print_findings(&findings);
+        print_findings_by_severity(&findings);
     }
     Ok(if blocking {
         exit::PRECONDITION

@@ -4,12 +4,14 @@
 
 #![deny(missing_docs)]
 
+pub mod checks;
 pub mod conn;
 pub mod dialect;
 mod error;
 pub mod grants;
 pub mod plan_sql;
 pub mod quote;
+pub mod replica_config;
 pub mod sandbox;
 mod server;
 pub mod verify;

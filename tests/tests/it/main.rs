@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module runs against real servers.
 
+mod check;
 mod fidelity;
 mod image;
 mod physical;
