@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo run --release -q -p amsu-cli -- demo "$@"
+cargo build -q -p amsu-cli
+"${CARGO_TARGET_DIR:-target}/debug/amsu" demo "$@"
