@@ -1,0 +1,1299 @@
+//! `provision`: amsu against the established tools, side by side in one run.
+//!
+//! One master sandbox is loaded with a sysbench dataset. For every method an empty
+//! replica sandbox is deployed, a fixed-rate `oltp_write_only` load is started on the
+//! master, and after a baseline window the method provisions the replica, which is then
+//! started and waited on until it has caught up. The load is stopped, the replica is
+//! compared with the master (`amsu_mysql::verify`), and the figures are printed as a
+//! Markdown report (also written to `DIR/report.md`).
+//!
+//! Run by hand (it takes minutes to hours, depending on `--size`):
+//!
+//! ```sh
+//! cargo build --release -p amsu-cli -p amsu-benches
+//! target/release/provision --size quick
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use amsu_benches::{
+    parse_mydumper_metadata, parse_sysbench_line, parse_vm_hwm_kib, parse_xtrabackup_binlog_info,
+    summarize, verdict, BinlogPos, LoadSummary, TimedSecond,
+};
+use amsu_core::ServerAddr;
+use amsu_mysql::conn::{field, Session};
+use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, ValueEnum};
+
+/// The database sysbench uses.
+const DB: &str = "sbtest";
+/// The password amsu gives its replication user on the master (benchmark sandboxes only).
+const REPL_PASSWORD: &str = "bench-repl-password-0123456789";
+/// A replica counts as caught up when it applied a master position sampled at most this
+/// long before.
+const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(1);
+/// How long any one wait (catch-up, verification) may take.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Dataset presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Size {
+    /// 4 tables × 50 000 rows (about 50 MB of InnoDB data): validates the harness.
+    Quick,
+    /// 8 tables × 250 000 rows (about 0.5 GB).
+    Small,
+    /// 8 tables × 1 000 000 rows (about 2 GB).
+    Large,
+}
+
+impl Size {
+    fn shape(self) -> (u32, u64) {
+        match self {
+            Size::Quick => (4, 50_000),
+            Size::Small => (8, 250_000),
+            Size::Large => (8, 1_000_000),
+        }
+    }
+}
+
+/// The ways to provision a replica that the harness knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum Method {
+    /// `amsu setup --method logical`.
+    AmsuLogical,
+    /// `amsu setup --method outfile` (when the binary has it).
+    AmsuOutfile,
+    /// `amsu setup --method physical` (when the binary has it).
+    AmsuPhysical,
+    /// `mariadb-dump --single-transaction --master-data=1 | mariadb`.
+    MariadbDump,
+    /// `mydumper` then `myloader`.
+    Mydumper,
+    /// `mariadb-backup` backup, prepare and copy-back by hand.
+    MariadbBackup,
+    /// Cold copy of the stopped master's data directory: the physical floor, not a
+    /// valid method (the master stops).
+    ColdCopy,
+}
+
+impl Method {
+    fn label(self) -> &'static str {
+        match self {
+            Method::AmsuLogical => "amsu logical",
+            Method::AmsuOutfile => "amsu outfile",
+            Method::AmsuPhysical => "amsu physical",
+            Method::MariadbDump => "mariadb-dump | mariadb",
+            Method::Mydumper => "mydumper + myloader",
+            Method::MariadbBackup => "mariadb-backup (manual)",
+            Method::ColdCopy => "cold datadir copy (floor, master stopped; not a valid method)",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Method::AmsuLogical => "amsu-logical",
+            Method::AmsuOutfile => "amsu-outfile",
+            Method::AmsuPhysical => "amsu-physical",
+            Method::MariadbDump => "mariadb-dump",
+            Method::Mydumper => "mydumper",
+            Method::MariadbBackup => "mariadb-backup",
+            Method::ColdCopy => "cold-copy",
+        }
+    }
+
+    fn amsu_method(self) -> Option<&'static str> {
+        match self {
+            Method::AmsuLogical => Some("logical"),
+            Method::AmsuOutfile => Some("outfile"),
+            Method::AmsuPhysical => Some("physical"),
+            _ => None,
+        }
+    }
+
+    /// The programs the method needs.
+    fn programs(self) -> &'static [&'static str] {
+        match self {
+            Method::AmsuLogical | Method::AmsuOutfile | Method::AmsuPhysical => &[],
+            Method::MariadbDump => &["mariadb-dump", "mariadb"],
+            Method::Mydumper => &["mydumper", "myloader"],
+            Method::MariadbBackup => &["mariadb-backup"],
+            Method::ColdCopy => &["cp"],
+        }
+    }
+}
+
+/// amsu against mariadb-dump, mydumper and mariadb-backup on sandboxes under a live
+/// write load. Prints a Markdown report.
+#[derive(Debug, Parser)]
+#[command(name = "provision")]
+struct Args {
+    /// Dataset preset.
+    #[arg(long, value_enum, default_value_t = Size::Quick)]
+    size: Size,
+    /// Number of sysbench tables (overrides the preset).
+    #[arg(long)]
+    tables: Option<u32>,
+    /// Rows per sysbench table (overrides the preset).
+    #[arg(long)]
+    table_size: Option<u64>,
+    /// Write load on the master: sysbench `oltp_write_only` transactions per second.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// sysbench client threads of the write load.
+    #[arg(long, default_value_t = 2)]
+    load_threads: u32,
+    /// Seconds of write load measured before each provisioning starts (the baseline).
+    #[arg(long, default_value_t = 10)]
+    baseline: u64,
+    /// Worker threads for amsu, mydumper, myloader and mariadb-backup.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// InnoDB buffer pool of every sandbox.
+    #[arg(long, default_value = "512M")]
+    buffer_pool: String,
+    /// Methods to run (default: all whose programs are installed).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    methods: Vec<Method>,
+    /// Working directory (sandboxes, backups, logs, report.md); wiped at the start.
+    #[arg(long, default_value = "/tmp/amsu-bench")]
+    dir: PathBuf,
+    /// The amsu binary (default: target/release/amsu of this workspace).
+    #[arg(long)]
+    amsu: Option<PathBuf>,
+}
+
+/// Figures of one method.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Named phases in order, in seconds.
+    phases: Vec<(String, f64)>,
+    /// From the start of the provisioning until the replica had caught up.
+    total: Option<f64>,
+    before: LoadSummary,
+    during: LoadSummary,
+    commit_blocked_ms: Option<f64>,
+    peak_rss_kib: Option<u64>,
+    /// `Some(true)` equal, `Some(false)` differs, `None` not compared.
+    equal: Option<bool>,
+    note: String,
+    error: Option<String>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(a: Args) -> Result<()> {
+    let (preset_tables, preset_rows) = a.size.shape();
+    let tables = a.tables.unwrap_or(preset_tables);
+    let rows = a.table_size.unwrap_or(preset_rows);
+    let amsu = a
+        .amsu
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/amsu"));
+    if !amsu.exists() {
+        bail!(
+            "{} not found; build it with `cargo build --release -p amsu-cli`",
+            amsu.display()
+        );
+    }
+    require("sysbench")?;
+    let mut skipped = Vec::new();
+    let amsu_methods = amsu_methods(&amsu)?;
+    let wanted: Vec<Method> = if a.methods.is_empty() {
+        skipped.push(format!(
+            "{}: needs an FTP server serving the master's secure_file_priv directory, which \
+             this harness does not set up (ask for it with --methods amsu-outfile once it does)",
+            Method::AmsuOutfile.label()
+        ));
+        vec![
+            Method::AmsuLogical,
+            Method::AmsuPhysical,
+            Method::MariadbDump,
+            Method::Mydumper,
+            Method::MariadbBackup,
+            Method::ColdCopy,
+        ]
+    } else {
+        let mut m = a.methods.clone();
+        m.sort();
+        m.dedup();
+        m
+    };
+    let mut methods = Vec::new();
+    for m in wanted {
+        if let Some(am) = m.amsu_method() {
+            if !amsu_methods.iter().any(|x| x == am) {
+                skipped.push(format!(
+                    "{}: this amsu binary has no `--method {am}`",
+                    m.label()
+                ));
+                continue;
+            }
+        }
+        if let Some(p) = m.programs().iter().find(|p| which(p).is_none()) {
+            skipped.push(format!("{}: `{p}` is not installed", m.label()));
+            continue;
+        }
+        methods.push(m);
+    }
+
+    if a.dir.exists() {
+        std::fs::remove_dir_all(&a.dir)
+            .with_context(|| format!("cannot clear {}", a.dir.display()))?;
+    }
+    std::fs::create_dir_all(a.dir.join("logs"))?;
+    let machine = machine_facts(&amsu);
+    eprintln!("{machine}");
+
+    let server_opts = |name: &str, id: u32| {
+        SandboxOptions::new(name)
+            .base_dir(&a.dir)
+            .server_id(id)
+            .extra_option(format!("--innodb-buffer-pool-size={}", a.buffer_pool))
+            .extra_option("--innodb-log-file-size=256M")
+            .extra_option("--max-connections=500")
+    };
+    let mut master = Sandbox::deploy(server_opts("master", 1)).await?;
+    eprintln!("master {} ({})", master.url(), master.version());
+
+    let t = Instant::now();
+    {
+        let mut s = Session::open(&master.addr()).await?;
+        s.exec(
+            &format!("CREATE DATABASE {DB}"),
+            "create the sysbench database",
+        )
+        .await?;
+        s.exec(
+            "SET GLOBAL innodb_flush_log_at_trx_commit = 2",
+            "speed up the load",
+        )
+        .await?;
+        let out = sysbench(&master, tables, rows)
+            .args(["--threads=2", "prepare"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .context("cannot run sysbench prepare")?;
+        if !out.status.success() {
+            bail!(
+                "sysbench prepare failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        s.exec("SET GLOBAL innodb_flush_log_at_trx_commit = 1", "restore")
+            .await?;
+    }
+    let data_mb = innodb_mb(&master.addr()).await?;
+    let dataset = format!(
+        "sysbench: {tables} tables × {rows} rows = {:.0} MB of InnoDB data and indexes (loaded in {:.0} s)",
+        data_mb,
+        t.elapsed().as_secs_f64()
+    );
+    eprintln!("{dataset}");
+
+    let mut results: BTreeMap<Method, Outcome> = BTreeMap::new();
+    for (i, &m) in methods.iter().enumerate() {
+        eprintln!("== {} ==", m.label());
+        let out = match run_method(&a, &amsu, &mut master, m, 10 + i as u32, tables, rows).await {
+            Ok(o) => o,
+            Err(e) if format!("{e:#}").contains("is not available") => {
+                eprintln!("   not available: {e:#}");
+                skipped.push(format!("{}: {e:#}", m.label()));
+                continue;
+            }
+            Err(e) => Outcome {
+                error: Some(format!("{e:#}")),
+                ..Outcome::default()
+            },
+        };
+        if let Some(e) = &out.error {
+            eprintln!("   FAILED: {e}");
+        } else {
+            eprintln!(
+                "   caught up after {:.1} s; {}",
+                out.total.unwrap_or(f64::NAN),
+                phases_text(&out.phases)
+            );
+        }
+        results.insert(m, out);
+    }
+    if master.is_started() {
+        master.shutdown().await?;
+    }
+
+    let params = format!(
+        "write load: sysbench oltp_write_only --rate={} --threads={} --report-interval=1 --percentile=100 \
+         (baseline {} s before each provisioning); tool threads: {}; buffer pool {}",
+        a.rate, a.load_threads, a.baseline, a.threads, a.buffer_pool
+    );
+    let report = render(&machine, &dataset, &params, &results, &skipped);
+    println!("{report}");
+    std::fs::write(a.dir.join("report.md"), &report)?;
+    eprintln!("report written to {}", a.dir.join("report.md").display());
+    Ok(())
+}
+
+/// Provisions one replica with `m` under the write load and measures it.
+async fn run_method(
+    a: &Args,
+    amsu: &Path,
+    master: &mut Sandbox,
+    m: Method,
+    server_id: u32,
+    tables: u32,
+    rows: u64,
+) -> Result<Outcome> {
+    let work = a.dir.join(format!("work-{}", m.slug()));
+    std::fs::create_dir_all(&work)?;
+    let logs = a.dir.join("logs");
+    let mut replica = Sandbox::deploy(
+        SandboxOptions::new(format!("replica-{}", m.slug()))
+            .base_dir(&a.dir)
+            .server_id(server_id)
+            .extra_option(format!("--innodb-buffer-pool-size={}", a.buffer_pool))
+            .extra_option("--innodb-log-file-size=256M"),
+    )
+    .await?;
+    let mut out = Outcome::default();
+    let load_log = logs.join(format!("load-{}.log", m.slug()));
+
+    // The load keeps running through the comparison: `verify` stops the replica's SQL
+    // thread with START SLAVE UNTIL the master's snapshot position, and MariaDB only
+    // notices that it is there when a further event arrives.
+    let load = if m == Method::ColdCopy {
+        cold_copy(master, &mut replica, &mut out).await?;
+        Load::start(master, tables, rows, a, &load_log)?
+    } else {
+        let load = Load::start(master, tables, rows, a, &load_log)?;
+        tokio::time::sleep(Duration::from_secs(a.baseline)).await;
+        let t0 = Instant::now();
+        let provisioned = async {
+            match m {
+                Method::AmsuLogical | Method::AmsuOutfile | Method::AmsuPhysical => {
+                    run_amsu(a, amsu, master, &replica, m, &logs, &mut out).await
+                }
+                Method::MariadbDump => mariadb_dump(master, &replica, &logs, &mut out).await,
+                Method::Mydumper => mydumper(a, master, &replica, &work, &logs, &mut out).await,
+                Method::MariadbBackup => {
+                    mariadb_backup(a, master, &mut replica, &work, &logs, &mut out).await
+                }
+                Method::ColdCopy => unreachable!("handled above"),
+            }
+        }
+        .await;
+        let caught_up = match provisioned {
+            Ok(()) => {
+                let t = Instant::now();
+                let r = wait_caught_up(&master.addr(), &replica.addr()).await;
+                out.phases
+                    .push(("catch-up".into(), t.elapsed().as_secs_f64()));
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let t1 = Instant::now();
+        if let Err(e) = caught_up {
+            load.stop()?;
+            return Err(e);
+        }
+        let seconds = load.seconds();
+        out.before = summarize(&seconds, t0 - Duration::from_secs(a.baseline), t0);
+        out.during = summarize(&seconds, t0, t1);
+        out.total = Some((t1 - t0).as_secs_f64());
+        load
+    };
+
+    let v = amsu_mysql::verify::verify(&master.addr(), &replica.addr(), WAIT_TIMEOUT).await;
+    load.stop()?;
+    let v = v.context("verify")?;
+    out.equal = Some(v.differences.is_empty() && v.tables > 0);
+    if !v.differences.is_empty() {
+        out.note
+            .push_str(&format!("{} tables differ. ", v.differences.len()));
+    }
+    replica.stop().await?;
+    let _ = std::fs::remove_dir_all(a.dir.join(format!("replica-{}", m.slug())));
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(out)
+}
+
+/// `amsu setup` as a child process, its JSON events parsed for phases and the
+/// commit-blocked window, its peak RSS measured.
+async fn run_amsu(
+    a: &Args,
+    amsu: &Path,
+    master: &Sandbox,
+    replica: &Sandbox,
+    m: Method,
+    logs: &Path,
+    out: &mut Outcome,
+) -> Result<()> {
+    let method = m.amsu_method().expect("an amsu method");
+    let stdout = logs.join(format!("{}.json", m.slug()));
+    let mut cmd = Command::new(amsu);
+    cmd.args([
+        "setup",
+        "--master",
+        &master.url(),
+        "--replica",
+        &replica.url(),
+        "--method",
+        method,
+        "--threads",
+        &a.threads.to_string(),
+        "--yes",
+        "--wait-caught-up",
+        "--json",
+    ])
+    .env("AMSU_REPL_PASSWORD", REPL_PASSWORD)
+    .env_remove("AMSU_MASTER_PASSWORD")
+    .env_remove("AMSU_REPLICA_PASSWORD");
+    let run = run_tool(cmd, &stdout, &logs.join(format!("{}.err", m.slug()))).await?;
+    out.peak_rss_kib = run.peak_rss_kib;
+    let text = std::fs::read_to_string(&stdout)?;
+    let mut step_ms: BTreeMap<String, u64> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v.get("event").and_then(|e| e.as_str()) {
+            Some("commit_blocked") => {
+                out.commit_blocked_ms = v.get("millis").and_then(|m| m.as_f64());
+            }
+            Some("step_finished") => {
+                if let (Some(s), Some(ms)) = (
+                    v.get("step").and_then(|s| s.as_str()),
+                    v.get("millis").and_then(|m| m.as_u64()),
+                ) {
+                    step_ms.insert(s.to_string(), ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !run.success {
+        let err = logs.join(format!("{}.err", m.slug()));
+        // With --json a setup error is a JSON line on stdout; usage errors go to stderr.
+        let json_error = text.lines().find_map(|l| {
+            let v = serde_json::from_str::<serde_json::Value>(l).ok()?;
+            v.get("error")?.as_str().map(str::to_string)
+        });
+        let first = json_error.unwrap_or_else(|| {
+            std::fs::read_to_string(&err)
+                .unwrap_or_default()
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default()
+                .to_string()
+        });
+        bail!(
+            "amsu setup failed ({}): {first} (see {})",
+            run.status,
+            err.display()
+        );
+    }
+    let sum = |names: &[&str]| -> f64 {
+        names.iter().filter_map(|n| step_ms.get(*n)).sum::<u64>() as f64 / 1000.0
+    };
+    let checks = sum(&[
+        "probe_master",
+        "replication_user",
+        "master_config",
+        "replica_checks",
+        "configure_replica",
+    ]);
+    let copy = sum(&["copy_data"]);
+    let start = sum(&["change_master", "start_replica"]);
+    let catch = sum(&["catch_up"]);
+    let accounted = checks + copy + start + catch;
+    out.phases = vec![
+        ("checks".into(), checks),
+        ("backup+transfer+restore (pipelined)".into(), copy),
+        ("change master+start".into(), start),
+        ("amsu's catch-up wait".into(), catch),
+        (
+            "process overhead".into(),
+            (run.elapsed.as_secs_f64() - accounted).max(0.0),
+        ),
+    ];
+    Ok(())
+}
+
+/// `mariadb-dump --single-transaction --master-data=1 | mariadb`, the replica's master
+/// host set beforehand so that the dump's `CHANGE MASTER TO MASTER_LOG_FILE=…` keeps it.
+async fn mariadb_dump(
+    master: &Sandbox,
+    replica: &Sandbox,
+    logs: &Path,
+    out: &mut Outcome,
+) -> Result<()> {
+    let t = Instant::now();
+    let mut r = Session::open(&replica.addr()).await?;
+    r.exec(
+        &change_master(master, None),
+        "point the replica at the master",
+    )
+    .await?;
+    out.phases
+        .push(("change master host".into(), t.elapsed().as_secs_f64()));
+    let pipeline = format!(
+        "set -o pipefail; mariadb-dump --no-defaults -h127.0.0.1 -P{} -uroot --single-transaction \
+         --master-data=1 --databases {DB} | mariadb --no-defaults -h127.0.0.1 -P{} -uroot",
+        master.port(),
+        replica.port()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &pipeline]);
+    let run = run_tool(
+        cmd,
+        &logs.join("mariadb-dump.out"),
+        &logs.join("mariadb-dump.err"),
+    )
+    .await?;
+    out.peak_rss_kib = run.peak_rss_kib;
+    if !run.success {
+        bail!(
+            "mariadb-dump | mariadb failed ({}); see logs/mariadb-dump.err",
+            run.status
+        );
+    }
+    out.phases
+        .push(("dump | load (piped)".into(), run.elapsed.as_secs_f64()));
+    let t = Instant::now();
+    r.exec("START SLAVE", "start replication").await?;
+    out.phases.push(("start".into(), t.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// `mydumper` into a directory, `myloader` from it, then `CHANGE MASTER` to the
+/// coordinates of its `metadata` file.
+async fn mydumper(
+    a: &Args,
+    master: &Sandbox,
+    replica: &Sandbox,
+    work: &Path,
+    logs: &Path,
+    out: &mut Outcome,
+) -> Result<()> {
+    let dump = work.join("dump");
+    let mut cmd = Command::new("mydumper");
+    cmd.args(["-h", "127.0.0.1", "-u", "root", "-P"])
+        .arg(master.port().to_string())
+        .args(["-B", DB, "-t"])
+        .arg(a.threads.to_string())
+        .arg("-o")
+        .arg(&dump);
+    let run = run_tool(cmd, &logs.join("mydumper.out"), &logs.join("mydumper.err")).await?;
+    if !run.success {
+        bail!("mydumper failed ({}); see logs/mydumper.err", run.status);
+    }
+    out.phases
+        .push(("backup (mydumper)".into(), run.elapsed.as_secs_f64()));
+    let mut rss = run.peak_rss_kib;
+    let meta = std::fs::read_to_string(dump.join("metadata")).context("mydumper metadata")?;
+    let pos = parse_mydumper_metadata(&meta)
+        .ok_or_else(|| anyhow!("no master coordinates in mydumper's metadata:\n{meta}"))?;
+    let mut cmd = Command::new("myloader");
+    cmd.args(["-h", "127.0.0.1", "-u", "root", "-P"])
+        .arg(replica.port().to_string())
+        .arg("-t")
+        .arg(a.threads.to_string())
+        .arg("-d")
+        .arg(&dump);
+    let run = run_tool(cmd, &logs.join("myloader.out"), &logs.join("myloader.err")).await?;
+    if !run.success {
+        bail!("myloader failed ({}); see logs/myloader.err", run.status);
+    }
+    out.phases
+        .push(("restore (myloader)".into(), run.elapsed.as_secs_f64()));
+    rss = rss.max(run.peak_rss_kib);
+    out.peak_rss_kib = rss;
+    start_replication(master, replica, &pos, out).await
+}
+
+/// `mariadb-backup --backup`, `--prepare`, then replica stopped, `--copy-back` into its
+/// empty data directory, replica started, `CHANGE MASTER` to `xtrabackup_binlog_info`.
+async fn mariadb_backup(
+    a: &Args,
+    master: &Sandbox,
+    replica: &mut Sandbox,
+    work: &Path,
+    logs: &Path,
+    out: &mut Outcome,
+) -> Result<()> {
+    let target = work.join("backup");
+    let mut cmd = Command::new("mariadb-backup");
+    cmd.args([
+        "--no-defaults",
+        "--backup",
+        "--host=127.0.0.1",
+        "--user=root",
+    ])
+    .arg(format!("--port={}", master.port()))
+    .arg(format!("--datadir={}", master.datadir().display()))
+    .arg(format!("--target-dir={}", target.display()))
+    .arg(format!("--parallel={}", a.threads));
+    let run = run_tool(
+        cmd,
+        &logs.join("mariadb-backup.out"),
+        &logs.join("mariadb-backup.err"),
+    )
+    .await?;
+    if !run.success {
+        bail!(
+            "mariadb-backup --backup failed ({}); see logs/mariadb-backup.err",
+            run.status
+        );
+    }
+    out.phases
+        .push(("backup".into(), run.elapsed.as_secs_f64()));
+    let mut rss = run.peak_rss_kib;
+    let mut cmd = Command::new("mariadb-backup");
+    cmd.args(["--no-defaults", "--prepare"])
+        .arg(format!("--target-dir={}", target.display()));
+    let run = run_tool(
+        cmd,
+        &logs.join("mariadb-backup-prepare.out"),
+        &logs.join("mariadb-backup-prepare.err"),
+    )
+    .await?;
+    if !run.success {
+        bail!(
+            "mariadb-backup --prepare failed ({}); see logs/mariadb-backup-prepare.err",
+            run.status
+        );
+    }
+    out.phases
+        .push(("prepare".into(), run.elapsed.as_secs_f64()));
+    rss = rss.max(run.peak_rss_kib);
+
+    let t = Instant::now();
+    replica.shutdown().await?;
+    empty_dir(replica.datadir())?;
+    let mut cmd = Command::new("mariadb-backup");
+    cmd.args(["--no-defaults", "--copy-back"])
+        .arg(format!("--target-dir={}", target.display()))
+        .arg(format!("--datadir={}", replica.datadir().display()))
+        .arg(format!("--parallel={}", a.threads));
+    let run = run_tool(
+        cmd,
+        &logs.join("mariadb-backup-copyback.out"),
+        &logs.join("mariadb-backup-copyback.err"),
+    )
+    .await?;
+    if !run.success {
+        bail!(
+            "mariadb-backup --copy-back failed ({}); see logs/mariadb-backup-copyback.err",
+            run.status
+        );
+    }
+    rss = rss.max(run.peak_rss_kib);
+    replica.start().await?;
+    out.phases
+        .push(("copy-back + restart".into(), t.elapsed().as_secs_f64()));
+    out.peak_rss_kib = rss;
+    let info = std::fs::read_to_string(target.join("xtrabackup_binlog_info"))
+        .context("xtrabackup_binlog_info")?;
+    let pos = parse_xtrabackup_binlog_info(&info)
+        .ok_or_else(|| anyhow!("cannot parse xtrabackup_binlog_info: {info:?}"))?;
+    start_replication(master, replica, &pos, out).await
+}
+
+/// Stops the master, copies its data directory over the replica's, starts both and
+/// points the replica at the master's new binary log. No write load (the master is down).
+async fn cold_copy(master: &mut Sandbox, replica: &mut Sandbox, out: &mut Outcome) -> Result<()> {
+    let t0 = Instant::now();
+    replica.shutdown().await?;
+    master.shutdown().await?;
+    out.phases
+        .push(("stop master".into(), t0.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    std::fs::remove_dir_all(replica.datadir())?;
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(master.datadir())
+        .arg(replica.datadir())
+        .status()?;
+    if !status.success() {
+        bail!("cp -a failed ({status})");
+    }
+    out.phases.push(("copy".into(), t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    tokio::try_join!(master.start(), replica.start())?;
+    out.phases
+        .push(("start both".into(), t.elapsed().as_secs_f64()));
+    let mut s = Session::open(&master.addr()).await?;
+    let pos = master_status(&mut s).await?;
+    start_replication(master, replica, &pos, out).await?;
+    let t = Instant::now();
+    wait_caught_up(&master.addr(), &replica.addr()).await?;
+    out.phases
+        .push(("catch-up".into(), t.elapsed().as_secs_f64()));
+    out.total = Some(t0.elapsed().as_secs_f64());
+    out.note
+        .push_str("no write load (the master was stopped). ");
+    Ok(())
+}
+
+fn change_master(master: &Sandbox, pos: Option<&BinlogPos>) -> String {
+    let mut sql = format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root', MASTER_PASSWORD=''",
+        master.port()
+    );
+    if let Some(p) = pos {
+        let _ = write!(
+            sql,
+            ", MASTER_LOG_FILE='{}', MASTER_LOG_POS={}",
+            p.file.replace('\'', "''"),
+            p.pos
+        );
+    }
+    sql
+}
+
+async fn start_replication(
+    master: &Sandbox,
+    replica: &Sandbox,
+    pos: &BinlogPos,
+    out: &mut Outcome,
+) -> Result<()> {
+    let t = Instant::now();
+    let mut r = Session::open(&replica.addr()).await?;
+    r.exec(&change_master(master, Some(pos)), "change master")
+        .await?;
+    r.exec("START SLAVE", "start replication").await?;
+    out.phases.push((
+        format!("change master ({pos}) + start"),
+        t.elapsed().as_secs_f64(),
+    ));
+    Ok(())
+}
+
+async fn master_status(s: &mut Session) -> Result<BinlogPos> {
+    let row = s
+        .first_row("SHOW MASTER STATUS", "master status")
+        .await?
+        .ok_or_else(|| anyhow!("SHOW MASTER STATUS is empty: binary log off?"))?;
+    Ok(BinlogPos {
+        file: field(&row, "File").unwrap_or_default().to_string(),
+        pos: field(&row, "Position")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow!("no Position in SHOW MASTER STATUS"))?,
+    })
+}
+
+/// Waits until the replica has applied a master position sampled at most
+/// [`CAUGHT_UP_WITHIN`] before: the same "caught up" for every method.
+async fn wait_caught_up(master: &ServerAddr, replica: &ServerAddr) -> Result<()> {
+    let mut m = Session::open(master).await?;
+    let mut r = Session::open(replica).await?;
+    let start = Instant::now();
+    loop {
+        let pos = master_status(&mut m).await?;
+        let sampled = Instant::now();
+        let left = WAIT_TIMEOUT
+            .saturating_sub(start.elapsed())
+            .as_secs()
+            .max(1);
+        let got = r
+            .column(
+                &format!(
+                    "SELECT MASTER_POS_WAIT('{}', {}, {left})",
+                    pos.file.replace('\'', "''"),
+                    pos.pos
+                ),
+                "wait for the replica",
+            )
+            .await?;
+        match got.first().map(String::as_str) {
+            Some("") | None => {
+                let st = r
+                    .first_row("SHOW SLAVE STATUS", "replica status")
+                    .await?
+                    .unwrap_or_default();
+                bail!(
+                    "replication is not running: IO {:?} SQL {:?}: {} {}",
+                    field(&st, "Slave_IO_Running"),
+                    field(&st, "Slave_SQL_Running"),
+                    field(&st, "Last_IO_Error").unwrap_or_default(),
+                    field(&st, "Last_SQL_Error").unwrap_or_default()
+                );
+            }
+            Some("-1") => bail!("the replica did not catch up within {WAIT_TIMEOUT:?}"),
+            Some(_) => {}
+        }
+        if sampled.elapsed() <= CAUGHT_UP_WITHIN {
+            return Ok(());
+        }
+    }
+}
+
+/// The sysbench write load, its per-second reports collected with their arrival time.
+struct Load {
+    child: Child,
+    seconds: Arc<Mutex<Vec<TimedSecond>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(master: &Sandbox, tables: u32, rows: u64, a: &Args, log: &Path) -> Result<Load> {
+        let mut child = sysbench(master, tables, rows)
+            .arg(format!("--threads={}", a.load_threads))
+            .arg(format!("--rate={}", a.rate))
+            .args(["--time=0", "--report-interval=1", "--percentile=100", "run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start sysbench")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let seconds = Arc::new(Mutex::new(Vec::new()));
+        let sink = seconds.clone();
+        let mut logfile = std::fs::File::create(log)?;
+        let reader = std::thread::spawn(move || {
+            use std::io::Write;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let at = Instant::now();
+                let _ = writeln!(logfile, "{line}");
+                if let Some(second) = parse_sysbench_line(&line) {
+                    sink.lock()
+                        .expect("load lock")
+                        .push(TimedSecond { at, second });
+                }
+            }
+        });
+        Ok(Load {
+            child,
+            seconds,
+            reader,
+        })
+    }
+
+    /// The seconds reported so far.
+    fn seconds(&self) -> Vec<TimedSecond> {
+        self.seconds.lock().expect("load lock").clone()
+    }
+
+    fn stop(mut self) -> Result<Vec<TimedSecond>> {
+        // Our own child, by its handle (SIGKILL): its reports are already read.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+        let v = self.seconds.lock().expect("load lock").clone();
+        Ok(v)
+    }
+}
+
+fn sysbench(master: &Sandbox, tables: u32, rows: u64) -> Command {
+    let mut c = Command::new("sysbench");
+    c.arg("oltp_write_only")
+        .arg("--db-driver=mysql")
+        .arg("--mysql-host=127.0.0.1")
+        .arg(format!("--mysql-port={}", master.port()))
+        .arg("--mysql-user=root")
+        .arg("--mysql-password=")
+        .arg(format!("--mysql-db={DB}"))
+        .arg(format!("--tables={tables}"))
+        .arg(format!("--table-size={rows}"));
+    c
+}
+
+/// A finished child process.
+struct ToolRun {
+    success: bool,
+    status: String,
+    elapsed: Duration,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Runs `cmd` with stdout and stderr to files and measures its wall time and peak RSS:
+/// with `/usr/bin/time -f %M` when installed (covers the child's descendants), else by
+/// polling `VmHWM` of the child itself.
+async fn run_tool(cmd: Command, stdout: &Path, stderr: &Path) -> Result<ToolRun> {
+    let gnu_time = Path::new("/usr/bin/time");
+    let rss_file = stdout.with_extension("rss");
+    let mut cmd = if gnu_time.exists() {
+        let mut c = Command::new(gnu_time);
+        c.args(["-f", "%M", "-o"])
+            .arg(&rss_file)
+            .arg(cmd.get_program());
+        c.args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    } else {
+        cmd
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(stdout)?)
+        .stderr(std::fs::File::create(stderr)?);
+    let t = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    let pid = child.id();
+    let mut hwm = None;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            hwm = parse_vm_hwm_kib(&st).or(hwm);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let elapsed = t.elapsed();
+    let peak_rss_kib = if gnu_time.exists() {
+        std::fs::read_to_string(&rss_file)
+            .ok()
+            .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
+    } else {
+        hwm
+    };
+    Ok(ToolRun {
+        success: status.success(),
+        status: status.to_string(),
+        elapsed,
+        peak_rss_kib,
+    })
+}
+
+async fn innodb_mb(addr: &ServerAddr) -> Result<f64> {
+    let mut s = Session::open(addr).await?;
+    let v = s
+        .column(
+            &format!(
+                "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{DB}'"
+            ),
+            "dataset size",
+        )
+        .await?;
+    Ok(v.first().and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) / 1e6)
+}
+
+fn empty_dir(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn require(program: &str) -> Result<()> {
+    which(program)
+        .map(|_| ())
+        .ok_or_else(|| anyhow!("`{program}` is not installed (apt-get install {program})"))
+}
+
+/// The `--method` values the amsu binary accepts, from its `setup --help` (clap's short
+/// `[possible values: a, b]` or long `Possible values:` / `- a: …` form).
+fn amsu_methods(amsu: &Path) -> Result<Vec<String>> {
+    let out = Command::new(amsu).args(["setup", "--help"]).output()?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    if let Some(list) = help
+        .split("[possible values:")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+    {
+        return Ok(list.split(',').map(|m| m.trim().to_string()).collect());
+    }
+    let Some(after) = help.split("--method").nth(1) else {
+        return Ok(vec!["logical".into()]);
+    };
+    let methods: Vec<String> = after
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("--") && !l.starts_with("[default"))
+        .filter_map(|l| l.strip_prefix("- "))
+        .filter_map(|l| l.split(':').next())
+        .map(|m| m.trim().to_string())
+        .collect();
+    Ok(if methods.is_empty() {
+        vec!["logical".into()]
+    } else {
+        methods
+    })
+}
+
+fn capture(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| {
+            let mut s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if s.is_empty() {
+                s = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            }
+            s.lines().next().unwrap_or_default().to_string()
+        })
+        .unwrap_or_else(|_| "not installed".into())
+}
+
+/// The machine and the tools' versions, for the report.
+fn machine_facts(amsu: &Path) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        })
+        .and_then(|k| k.parse::<f64>().ok())
+        .map(|k| format!("{:.1} GiB", k / 1048576.0))
+        .unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "- CPU: {} × {cpu}", capture("nproc", &[]));
+    let _ = writeln!(s, "- memory: {mem}");
+    let _ = writeln!(
+        s,
+        "- disk: {}",
+        capture(
+            "sh",
+            &[
+                "-c",
+                "df -h --output=source,fstype,size,avail /tmp | tail -1"
+            ]
+        )
+    );
+    let _ = writeln!(s, "- kernel: {}", capture("uname", &["-r"]));
+    let _ = writeln!(s, "- load before the run: {}", capture("uptime", &[]));
+    let _ = writeln!(s, "- server: {}", capture("mariadbd", &["--version"]));
+    let amsu_v = capture(&amsu.display().to_string(), &["--version"]);
+    let _ = writeln!(s, "- amsu: {amsu_v}");
+    for (p, arg) in [
+        ("sysbench", "--version"),
+        ("mariadb-dump", "--version"),
+        ("mydumper", "--version"),
+        ("mariadb-backup", "--version"),
+    ] {
+        let _ = writeln!(s, "- {p}: {}", capture(p, &[arg]));
+    }
+    s
+}
+
+fn phases_text(p: &[(String, f64)]) -> String {
+    p.iter()
+        .map(|(n, s)| format!("{n} {s:.1}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Text fit for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('\n', " ").replace('|', "\\|")
+}
+
+fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "–".into())
+}
+
+/// The Markdown report: machine, dataset, one row per method, ratios, targets.
+fn render(
+    machine: &str,
+    dataset: &str,
+    params: &str,
+    r: &BTreeMap<Method, Outcome>,
+    skipped: &[String],
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "### Machine\n\n{machine}");
+    let _ = writeln!(
+        s,
+        "- {dataset}\n- {params}\n- load after the run: {}\n",
+        capture("uptime", &[])
+    );
+    let _ = writeln!(
+        s,
+        "| method | to caught-up (s) | phases (s) | tps before | tps during (mean / worst s) | worst lat before → during (ms) | commit blocked (ms) | peak RSS (MB) | data equal |"
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---|");
+    for (m, o) in r {
+        if let Some(e) = &o.error {
+            let _ = writeln!(
+                s,
+                "| {} | FAILED | {} | | | | | | {} |",
+                cell(m.label()),
+                cell(e),
+                cell(&o.note)
+            );
+            continue;
+        }
+        let load = |l: &LoadSummary| l.seconds > 0;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+            cell(m.label()),
+            opt(o.total, |t| format!("{t:.1}")),
+            cell(&phases_text(&o.phases)),
+            if load(&o.before) {
+                format!("{:.0}", o.before.mean_tps)
+            } else {
+                "–".into()
+            },
+            if load(&o.during) {
+                format!("{:.0} / {:.0}", o.during.mean_tps, o.during.worst_tps)
+            } else {
+                "–".into()
+            },
+            if load(&o.during) {
+                format!(
+                    "{:.1} → {:.1}",
+                    o.before.worst_lat_ms, o.during.worst_lat_ms
+                )
+            } else {
+                "–".into()
+            },
+            opt(o.commit_blocked_ms, |v| format!("{v:.1}")),
+            opt(o.peak_rss_kib, |k| format!("{:.0}", k as f64 / 1024.0)),
+            match o.equal {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "–",
+            },
+            if o.note.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", cell(o.note.trim()))
+            }
+        );
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(s, "\nNot run: {}.", skipped.join("; "));
+    }
+
+    let total = |m: Method| {
+        r.get(&m)
+            .filter(|o| o.error.is_none())
+            .and_then(|o| o.total)
+    };
+    let _ = writeln!(s, "\n### Ratios (time to caught-up, amsu ÷ peer)\n");
+    for am in [
+        Method::AmsuLogical,
+        Method::AmsuOutfile,
+        Method::AmsuPhysical,
+    ] {
+        let Some(at) = total(am) else { continue };
+        for peer in [
+            Method::MariadbDump,
+            Method::Mydumper,
+            Method::MariadbBackup,
+            Method::ColdCopy,
+        ] {
+            if let Some(pt) = total(peer) {
+                let _ = writeln!(s, "- {} ÷ {}: {:.2}×", am.label(), peer.label(), at / pt);
+            }
+        }
+    }
+
+    let _ = writeln!(s, "\n### Targets\n");
+    let logical = r.get(&Method::AmsuLogical).filter(|o| o.error.is_none());
+    let fastest_logical_peer = [Method::MariadbDump, Method::Mydumper]
+        .into_iter()
+        .filter_map(|m| total(m).map(|t| (m, t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    match (total(Method::AmsuLogical), fastest_logical_peer) {
+        (Some(at), Some((pm, pt))) => {
+            let _ = writeln!(
+                s,
+                "- time to caught-up ≤ 0.5 × the faster of mydumper/myloader and mariadb-dump|mariadb ({}: {pt:.1} s → limit {:.1} s): amsu logical {at:.1} s — {}",
+                pm.label(),
+                0.5 * pt,
+                verdict(at <= 0.5 * pt)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "- time to caught-up ≤ 0.5 × faster logical peer: not measured"
+            );
+        }
+    }
+    match logical {
+        Some(o) if o.during.seconds > 0 && o.before.seconds > 0 => {
+            let limit = o.before.worst_lat_ms + 50.0;
+            let _ = writeln!(
+                s,
+                "- worst per-second write latency during setup ≤ baseline + 50 ms ({:.1} + 50 = {limit:.1} ms): amsu logical {:.1} ms — {}",
+                o.before.worst_lat_ms,
+                o.during.worst_lat_ms,
+                verdict(o.during.worst_lat_ms <= limit)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "- write latency during setup ≤ baseline + 50 ms: not measured"
+            );
+        }
+    }
+    match logical.and_then(|o| o.peak_rss_kib) {
+        Some(k) => {
+            let mb = k as f64 / 1024.0;
+            let _ = writeln!(
+                s,
+                "- amsu peak RSS ≤ 256 MB: {mb:.0} MB — {}",
+                verdict(mb <= 256.0)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "- amsu peak RSS ≤ 256 MB: not measured");
+        }
+    }
+    match (total(Method::AmsuPhysical), total(Method::MariadbBackup)) {
+        (Some(p), Some(b)) => {
+            let _ = writeln!(
+                s,
+                "- amsu physical ≤ 1.1 × manual mariadb-backup ({b:.1} s → limit {:.1} s): {p:.1} s — {}",
+                1.1 * b,
+                verdict(p <= 1.1 * b)
+            );
+        }
+        _ => {
+            let _ = writeln!(s, "- amsu physical ≤ 1.1 × manual mariadb-backup: not measured (no `--method physical` in this amsu, or a run failed)");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "- data equal on every replica: {}",
+        verdict(r.values().all(|o| o.equal == Some(true)))
+    );
+    s
+}
