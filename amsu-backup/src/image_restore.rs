@@ -107,12 +107,17 @@ impl ImageRestore {
         let sessions = load::open_sessions(&self.replica, self.threads, &schema.session).await?;
         let (tx, rx) = mpsc::channel::<ReadyChunk>(self.threads);
         let producer = self.produce(&manifest, &schema, tx);
+        let mut expected = std::collections::HashMap::new();
+        for c in &schema.chunks {
+            *expected.entry(c.table).or_insert(0u64) += 1;
+        }
         let loaders = load::load_all(
             sessions,
             Arc::new(schema.tables.clone()),
             Arc::new(schema.session.clone()),
             rx,
             events,
+            Some(expected),
         );
         let (produced, loaded) = tokio::join!(producer, loaders);
         // A verification or fetch error is the cause; a loader error otherwise.

@@ -2,6 +2,7 @@
 //! queue as they become ready (fetched, checked) and load each with `LOAD DATA LOCAL
 //! INFILE` in its own transaction, rolled back on any error.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,14 +180,18 @@ pub(crate) async fn load_file(
 
 /// Loads every chunk that arrives on `ready` with the given sessions in parallel, until
 /// the channel closes. Returns the sessions and the rows and bytes loaded, or the first
-/// error (the other loaders stop after their current chunk).
+/// error (the other loaders stop after their current chunk). With `expected` (chunks per
+/// table index) a progress event follows every chunk.
 pub(crate) async fn load_all(
     sessions: Vec<Session>,
     tables: Arc<Vec<Table>>,
     settings: Arc<SessionSettings>,
     ready: mpsc::Receiver<ReadyChunk>,
     events: Arc<dyn EventSink>,
+    expected: Option<HashMap<usize, u64>>,
 ) -> Result<(Vec<Session>, u64, u64), ImageError> {
+    let expected = expected.map(|e| Arc::new(std::sync::Mutex::new(e)));
+    let tables_done = Arc::new(AtomicU64::new(0));
     let ready = Arc::new(Mutex::new(ready));
     let rows = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
@@ -194,6 +199,7 @@ pub(crate) async fn load_all(
     let total = tables.len() as u64;
     let mut handles = Vec::new();
     for mut s in sessions {
+        let (expected, tables_done) = (expected.clone(), tables_done.clone());
         let (ready, rows, bytes, failed, tables, settings, events) = (
             ready.clone(),
             rows.clone(),
@@ -219,12 +225,23 @@ pub(crate) async fn load_all(
                         }
                         let r = rows.fetch_add(r, Ordering::Relaxed) + r;
                         let b = bytes.fetch_add(b, Ordering::Relaxed) + b;
-                        events.emit(&Event::Progress {
-                            tables_done: 0,
-                            tables_total: total,
-                            rows: r,
-                            bytes: b,
-                        });
+                        if let Some(expected) = &expected {
+                            let finished = {
+                                let mut left = expected.lock().expect("lock");
+                                let l = left.entry(c.table).or_insert(1);
+                                *l = l.saturating_sub(1);
+                                *l == 0
+                            };
+                            if finished {
+                                tables_done.fetch_add(1, Ordering::Relaxed);
+                            }
+                            events.emit(&Event::Progress {
+                                tables_done: tables_done.load(Ordering::Relaxed),
+                                tables_total: total,
+                                rows: r,
+                                bytes: b,
+                            });
+                        }
                     }
                     Err(e) => {
                         failed.store(true, Ordering::Relaxed);

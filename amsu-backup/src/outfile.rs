@@ -269,6 +269,7 @@ impl OutfileCopy {
             Arc::new(settings.clone()),
             ready_rx,
             events.clone(),
+            None, // the dump reports progress
         );
         let dump = snapshot::dump(&self.master, ctl, &cat, sinks, self.chunk_bytes, &events);
         let (dumped, fetched_r, loaded) = tokio::join!(dump, fetcher, loaders);
@@ -450,30 +451,60 @@ impl DataCopier for OutfileCopy {
     }
 }
 
-/// The read-only part of the preflight: FILE privilege, `secure_file_priv`, and a login
-/// to the FTP endpoint. (The marker round trip runs at the start of the copy.)
+/// The preflight of the method, before any change: the FILE privilege, `secure_file_priv`,
+/// a login to the FTP endpoint, and that the endpoint serves that directory (a marker
+/// written by the master with `INTO OUTFILE` into a probe directory is fetched over FTP;
+/// probe directory and marker are deleted again).
 #[async_trait]
 impl Preflight for OutfileCopy {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
-        let mut out = Vec::new();
         let mut ctl = Session::open(&self.master).await?;
-        if let Err(e) = self.check_master(&mut ctl).await {
-            out.push(Finding::blocking(
-                Role::Master,
-                "outfile_master",
-                e.to_string(),
-                "grant FILE to the master user and set secure_file_priv to the directory the FTP endpoint serves",
-            ));
-        }
+        let target = match self.check_master(&mut ctl).await {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(vec![Finding::blocking(
+                    Role::Master,
+                    "outfile_master",
+                    e.to_string(),
+                    "grant FILE to the master user and set secure_file_priv to the directory the FTP endpoint serves",
+                )])
+            }
+        };
         if let Err(e) = self.ftp.check().await {
-            out.push(Finding::blocking(
+            return Ok(vec![Finding::blocking(
                 Role::Master,
                 "outfile_ftp",
                 format!("the FTP endpoint is not usable: {e}"),
                 "check --ftp, AMSU_FTP_PASSWORD / --ftp-password-file and the TLS settings",
-            ));
+            )]);
         }
-        Ok(out)
+        let probe = format!("amsu-probe-{}", unique());
+        let work = std::env::temp_dir().join(&probe);
+        let checked = async {
+            self.ftp
+                .mkdir(&probe)
+                .await
+                .map_err(|e| ImageError::from(TransferError::from_boxed(e)))?;
+            tokio::fs::create_dir_all(&work)
+                .await
+                .map_err(|e| ImageError::io(&work, e))?;
+            self.check_endpoint(&mut ctl, &target, &probe, &work).await
+        }
+        .await;
+        let _ = self.ftp.remove_dir(&probe).await;
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        Ok(match checked {
+            Ok(()) => vec![],
+            Err(e) => vec![Finding::blocking(
+                Role::Master,
+                "outfile_endpoint",
+                e.to_string(),
+                format!(
+                    "serve the master's secure_file_priv directory ({}) with --ftp, writable by mysqld",
+                    target.secure_file_priv
+                ),
+            )],
+        })
     }
 }
 

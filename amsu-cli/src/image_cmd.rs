@@ -25,6 +25,27 @@ fn is_ftp(s: &str) -> bool {
 
 /// An FTP transport for `url` with the password and TLS options.
 fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
+    Ok(Arc::new(
+        FtpTransport::new(ftp_config(url, o)?).map_err(usage)?,
+    ))
+}
+
+/// For uploads: a transport rooted at the login directory and the URL's (relative) path
+/// as the image directory, created if missing.
+fn ftp_upload(url: &str, o: &FtpOptions) -> Result<(Arc<FtpTransport>, String), Exit> {
+    let c = ftp_config(url, o)?;
+    let root = c.root_dir().to_string();
+    if root.starts_with('/') || root.is_empty() {
+        return Ok((
+            Arc::new(FtpTransport::new(c).map_err(usage)?),
+            String::new(),
+        ));
+    }
+    let c = c.root("").map_err(usage)?;
+    Ok((Arc::new(FtpTransport::new(c).map_err(usage)?), root))
+}
+
+fn ftp_config(url: &str, o: &FtpOptions) -> Result<FtpConfig, Exit> {
     let mut c = FtpConfig::from_url(url).map_err(usage)?;
     if let Some(p) =
         secrets::password(o.ftp_password_file.as_deref(), "AMSU_FTP_PASSWORD").map_err(usage)?
@@ -37,7 +58,7 @@ fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
     if o.ftp_insecure {
         c = c.insecure(true);
     }
-    Ok(Arc::new(FtpTransport::new(c).map_err(usage)?))
+    Ok(c)
 }
 
 /// A fresh local directory under the system temp directory.
@@ -150,7 +171,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     }
     let master = master_addr(&a.master, &a.passwords)?;
     let remote = if is_ftp(&a.out) {
-        Some(ftp(&a.out, &a.ftp_options)?)
+        Some(ftp_upload(&a.out, &a.ftp_options)?)
     } else {
         None
     };
@@ -168,11 +189,11 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let (manifest, report) = result
         .with_context(|| format!("backup of {master} failed"))
         .map_err(|e| Exit(exit::FAILED, e))?;
-    if let Some(t) = &remote {
+    if let Some((t, remote_dir)) = &remote {
         let put = put_image(
             &dir,
             &**t,
-            "",
+            remote_dir,
             a.threads.unwrap_or(2),
             &RetryPolicy::default(),
             &|_, _| {},

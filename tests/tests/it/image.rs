@@ -174,6 +174,45 @@ async fn corrupted_or_incomplete_image_is_refused() {
     let err = reader.verified_chunk(i).await.unwrap_err();
     assert!(matches!(err, ImageError::Checksum { .. }), "{err}");
 
+    // The outfile method's preflight: this master's secure_file_priv is not what the FTP
+    // server serves, so the setup stops before changing anything (exit code 3).
+    let ftp = FtpServer::plain();
+    let pw = password_file(p.dir.path(), &ftp);
+    let code = amsu(&[
+        "setup",
+        "--method",
+        "outfile",
+        "--ftp",
+        &ftp.url(),
+        "--ftp-password-file",
+        &pw,
+        "--master",
+        &p.master.url(),
+        "--replica",
+        &p.replica.url(),
+        "--force",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(
+        code, 3,
+        "the outfile preflight must refuse a wrong endpoint"
+    );
+    assert_eq!(
+        scalar(
+            &m,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'"
+        )
+        .await
+        .as_deref(),
+        Some("0"),
+        "nothing may be changed on the master"
+    );
+    assert!(
+        std::fs::read_dir(&ftp.served).unwrap().next().is_none(),
+        "the probe leaves nothing behind"
+    );
+
     std::fs::remove_file(img.join(MANIFEST_FILE)).unwrap();
     let err = ImageReader::open(&img).await.unwrap_err();
     assert!(matches!(err, ImageError::NoManifest { .. }), "{err}");
@@ -181,6 +220,17 @@ async fn corrupted_or_incomplete_image_is_refused() {
     exec(&r, &["DROP DATABASE d"]).await;
     let code = amsu(&["restore", "--image", &img_s, "--replica", &p.replica.url()]).await;
     assert_ne!(code, 0, "an image without a manifest must be refused");
+    let code = amsu(&[
+        "restore",
+        "--image",
+        &format!("{}zimg", ftp.url()),
+        "--ftp-password-file",
+        &pw,
+        "--replica",
+        &p.replica.url(),
+    ])
+    .await;
+    assert_ne!(code, 0, "a missing remote image must be refused");
     assert_eq!(
         scalar(
             &r,
@@ -191,6 +241,39 @@ async fn corrupted_or_incomplete_image_is_refused() {
         Some("0"),
         "nothing may be created from an image without a manifest"
     );
+
+    // A zstd-compressed image written to FTP and restored from there.
+    let zimg = format!("{}zimg", ftp.url());
+    let code = amsu(&[
+        "backup",
+        "--master",
+        &p.master.url(),
+        "--out",
+        &zimg,
+        "--zstd",
+        "--ftp-password-file",
+        &pw,
+    ])
+    .await;
+    assert_eq!(code, 0, "backup to FTP must succeed");
+    let reader = ImageReader::open(ftp.served.join("zimg")).await.unwrap();
+    assert!(reader
+        .schema()
+        .chunks
+        .iter()
+        .all(|c| c.zstd && c.path.ends_with(".tsv.zst")));
+    let code = amsu(&[
+        "restore",
+        "--image",
+        &zimg,
+        "--ftp-password-file",
+        &pw,
+        "--replica",
+        &p.replica.url(),
+    ])
+    .await;
+    assert_eq!(code, 0, "restore from FTP must succeed");
+    assert_eq!(checksums(&m).await, checksums(&r).await);
 }
 
 /// `amsu setup --method outfile` over FTPS, the master's secure_file_priv served by
@@ -210,6 +293,10 @@ async fn outfile_over_ftps_then_second_replica_from_the_image() {
     fill(&m, 20_000).await;
     let pw = password_file(p.dir.path(), &ftp);
     let ca = ftp.cert.clone().unwrap().display().to_string();
+    // Both setups share the replication user: give its password to both.
+    let repl_pw = p.dir.path().join("repl-password");
+    std::fs::write(&repl_pw, "Repl-pw-1234\n").unwrap();
+    let repl_pw = repl_pw.display().to_string();
     let writer = Writer::start(m.clone(), "bank", 2000);
     writer.wait_commits(20).await;
 
@@ -224,6 +311,8 @@ async fn outfile_over_ftps_then_second_replica_from_the_image() {
         "--ftp-ca-file",
         &ca,
         "--keep-image",
+        "--repl-password-file",
+        &repl_pw,
         "--master",
         &p.master.url(),
         "--replica",
@@ -267,6 +356,8 @@ async fn outfile_over_ftps_then_second_replica_from_the_image() {
         &pw,
         "--ftp-ca-file",
         &ca,
+        "--repl-password-file",
+        &repl_pw,
         "--master",
         &p.master.url(),
         "--replica",
@@ -308,13 +399,14 @@ async fn outfile_fetch_resumes_after_a_cut() {
     .await;
     let proxy = Proxy::start_ftp(ftp.addr()).await;
     let pw = password_file(p.dir.path(), &ftp);
-    // The first data connection fetches the marker file; cut the next one (the chunk).
+    // The first two data connections fetch the marker files (preflight, start of the
+    // copy); cut the next one: the chunk.
     let armed = {
         let proxy_downloads = std::sync::Arc::new(proxy);
         let p2 = proxy_downloads.clone();
         let h = tokio::spawn(async move {
             let t = Instant::now();
-            while p2.downloads().is_empty() {
+            while p2.downloads().len() < 2 {
                 assert!(t.elapsed() < Duration::from_secs(120), "no FTP download");
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
