@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use amsu_core::manifest::{FileEntry, Manifest, MANIFEST_FILE};
-use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, ServerAddr, Transport};
+use amsu_core::{
+    BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr, Transport,
+};
 use amsu_mysql::conn::Session;
 use amsu_transfer::{fetch_verified, RetryPolicy};
 use async_trait::async_trait;
@@ -58,6 +60,7 @@ pub struct ImageRestore {
     threads: usize,
     fetch_parallel: usize,
     retry: RetryPolicy,
+    master: Option<ServerAddr>,
 }
 
 impl ImageRestore {
@@ -70,7 +73,16 @@ impl ImageRestore {
             threads: 2,
             fetch_parallel: 2,
             retry: RetryPolicy::default(),
+            master: None,
         }
+    }
+
+    /// The master replication will start from: its preflight ([`Preflight`]) checks
+    /// that the image was taken from it and that its binary log still holds the image's
+    /// coordinates.
+    pub fn master(mut self, master: ServerAddr) -> Self {
+        self.master = Some(master);
+        self
     }
 
     /// Loading sessions on the replica.
@@ -271,6 +283,61 @@ impl ImageRestore {
                 Ok(())
             }
         }
+    }
+}
+
+/// Before any change: the image opens (manifest present and valid, schema matching its
+/// checksum), was taken from the given master (same `server_id`), and the master still
+/// has the binary log file the image's coordinates name.
+#[async_trait]
+impl Preflight for ImageRestore {
+    async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        let manifest = match self.open().await {
+            Ok((m, _)) => m,
+            Err(e) => {
+                return Ok(vec![Finding::blocking(
+                    Role::Replica,
+                    "image_invalid",
+                    format!("the image cannot be used: {e}"),
+                    "point --image at a complete amsu image (one with manifest.json), or take a new one with amsu backup",
+                )])
+            }
+        };
+        let Some(master) = &self.master else {
+            return Ok(vec![]);
+        };
+        let mut s = Session::open(master).await?;
+        let id = s
+            .column("SELECT @@global.server_id", "reading server_id")
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        if id != manifest.source.server_id.to_string() {
+            out.push(Finding::blocking(
+                Role::Master,
+                "image_other_master",
+                format!(
+                    "the image was taken from a server with server_id {}, the master has server_id {id}",
+                    manifest.source.server_id
+                ),
+                "use an image of this master (amsu backup --master …)",
+            ));
+        }
+        let logs = s.column("SHOW BINARY LOGS", "listing binary logs").await?;
+        if !logs.contains(&manifest.coordinates.file) {
+            out.push(Finding::blocking(
+                Role::Master,
+                "image_binlog_purged",
+                format!(
+                    "the master no longer has {}, where replication from this image must start",
+                    manifest.coordinates.file
+                ),
+                "take a new image (amsu backup), or keep binary logs longer (binlog_expire_logs_seconds)",
+            ));
+        }
+        Ok(out)
     }
 }
 

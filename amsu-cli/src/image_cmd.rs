@@ -19,6 +19,24 @@ use crate::args::{BackupArgs, FtpOptions, Method, RestoreArgs, SetupArgs};
 use crate::render::Renderer;
 use crate::{exit, master_addr, replica_addr, secrets, usage, Exit};
 
+/// A location as shown in messages: a password in a URL is left out.
+fn shown(loc: &str) -> String {
+    let Some((scheme, rest)) = loc.split_once("://") else {
+        return loc.to_string();
+    };
+    let (auth, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match auth.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => loc.to_string(),
+    }
+}
+
 fn is_ftp(s: &str) -> bool {
     s.starts_with("ftp://") || s.starts_with("ftps://")
 }
@@ -107,7 +125,8 @@ impl Copier {
                 return Err(usage(anyhow!("--image and --method exclude each other")));
             }
             let r = ImageRestore::new(image_source(image, &a.ftp_options)?, replica.clone())
-                .threads(threads);
+                .threads(threads)
+                .master(master.clone());
             return Ok(Copier::Image(r));
         }
         match a.method {
@@ -159,7 +178,8 @@ impl Copier {
         match self {
             Copier::Outfile(c) => Some(c),
             Copier::Physical(c) => Some(c),
-            _ => None,
+            Copier::Image(c) => Some(c),
+            Copier::Logical(_) => None,
         }
     }
 }
@@ -211,7 +231,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     } else {
         println!(
             "Image written to {}: {} tables, {} rows in {} files, snapshot at {}",
-            a.out,
+            shown(&a.out),
             report.tables,
             report.rows,
             manifest.files.len(),
@@ -244,7 +264,7 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     let result = restore.run(sink).await;
     renderer.finish();
     let (report, manifest) = result
-        .with_context(|| format!("restore of {} into {replica} failed", a.image))
+        .with_context(|| format!("restore of {} into {replica} failed", shown(&a.image)))
         .map_err(|e| Exit(exit::FAILED, e))?;
     let mut status = None;
     if let Some(m) = master {
@@ -281,11 +301,27 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     } else {
         println!(
             "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",
-            a.image, report.tables, report.rows, manifest.coordinates
+            shown(&a.image),
+            report.tables,
+            report.rows,
+            manifest.coordinates
         );
         if status.is_some() {
             println!("  replication started from {}", manifest.coordinates);
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn passwords_are_left_out_of_locations() {
+        assert_eq!(shown("ftp://u:secret@h:21/img"), "ftp://u@h:21/img");
+        assert_eq!(shown("ftps://u:p@ss@h/"), "ftps://u@h/");
+        assert_eq!(shown("ftp://u@h/x"), "ftp://u@h/x");
+        assert_eq!(shown("/var/tmp/img"), "/var/tmp/img");
+    }
 }

@@ -221,6 +221,22 @@ async fn corrupted_or_incomplete_image_is_refused() {
     let code = amsu(&["restore", "--image", &img_s, "--replica", &p.replica.url()]).await;
     assert_ne!(code, 0, "an image without a manifest must be refused");
     let code = amsu(&[
+        "setup",
+        "--image",
+        &img_s,
+        "--master",
+        &p.master.url(),
+        "--replica",
+        &p.replica.url(),
+        "--force",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(
+        code, 3,
+        "setup --image refuses an incomplete image before any change"
+    );
+    let code = amsu(&[
         "restore",
         "--image",
         &format!("{}zimg", ftp.url()),
