@@ -180,10 +180,22 @@ struct Outcome {
     during: LoadSummary,
     commit_blocked_ms: Option<f64>,
     peak_rss_kib: Option<u64>,
+    /// User + system CPU seconds of the tools' processes (children included).
+    cpu_secs: Option<f64>,
     /// `Some(true)` equal, `Some(false)` differs, `None` not compared.
     equal: Option<bool>,
     note: String,
     error: Option<String>,
+}
+
+impl Outcome {
+    /// Adds a tool run's peak RSS (the maximum) and CPU time (the sum).
+    fn account(&mut self, run: &ToolRun) {
+        self.peak_rss_kib = self.peak_rss_kib.max(run.peak_rss_kib);
+        if let Some(c) = run.cpu_secs {
+            self.cpu_secs = Some(self.cpu_secs.unwrap_or(0.0) + c);
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -375,7 +387,7 @@ async fn run_method(
     // thread with START SLAVE UNTIL the master's snapshot position, and MariaDB only
     // notices that it is there when a further event arrives.
     let load = if m == Method::ColdCopy {
-        cold_copy(master, &mut replica, &mut out).await?;
+        cold_copy(master, &mut replica, &logs, &mut out).await?;
         Load::start(master, tables, rows, a, &load_log)?
     } else {
         let load = Load::start(master, tables, rows, a, &load_log)?;
@@ -463,7 +475,7 @@ async fn run_amsu(
     .env_remove("AMSU_MASTER_PASSWORD")
     .env_remove("AMSU_REPLICA_PASSWORD");
     let run = run_tool(cmd, &stdout, &logs.join(format!("{}.err", m.slug()))).await?;
-    out.peak_rss_kib = run.peak_rss_kib;
+    out.account(&run);
     let text = std::fs::read_to_string(&stdout)?;
     let mut step_ms: BTreeMap<String, u64> = BTreeMap::new();
     for line in text.lines() {
@@ -564,7 +576,7 @@ async fn mariadb_dump(
         &logs.join("mariadb-dump.err"),
     )
     .await?;
-    out.peak_rss_kib = run.peak_rss_kib;
+    out.account(&run);
     if !run.success {
         bail!(
             "mariadb-dump | mariadb failed ({}); see logs/mariadb-dump.err",
@@ -603,7 +615,7 @@ async fn mydumper(
     }
     out.phases
         .push(("backup (mydumper)".into(), run.elapsed.as_secs_f64()));
-    let mut rss = run.peak_rss_kib;
+    out.account(&run);
     let meta = std::fs::read_to_string(dump.join("metadata")).context("mydumper metadata")?;
     let pos = parse_mydumper_metadata(&meta)
         .ok_or_else(|| anyhow!("no master coordinates in mydumper's metadata:\n{meta}"))?;
@@ -620,8 +632,7 @@ async fn mydumper(
     }
     out.phases
         .push(("restore (myloader)".into(), run.elapsed.as_secs_f64()));
-    rss = rss.max(run.peak_rss_kib);
-    out.peak_rss_kib = rss;
+    out.account(&run);
     start_replication(master, replica, &pos, out).await
 }
 
@@ -661,7 +672,7 @@ async fn mariadb_backup(
     }
     out.phases
         .push(("backup".into(), run.elapsed.as_secs_f64()));
-    let mut rss = run.peak_rss_kib;
+    out.account(&run);
     let mut cmd = Command::new("mariadb-backup");
     cmd.args(["--no-defaults", "--prepare"])
         .arg(format!("--target-dir={}", target.display()));
@@ -679,7 +690,7 @@ async fn mariadb_backup(
     }
     out.phases
         .push(("prepare".into(), run.elapsed.as_secs_f64()));
-    rss = rss.max(run.peak_rss_kib);
+    out.account(&run);
 
     let t = Instant::now();
     replica.shutdown().await?;
@@ -701,11 +712,10 @@ async fn mariadb_backup(
             run.status
         );
     }
-    rss = rss.max(run.peak_rss_kib);
+    out.account(&run);
     replica.start().await?;
     out.phases
         .push(("copy-back + restart".into(), t.elapsed().as_secs_f64()));
-    out.peak_rss_kib = rss;
     let info = std::fs::read_to_string(target.join("xtrabackup_binlog_info"))
         .context("xtrabackup_binlog_info")?;
     let pos = parse_xtrabackup_binlog_info(&info)
@@ -715,7 +725,12 @@ async fn mariadb_backup(
 
 /// Stops the master, copies its data directory over the replica's, starts both and
 /// points the replica at the master's new binary log. No write load (the master is down).
-async fn cold_copy(master: &mut Sandbox, replica: &mut Sandbox, out: &mut Outcome) -> Result<()> {
+async fn cold_copy(
+    master: &mut Sandbox,
+    replica: &mut Sandbox,
+    logs: &Path,
+    out: &mut Outcome,
+) -> Result<()> {
     let t0 = Instant::now();
     replica.shutdown().await?;
     master.shutdown().await?;
@@ -723,14 +738,18 @@ async fn cold_copy(master: &mut Sandbox, replica: &mut Sandbox, out: &mut Outcom
         .push(("stop master".into(), t0.elapsed().as_secs_f64()));
     let t = Instant::now();
     std::fs::remove_dir_all(replica.datadir())?;
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(master.datadir())
-        .arg(replica.datadir())
-        .status()?;
-    if !status.success() {
-        bail!("cp -a failed ({status})");
+    let mut cmd = Command::new("cp");
+    cmd.arg("-a").arg(master.datadir()).arg(replica.datadir());
+    let run = run_tool(
+        cmd,
+        &logs.join("cold-copy.out"),
+        &logs.join("cold-copy.err"),
+    )
+    .await?;
+    if !run.success {
+        bail!("cp -a failed ({}); see logs/cold-copy.err", run.status);
     }
+    out.account(&run);
     out.phases.push(("copy".into(), t.elapsed().as_secs_f64()));
     let t = Instant::now();
     tokio::try_join!(master.start(), replica.start())?;
@@ -917,6 +936,7 @@ struct ToolRun {
     status: String,
     elapsed: Duration,
     peak_rss_kib: Option<u64>,
+    cpu_secs: Option<f64>,
 }
 
 /// Runs `cmd` with stdout and stderr to files and measures its wall time and peak RSS:
@@ -927,7 +947,7 @@ async fn run_tool(cmd: Command, stdout: &Path, stderr: &Path) -> Result<ToolRun>
     let rss_file = stdout.with_extension("rss");
     let mut cmd = if gnu_time.exists() {
         let mut c = Command::new(gnu_time);
-        c.args(["-f", "%M", "-o"])
+        c.args(["-f", "%M %U %S", "-o"])
             .arg(&rss_file)
             .arg(cmd.get_program());
         c.args(cmd.get_args());
@@ -960,18 +980,28 @@ async fn run_tool(cmd: Command, stdout: &Path, stderr: &Path) -> Result<ToolRun>
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let elapsed = t.elapsed();
-    let peak_rss_kib = if gnu_time.exists() {
-        std::fs::read_to_string(&rss_file)
-            .ok()
-            .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
+    // GNU time's last line: "MAXRSS_KIB USER_SECS SYS_SECS".
+    let timed: Option<(u64, f64)> = if gnu_time.exists() {
+        std::fs::read_to_string(&rss_file).ok().and_then(|s| {
+            let last = s.lines().last()?.to_string();
+            let f: Vec<&str> = last.split_whitespace().collect();
+            let rss = f.first()?.parse().ok()?;
+            let cpu = f.get(1)?.parse::<f64>().ok()? + f.get(2)?.parse::<f64>().ok()?;
+            Some((rss, cpu))
+        })
     } else {
-        hwm
+        None
+    };
+    let (peak_rss_kib, cpu_secs) = match timed {
+        Some((r, c)) => (Some(r), Some(c)),
+        None => (hwm, None),
     };
     Ok(ToolRun {
         success: status.success(),
         status: status.to_string(),
         elapsed,
         peak_rss_kib,
+        cpu_secs,
     })
 }
 
@@ -1142,14 +1172,14 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| method | to caught-up (s) | phases (s) | tps before | tps during (mean / worst s) | worst lat before → during (ms) | commit blocked (ms) | peak RSS (MB) | data equal |"
+        "| method | to caught-up (s) | phases (s) | tps before | tps during (mean / worst s) | worst lat before → during (ms) | commit blocked (ms) | tool peak RSS (MB) | tool CPU (s) | data equal |"
     );
-    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
     for (m, o) in r {
         if let Some(e) = &o.error {
             let _ = writeln!(
                 s,
-                "| {} | FAILED | {} | | | | | | {} |",
+                "| {} | FAILED | {} | | | | | | | {} |",
                 cell(m.label()),
                 cell(e),
                 cell(&o.note)
@@ -1159,7 +1189,7 @@ fn render(
         let load = |l: &LoadSummary| l.seconds > 0;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
             cell(m.label()),
             opt(o.total, |t| format!("{t:.1}")),
             cell(&phases_text(&o.phases)),
@@ -1183,6 +1213,7 @@ fn render(
             },
             opt(o.commit_blocked_ms, |v| format!("{v:.1}")),
             opt(o.peak_rss_kib, |k| format!("{:.0}", k as f64 / 1024.0)),
+            opt(o.cpu_secs, |c| format!("{c:.1}")),
             match o.equal {
                 Some(true) => "yes",
                 Some(false) => "NO",
