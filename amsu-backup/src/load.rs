@@ -160,6 +160,11 @@ pub(crate) async fn load_file(
         .map_err(|e| BackupError::Internal(e.to_string()))?;
     match (loaded, read) {
         (Ok(()), Ok(bytes)) => {
+            // A warning means a value was changed on the way in: never keep that.
+            if let Err(e) = crate::restore::check_no_warnings(s, &what).await {
+                let _ = s.exec("ROLLBACK", "ROLLBACK").await;
+                return Err(e.into());
+            }
             s.exec("COMMIT", "COMMIT").await?;
             Ok((rows, bytes))
         }

@@ -36,6 +36,9 @@ impl Catalog {
         let databases = catalog::databases(ctl).await?;
         let tables = catalog::tables(ctl).await?;
         let objects = catalog::objects(ctl).await?;
+        if let Some(why) = catalog::refusal(&tables) {
+            return Err(BackupError::Unsupported(why).into());
+        }
         if let Some(t) = tables.iter().find(|t| t.kind == TableKind::Sequence) {
             return Err(BackupError::Unsupported(format!(
                 "sequence {} (sequences are not copied yet); drop it or use another method",
