@@ -64,6 +64,9 @@ pub struct LoadSummary {
     pub worst_tps: f64,
     /// The highest per-second latency figure, in milliseconds.
     pub worst_lat_ms: f64,
+    /// The 95th percentile of the per-second latency figures (nearest rank), in
+    /// milliseconds: how bad a typical bad second is, less sensitive to one outlier.
+    pub p95_lat_ms: f64,
 }
 
 /// Summarises the seconds whose interval `[at - 1 s, at]` overlaps `[from, to]`.
@@ -78,7 +81,11 @@ pub fn summarize(seconds: &[TimedSecond], from: Instant, to: Instant) -> LoadSum
         return LoadSummary::default();
     }
     let n = picked.len();
+    let mut lats: Vec<f64> = picked.iter().map(|s| s.lat_ms).collect();
+    lats.sort_by(f64::total_cmp);
+    let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n);
     LoadSummary {
+        p95_lat_ms: lats[rank - 1],
         seconds: n,
         mean_tps: picked.iter().map(|s| s.tps).sum::<f64>() / n as f64,
         worst_tps: picked.iter().map(|s| s.tps).fold(f64::INFINITY, f64::min),
@@ -216,6 +223,7 @@ mod tests {
         assert_eq!(during.worst_tps, 40.0);
         assert_eq!(during.worst_lat_ms, 300.0);
         assert_eq!(during.mean_tps, 70.0);
+        assert_eq!(during.p95_lat_ms, 300.0);
         assert_eq!(
             summarize(
                 &all,
