@@ -249,6 +249,16 @@ pub async fn stop_replica_at(
 ) -> Result<(), MysqlError> {
     s.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread")
         .await?;
+    // Already there (an idle master): `START … UNTIL` a position the SQL thread has
+    // reached would only stop after the next event, which may never come.
+    let row = s
+        .first_row(d.show_replica_status(), "reading the replication status")
+        .await?
+        .unwrap_or_default();
+    let st = parse_replica_status(&row);
+    if st.exec_file == at.file && st.exec_position >= at.position {
+        return Ok(());
+    }
     let sql = format!(
         "START SLAVE SQL_THREAD UNTIL MASTER_LOG_FILE = {}, MASTER_LOG_POS = {}",
         quote::string(&at.file),
@@ -262,7 +272,14 @@ pub async fn stop_replica_at(
             .await?
             .unwrap_or_default();
         let st = parse_replica_status(&row);
-        if st.exec_file == at.file && st.exec_position >= at.position && !st.sql_running {
+        // The SQL thread checks UNTIL before each next event, so once it has executed
+        // up to `at` it never goes past it; it may just wait for an event that an idle
+        // master never sends. Stop it there.
+        if st.exec_file == at.file && st.exec_position >= at.position {
+            if st.sql_running {
+                s.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread")
+                    .await?;
+            }
             return Ok(());
         }
         if !st.last_sql_error.is_empty() {

@@ -13,6 +13,8 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
         &[
             "CREATE TABLE bank.nokey (a INT, b TEXT)",
             "INSERT INTO bank.nokey VALUES (1, 'x'), (2, NULL)",
+            "CREATE TABLE bank.items (id INT PRIMARY KEY, v VARCHAR(20))",
+            "INSERT INTO bank.items SELECT seq, CONCAT('v', seq) FROM bank.seq_1_to_5000",
         ],
     )
     .await;
@@ -35,7 +37,7 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
         .await
         .expect("verify runs");
     assert!(outcome.differences.is_empty(), "{:?}", outcome.differences);
-    assert_eq!(outcome.tables, 4);
+    assert_eq!(outcome.tables, 4, "{outcome:?}");
     let code = amsu(&[
         "verify",
         "--master",
@@ -51,7 +53,7 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
         &r,
         &[
             "SET SESSION sql_log_bin = 0",
-            "UPDATE bank.accounts SET touched = touched + 1000 WHERE id = 4321",
+            "UPDATE bank.items SET v = 'changed' WHERE id = 4321",
         ],
     )
     .await;
@@ -59,7 +61,7 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
         .await
         .expect("verify runs");
     writer.stop().await;
-    assert_eq!(outcome.differences.len(), 1, "{:?}", outcome.differences);
+    assert_eq!(outcome.differences.len(), 1, "{outcome:?}");
     let d = &outcome.differences[0];
     assert_eq!(d.table, "bank.items");
     let (col, from, to) = d.key_range.clone().expect("located to a key range");
