@@ -163,8 +163,8 @@ pub struct FtpOptions {
     /// File holding the FTP password (else AMSU_FTP_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub ftp_password_file: Option<PathBuf>,
-    /// PEM file of the CA (or self-signed certificate) to trust for FTPS.
-    #[arg(long, value_name = "FILE")]
+    /// PEM file of the CA (or self-signed certificate) to trust for FTPS (also `--ftp-ca`).
+    #[arg(long, value_name = "FILE", alias = "ftp-ca")]
     pub ftp_ca_file: Option<PathBuf>,
     /// Do not verify the FTPS server's certificate (tests only).
     #[arg(long)]
