@@ -88,6 +88,7 @@ impl ImageBackup {
             tables: cat.tables.clone(),
             objects: cat.objects.clone(),
             accounts: dumped.accounts,
+            sequences: dumped.sequences,
             chunks: done.iter().map(|(c, _)| c.clone()).collect(),
         };
         let writer = Arc::try_unwrap(writer).expect("the sinks are gone");

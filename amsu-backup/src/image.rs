@@ -25,7 +25,7 @@ use amsu_mysql::MysqlError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Account, Database, SchemaObject, Table};
+use crate::catalog::{Account, Database, SchemaObject, SequenceState, Table};
 use crate::BackupError;
 
 /// The schema file of an image.
@@ -84,6 +84,9 @@ pub enum ImageError {
     /// A precondition of the `outfile` method does not hold (privilege, directory, FTP).
     #[error("outfile method: {0}")]
     Outfile(String),
+    /// An interrupted restore cannot be resumed.
+    #[error("cannot resume the restore: {0}; restore again from the start (amsu restore --force, or amsu setup --force)")]
+    Resume(String),
 }
 
 impl From<MysqlError> for ImageError {
@@ -150,6 +153,10 @@ pub struct ImageSchema {
     pub objects: Vec<SchemaObject>,
     /// Accounts and roles (created after the data).
     pub accounts: Vec<Account>,
+    /// The state of every sequence at the snapshot (the sequences themselves are among
+    /// the tables).
+    #[serde(default)]
+    pub sequences: Vec<SequenceState>,
     /// The data chunks.
     pub chunks: Vec<ChunkRef>,
 }
@@ -538,6 +545,7 @@ mod tests {
             tables: vec![table()],
             objects: vec![],
             accounts: vec![],
+            sequences: vec![],
             chunks: vec![ChunkRef {
                 path: e.path.clone(),
                 table: 0,
@@ -614,6 +622,7 @@ mod tests {
             tables: vec![],
             objects: vec![],
             accounts: vec![],
+            sequences: vec![],
             chunks: vec![ChunkRef {
                 path: "data/000001.tsv".into(),
                 table: 0,

@@ -15,10 +15,14 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use std::collections::HashSet;
+
 use crate::image::{
-    parse_manifest, parse_schema, ImageError, ImageReader, ImageSchema, SCHEMA_FILE,
+    parse_manifest, parse_schema, ChunkRef, ImageError, ImageReader, ImageSchema, SCHEMA_FILE,
 };
 use crate::load::{self, ReadyChunk};
+use crate::meter::Meter;
+use crate::progress;
 use crate::restore;
 
 /// Where an image is read from.
@@ -61,6 +65,7 @@ pub struct ImageRestore {
     fetch_parallel: usize,
     retry: RetryPolicy,
     master: Option<ServerAddr>,
+    resume: bool,
 }
 
 impl ImageRestore {
@@ -74,6 +79,7 @@ impl ImageRestore {
             fetch_parallel: 2,
             retry: RetryPolicy::default(),
             master: None,
+            resume: false,
         }
     }
 
@@ -103,6 +109,33 @@ impl ImageRestore {
         self
     }
 
+    /// Resume an interrupted restore of the same image: chunks recorded as loaded on the
+    /// replica are skipped, tables that exist are kept (default: off, a fresh restore).
+    /// A resumed run fails when the replica holds no record of this image's restore.
+    pub fn resume(mut self, on: bool) -> Self {
+        self.resume = on;
+        self
+    }
+
+    /// The number of chunks of this image recorded as loaded on the replica, or `None`
+    /// when no restore of this image was started there.
+    pub async fn recorded_chunks(&self) -> Result<Option<usize>, ImageError> {
+        let (manifest, _) = self.open().await?;
+        let mut rs = Session::open(&self.replica).await?;
+        let done = progress::recorded(&mut rs, &progress::image_id(&manifest)).await?;
+        Ok(done.map(|d| d.len()))
+    }
+
+    /// Deletes this image's progress records from the replica (call once the restore is
+    /// complete and recorded elsewhere; a later run starts fresh).
+    pub async fn forget_progress(&self) -> Result<(), ImageError> {
+        let (manifest, _) = self.open().await?;
+        let mut rs = Session::open(&self.replica).await?;
+        restore::prepare_session(&mut rs).await?;
+        progress::forget(&mut rs, &progress::image_id(&manifest)).await?;
+        Ok(())
+    }
+
     /// Restores the image; returns the report and the image's manifest (its coordinates
     /// are where replication starts).
     pub async fn run(
@@ -110,32 +143,84 @@ impl ImageRestore {
         events: Arc<dyn EventSink>,
     ) -> Result<(CopyReport, Manifest), ImageError> {
         let (manifest, schema) = self.open().await?;
+        let image: Arc<str> = progress::image_id(&manifest).into();
         let schema = Arc::new(schema);
         let mut rs = Session::open(&self.replica).await?;
         load::apply_settings(&mut rs, &schema.session).await?;
+        let (done, existing) = if self.resume {
+            let Some(done) = progress::recorded(&mut rs, &image).await? else {
+                return Err(ImageError::Resume(format!(
+                    "the replica {} holds no record of a restore of this image to resume",
+                    self.replica
+                )));
+            };
+            let existing = restore::existing_tables(&mut rs, &schema.tables).await?;
+            (done, existing)
+        } else {
+            progress::start(&mut rs, &image).await?;
+            (HashSet::new(), HashSet::new())
+        };
+        if !done.is_empty() {
+            tracing::info!(
+                loaded = done.len(),
+                of = schema.chunks.len(),
+                "resuming the restore"
+            );
+        }
         restore::create_databases(&mut rs, &schema.databases).await?;
-        restore::create_tables(&mut rs, &schema.tables).await?;
+        let deferred = restore::create_tables(&mut rs, &schema.tables, &existing).await?;
+
+        let mut per_table = std::collections::HashMap::new();
+        for c in &schema.chunks {
+            *per_table.entry(c.table).or_insert(0u64) += 1;
+        }
+        let todo: Vec<Pending> = schema
+            .chunks
+            .iter()
+            .filter(|c| !done.contains(&c.path))
+            .map(|c| {
+                let t = &schema.tables[c.table];
+                Pending {
+                    weight: manifest
+                        .files
+                        .iter()
+                        .find(|f| f.path == c.path)
+                        .map_or(0, |f| f.size),
+                    chunk: c.clone(),
+                    record: Some((image.clone(), c.path.clone())),
+                    // A non-transactional table has one chunk and no rollback.
+                    clear_first: self.resume
+                        && !t.transactional()
+                        && per_table[&c.table] == 1
+                        && existing.contains(&(t.db.clone(), t.name.clone())),
+                }
+            })
+            .collect();
+        let mut expected = std::collections::HashMap::new();
+        for p in &todo {
+            *expected.entry(p.chunk.table).or_insert(0u64) += 1;
+        }
+        let meter = Arc::new(Meter::new(expected.len() as u64));
+        meter.plan(todo.iter().map(|p| p.weight).sum());
 
         let sessions = load::open_sessions(&self.replica, self.threads, &schema.session).await?;
         let (tx, rx) = mpsc::channel::<ReadyChunk>(self.threads);
-        let producer = self.produce(&manifest, &schema, tx);
-        let mut expected = std::collections::HashMap::new();
-        for c in &schema.chunks {
-            *expected.entry(c.table).or_insert(0u64) += 1;
-        }
+        let producer = self.produce(&manifest, todo, tx);
         let loaders = load::load_all(
             sessions,
             Arc::new(schema.tables.clone()),
             Arc::new(schema.session.clone()),
             rx,
             events,
-            Some(expected),
+            Some((meter, expected)),
         );
         let (produced, loaded) = tokio::join!(producer, loaders);
         // A verification or fetch error is the cause; a loader error otherwise.
         produced?;
-        let (_, rows, bytes) = loaded?;
+        let (sessions, rows, bytes) = loaded?;
+        restore::add_deferred_keys(sessions, deferred).await?;
 
+        restore::restore_sequences(&mut rs, &schema.sequences).await?;
         restore::create_objects(&mut rs, &schema.objects, manifest.source.flavor).await?;
         restore::create_accounts(&mut rs, &schema.accounts).await?;
         if let ImageSource::Remote { work_dir, .. } = &self.source {
@@ -234,12 +319,13 @@ impl ImageRestore {
     async fn produce(
         &self,
         manifest: &Manifest,
-        schema: &ImageSchema,
+        todo: Vec<Pending>,
         tx: mpsc::Sender<ReadyChunk>,
     ) -> Result<(), ImageError> {
         match &self.source {
             ImageSource::Local(dir) => {
-                for c in &schema.chunks {
+                for p in todo {
+                    let c = &p.chunk;
                     let entry = manifest
                         .files
                         .iter()
@@ -252,6 +338,9 @@ impl ImageRestore {
                         table: c.table,
                         zstd: c.zstd,
                         remove_after: false,
+                        record: p.record,
+                        clear_first: p.clear_first,
+                        weight: p.weight,
                     };
                     if tx.send(ready).await.is_err() {
                         return Ok(()); // the loaders stopped; they report why
@@ -260,18 +349,21 @@ impl ImageRestore {
                 Ok(())
             }
             ImageSource::Remote { .. } => {
-                let mut fetched = futures_util::stream::iter(schema.chunks.clone())
-                    .map(|c| async move {
+                let mut fetched = futures_util::stream::iter(todo)
+                    .map(|p| async move {
                         let entry = manifest
                             .files
                             .iter()
-                            .find(|f| f.path == c.path)
+                            .find(|f| f.path == p.chunk.path)
                             .expect("validated");
                         self.fetch(entry).await.map(|local| ReadyChunk {
                             local,
-                            table: c.table,
-                            zstd: c.zstd,
+                            table: p.chunk.table,
+                            zstd: p.chunk.zstd,
                             remove_after: true,
+                            record: p.record,
+                            clear_first: p.clear_first,
+                            weight: p.weight,
                         })
                     })
                     .buffered(self.fetch_parallel);
@@ -346,6 +438,26 @@ impl DataCopier for ImageRestore {
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
         Ok(self.run(events).await?.0)
     }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+        Ok(self.clone().resume(true).run(events).await?.0)
+    }
+
+    async fn finished(&self) -> Result<(), BoxError> {
+        Ok(self.forget_progress().await?)
+    }
+}
+
+/// A chunk still to load.
+struct Pending {
+    chunk: ChunkRef,
+    weight: u64,
+    record: Option<(Arc<str>, String)>,
+    clear_first: bool,
 }
 
 fn join(dir: &str, path: &str) -> String {

@@ -16,10 +16,13 @@ pub mod catalog;
 pub mod encode;
 pub mod image;
 mod image_restore;
+mod indexes;
 mod load;
 mod logical;
+mod meter;
 mod outfile;
 mod physical;
+mod progress;
 pub mod restore;
 mod snapshot;
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use amsu_core::{Event, EventSink, ServerAddr};
+use amsu_core::{EventSink, ServerAddr};
 use amsu_mysql::conn::Session;
 use amsu_mysql::{quote, MysqlError};
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::catalog::Table;
 use crate::image::{ImageError, SessionSettings};
+use crate::meter::Meter;
 use crate::{restore, BackupError};
 
 /// Bytes per packet sent to the replica.
@@ -31,6 +32,12 @@ pub(crate) struct ReadyChunk {
     pub(crate) zstd: bool,
     /// Delete the local file once it is loaded (a fetched copy).
     pub(crate) remove_after: bool,
+    /// Record the chunk as loaded, in its transaction: (image id, chunk path).
+    pub(crate) record: Option<(Arc<str>, String)>,
+    /// Empty the table first: a non-transactional table whose load was interrupted.
+    pub(crate) clear_first: bool,
+    /// Its weight for the progress estimate (the file's size).
+    pub(crate) weight: u64,
 }
 
 /// Opens `n` loading sessions on the replica with the image's session settings.
@@ -110,6 +117,13 @@ pub(crate) async fn load_file(
 ) -> Result<(u64, u64), ImageError> {
     let sql = load_sql(t, &settings.character_set);
     let what = format!("loading {} from {}", t.qualified(), chunk.local.display());
+    if chunk.clear_first {
+        s.exec(
+            &format!("DELETE FROM {}", t.qualified()),
+            &format!("emptying {} (its load was interrupted)", t.qualified()),
+        )
+        .await?;
+    }
     s.exec("START TRANSACTION", "START TRANSACTION").await?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let path = chunk.local.clone();
@@ -165,6 +179,13 @@ pub(crate) async fn load_file(
                 let _ = s.exec("ROLLBACK", "ROLLBACK").await;
                 return Err(e.into());
             }
+            if let Some((image, path)) = &chunk.record {
+                let sql = crate::progress::record_sql(image, path, rows);
+                if let Err(e) = s.exec(&sql, "recording the chunk as loaded").await {
+                    let _ = s.exec("ROLLBACK", "ROLLBACK").await;
+                    return Err(e.into());
+                }
+            }
             s.exec("COMMIT", "COMMIT").await?;
             Ok((rows, bytes))
         }
@@ -185,26 +206,24 @@ pub(crate) async fn load_file(
 
 /// Loads every chunk that arrives on `ready` with the given sessions in parallel, until
 /// the channel closes. Returns the sessions and the rows and bytes loaded, or the first
-/// error (the other loaders stop after their current chunk). With `expected` (chunks per
-/// table index) a progress event follows every chunk.
+/// error (the other loaders stop after their current chunk). With `progress` (a meter, and
+/// the chunks to load per table index) a progress event follows every chunk.
 pub(crate) async fn load_all(
     sessions: Vec<Session>,
     tables: Arc<Vec<Table>>,
     settings: Arc<SessionSettings>,
     ready: mpsc::Receiver<ReadyChunk>,
     events: Arc<dyn EventSink>,
-    expected: Option<HashMap<usize, u64>>,
+    progress: Option<(Arc<Meter>, HashMap<usize, u64>)>,
 ) -> Result<(Vec<Session>, u64, u64), ImageError> {
-    let expected = expected.map(|e| Arc::new(std::sync::Mutex::new(e)));
-    let tables_done = Arc::new(AtomicU64::new(0));
+    let progress = progress.map(|(m, e)| (m, Arc::new(std::sync::Mutex::new(e))));
     let ready = Arc::new(Mutex::new(ready));
     let rows = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let total = tables.len() as u64;
     let mut handles = Vec::new();
     for mut s in sessions {
-        let (expected, tables_done) = (expected.clone(), tables_done.clone());
+        let progress = progress.clone();
         let (ready, rows, bytes, failed, tables, settings, events) = (
             ready.clone(),
             rows.clone(),
@@ -228,24 +247,16 @@ pub(crate) async fn load_all(
                         if c.remove_after {
                             let _ = tokio::fs::remove_file(&c.local).await;
                         }
-                        let r = rows.fetch_add(r, Ordering::Relaxed) + r;
-                        let b = bytes.fetch_add(b, Ordering::Relaxed) + b;
-                        if let Some(expected) = &expected {
+                        rows.fetch_add(r, Ordering::Relaxed);
+                        bytes.fetch_add(b, Ordering::Relaxed);
+                        if let Some((meter, expected)) = &progress {
                             let finished = {
                                 let mut left = expected.lock().expect("lock");
                                 let l = left.entry(c.table).or_insert(1);
                                 *l = l.saturating_sub(1);
                                 *l == 0
                             };
-                            if finished {
-                                tables_done.fetch_add(1, Ordering::Relaxed);
-                            }
-                            events.emit(&Event::Progress {
-                                tables_done: tables_done.load(Ordering::Relaxed),
-                                tables_total: total,
-                                rows: r,
-                                bytes: b,
-                            });
+                            events.emit(&meter.chunk_done(r, b, c.weight, finished));
                         }
                     }
                     Err(e) => {

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{self, Table};
 use crate::encode::push_values;
+use crate::meter::Meter;
 use crate::{restore, BackupError};
 
 /// Options of the logical copy. Build with [`LogicalOptions::default`] and the setters.
@@ -94,11 +95,8 @@ pub(crate) struct Chunk {
     pub(crate) weight: u64,
 }
 
-#[derive(Default)]
 struct Counters {
-    rows: AtomicU64,
-    bytes: AtomicU64,
-    chunks_done: AtomicU64,
+    meter: Meter,
     failed: AtomicBool,
 }
 
@@ -127,7 +125,8 @@ impl LogicalCopy {
         }
         restore::prepare_session(&mut rs).await?;
         restore::create_databases(&mut rs, &dbs).await?;
-        restore::create_tables(&mut rs, &tables).await?;
+        let deferred =
+            restore::create_tables(&mut rs, &tables, &std::collections::HashSet::new()).await?;
 
         // Every connection (and its handshake) before any lock.
         let mut workers = Vec::with_capacity(n);
@@ -164,8 +163,18 @@ impl LogicalCopy {
             .partition(|t| t.kind == catalog::TableKind::Sequence);
         let (transactional, other): (Vec<Table>, Vec<Table>) =
             tables.into_iter().partition(|t| t.transactional());
-        let counters = Arc::new(Counters::default());
         let tables_total = (transactional.len() + other.len() + sequences.len()) as u64;
+        let counters = Arc::new(Counters {
+            meter: Meter::new((transactional.len() + other.len()) as u64),
+            failed: AtomicBool::new(false),
+        });
+        counters.meter.plan(
+            transactional
+                .iter()
+                .chain(&other)
+                .map(|t| t.data_length)
+                .sum(),
+        );
 
         // --- The window in which the master's commits are blocked. ---
         let blocked_at = Instant::now();
@@ -205,15 +214,7 @@ impl LogicalCopy {
                 })
                 .collect();
             let ws = std::mem::take(&mut workers);
-            let ws = run_chunks(
-                ws,
-                chunks,
-                &counters,
-                &events,
-                tables_total,
-                self.options.piece_bytes,
-            )
-            .await?;
+            let ws = run_chunks(ws, chunks, &counters, &events, self.options.piece_bytes).await?;
             Ok::<_, BackupError>((coords, accounts, sequence_states, ws))
         }
         .await;
@@ -244,13 +245,15 @@ impl LogicalCopy {
             chunks,
             &counters,
             &events,
-            tables_total,
             self.options.piece_bytes,
         )
         .await?;
+        let mut replicas = Vec::with_capacity(workers.len());
         for mut w in workers {
             let _ = w.master.exec("COMMIT", "ending the snapshot").await;
+            replicas.push(w.replica);
         }
+        restore::add_deferred_keys(replicas, deferred).await?;
 
         restore::restore_sequences(&mut rs, &sequence_states).await?;
         restore::create_objects(&mut rs, &objects, info.flavor).await?;
@@ -260,8 +263,8 @@ impl LogicalCopy {
             coordinates: Some(Coordinates { ..coords }),
             databases: dbs.len() as u64,
             tables: tables_total,
-            rows: counters.rows.load(Ordering::Relaxed),
-            bytes: counters.bytes.load(Ordering::Relaxed),
+            rows: counters.meter.rows(),
+            bytes: counters.meter.bytes(),
             accounts: accounts.len() as u64,
             objects: objects.len() as u64,
             commit_blocked_ms: blocked_ms,
@@ -347,7 +350,6 @@ async fn run_chunks(
     chunks: Vec<Chunk>,
     counters: &Arc<Counters>,
     events: &Arc<dyn EventSink>,
-    tables_total: u64,
     piece_bytes: usize,
 ) -> Result<Vec<Worker>, BackupError> {
     if chunks.is_empty() {
@@ -363,14 +365,12 @@ async fn run_chunks(
     }
     let remaining = Arc::new(Mutex::new(remaining));
     let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
-    let tables_done = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for mut w in workers {
         let queue = queue.clone();
         let counters = counters.clone();
         let events = events.clone();
         let remaining = remaining.clone();
-        let tables_done = tables_done.clone();
         handles.push(tokio::spawn(async move {
             loop {
                 if counters.failed.load(Ordering::Relaxed) {
@@ -381,9 +381,6 @@ async fn run_chunks(
                 };
                 match copy_chunk(&mut w, &chunk, piece_bytes).await {
                     Ok((rows, bytes)) => {
-                        counters.rows.fetch_add(rows, Ordering::Relaxed);
-                        counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-                        counters.chunks_done.fetch_add(1, Ordering::Relaxed);
                         let key = (chunk.table.db.clone(), chunk.table.name.clone());
                         let table_finished = {
                             let mut r = remaining.lock().expect("remaining lock");
@@ -391,17 +388,12 @@ async fn run_chunks(
                             *left -= 1;
                             *left == 0
                         };
-                        let done = if table_finished {
-                            tables_done.fetch_add(1, Ordering::Relaxed) + 1
-                        } else {
-                            tables_done.load(Ordering::Relaxed)
-                        };
-                        events.emit(&Event::Progress {
-                            tables_done: done,
-                            tables_total,
-                            rows: counters.rows.load(Ordering::Relaxed),
-                            bytes: counters.bytes.load(Ordering::Relaxed),
-                        });
+                        events.emit(&counters.meter.chunk_done(
+                            rows,
+                            bytes,
+                            chunk.weight,
+                            table_finished,
+                        ));
                     }
                     Err(e) => {
                         counters.failed.store(true, Ordering::Relaxed);

@@ -248,7 +248,8 @@ impl OutfileCopy {
         let mut rs = Session::open(&self.replica).await?;
         load::apply_settings(&mut rs, &settings).await?;
         restore::create_databases(&mut rs, &cat.databases).await?;
-        restore::create_tables(&mut rs, &cat.tables).await?;
+        let deferred =
+            restore::create_tables(&mut rs, &cat.tables, &std::collections::HashSet::new()).await?;
         let sessions = load::open_sessions(&self.replica, self.threads, &settings).await?;
 
         // Written chunks → fetcher → loaders. The master never waits for the replica.
@@ -275,9 +276,11 @@ impl OutfileCopy {
         let (dumped, fetched_r, loaded) = tokio::join!(dump, fetcher, loaders);
         // The first cause: a load error makes the fetcher and the dump stop, a fetch error
         // the dump.
-        let (_, rows, bytes) = loaded?;
+        let (sessions, rows, bytes) = loaded?;
         fetched_r?;
         let dumped = dumped?;
+        restore::add_deferred_keys(sessions, deferred).await?;
+        restore::restore_sequences(&mut rs, &dumped.sequences).await?;
 
         restore::create_objects(&mut rs, &cat.objects, cat.info.flavor).await?;
         restore::create_accounts(&mut rs, &dumped.accounts).await?;
@@ -291,6 +294,7 @@ impl OutfileCopy {
                 tables: cat.tables.clone(),
                 objects: cat.objects.clone(),
                 accounts: dumped.accounts.clone(),
+                sequences: dumped.sequences.clone(),
                 chunks: done.iter().map(|(c, _)| c.clone()).collect(),
             };
             let meta = work.join("image");
@@ -364,6 +368,9 @@ impl OutfileCopy {
                 table,
                 zstd: false,
                 remove_after: true,
+                record: None,
+                clear_first: false,
+                weight: 0,
             };
             if ready.send(chunk).await.is_err() {
                 return Ok(()); // the loaders stopped; they report why

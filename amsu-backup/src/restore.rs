@@ -5,7 +5,11 @@ use amsu_core::Flavor;
 use amsu_mysql::conn::{text, Session, SESSION_SETUP};
 use amsu_mysql::{codes, quote, MysqlError};
 
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
 use crate::catalog::{Account, Database, ObjectKind, SchemaObject, SequenceState, Table};
+use crate::indexes::{self, Deferred};
 
 /// Session settings for loading on the replica, after amsu's usual ones.
 pub const LOAD_SESSION: &[&str] = &[
@@ -38,16 +42,118 @@ pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), M
     Ok(())
 }
 
-/// Creates the tables (foreign-key checks are off in the session, so order is free).
-pub async fn create_tables(s: &mut Session, tables: &[Table]) -> Result<(), MysqlError> {
+/// Creates the tables (foreign-key checks are off in the session, so order is free),
+/// with their secondary keys left out where adding them after the data is safe (see
+/// [`crate::indexes`]). Tables named in `existing` are already there (a resumed restore)
+/// and are not created again. Returns the tables whose keys are to be added after the
+/// data, with those keys.
+pub(crate) async fn create_tables(
+    s: &mut Session,
+    tables: &[Table],
+    existing: &HashSet<(String, String)>,
+) -> Result<Vec<(Table, Deferred)>, MysqlError> {
+    let mut deferred = Vec::new();
     for t in tables {
-        s.exec(
-            &format!("USE {}", quote::ident(&t.db)),
-            "selecting the database",
+        let d = indexes::defer(t, tables);
+        if !existing.contains(&(t.db.clone(), t.name.clone())) {
+            s.exec(
+                &format!("USE {}", quote::ident(&t.db)),
+                "selecting the database",
+            )
+            .await?;
+            let sql = d.as_ref().map_or(t.create_sql.as_str(), |d| &d.create_sql);
+            s.exec(sql, &format!("creating table {}", t.qualified()))
+                .await?;
+        }
+        if let Some(d) = d {
+            deferred.push((t.clone(), d));
+        }
+    }
+    Ok(deferred)
+}
+
+/// The tables that exist on the replica, of the databases of `tables`.
+pub(crate) async fn existing_tables(
+    s: &mut Session,
+    tables: &[Table],
+) -> Result<HashSet<(String, String)>, MysqlError> {
+    let dbs: HashSet<&str> = tables.iter().map(|t| t.db.as_str()).collect();
+    let mut out = HashSet::new();
+    for db in dbs {
+        let rows = s
+            .rows(
+                &format!(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {}",
+                    quote::string(db)
+                ),
+                "listing the tables already restored",
+            )
+            .await?;
+        for r in rows {
+            if let Some(name) = r.as_ref(0).and_then(text) {
+                out.insert((db.to_string(), name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the deferred keys of `tables` once their data is loaded, a table per session at
+/// a time (keys already on the replica, from an interrupted run, are skipped). Returns
+/// the sessions.
+pub(crate) async fn add_deferred_keys(
+    sessions: Vec<Session>,
+    tables: Vec<(Table, Deferred)>,
+) -> Result<Vec<Session>, MysqlError> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(tables)));
+    let handles: Vec<_> = sessions
+        .into_iter()
+        .map(|mut s| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Some((t, d)) = queue.lock().expect("queue lock").pop_front() else {
+                        return (s, Ok(()));
+                    };
+                    if let Err(e) = add_keys(&mut s, &t, &d).await {
+                        queue.lock().expect("queue lock").clear();
+                        return (s, Err(e));
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut first_err = None;
+    for h in handles {
+        let (s, r) = h.await.expect("a key-adding task panicked");
+        out.push(s);
+        if let Err(e) = r {
+            first_err.get_or_insert(e);
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+async fn add_keys(s: &mut Session, t: &Table, d: &Deferred) -> Result<(), MysqlError> {
+    let what = format!("adding the secondary keys of {}", t.qualified());
+    let existing = s
+        .column(
+            &format!(
+                "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                quote::string(&t.db),
+                quote::string(&t.name)
+            ),
+            &what,
         )
         .await?;
-        s.exec(&t.create_sql, &format!("creating table {}", t.qualified()))
-            .await?;
+    if let Some(sql) = d.alter_sql(t, &existing) {
+        tracing::debug!(table = %t.qualified(), "adding deferred keys");
+        s.exec(&sql, &what).await?;
     }
     Ok(())
 }
@@ -150,6 +256,20 @@ async fn create_object(
     o: &SchemaObject,
     flavor: Flavor,
 ) -> Result<(), MysqlError> {
+    // A resumed restore may find the object made by the interrupted run: replace it.
+    let kind = match o.kind {
+        ObjectKind::View => "VIEW",
+        ObjectKind::Procedure => "PROCEDURE",
+        ObjectKind::Function => "FUNCTION",
+        ObjectKind::Trigger => "TRIGGER",
+        ObjectKind::Event => "EVENT",
+    };
+    let qualified = quote::qualified(&o.db, &o.name);
+    s.exec(
+        &format!("DROP {kind} IF EXISTS {qualified}"),
+        &format!("replacing {kind} {qualified}"),
+    )
+    .await?;
     with_object_session(s, o).await?;
     let what = format!("creating {:?} {}", o.kind, quote::qualified(&o.db, &o.name));
     let r = s.exec(&o.create_sql, &what).await;

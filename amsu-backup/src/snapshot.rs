@@ -15,9 +15,10 @@ use amsu_mysql::conn::Session;
 use amsu_mysql::{binlog_position, probe};
 use async_trait::async_trait;
 
-use crate::catalog::{self, Account, Database, SchemaObject, Table, TableKind};
+use crate::catalog::{self, Account, Database, SchemaObject, SequenceState, Table, TableKind};
 use crate::image::{ImageError, SessionSettings};
 use crate::logical::{plan_chunks, Chunk};
+use crate::meter::Meter;
 use crate::BackupError;
 
 /// What the master holds, read before the snapshot.
@@ -38,13 +39,6 @@ impl Catalog {
         let objects = catalog::objects(ctl).await?;
         if let Some(why) = catalog::refusal(&tables) {
             return Err(BackupError::Unsupported(why).into());
-        }
-        if let Some(t) = tables.iter().find(|t| t.kind == TableKind::Sequence) {
-            return Err(BackupError::Unsupported(format!(
-                "sequence {} (sequences are not copied yet); drop it or use another method",
-                t.qualified()
-            ))
-            .into());
         }
         Ok(Catalog {
             info,
@@ -97,6 +91,7 @@ pub(crate) trait ChunkSink: Send + 'static {
 pub(crate) struct Dumped {
     pub(crate) coordinates: Coordinates,
     pub(crate) accounts: Vec<Account>,
+    pub(crate) sequences: Vec<SequenceState>,
     pub(crate) blocked_ms: f64,
     pub(crate) rows: u64,
     pub(crate) bytes: u64,
@@ -151,12 +146,26 @@ pub(crate) async fn dump<S: ChunkSink>(
         table: index[&(chunk.table.db.as_str(), chunk.table.name.as_str())],
         chunk,
     };
+    // Sequences hold no rows to dump: their state is read while commits are blocked.
+    let (sequences, tables): (Vec<Table>, Vec<Table>) = cat
+        .tables
+        .iter()
+        .cloned()
+        .partition(|t| t.kind == TableKind::Sequence);
     let (transactional, other): (Vec<Table>, Vec<Table>) =
-        cat.tables.iter().cloned().partition(|t| t.transactional());
+        tables.into_iter().partition(|t| t.transactional());
     let progress = Arc::new(Progress {
-        tables_total: cat.tables.len() as u64,
-        ..Default::default()
+        meter: Meter::new((transactional.len() + other.len()) as u64),
+        failed: AtomicBool::new(false),
+        left: Mutex::new(HashMap::new()),
     });
+    progress.meter.plan(
+        transactional
+            .iter()
+            .chain(&other)
+            .map(|t| t.data_length)
+            .sum(),
+    );
 
     let blocked_at = Instant::now();
     match cat.info.flavor {
@@ -183,6 +192,7 @@ pub(crate) async fn dump<S: ChunkSink>(
         }
         let coords = binlog_position(ctl).await?;
         let accounts = catalog::accounts(ctl, cat.info.flavor).await?;
+        let sequences = catalog::sequence_states(ctl, &sequences).await?;
         // Non-transactional tables have no snapshot: dump them while nothing commits.
         let jobs = other
             .iter()
@@ -195,7 +205,7 @@ pub(crate) async fn dump<S: ChunkSink>(
             })
             .collect();
         let ws = run(std::mem::take(&mut workers), jobs, &progress, events).await?;
-        Ok::<_, ImageError>((coords, accounts, ws))
+        Ok::<_, ImageError>((coords, accounts, sequences, ws))
     }
     .await;
     let release = match cat.info.flavor {
@@ -204,7 +214,7 @@ pub(crate) async fn dump<S: ChunkSink>(
     };
     let released = ctl.exec(release, release).await;
     let blocked_ms = blocked_at.elapsed().as_secs_f64() * 1000.0;
-    let (coordinates, accounts, mut workers) = window?;
+    let (coordinates, accounts, sequences, mut workers) = window?;
     released?;
     events.emit(&Event::CommitBlocked { millis: blocked_ms });
     events.emit(&Event::Snapshot {
@@ -220,21 +230,18 @@ pub(crate) async fn dump<S: ChunkSink>(
     Ok(Dumped {
         coordinates,
         accounts,
+        sequences,
         blocked_ms,
-        rows: progress.rows.load(Ordering::Relaxed),
-        bytes: progress.bytes.load(Ordering::Relaxed),
+        rows: progress.meter.rows(),
+        bytes: progress.meter.bytes(),
     })
 }
 
-#[derive(Default)]
 struct Progress {
-    tables_total: u64,
-    rows: AtomicU64,
-    bytes: AtomicU64,
+    meter: Meter,
     failed: AtomicBool,
-    // Chunks left per table, and tables finished.
+    // Chunks left per table.
     left: Mutex<HashMap<usize, u64>>,
-    tables_done: AtomicU64,
 }
 
 /// Runs `jobs` on the workers in parallel; returns the workers, or the first error.
@@ -267,23 +274,18 @@ async fn run<S: ChunkSink>(
                 };
                 match sink.write(&mut m, &job).await {
                     Ok((rows, bytes)) => {
-                        let rows = progress.rows.fetch_add(rows, Ordering::Relaxed) + rows;
-                        let bytes = progress.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
                         let finished = {
                             let mut left = progress.left.lock().expect("lock");
                             let l = left.get_mut(&job.table).expect("counted");
                             *l -= 1;
                             *l == 0
                         };
-                        if finished {
-                            progress.tables_done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        events.emit(&Event::Progress {
-                            tables_done: progress.tables_done.load(Ordering::Relaxed),
-                            tables_total: progress.tables_total,
+                        events.emit(&progress.meter.chunk_done(
                             rows,
                             bytes,
-                        });
+                            job.chunk.weight,
+                            finished,
+                        ));
                     }
                     Err(e) => {
                         progress.failed.store(true, Ordering::Relaxed);

@@ -222,6 +222,10 @@ pub struct RestoreArgs {
     /// Parallel loading connections (default 2).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Restore into a replica that already holds databases (the image's tables must not
+    /// exist there), and start over instead of resuming an interrupted restore.
+    #[arg(long)]
+    pub force: bool,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

@@ -257,15 +257,61 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         }
         (_, false) => None,
     };
-    let restore = ImageRestore::new(image_source(&a.image, &a.ftp_options)?, replica.clone())
+    let mut restore = ImageRestore::new(image_source(&a.image, &a.ftp_options)?, replica.clone())
         .threads(a.threads.unwrap_or(2));
+    let failed = |e: anyhow::Error| {
+        Exit(
+            exit::FAILED,
+            e.context(format!(
+                "restore of {} into {replica} failed",
+                shown(&a.image)
+            )),
+        )
+    };
+    // An interrupted restore of this image goes on where it stopped; anything else on
+    // the replica is left alone unless --force.
+    let recorded = restore
+        .recorded_chunks()
+        .await
+        .map_err(|e| failed(e.into()))?;
+    match recorded {
+        Some(n) if !a.force => {
+            if !a.json {
+                eprintln!(
+                    "Resuming the interrupted restore of {} into {replica}: {n} chunks already loaded",
+                    shown(&a.image)
+                );
+            }
+            restore = restore.resume(true);
+        }
+        _ if !a.force => {
+            let dbs = MysqlReplica::new(replica.clone())
+                .user_databases()
+                .await
+                .map_err(|e| failed(anyhow!("{e}")))?;
+            if !dbs.is_empty() {
+                return Err(Exit(
+                    exit::PRECONDITION,
+                    anyhow!(
+                        "the replica {replica} already holds databases ({}); nothing was changed. \
+                         Restore into an empty server, or pass --force to restore next to them \
+                         (the image's tables must not exist there)",
+                        dbs.join(", ")
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
     let renderer = Arc::new(Renderer::new(a.json));
     let sink: Arc<dyn EventSink> = renderer.clone();
     let result = restore.run(sink).await;
     renderer.finish();
-    let (report, manifest) = result
-        .with_context(|| format!("restore of {} into {replica} failed", shown(&a.image)))
-        .map_err(|e| Exit(exit::FAILED, e))?;
+    let (report, manifest) = result.map_err(|e| failed(e.into()))?;
+    restore
+        .forget_progress()
+        .await
+        .map_err(|e| failed(e.into()))?;
     let mut status = None;
     if let Some(m) = master {
         let r = MysqlReplica::new(replica.clone());

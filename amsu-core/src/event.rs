@@ -53,6 +53,15 @@ pub enum Event {
         rows: u64,
         /// Bytes copied so far (encoded row data).
         bytes: u64,
+        /// Seconds since the copy of rows began.
+        elapsed_secs: f64,
+        /// Mean rate since then, in bytes per second.
+        bytes_per_sec: f64,
+        /// Share of the data done, 0–100, when the total is known (estimated from table
+        /// sizes, so a guide rather than a promise).
+        percent: Option<f64>,
+        /// Estimated seconds left, from `percent` and the time so far.
+        eta_secs: Option<u64>,
     },
     /// The master's commits were blocked for this long while the snapshot was taken.
     CommitBlocked {

@@ -546,7 +546,9 @@ impl<'a> Setup<'a> {
         }
         let change_master_done = configured_by_us && journal.is_done(Step::ChangeMaster);
         if !journal.is_done(Step::CopyData) {
-            if !c.replica_databases.is_empty() {
+            // An interrupted copy that can go on keeps what it loaded.
+            let resume = journal.copy_started && self.copier.resumable();
+            if !c.replica_databases.is_empty() && !resume {
                 plan.push(Action::DropReplicaDatabases {
                     names: c.replica_databases.clone(),
                 });
@@ -784,12 +786,18 @@ impl<'a> Setup<'a> {
                     );
                 }
                 Action::CopyData => {
+                    let resume = journal.copy_started && self.copier.resumable();
                     journal.copy_started = true;
                     self.save(journal).map_err(fail)?;
-                    let report = p
-                        .step(step, self.copier.copy(events.clone()))
-                        .await
-                        .map_err(fail)?;
+                    let run = async {
+                        if resume {
+                            tracing::info!("resuming the interrupted copy");
+                            self.copier.resume(events.clone()).await
+                        } else {
+                            self.copier.copy(events.clone()).await
+                        }
+                    };
+                    let report = p.step(step, run).await.map_err(fail)?;
                     if report.coordinates.is_none() {
                         return Err(fail("the copy reported no binary log coordinates".into()));
                     }
@@ -859,6 +867,12 @@ impl<'a> Setup<'a> {
             journal.master_changes = p.master_changes.clone();
             journal.replica_changes = p.replica_changes.clone();
             self.save(journal).map_err(fail)?;
+            if matches!(action, Action::CopyData) {
+                // The journal holds the finished copy: its resume records can go.
+                if let Err(e) = self.copier.finished().await {
+                    tracing::warn!(error = %e, "could not remove the copy's resume records");
+                }
+            }
         }
         Ok(SetupReport {
             master: master_info,
@@ -990,6 +1004,7 @@ mod tests {
                     ..Default::default()
                 })
             });
+        c.expect_finished().times(1).returning(|| Ok(()));
         r.expect_change_master()
             .withf(|s| s.coordinates == coords() && s.user == "amsu_repl" && s.port == 3306)
             .times(1)
@@ -1165,6 +1180,49 @@ mod tests {
         let report = setup.run(Arc::new(NoEvents)).await.expect("resumes");
         assert!(report.resumed);
         assert!(store.0.lock().unwrap().as_ref().unwrap().complete);
+    }
+
+    #[tokio::test]
+    async fn a_resumable_copy_goes_on_after_a_crash_mid_copy() {
+        let store = MemJournal::default();
+        let mut j = Journal::new("db1:3306".into(), "r:1".into());
+        j.done = vec![Step::ReplicationUser, Step::ConfigureReplica];
+        j.created_user = Some(("amsu_repl".into(), "%".into()));
+        j.copy_started = true;
+        j.in_flight = Some(Step::CopyData);
+        *store.0.lock().unwrap() = Some(j);
+
+        let mut m = MockMasterServer::new();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_user_exists().returning(|_| Ok(true));
+        m.expect_set_replication_password()
+            .returning(|_, _, _| Ok(()));
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases()
+            .returning(|| Ok(vec!["shop".into()]));
+        // What the interrupted copy loaded stays: no drop.
+        r.expect_drop_databases().never();
+        r.expect_configure().returning(|_, _| Ok(()));
+        r.expect_change_master().times(1).returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        let mut c = MockDataCopier::new();
+        c.expect_resumable().return_const(true);
+        c.expect_copy().never();
+        c.expect_resume().times(1).returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        c.expect_finished().times(1).returning(|| Ok(()));
+        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
+            .with_journal(&store);
+        setup.run(Arc::new(NoEvents)).await.expect("resumes");
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert!(j.complete && j.is_done(Step::CopyData));
     }
 
     #[tokio::test]

@@ -133,8 +133,26 @@ pub struct CopyReport {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DataCopier: Send + Sync {
-    /// Runs the copy, reporting progress to `events`.
+    /// Runs the copy from the start, reporting progress to `events`.
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError>;
+
+    /// True when an interrupted copy can go on where it stopped ([`DataCopier::resume`])
+    /// instead of being dropped and started again. Default: false.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    /// Goes on with an interrupted copy: the replica holds what an earlier
+    /// [`DataCopier::copy`] of the same data loaded. Default: [`DataCopier::copy`].
+    async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+        self.copy(events).await
+    }
+
+    /// Called once the finished copy is journaled: drop whatever the copy kept on the
+    /// replica to resume with. Default: nothing.
+    async fn finished(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// One entry of a remote directory listing.

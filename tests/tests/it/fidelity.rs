@@ -309,6 +309,11 @@ async fn every_type_object_and_account_is_copied_exactly() {
         s("INSERT INTO obj.gen (a) VALUES (1), (2), (3), (4), (5)"),
         s("INSERT INTO obj.gen (a, hid) VALUES (6, 60)"),
         s("DELETE FROM obj.gen WHERE id >= 5"),
+        // Secondary keys (added after the data): order, prefixes, DESC, comments, odd names.
+        s("CREATE TABLE obj.keys (id INT PRIMARY KEY, a INT, b VARCHAR(30), c INT NOT NULL,
+            KEY kb (b(5)), UNIQUE KEY ua (a), KEY kc (c DESC) COMMENT 'c''s (key', KEY `odd ``key` (a, c),
+            UNIQUE KEY uc (c)) ENGINE=InnoDB"),
+        s("INSERT INTO obj.keys SELECT seq, seq * 3, CONCAT('b', seq), 1000 - seq FROM obj.seq_1_to_500"),
         s("CREATE TABLE obj.my (k VARCHAR(10) PRIMARY KEY, v TEXT) ENGINE=MyISAM"),
         s("INSERT INTO obj.my VALUES ('a', 'NULL'), ('b', ''), ('c', NULL)"),
         s("CREATE TABLE obj.ar (id INT AUTO_INCREMENT PRIMARY KEY, v BLOB) ENGINE=Aria AUTO_INCREMENT=1000"),

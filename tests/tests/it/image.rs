@@ -466,3 +466,167 @@ async fn outfile_fetch_resumes_after_a_cut() {
         "the run directory must be removed: {left:?}"
     );
 }
+
+/// The `amsu` binary next to this test binary (scripts/test.sh builds it first).
+fn amsu_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("amsu");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p amsu-cli` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A restore killed with SIGKILL in the middle and run again goes on where it stopped:
+/// the chunks recorded as loaded are not loaded again, and the replica ends equal to
+/// the image (no duplicate, no missing row), with its deferred secondary keys, its
+/// sequence state and no progress records left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_restore_resumes_where_it_stopped() {
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.big (id INT PRIMARY KEY, k INT NOT NULL, pad VARCHAR(200), \
+             KEY k_1 (k), UNIQUE KEY u (pad, id)) ENGINE=InnoDB",
+            "INSERT INTO shop.big SELECT seq, seq * 7919 % 1000, REPEAT(CHAR(65 + seq % 26), 150) \
+             FROM shop.seq_1_to_200000",
+            // No key at all: loaded as one chunk, with no duplicate on a rerun.
+            "CREATE TABLE shop.nokey (a INT, b VARCHAR(10)) ENGINE=InnoDB",
+            "INSERT INTO shop.nokey SELECT seq % 10, 'x' FROM shop.seq_1_to_5000",
+            "CREATE TABLE shop.conf (k VARCHAR(20) PRIMARY KEY, v TEXT) ENGINE=MyISAM",
+            "INSERT INTO shop.conf VALUES ('a', 'NULL'), ('b', ''), ('c', NULL)",
+            "CREATE SEQUENCE shop.s START WITH 10 INCREMENT BY 5",
+            "SELECT NEXTVAL(shop.s)",
+            "SELECT NEXTVAL(shop.s)",
+            // Fresh statistics: chunks are planned from the table's data size.
+            "ANALYZE TABLE shop.big",
+        ],
+    )
+    .await;
+    let img = p.dir.path().join("image");
+    let (manifest, _) = amsu_backup::ImageBackup::new(m.clone(), &img)
+        .threads(2)
+        .chunk_bytes(256 << 10)
+        .run(std::sync::Arc::new(amsu_core::NoEvents))
+        .await
+        .expect("backup");
+    let reader = ImageReader::open(&img).await.unwrap();
+    let chunks = reader.schema().chunks.len();
+    assert!(chunks >= 20, "{chunks} chunks");
+    assert_eq!(reader.schema().sequences.len(), 1);
+    drop(manifest);
+
+    let restore = |extra: &[&str]| {
+        let mut cmd = tokio::process::Command::new(amsu_bin());
+        cmd.args(["restore", "--image"])
+            .arg(&img)
+            .args(["--replica", &p.replica.url(), "--threads", "2"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    // Kill once a few chunks are recorded, well before the end.
+    let mut child = restore(&[]).spawn().expect("amsu starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let loaded_before_kill = loop {
+        assert!(Instant::now() < deadline, "no progress records appeared");
+        let n = query(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' \
+             AND TABLE_NAME = 'amsu_restore_progress'",
+        )
+        .await;
+        if n[0][0].as_deref() == Some("1") {
+            let rows = scalar(
+                &r,
+                "SELECT COUNT(*) FROM mysql.amsu_restore_progress WHERE chunk <> ''",
+            )
+            .await
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+            if rows >= 3 {
+                child.start_kill().expect("SIGKILL");
+                break rows;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the restore ended ({status}) before it could be killed");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    child.wait().await.unwrap();
+    let recorded: usize = scalar(
+        &r,
+        "SELECT COUNT(*) FROM mysql.amsu_restore_progress WHERE chunk <> ''",
+    )
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    assert!(
+        recorded >= loaded_before_kill && recorded < chunks,
+        "{recorded} of {chunks}"
+    );
+    // The rows on the replica are exactly the recorded chunks' rows.
+    let rows_recorded = scalar(
+        &r,
+        "SELECT SUM(rows_loaded) FROM mysql.amsu_restore_progress",
+    )
+    .await
+    .unwrap();
+    let rows_there = scalar(
+        &r,
+        "SELECT (SELECT COUNT(*) FROM shop.big) + (SELECT COUNT(*) FROM shop.nokey) \
+         + (SELECT COUNT(*) FROM shop.conf)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows_recorded, rows_there);
+
+    // Without --force, a rerun resumes (and says so).
+    let out = restore(&[]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{recorded} chunks already loaded")),
+        "{stderr}"
+    );
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    for t in ["shop.big", "shop.nokey", "shop.conf"] {
+        let show = format!("SHOW CREATE TABLE {t}");
+        let strip = |rows: Vec<Vec<Option<String>>>| rows[0][1].clone().unwrap();
+        assert_eq!(strip(query(&m, &show).await), strip(query(&r, &show).await));
+    }
+    assert_eq!(
+        scalar(&r, "SELECT NEXTVAL(shop.s)").await,
+        scalar(&m, "SELECT NEXTVAL(shop.s)").await
+    );
+    let left = query(
+        &r,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' \
+         AND TABLE_NAME = 'amsu_restore_progress'",
+    )
+    .await;
+    assert_eq!(left[0][0].as_deref(), Some("0"), "progress records left");
+
+    // A third run finds a replica with data and no record: refused, nothing changed.
+    let out = restore(&[]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("already holds databases (shop)"),
+        "{stderr}"
+    );
+}
