@@ -71,7 +71,7 @@ impl ImageBackup {
                 done: done.clone(),
             })
             .collect();
-        let dumped = snapshot::dump(
+        let (dumped, _) = snapshot::dump(
             &self.master,
             &mut ctl,
             &cat,

@@ -1,17 +1,14 @@
-//! The `logical` method: a consistent parallel snapshot of the master, streamed straight
-//! into the replica with `LOAD DATA LOCAL INFILE` (dump and load overlap per chunk).
+//! The `logical` method: a consistent parallel snapshot of the master
+//! ([`crate::snapshot`]), streamed straight into the replica with `LOAD DATA LOCAL
+//! INFILE` (dump and load overlap per chunk), secondary keys added after the data.
 
-use std::collections::VecDeque;
+use std::collections::HashSet;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
-use amsu_core::{
-    BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Flavor, ServerAddr,
-};
+use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, ServerAddr};
 use amsu_mysql::conn::{text, Session};
-use amsu_mysql::{binlog_position, probe, MysqlError};
+use amsu_mysql::MysqlError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -20,8 +17,9 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{self, Table};
 use crate::encode::push_values;
-use crate::meter::Meter;
-use crate::{restore, BackupError};
+use crate::image::ImageError;
+use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
+use crate::{load, restore, BackupError};
 
 /// Options of the logical copy. Build with [`LogicalOptions::default`] and the setters.
 #[derive(Debug, Clone)]
@@ -83,7 +81,11 @@ impl LogicalCopy {
 #[async_trait]
 impl DataCopier for LogicalCopy {
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
-        Ok(self.run(events).await?)
+        // A refusal or a server error is reported as the BackupError it is.
+        self.run(events).await.map_err(|e| match e {
+            ImageError::Backup(b) => Box::new(b) as BoxError,
+            other => Box::new(other),
+        })
     }
 }
 
@@ -95,179 +97,58 @@ pub(crate) struct Chunk {
     pub(crate) weight: u64,
 }
 
-struct Counters {
-    meter: Meter,
-    failed: AtomicBool,
-}
-
-struct Worker {
-    master: Session,
-    replica: Session,
-}
-
 impl LogicalCopy {
-    async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BackupError> {
-        let n = self.options.threads;
+    async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
         let mut ctl = Session::open(&self.master).await?;
-        let info = probe(&mut ctl).await?;
-        let dbs = catalog::databases(&mut ctl).await?;
-        let tables = catalog::tables(&mut ctl).await?;
-        let objects = catalog::objects(&mut ctl).await?;
-        if let Some(why) = catalog::refusal(&tables) {
-            return Err(BackupError::Unsupported(why));
-        }
-        let plugins = catalog::account_plugins(&mut ctl, info.flavor).await?;
+        let cat = Catalog::read(&mut ctl).await?;
+        let plugins = catalog::account_plugins(&mut ctl, cat.info.flavor).await?;
 
+        let settings = snapshot::dump_settings();
         let mut rs = Session::open(&self.replica).await?;
         let active = catalog::active_auth_plugins(&mut rs).await?;
         if let Some(why) = catalog::plugin_refusal(&plugins, &active) {
-            return Err(BackupError::Unsupported(why));
+            return Err(BackupError::Unsupported(why).into());
         }
-        restore::prepare_session(&mut rs).await?;
-        restore::create_databases(&mut rs, &dbs).await?;
-        let deferred =
-            restore::create_tables(&mut rs, &tables, &std::collections::HashSet::new()).await?;
+        load::apply_settings(&mut rs, &settings).await?;
+        restore::create_databases(&mut rs, &cat.databases).await?;
+        let deferred = restore::create_tables(&mut rs, &cat.tables, &HashSet::new()).await?;
 
-        // Every connection (and its handshake) before any lock.
-        let mut workers = Vec::with_capacity(n);
-        for _ in 0..n {
-            let mut m = Session::open(&self.master).await?;
-            for sql in [
-                "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-                "SET SESSION character_set_results = binary",
-                "SET SESSION net_write_timeout = 3600",
-            ] {
-                m.exec(sql, sql).await?;
-            }
-            let mut r = Session::open(&self.replica).await?;
-            restore::prepare_session(&mut r).await?;
-            r.exec(
-                "SET SESSION net_read_timeout = 3600",
-                "setting net_read_timeout",
-            )
-            .await?;
-            workers.push(Worker {
-                master: m,
-                replica: r,
-            });
-        }
-        ctl.exec(
-            "SET SESSION lock_wait_timeout = 30",
-            "setting lock_wait_timeout",
-        )
-        .await?;
-
-        // Sequences hold no rows to copy: their state is read in the window below.
-        let (sequences, tables): (Vec<Table>, Vec<Table>) = tables
+        // Every connection (and its handshake) before the snapshot's lock.
+        let sessions = load::open_sessions(&self.replica, self.options.threads, &settings).await?;
+        let sinks = sessions
             .into_iter()
-            .partition(|t| t.kind == catalog::TableKind::Sequence);
-        let (transactional, other): (Vec<Table>, Vec<Table>) =
-            tables.into_iter().partition(|t| t.transactional());
-        let tables_total = (transactional.len() + other.len() + sequences.len()) as u64;
-        let counters = Arc::new(Counters {
-            meter: Meter::new((transactional.len() + other.len()) as u64),
-            failed: AtomicBool::new(false),
-        });
-        counters.meter.plan(
-            transactional
-                .iter()
-                .chain(&other)
-                .map(|t| t.data_length)
-                .sum(),
-        );
-
-        // --- The window in which the master's commits are blocked. ---
-        let blocked_at = Instant::now();
-        match info.flavor {
-            Flavor::MariaDb => {
-                ctl.exec("BACKUP STAGE START", "BACKUP STAGE START").await?;
-                ctl.exec("BACKUP STAGE BLOCK_COMMIT", "BACKUP STAGE BLOCK_COMMIT")
-                    .await?;
-            }
-            Flavor::MySql => {
-                ctl.exec("FLUSH TABLES WITH READ LOCK", "FLUSH TABLES WITH READ LOCK")
-                    .await?;
-            }
-        }
-        let blocked_at = blocked_at.max(Instant::now());
-        let window = async {
-            let snaps = futures_util::future::join_all(workers.iter_mut().map(|w| {
-                w.master.exec(
-                    "START TRANSACTION WITH CONSISTENT SNAPSHOT",
-                    "START TRANSACTION WITH CONSISTENT SNAPSHOT",
-                )
-            }))
-            .await;
-            for r in snaps {
-                r?;
-            }
-            let coords = binlog_position(&mut ctl).await?;
-            let accounts = catalog::accounts(&mut ctl, info.flavor).await?;
-            let sequence_states = catalog::sequence_states(&mut ctl, &sequences).await?;
-            // Non-transactional tables have no snapshot: copy them while nothing commits.
-            let chunks = other
-                .iter()
-                .map(|t| Chunk {
-                    table: Arc::new(t.clone()),
-                    filter: String::new(),
-                    weight: t.data_length,
-                })
-                .collect();
-            let ws = std::mem::take(&mut workers);
-            let ws = run_chunks(ws, chunks, &counters, &events, self.options.piece_bytes).await?;
-            Ok::<_, BackupError>((coords, accounts, sequence_states, ws))
-        }
-        .await;
-        let release = match info.flavor {
-            Flavor::MariaDb => "BACKUP STAGE END",
-            Flavor::MySql => "UNLOCK TABLES",
-        };
-        let released = ctl.exec(release, release).await;
-        let blocked_ms = blocked_at.elapsed().as_secs_f64() * 1000.0;
-        let (coords, accounts, sequence_states, ws) = window?;
-        released?;
-        events.emit(&Event::CommitBlocked { millis: blocked_ms });
-        events.emit(&Event::Snapshot {
-            coordinates: coords.clone(),
-        });
-        tracing::info!(blocked_ms, %coords, "snapshot taken");
-        workers = ws;
-
-        // --- Transactional tables, from the shared snapshot. ---
-        let chunks = plan_chunks(
-            &mut workers[0].master,
-            &transactional,
+            .map(|replica| ReplicaSink {
+                replica,
+                piece_bytes: self.options.piece_bytes,
+                character_set: settings.character_set.clone(),
+            })
+            .collect();
+        let (dumped, sinks) = snapshot::dump(
+            &self.master,
+            &mut ctl,
+            &cat,
+            sinks,
             self.options.chunk_bytes,
-        )
-        .await?;
-        let workers = run_chunks(
-            workers,
-            chunks,
-            &counters,
             &events,
-            self.options.piece_bytes,
         )
         .await?;
-        let mut replicas = Vec::with_capacity(workers.len());
-        for mut w in workers {
-            let _ = w.master.exec("COMMIT", "ending the snapshot").await;
-            replicas.push(w.replica);
-        }
+        tracing::info!(blocked_ms = dumped.blocked_ms, coordinates = %dumped.coordinates, "copied");
+        let replicas = sinks.into_iter().map(|s| s.replica).collect();
         restore::add_deferred_keys(replicas, deferred).await?;
 
-        restore::restore_sequences(&mut rs, &sequence_states).await?;
-        restore::create_objects(&mut rs, &objects, info.flavor).await?;
-        restore::create_accounts(&mut rs, &accounts).await?;
+        restore::restore_sequences(&mut rs, &dumped.sequences).await?;
+        restore::create_objects(&mut rs, &cat.objects, cat.info.flavor).await?;
+        restore::create_accounts(&mut rs, &dumped.accounts).await?;
 
         Ok(CopyReport {
-            coordinates: Some(Coordinates { ..coords }),
-            databases: dbs.len() as u64,
-            tables: tables_total,
-            rows: counters.meter.rows(),
-            bytes: counters.meter.bytes(),
-            accounts: accounts.len() as u64,
-            objects: objects.len() as u64,
-            commit_blocked_ms: blocked_ms,
+            coordinates: Some(dumped.coordinates),
+            databases: cat.databases.len() as u64,
+            tables: cat.tables.len() as u64,
+            rows: dumped.rows,
+            bytes: dumped.bytes,
+            accounts: dumped.accounts.len() as u64,
+            objects: cat.objects.len() as u64,
+            commit_blocked_ms: dumped.blocked_ms,
         })
     }
 }
@@ -343,132 +224,34 @@ pub(crate) async fn plan_chunks(
     Ok(chunks)
 }
 
-/// Runs chunks on the workers in parallel; returns the workers when all are done, or
-/// the first error.
-async fn run_chunks(
-    workers: Vec<Worker>,
-    chunks: Vec<Chunk>,
-    counters: &Arc<Counters>,
-    events: &Arc<dyn EventSink>,
-    piece_bytes: usize,
-) -> Result<Vec<Worker>, BackupError> {
-    if chunks.is_empty() {
-        return Ok(workers);
-    }
-    // A table is done when its last chunk is.
-    let mut remaining: std::collections::HashMap<(String, String), u64> =
-        std::collections::HashMap::new();
-    for c in &chunks {
-        *remaining
-            .entry((c.table.db.clone(), c.table.name.clone()))
-            .or_default() += 1;
-    }
-    let remaining = Arc::new(Mutex::new(remaining));
-    let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
-    let mut handles = Vec::new();
-    for mut w in workers {
-        let queue = queue.clone();
-        let counters = counters.clone();
-        let events = events.clone();
-        let remaining = remaining.clone();
-        handles.push(tokio::spawn(async move {
-            loop {
-                if counters.failed.load(Ordering::Relaxed) {
-                    return (w, Ok(()));
-                }
-                let Some(chunk) = queue.lock().expect("queue lock").pop_front() else {
-                    return (w, Ok(()));
-                };
-                match copy_chunk(&mut w, &chunk, piece_bytes).await {
-                    Ok((rows, bytes)) => {
-                        let key = (chunk.table.db.clone(), chunk.table.name.clone());
-                        let table_finished = {
-                            let mut r = remaining.lock().expect("remaining lock");
-                            let left = r.get_mut(&key).expect("known table");
-                            *left -= 1;
-                            *left == 0
-                        };
-                        events.emit(&counters.meter.chunk_done(
-                            rows,
-                            bytes,
-                            chunk.weight,
-                            table_finished,
-                        ));
-                    }
-                    Err(e) => {
-                        counters.failed.store(true, Ordering::Relaxed);
-                        return (w, Err(e));
-                    }
-                }
-            }
-        }));
-    }
-    let mut workers = Vec::new();
-    let mut first_err = None;
-    for h in handles {
-        let (w, r) = h.await.map_err(|e| BackupError::Internal(e.to_string()))?;
-        workers.push(w);
-        if let Err(e) = r {
-            first_err.get_or_insert(e);
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(workers),
-    }
-}
-
 /// Streams one chunk from the master into the replica in one transaction; rolls it back
 /// on any error, so a chunk is loaded whole or not at all.
 async fn copy_chunk(
-    w: &mut Worker,
-    chunk: &Chunk,
+    master: &mut Session,
+    replica: &mut Session,
+    job: &ChunkJob,
     piece_bytes: usize,
+    character_set: &str,
 ) -> Result<(u64, u64), BackupError> {
+    let chunk = &job.chunk;
     let t = &chunk.table;
-    let cols: Vec<_> = t.copied_columns().collect();
-    let select = format!(
-        "SELECT {} FROM {} {}",
-        cols.iter()
-            .map(|c| c.select_expr())
-            .collect::<Vec<_>>()
-            .join(", "),
-        t.qualified(),
-        chunk.filter
-    );
-    let mut targets = Vec::new();
-    let mut sets = Vec::new();
-    for (i, c) in cols.iter().enumerate() {
-        let (target, set) = c.load_target(i);
-        targets.push(target);
-        sets.extend(set);
-    }
-    let load = format!(
-        "LOAD DATA LOCAL INFILE 'amsu-chunk' INTO TABLE {} CHARACTER SET binary \
-         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){}",
-        t.qualified(),
-        targets.join(", "),
-        if sets.is_empty() {
-            String::new()
-        } else {
-            format!(" SET {}", sets.join(", "))
-        }
-    );
+    let select = job.select();
+    let load = load::load_sql(t, character_set);
     let what_load = format!("loading {} {}", t.qualified(), chunk.filter);
     let what_dump = format!("reading {} {}", t.qualified(), chunk.filter);
 
-    w.replica
+    replica
         .exec("START TRANSACTION", "START TRANSACTION")
         .await?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    w.replica.conn.set_infile_handler(async move {
+    replica.conn.set_infile_handler(async move {
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })
         .boxed())
     });
-    let master_server = w.master.server().to_string();
-    let (mconn, rconn) = (&mut w.master.conn, &mut w.replica.conn);
+    let master_server = master.server().to_string();
+    let (mconn, rconn) = (&mut master.conn, &mut replica.conn);
     let dump = async move {
         let result: Result<(u64, u64), BackupError> =
             async {
@@ -519,16 +302,16 @@ async fn copy_chunk(
     let (loaded, dumped) = tokio::join!(load, dump);
     let ok = loaded.is_ok() && dumped.is_ok();
     if ok {
-        if let Err(e) = restore::check_no_warnings(&mut w.replica, &what_load).await {
-            let _ = w.replica.exec("ROLLBACK", "ROLLBACK").await;
+        if let Err(e) = restore::check_no_warnings(replica, &what_load).await {
+            let _ = replica.exec("ROLLBACK", "ROLLBACK").await;
             return Err(e.into());
         }
     }
     if !ok {
-        let _ = w.replica.exec("ROLLBACK", "ROLLBACK").await;
+        let _ = replica.exec("ROLLBACK", "ROLLBACK").await;
         if let Err(source) = loaded {
             return Err(MysqlError::Query {
-                server: w.replica.server().to_string(),
+                server: replica.server().to_string(),
                 what: what_load,
                 source,
             }
@@ -536,6 +319,31 @@ async fn copy_chunk(
         }
         return Err(dumped.expect_err("one side failed"));
     }
-    w.replica.exec("COMMIT", "COMMIT").await?;
+    replica.exec("COMMIT", "COMMIT").await?;
     Ok(dumped.expect("checked above"))
+}
+
+/// Streams the chunks it is given into its own replica session.
+struct ReplicaSink {
+    replica: Session,
+    piece_bytes: usize,
+    character_set: String,
+}
+
+#[async_trait]
+impl ChunkSink for ReplicaSink {
+    async fn write(
+        &mut self,
+        master: &mut Session,
+        job: &ChunkJob,
+    ) -> Result<(u64, u64), ImageError> {
+        Ok(copy_chunk(
+            master,
+            &mut self.replica,
+            job,
+            self.piece_bytes,
+            &self.character_set,
+        )
+        .await?)
+    }
 }

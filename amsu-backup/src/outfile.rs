@@ -272,7 +272,12 @@ impl OutfileCopy {
             events.clone(),
             None, // the dump reports progress
         );
-        let dump = snapshot::dump(&self.master, ctl, &cat, sinks, self.chunk_bytes, &events);
+        // The sinks hold the fetcher's channel: drop them as soon as the dump ends.
+        let dump = async {
+            snapshot::dump(&self.master, ctl, &cat, sinks, self.chunk_bytes, &events)
+                .await
+                .map(|(dumped, _sinks)| dumped)
+        };
         let (dumped, fetched_r, loaded) = tokio::join!(dump, fetcher, loaders);
         // The first cause: a load error makes the fetcher and the dump stop, a fetch error
         // the dump.

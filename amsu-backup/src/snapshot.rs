@@ -111,7 +111,7 @@ pub(crate) async fn dump<S: ChunkSink>(
     sinks: Vec<S>,
     chunk_bytes: u64,
     events: &Arc<dyn EventSink>,
-) -> Result<Dumped, ImageError> {
+) -> Result<(Dumped, Vec<S>), ImageError> {
     let settings = dump_settings();
     let mut workers = Vec::with_capacity(sinks.len());
     for sink in sinks {
@@ -224,17 +224,20 @@ pub(crate) async fn dump<S: ChunkSink>(
     let chunks = plan_chunks(&mut workers[0].0, &transactional, chunk_bytes).await?;
     let jobs = chunks.into_iter().map(job).collect();
     let workers = run(workers, jobs, &progress, events).await?;
-    for (mut m, _) in workers {
+    let mut sinks = Vec::with_capacity(workers.len());
+    for (mut m, sink) in workers {
         let _ = m.exec("COMMIT", "ending the snapshot").await;
+        sinks.push(sink);
     }
-    Ok(Dumped {
+    let dumped = Dumped {
         coordinates,
         accounts,
         sequences,
         blocked_ms,
         rows: progress.meter.rows(),
         bytes: progress.meter.bytes(),
-    })
+    };
+    Ok((dumped, sinks))
 }
 
 struct Progress {

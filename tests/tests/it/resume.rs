@@ -38,6 +38,7 @@ async fn setup(
     env: &[(&str, &str)],
     user: &str,
     kill_on: Option<&str>,
+    extra: &[&str],
 ) -> Run {
     let master = format!("mysql://{user}@127.0.0.1:{}", p.master.port());
     let mut cmd = tokio::process::Command::new(amsu_bin());
@@ -54,6 +55,7 @@ async fn setup(
         "--journal",
     ])
     .arg(journal)
+    .args(extra)
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);
@@ -116,11 +118,11 @@ async fn scenario(kill_on: &str) {
         ("AMSU_MASTER_PASSWORD", "Adm1n-Secret-Pw"),
         ("AMSU_REPL_PASSWORD", "Repl-Secret-Pw-77"),
     ];
-    let first = setup(&p, &journal, &env, "admin", Some(kill_on)).await;
+    let first = setup(&p, &journal, &env, "admin", Some(kill_on), &[]).await;
     assert_eq!(first.code, None, "killed by a signal");
     exec(&m, &["INSERT INTO shop.tags VALUES (99999, 'after kill')"]).await;
 
-    let second = setup(&p, &journal, &env, "admin", None).await;
+    let second = setup(&p, &journal, &env, "admin", None, &[]).await;
     assert_eq!(
         second.code,
         Some(0),
@@ -137,7 +139,7 @@ async fn scenario(kill_on: &str) {
     .await;
     assert_eq!(users[0][0].as_deref(), Some("1"));
 
-    let third = setup(&p, &journal, &env, "admin", None).await;
+    let third = setup(&p, &journal, &env, "admin", None, &[]).await;
     assert_eq!(third.code, Some(0));
     assert!(
         third.stdout.contains("\"already_done\":true"),
@@ -173,6 +175,90 @@ async fn killed_mid_copy_then_rerun() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_change_master_then_rerun() {
     scenario("CHANGE MASTER TO").await;
+}
+
+/// `amsu setup --image` killed in the middle of loading the image: the rerun keeps the
+/// chunks already loaded (their progress records) and loads only the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_setup_killed_mid_restore_resumes_the_restore() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 1000).await;
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.items (id BIGINT PRIMARY KEY, k INT, name VARCHAR(50), note TEXT, KEY (k))",
+            "INSERT INTO shop.items SELECT seq, seq % 97, CONCAT('item ', seq), REPEAT('n', seq % 200) \
+             FROM shop.seq_1_to_150000",
+            "ANALYZE TABLE shop.items",
+            "CREATE USER 'admin'@'%' IDENTIFIED BY 'Adm1n-Secret-Pw'",
+            "GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION",
+        ],
+    )
+    .await;
+    let img = p.dir.path().join("image");
+    amsu_backup::ImageBackup::new(m.clone(), &img)
+        .threads(2)
+        .chunk_bytes(256 << 10)
+        .run(std::sync::Arc::new(amsu_core::NoEvents))
+        .await
+        .expect("backup");
+    let img_s = img.display().to_string();
+    let journal = p.dir.path().join("journal.json");
+    let env = [
+        ("AMSU_MASTER_PASSWORD", "Adm1n-Secret-Pw"),
+        ("AMSU_REPL_PASSWORD", "Repl-Secret-Pw-77"),
+    ];
+    let extra = ["--image", img_s.as_str()];
+    // Killed after the first chunk's progress event.
+    let first = setup(&p, &journal, &env, "admin", Some("\"tables_done\""), &extra).await;
+    assert_eq!(first.code, None, "killed by a signal");
+    let recorded = query(
+        &r,
+        "SELECT COUNT(*) FROM mysql.amsu_restore_progress WHERE chunk <> ''",
+    )
+    .await;
+    let recorded: usize = recorded[0][0].as_deref().unwrap().parse().unwrap();
+    assert!(recorded >= 1, "chunks recorded before the kill");
+    exec(
+        &m,
+        &["UPDATE bank.accounts SET balance = balance WHERE id = 1"],
+    )
+    .await;
+
+    let second = setup(&p, &journal, &env, "admin", None, &extra).await;
+    assert_eq!(
+        second.code,
+        Some(0),
+        "rerun resumes: {}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("resuming the interrupted copy"),
+        "{}",
+        second.stderr
+    );
+    // Only the chunks that were not recorded were loaded again.
+    let loaded_again = second.stdout.matches("\"event\":\"progress\"").count();
+    let total = amsu_backup::ImageReader::open(&img)
+        .await
+        .unwrap()
+        .schema()
+        .chunks
+        .len();
+    assert_eq!(loaded_again, total - recorded, "{}", second.stdout);
+    wait_caught_up(&m, &r).await;
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    let left = query(
+        &r,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' \
+         AND TABLE_NAME = 'amsu_restore_progress'",
+    )
+    .await;
+    assert_eq!(left[0][0].as_deref(), Some("0"), "progress records left");
 }
 
 /// A dry run prints the plan and the statements, with no password, and changes nothing.
