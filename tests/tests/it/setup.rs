@@ -572,3 +572,92 @@ fn amsu_bin() -> std::path::PathBuf {
     );
     bin
 }
+
+/// A setup that fails after creating the replication user drops that user again and
+/// says so; the rerun after fixing the cause creates it anew and goes through. The
+/// failure is real: the master has an ARCHIVE table and the replica lacks the ARCHIVE
+/// engine, so the copy cannot create the table there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_setup_drops_the_user_it_created() {
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &[
+            "INSTALL SONAME 'ha_archive'",
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB",
+            "INSERT INTO app.t SELECT seq, CONCAT('v', seq) FROM app.seq_1_to_1000",
+            "CREATE TABLE app.log (id INT, msg VARCHAR(20)) ENGINE=ARCHIVE",
+            "INSERT INTO app.log VALUES (1, 'archived'), (2, 'too')",
+        ],
+    )
+    .await;
+    let users = || {
+        let m = m.clone();
+        async move {
+            scalar(
+                &m,
+                "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(users().await, "0");
+    let journal = p.dir.path().join("journal.json");
+    let run = || {
+        let (master, replica, journal) = (url(&p.master), url(&p.replica), journal.clone());
+        async move {
+            tokio::process::Command::new(amsu_bin())
+                .args(["setup", "--master", &master, "--replica", &replica, "--yes"])
+                .arg("--journal")
+                .arg(&journal)
+                .output()
+                .await
+                .expect("amsu runs")
+        }
+    };
+
+    let out = run().await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("copy_data"), "{stderr}");
+    assert!(
+        stderr.contains("dropped user 'amsu_repl'@'%' again, since the setup failed"),
+        "{stderr}"
+    );
+    assert_eq!(users().await, "0", "the created user was dropped");
+    let j = std::fs::read_to_string(&journal).unwrap();
+    let compact: String = j.split_whitespace().collect();
+    assert!(
+        compact.contains("\"reverted_user\":[\"amsu_repl\",\"%\"]")
+            && compact.contains("\"created_user\":null"),
+        "{j}"
+    );
+    assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty());
+
+    // Fix the cause; the same command creates the user again and finishes.
+    exec(&r, &["INSTALL SONAME 'ha_archive'"]).await;
+    let out = run().await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(users().await, "1");
+    exec(&m, &["INSERT INTO app.t VALUES (1001, 'late')"]).await;
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT COUNT(*) FROM app.t").await.as_deref(),
+        Some("1001")
+    );
+    assert_eq!(
+        scalar(&r, "SELECT GROUP_CONCAT(msg ORDER BY id) FROM app.log")
+            .await
+            .as_deref(),
+        Some("archived,too")
+    );
+}
