@@ -50,6 +50,7 @@
 //!     async fn drop_databases(&self, _: &[String]) -> Result<(), BoxError> { Ok(()) }
 //!     async fn configure(&self, _: Option<u32>, _: bool) -> Result<(), BoxError> { Ok(()) }
 //!     async fn change_master(&self, _: &ReplicationSource) -> Result<(), BoxError> { Ok(()) }
+//!     async fn set_replication_credentials(&self, _: &str, _: &Secret, _: &ReplicationTls) -> Result<(), BoxError> { Ok(()) }
 //!     async fn start_replication(&self, _: Duration) -> Result<ReplicationStatus, BoxError> {
 //!         Ok(ReplicationStatus { io_running: true, sql_running: true, ..Default::default() })
 //!     }

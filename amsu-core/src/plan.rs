@@ -62,6 +62,17 @@ pub enum Action {
         #[serde(default)]
         tls: ReplicationTls,
     },
+    /// New credentials (and TLS settings) for a replica an earlier run of this setup
+    /// already pointed at the master, keeping its position: `STOP SLAVE; CHANGE MASTER TO
+    /// MASTER_USER, MASTER_PASSWORD[, MASTER_SSL…]` (the replication user's password was
+    /// set anew).
+    UpdateReplicaCredentials {
+        /// Replication user.
+        user: String,
+        /// TLS settings of the replication connection.
+        #[serde(default)]
+        tls: ReplicationTls,
+    },
     /// `START SLAVE` and wait until both threads run.
     StartReplica,
     /// Wait until the replica applied everything the master had written (by GTID with
@@ -85,7 +96,9 @@ impl Action {
             | Action::DropReplicaDatabases { .. }
             | Action::ConfigureReplica { .. } => Step::ConfigureReplica,
             Action::CopyData => Step::CopyData,
-            Action::ChangeMaster { .. } => Step::ChangeMaster,
+            Action::ChangeMaster { .. } | Action::UpdateReplicaCredentials { .. } => {
+                Step::ChangeMaster
+            }
             Action::StartReplica => Step::StartReplica,
             Action::WaitCaughtUp { .. } => Step::CatchUp,
         }

@@ -598,6 +598,15 @@ impl<'a> Setup<'a> {
                 positioning: o.positioning,
                 tls: o.tls.clone(),
             });
+        } else if matches!(
+            c.repl_user,
+            Some(ReplUserPlan::Create(_) | ReplUserPlan::ResetPassword(_))
+        ) {
+            // The replica keeps its position, but the user's password is new.
+            plan.push(Action::UpdateReplicaCredentials {
+                user: o.repl_user.clone(),
+                tls: o.tls.clone(),
+            });
         }
         plan.push(Action::StartReplica);
         if o.wait_caught_up {
@@ -656,9 +665,10 @@ impl<'a> Setup<'a> {
 
     /// After a failed run: drops the replication user this setup created (in this run or
     /// an interrupted earlier one), so that a failed setup leaves no account behind, and
-    /// journals that it did (a rerun creates the user again). A user that existed before
-    /// is never dropped (it is not in the journal), nor one the replica already points at
-    /// (the failure came after `CHANGE MASTER`): a rerun resumes with it.
+    /// journals that it did (a rerun creates the user again, and gives a replica already
+    /// pointed at the master the new password). A user that existed before is never
+    /// dropped (it is not in the journal), nor one replication already runs with (the
+    /// failure came while waiting for the catch-up).
     async fn revert_created_user(&self, p: &mut Progress<'_>, journal: &mut Journal) {
         let Some((user, host)) = journal.created_user.clone() else {
             return;
@@ -667,9 +677,9 @@ impl<'a> Setup<'a> {
         if !journal.is_done(Step::ReplicationUser) {
             return;
         }
-        if journal.is_done(Step::ChangeMaster) {
+        if journal.is_done(Step::StartReplica) {
             p.notes.push(format!(
-                "The replication user '{user}'@'{host}' is kept: the replica is configured to replicate as it."
+                "The replication user '{user}'@'{host}' is kept: replication runs as it."
             ));
             return;
         }
@@ -923,6 +933,22 @@ impl<'a> Setup<'a> {
                         ),
                     );
                 }
+                Action::UpdateReplicaCredentials { user, tls } => {
+                    let password = repl_password
+                        .clone()
+                        .ok_or_else(|| fail("no replication password".into()))?;
+                    p.step(
+                        step,
+                        self.replica
+                            .set_replication_credentials(user, &password, tls),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    p.changed(
+                        Role::Replica,
+                        format!("new replication credentials for '{user}' (position kept)"),
+                    );
+                }
                 Action::StartReplica => {
                     replication = p
                         .step(step, self.replica.start_replication(o.start_timeout))
@@ -1062,7 +1088,9 @@ mod tests {
 
     fn forbid_changes(m: &mut MockMasterServer, r: &mut MockReplicaServer, c: &mut MockDataCopier) {
         m.expect_create_replication_user().never();
+        m.expect_drop_replication_user().never();
         m.expect_set_server_id().never();
+        r.expect_set_replication_credentials().never();
         r.expect_configure().never();
         r.expect_drop_databases().never();
         r.expect_reset_replication().never();
@@ -1250,11 +1278,84 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failure_after_change_master_keeps_the_user() {
+    async fn failed_start_drops_the_user_and_the_rerun_gives_the_replica_the_new_one() {
+        let store = MemJournal::default();
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .times(2)
+            .returning(|_, _, _| Ok(()));
+        m.expect_drop_replication_user()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().times(1).returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        r.expect_change_master().times(1).returning(|_| Ok(()));
+        let mut seq = Sequence::new();
+        r.expect_start_replication()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err("Last_IO_Error: cannot connect".into()));
+        let opts = || SetupOptions::new("db1", 3306).replica_id("r:1");
+        let err = Setup::new(&m, &r, &c, opts())
+            .with_journal(&store)
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("dropped user 'amsu_repl'@'%' again"), "{msg}");
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert!(j.is_done(Step::ChangeMaster) && !j.is_done(Step::ReplicationUser));
+
+        // The rerun: the user is created anew (user_exists is false again) and the
+        // configured replica gets the new password, keeping its position.
+        r.checkpoint();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| {
+            Ok(Some(ReplicationStatus {
+                master_port: 3306,
+                ..Default::default()
+            }))
+        });
+        r.expect_user_databases()
+            .returning(|| Ok(vec!["shop".into()]));
+        r.expect_reset_replication().never();
+        r.expect_change_master().never();
+        r.expect_set_replication_credentials()
+            .withf(|u, _, t| u == "amsu_repl" && !t.ssl)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .returning(|_| Ok(ReplicationStatus::default()));
+        let report = Setup::new(&m, &r, &c, opts())
+            .with_journal(&store)
+            .run(Arc::new(NoEvents))
+            .await
+            .expect("the rerun finishes");
+        assert!(report.resumed);
+        assert!(
+            report
+                .replica_changes
+                .iter()
+                .any(|c| c.contains("new replication credentials")),
+            "{:?}",
+            report.replica_changes
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_catch_up_keeps_the_user_replication_runs_as() {
         let (mut m, mut r) = healthy();
         m.expect_create_replication_user()
             .returning(|_, _, _| Ok(()));
         m.expect_drop_replication_user().never();
+        m.expect_binlog_position().returning(|| Ok(coords()));
         r.expect_configure().returning(|_, _| Ok(()));
         let mut c = MockDataCopier::new();
         c.expect_copy().returning(|_| {
@@ -1265,14 +1366,21 @@ mod tests {
         });
         r.expect_change_master().returning(|_| Ok(()));
         r.expect_start_replication()
-            .returning(|_| Err("Last_IO_Error: cannot connect".into()));
-        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
-            .run(Arc::new(NoEvents))
-            .await
-            .unwrap_err();
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r.expect_wait_until_applied()
+            .returning(|_, _| Err("timed out".into()));
+        let err = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306).wait_caught_up(true),
+        )
+        .run(Arc::new(NoEvents))
+        .await
+        .unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.contains("'amsu_repl'@'%' is kept: the replica is configured"),
+            msg.contains("'amsu_repl'@'%' is kept: replication runs as it"),
             "{msg}"
         );
     }

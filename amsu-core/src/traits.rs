@@ -157,6 +157,15 @@ pub trait ReplicaServer: Send + Sync {
     /// Points the replica at the master (host and coordinates in one statement), with the
     /// source's positioning and TLS settings.
     async fn change_master(&self, source: &ReplicationSource) -> Result<(), BoxError>;
+    /// Gives a replica that is already configured (by [`ReplicaServer::change_master`])
+    /// a new replication user, password and, when `tls.ssl`, TLS settings, keeping its
+    /// position: stops the replica threads first (they stay stopped).
+    async fn set_replication_credentials(
+        &self,
+        user: &str,
+        password: &Secret,
+        tls: &ReplicationTls,
+    ) -> Result<(), BoxError>;
     /// Starts replication and waits up to `timeout` until both threads run. On failure the
     /// error carries `Last_IO_Error` / `Last_SQL_Error` verbatim.
     async fn start_replication(&self, timeout: Duration) -> Result<ReplicationStatus, BoxError>;

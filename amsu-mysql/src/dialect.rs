@@ -190,9 +190,17 @@ impl ChangeSourceOptions {
     /// The options a [`ReplicationSource`] asks for: its positioning and TLS settings
     /// (a CA file, client certificate or server-certificate check turns TLS on).
     pub fn for_source(source: &ReplicationSource) -> Self {
-        let t = &source.tls;
         ChangeSourceOptions {
             positioning: source.positioning,
+            ..Self::for_tls(&source.tls)
+        }
+    }
+
+    /// The TLS settings of `tls` (a CA file, client certificate or server-certificate
+    /// check turns TLS on), the rest default.
+    pub fn for_tls(t: &amsu_core::ReplicationTls) -> Self {
+        ChangeSourceOptions {
+            positioning: Positioning::FilePosition,
             ssl: t.ssl
                 || t.ca.is_some()
                 || t.cert.is_some()
@@ -463,19 +471,7 @@ impl Dialect {
             }
         }
         if opts.ssl {
-            items.push(format!("{p}_SSL=1"));
-            for (key, value) in [
-                ("CA", &opts.ssl_ca),
-                ("CERT", &opts.ssl_cert),
-                ("KEY", &opts.ssl_key),
-            ] {
-                if let Some(v) = value {
-                    items.push(format!("{p}_SSL_{key}={}", quote::string(v)));
-                }
-            }
-            if opts.ssl_verify_server_cert {
-                items.push(format!("{p}_SSL_VERIFY_SERVER_CERT=1"));
-            }
+            tls_items(p, opts, &mut items);
         } else if self.mysql_at_least(8, 0, 4) {
             // caching_sha2_password over a plain connection needs the server's RSA key.
             items.push(format!("GET_{p}_PUBLIC_KEY=1"));
@@ -513,6 +509,45 @@ impl Dialect {
             self.change_source_redacted(source, &opts),
         ));
         out
+    }
+
+    /// New credentials (and, when `opts.ssl`, TLS settings) for a replica that is already
+    /// configured, keeping its position and relay logs: `CHANGE MASTER TO MASTER_USER=…,
+    /// MASTER_PASSWORD=…[, MASTER_SSL=1, …]` without host, port or coordinates. The replica
+    /// threads must be stopped. The text contains the password: show
+    /// [`Dialect::change_source_credentials_redacted`] instead.
+    pub fn change_source_credentials(
+        &self,
+        user: &str,
+        password: &amsu_core::Secret,
+        opts: &ChangeSourceOptions,
+    ) -> String {
+        self.credentials_text(user, &quote::string(password.expose()), opts)
+    }
+
+    /// [`Dialect::change_source_credentials`] with the password shown as `'***'`.
+    pub fn change_source_credentials_redacted(
+        &self,
+        user: &str,
+        opts: &ChangeSourceOptions,
+    ) -> String {
+        self.credentials_text(user, "'***'", opts)
+    }
+
+    fn credentials_text(&self, user: &str, password: &str, opts: &ChangeSourceOptions) -> String {
+        let (head, p) = if self.source_words() {
+            ("CHANGE REPLICATION SOURCE TO ", "SOURCE")
+        } else {
+            ("CHANGE MASTER TO ", "MASTER")
+        };
+        let mut items = vec![
+            format!("{p}_USER={}", quote::string(user)),
+            format!("{p}_PASSWORD={password}"),
+        ];
+        if opts.ssl {
+            tls_items(p, opts, &mut items);
+        }
+        format!("{head}{}", items.join(", "))
     }
 
     /// The variable that holds the master's current GTID position: `gtid_binlog_pos`
@@ -661,6 +696,23 @@ impl Dialect {
                 option_file_line: Some(format!("{var} = {}", value.option_file())),
             })
         }
+    }
+}
+
+/// `MASTER_SSL=1` and the TLS settings given (`p` is `MASTER` or `SOURCE`).
+fn tls_items(p: &str, opts: &ChangeSourceOptions, items: &mut Vec<String>) {
+    items.push(format!("{p}_SSL=1"));
+    for (key, value) in [
+        ("CA", &opts.ssl_ca),
+        ("CERT", &opts.ssl_cert),
+        ("KEY", &opts.ssl_key),
+    ] {
+        if let Some(v) = value {
+            items.push(format!("{p}_SSL_{key}={}", quote::string(v)));
+        }
+    }
+    if opts.ssl_verify_server_cert {
+        items.push(format!("{p}_SSL_VERIFY_SERVER_CERT=1"));
     }
 }
 
@@ -918,6 +970,17 @@ mod tests {
         src.positioning = Positioning::FilePosition;
         let s = maria.change_source_redacted(&src, &ChangeSourceOptions::for_source(&src));
         assert!(s.ends_with("MASTER_USE_GTID=no, MASTER_SSL=1"), "{s}");
+        // New credentials for a configured replica: no host, port or coordinates.
+        let opts = ChangeSourceOptions::new().ssl_ca("/ca.pem");
+        assert_eq!(
+            maria.change_source_credentials(&src.user, &src.password, &opts),
+            "CHANGE MASTER TO MASTER_USER='repl', MASTER_PASSWORD='p''w\\\\d', MASTER_SSL=1, \
+             MASTER_SSL_CA='/ca.pem'"
+        );
+        assert_eq!(
+            d("8.0.36").change_source_credentials_redacted("repl", &ChangeSourceOptions::new()),
+            "CHANGE REPLICATION SOURCE TO SOURCE_USER='repl', SOURCE_PASSWORD='***'"
+        );
         // Defaults: no TLS at all.
         assert_eq!(
             ChangeSourceOptions::for_source(&source()),

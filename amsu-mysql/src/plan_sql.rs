@@ -102,6 +102,11 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             }
             v
         }
+        Action::UpdateReplicaCredentials { user, tls } => vec![
+            replica.stop_replica().to_string(),
+            replica
+                .change_source_credentials_redacted(user, &ChangeSourceOptions::for_tls(tls)),
+        ],
         Action::StartReplica => vec![
             replica.start_replica().to_string(),
             format!("{}  -- until both threads run", replica.show_replica_status()),
@@ -180,6 +185,21 @@ mod tests {
             s[1].contains("MASTER_USE_GTID=slave_pos, MASTER_SSL=1, MASTER_SSL_CA='/etc/ca.pem'"),
             "{}",
             s[1]
+        );
+        let u = statements(
+            &Action::UpdateReplicaCredentials {
+                user: "amsu_repl".into(),
+                tls: ReplicationTls::default(),
+            },
+            &d,
+            &d,
+        );
+        assert_eq!(
+            u,
+            [
+                "STOP SLAVE",
+                "CHANGE MASTER TO MASTER_USER='amsu_repl', MASTER_PASSWORD='***'"
+            ]
         );
         let w = statements(
             &Action::WaitCaughtUp {

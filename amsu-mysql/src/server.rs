@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use amsu_core::{
     BoxError, Coordinates, LoginCheck, MasterServer, ReplicaServer, ReplicationSource,
-    ReplicationStatus, Secret, ServerAddr, ServerInfo,
+    ReplicationStatus, ReplicationTls, Secret, ServerAddr, ServerInfo,
 };
 use async_trait::async_trait;
 
@@ -333,6 +333,23 @@ impl ReplicaServer for MysqlReplica {
         for (sql, shown) in d.change_source_statements(source, &opts) {
             s.exec(&sql, &shown).await?;
         }
+        Ok(())
+    }
+
+    async fn set_replication_credentials(
+        &self,
+        user: &str,
+        password: &Secret,
+        tls: &ReplicationTls,
+    ) -> Result<(), BoxError> {
+        let (mut s, d) = self.session().await?;
+        let opts = crate::dialect::ChangeSourceOptions::for_tls(tls);
+        s.exec(d.stop_replica(), "stopping replication").await?;
+        s.exec(
+            &d.change_source_credentials(user, password, &opts),
+            &d.change_source_credentials_redacted(user, &opts),
+        )
+        .await?;
         Ok(())
     }
 

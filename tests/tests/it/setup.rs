@@ -439,10 +439,11 @@ fn tls_files(dir: &std::path::Path) -> (String, String, String) {
 }
 
 /// `--repl-ssl-ca` (with `--repl-ssl-verify-server-cert`): the replica replicates from a
-/// TLS master over TLS. The plan of a dry run shows the TLS settings; after the setup
-/// `SHOW SLAVE STATUS` has them, both threads run and the data arrives; and once the
-/// replication user is made to REQUIRE SSL, the I/O thread still reconnects — so the
-/// connection really is encrypted.
+/// TLS master over TLS. The plan of a dry run shows the TLS settings. A first run with a
+/// CA file that does not exist fails to start replication and drops the user it created;
+/// the rerun with the right CA resumes. Then `SHOW SLAVE STATUS` has the TLS settings,
+/// both threads run and the data arrives; and once the replication user is made to
+/// REQUIRE SSL, the I/O thread still reconnects — so the connection really is encrypted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_replicates_over_tls() {
     let certs = tempfile::tempdir().unwrap();
@@ -471,6 +472,7 @@ async fn setup_replicates_over_tls() {
         ],
     )
     .await;
+    let journal = p.dir.path().join("journal.json");
     let base = [
         "setup",
         "--master",
@@ -480,6 +482,8 @@ async fn setup_replicates_over_tls() {
         "--repl-ssl-ca",
         &ca,
         "--repl-ssl-verify-server-cert",
+        "--journal",
+        journal.to_str().unwrap(),
     ];
 
     let mut dry = base.to_vec();
@@ -499,6 +503,39 @@ async fn setup_replicates_over_tls() {
     );
     assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty());
 
+    // A CA file that does not exist: the copy and CHANGE MASTER go through, the I/O
+    // thread cannot connect. The failed setup drops the replication user it created.
+    let missing_ca = certs.path().join("missing-ca.pem");
+    let missing_ca = missing_ca.to_str().unwrap();
+    let wrong: Vec<&str> = base
+        .iter()
+        .map(|a| if *a == ca.as_str() { missing_ca } else { a })
+        .chain(["--yes", "--wait-caught-up"])
+        .collect();
+    let out = tokio::process::Command::new(amsu_bin())
+        .args(&wrong)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("start_replica"), "{stderr}");
+    assert!(
+        stderr.contains("dropped user 'amsu_repl'@'%' again, since the setup failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        scalar(
+            &m,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+
+    // The same command with the right CA: the user is created anew, the configured
+    // replica gets its new password and TLS settings, and replication runs.
     let mut run = base.to_vec();
     run.extend(["--yes", "--wait-caught-up"]);
     assert_eq!(amsu(&run).await, 0, "setup over TLS succeeds");
