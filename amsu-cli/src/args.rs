@@ -397,3 +397,51 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn setup(extra: &[&str]) -> Result<super::SetupArgs, clap::Error> {
+        let base = [
+            "amsu",
+            "setup",
+            "--master",
+            "mysql://m",
+            "--replica",
+            "mysql://r",
+        ];
+        match Cli::try_parse_from(base.iter().chain(extra))?.command {
+            Command::Setup(a) => Ok(a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn replication_tls_and_gtid_flags() {
+        let a = setup(&[]).unwrap();
+        assert_eq!(a.repl_tls.tls(), amsu_core::ReplicationTls::off());
+        assert!(!a.gtid);
+        let t = setup(&["--repl-ssl-ca", "/ca.pem", "--gtid"]).unwrap();
+        assert!(t.gtid);
+        let tls = t.repl_tls.tls();
+        assert!(tls.ssl, "a CA file implies --repl-ssl");
+        assert_eq!(tls.ca.as_deref(), Some("/ca.pem"));
+        assert!(
+            setup(&["--repl-ssl-verify-server-cert"])
+                .unwrap()
+                .repl_tls
+                .tls()
+                .ssl
+        );
+        let c = setup(&["--repl-ssl-cert", "c.pem", "--repl-ssl-key", "c.key"]).unwrap();
+        assert_eq!(
+            (c.repl_tls.tls().cert, c.repl_tls.tls().key),
+            (Some("c.pem".into()), Some("c.key".into()))
+        );
+        // A certificate needs its key.
+        assert!(setup(&["--repl-ssl-cert", "c.pem"]).is_err());
+    }
+}
