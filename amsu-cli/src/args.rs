@@ -96,6 +96,14 @@ pub struct SetupArgs {
     /// How the data is copied.
     #[arg(long, value_enum, default_value_t = Method::Logical)]
     pub method: Method,
+    /// Replication TLS options.
+    #[command(flatten)]
+    pub repl_tls: Box<ReplTlsArgs>,
+    /// Replicate with GTID positioning (MariaDB MASTER_USE_GTID=slave_pos, starting at the
+    /// snapshot's GTID position) and wait for catch-up by GTID; default: binary log file
+    /// and position.
+    #[arg(long)]
+    pub gtid: bool,
     /// Parallel connections for the copy (default: number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -155,6 +163,42 @@ pub struct SetupArgs {
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,
+}
+
+/// TLS of the replica's connection to the master (`CHANGE MASTER TO MASTER_SSL…`). The
+/// paths are on the replica's host: the replica server reads them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReplTlsArgs {
+    /// Replicate over TLS (MASTER_SSL=1).
+    #[arg(long)]
+    pub repl_ssl: bool,
+    /// CA file to verify the master's certificate (MASTER_SSL_CA); implies --repl-ssl.
+    #[arg(long, value_name = "PATH")]
+    pub repl_ssl_ca: Option<String>,
+    /// Client certificate for the replication connection (MASTER_SSL_CERT); implies
+    /// --repl-ssl.
+    #[arg(long, value_name = "PATH", requires = "repl_ssl_key")]
+    pub repl_ssl_cert: Option<String>,
+    /// Client key for the replication connection (MASTER_SSL_KEY).
+    #[arg(long, value_name = "PATH", requires = "repl_ssl_cert")]
+    pub repl_ssl_key: Option<String>,
+    /// Check that the master's certificate names the host the replica connects to
+    /// (MASTER_SSL_VERIFY_SERVER_CERT=1); implies --repl-ssl.
+    #[arg(long)]
+    pub repl_ssl_verify_server_cert: bool,
+}
+
+impl ReplTlsArgs {
+    /// The library's TLS settings.
+    pub fn tls(&self) -> amsu_core::ReplicationTls {
+        amsu_core::ReplicationTls::new(
+            self.repl_ssl,
+            self.repl_ssl_ca.clone(),
+            self.repl_ssl_cert.clone(),
+            self.repl_ssl_key.clone(),
+            self.repl_ssl_verify_server_cert,
+        )
+    }
 }
 
 /// FTP/FTPS client options shared by commands.
@@ -356,4 +400,52 @@ pub struct DemoArgs {
     /// Where to put the sandboxes (default: a temporary directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn setup(extra: &[&str]) -> Result<super::SetupArgs, clap::Error> {
+        let base = [
+            "amsu",
+            "setup",
+            "--master",
+            "mysql://m",
+            "--replica",
+            "mysql://r",
+        ];
+        match Cli::try_parse_from(base.iter().chain(extra))?.command {
+            Command::Setup(a) => Ok(a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn replication_tls_and_gtid_flags() {
+        let a = setup(&[]).unwrap();
+        assert_eq!(a.repl_tls.tls(), amsu_core::ReplicationTls::off());
+        assert!(!a.gtid);
+        let t = setup(&["--repl-ssl-ca", "/ca.pem", "--gtid"]).unwrap();
+        assert!(t.gtid);
+        let tls = t.repl_tls.tls();
+        assert!(tls.ssl, "a CA file implies --repl-ssl");
+        assert_eq!(tls.ca.as_deref(), Some("/ca.pem"));
+        assert!(
+            setup(&["--repl-ssl-verify-server-cert"])
+                .unwrap()
+                .repl_tls
+                .tls()
+                .ssl
+        );
+        let c = setup(&["--repl-ssl-cert", "c.pem", "--repl-ssl-key", "c.key"]).unwrap();
+        assert_eq!(
+            (c.repl_tls.tls().cert, c.repl_tls.tls().key),
+            (Some("c.pem".into()), Some("c.key".into()))
+        );
+        // A certificate needs its key.
+        assert!(setup(&["--repl-ssl-cert", "c.pem"]).is_err());
+    }
 }

@@ -324,6 +324,8 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
                 .clone()
                 .unwrap_or_else(|| Secret::new(String::new())),
             coordinates: manifest.coordinates.clone(),
+            positioning: Default::default(),
+            tls: Default::default(),
         };
         r.change_master(&source)
             .await

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_core::{
-    preflight_master, Error as SetupError, EventSink, MasterServer, ReplicaServer, ServerAddr,
-    Setup, SetupOptions, SetupReport, Severity,
+    preflight_master, Error as SetupError, EventSink, MasterServer, Positioning, ReplicaServer,
+    ServerAddr, Setup, SetupOptions, SetupReport, Severity,
 };
 use amsu_mysql::checks::{CheckOptions, MysqlPreflight, RetentionPlan};
 use amsu_mysql::dialect::Dialect;
@@ -249,7 +249,13 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     .force(a.force)
     .wait_caught_up(a.wait_caught_up || a.verify)
     .replica_id(format!("{}:{}", replica.host, replica.port))
-    .catch_up_timeout(Duration::from_secs(a.catch_up_timeout));
+    .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
+    .tls(a.repl_tls.tls())
+    .positioning(if a.gtid {
+        Positioning::Gtid
+    } else {
+        Positioning::FilePosition
+    });
     let journal = journal::FileJournal::new(
         a.journal
             .clone()

@@ -18,6 +18,10 @@ pub struct Journal {
     /// The replication account amsu created, `(user, host)` — it may reset its password on
     /// a rerun, since the generated one is not kept anywhere.
     pub created_user: Option<(String, String)>,
+    /// The replication account amsu created and dropped again when the setup failed: a
+    /// rerun creates it anew.
+    #[serde(default)]
+    pub reverted_user: Option<(String, String)>,
     /// The step being executed when the journal was last saved (its change may or may
     /// not have happened).
     pub in_flight: Option<Step>,

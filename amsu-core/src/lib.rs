@@ -34,6 +34,7 @@
 //!     async fn user_exists(&self, _: &str) -> Result<bool, BoxError> { Ok(false) }
 //!     async fn create_replication_user(&self, _: &str, _: &str, _: &Secret) -> Result<(), BoxError> { Ok(()) }
 //!     async fn set_replication_password(&self, _: &str, _: &str, _: &Secret) -> Result<(), BoxError> { Ok(()) }
+//!     async fn drop_replication_user(&self, _: &str, _: &str) -> Result<(), BoxError> { Ok(()) }
 //!     async fn set_server_id(&self, _: u32) -> Result<(), BoxError> { Ok(()) }
 //!     async fn binlog_position(&self) -> Result<Coordinates, BoxError> {
 //!         Ok(Coordinates { file: "bin.000001".into(), position: 4, gtid: None })
@@ -49,10 +50,12 @@
 //!     async fn drop_databases(&self, _: &[String]) -> Result<(), BoxError> { Ok(()) }
 //!     async fn configure(&self, _: Option<u32>, _: bool) -> Result<(), BoxError> { Ok(()) }
 //!     async fn change_master(&self, _: &ReplicationSource) -> Result<(), BoxError> { Ok(()) }
+//!     async fn set_replication_credentials(&self, _: &str, _: &Secret, _: &ReplicationTls) -> Result<(), BoxError> { Ok(()) }
 //!     async fn start_replication(&self, _: Duration) -> Result<ReplicationStatus, BoxError> {
 //!         Ok(ReplicationStatus { io_running: true, sql_running: true, ..Default::default() })
 //!     }
 //!     async fn wait_until_applied(&self, _: &Coordinates, _: Duration) -> Result<(), BoxError> { Ok(()) }
+//!     async fn wait_until_gtid_applied(&self, _: &str, _: Duration) -> Result<(), BoxError> { Ok(()) }
 //! }
 //! struct Copier;
 //! #[async_trait::async_trait]
@@ -134,8 +137,8 @@ pub use setup::{
 };
 pub use step::Step;
 pub use traits::{
-    CopyReport, DataCopier, LoginCheck, MasterServer, Preflight, RemoteEntry, ReplicaServer,
-    ReplicationSource, Transport,
+    CopyReport, DataCopier, LoginCheck, MasterServer, Positioning, Preflight, RemoteEntry,
+    ReplicaServer, ReplicationSource, ReplicationTls, Transport,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use traits::{

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Coordinates, Role, Step};
+use crate::{Coordinates, Positioning, ReplicationTls, Role, Step};
 
 /// One change on one server. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +55,33 @@ pub enum Action {
         user: String,
         /// Coordinates, known once the copy finished.
         coordinates: Option<Coordinates>,
+        /// File/position or GTID positioning.
+        #[serde(default)]
+        positioning: Positioning,
+        /// TLS settings of the replication connection.
+        #[serde(default)]
+        tls: ReplicationTls,
+    },
+    /// New credentials (and TLS settings) for a replica an earlier run of this setup
+    /// already pointed at the master, keeping its position: `STOP SLAVE; CHANGE MASTER TO
+    /// MASTER_USER, MASTER_PASSWORD[, MASTER_SSL…]` (the replication user's password was
+    /// set anew).
+    UpdateReplicaCredentials {
+        /// Replication user.
+        user: String,
+        /// TLS settings of the replication connection.
+        #[serde(default)]
+        tls: ReplicationTls,
     },
     /// `START SLAVE` and wait until both threads run.
     StartReplica,
-    /// Wait until the replica applied everything the master had written.
-    WaitCaughtUp,
+    /// Wait until the replica applied everything the master had written (by GTID with
+    /// [`Positioning::Gtid`], else by file and position).
+    WaitCaughtUp {
+        /// How replication was positioned, which decides how to wait.
+        #[serde(default)]
+        positioning: Positioning,
+    },
 }
 
 impl Action {
@@ -74,9 +96,11 @@ impl Action {
             | Action::DropReplicaDatabases { .. }
             | Action::ConfigureReplica { .. } => Step::ConfigureReplica,
             Action::CopyData => Step::CopyData,
-            Action::ChangeMaster { .. } => Step::ChangeMaster,
+            Action::ChangeMaster { .. } | Action::UpdateReplicaCredentials { .. } => {
+                Step::ChangeMaster
+            }
             Action::StartReplica => Step::StartReplica,
-            Action::WaitCaughtUp => Step::CatchUp,
+            Action::WaitCaughtUp { .. } => Step::CatchUp,
         }
     }
 

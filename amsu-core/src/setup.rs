@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::{
     Action, BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding,
-    Journal, JournalStore, LoginCheck, MasterServer, Preflight, ReplicaServer, ReplicationSource,
-    ReplicationStatus, Role, Secret, ServerInfo, Severity, Step,
+    Flavor, Journal, JournalStore, LoginCheck, MasterServer, Positioning, Preflight, ReplicaServer,
+    ReplicationSource, ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -24,6 +24,8 @@ pub struct SetupOptions {
     wait_caught_up: bool,
     start_timeout: Duration,
     catch_up_timeout: Duration,
+    positioning: Positioning,
+    tls: ReplicationTls,
 }
 
 impl SetupOptions {
@@ -40,6 +42,8 @@ impl SetupOptions {
             wait_caught_up: false,
             start_timeout: Duration::from_secs(60),
             catch_up_timeout: Duration::from_secs(3600),
+            positioning: Positioning::FilePosition,
+            tls: ReplicationTls::off(),
         }
     }
 
@@ -92,6 +96,20 @@ impl SetupOptions {
     /// How long to wait for the replica to catch up. Default 1 hour.
     pub fn catch_up_timeout(mut self, timeout: Duration) -> Self {
         self.catch_up_timeout = timeout;
+        self
+    }
+
+    /// How replication is positioned: [`Positioning::Gtid`] starts from the snapshot's
+    /// GTID position (MariaDB only) and waits for catch-up by GTID. Default
+    /// [`Positioning::FilePosition`].
+    pub fn positioning(mut self, positioning: Positioning) -> Self {
+        self.positioning = positioning;
+        self
+    }
+
+    /// TLS settings of the replica's connection to the master. Default: no TLS.
+    pub fn tls(mut self, tls: ReplicationTls) -> Self {
+        self.tls = tls;
         self
     }
 }
@@ -273,6 +291,8 @@ struct Progress<'e> {
     master_changes: Vec<String>,
     replica_changes: Vec<String>,
     step_millis: Vec<(Step, u64)>,
+    /// Said after the changes when the setup fails.
+    notes: Vec<String>,
 }
 
 impl<'e> Progress<'e> {
@@ -282,6 +302,7 @@ impl<'e> Progress<'e> {
             master_changes: vec![],
             replica_changes: vec![],
             step_millis: vec![],
+            notes: vec![],
         }
     }
 
@@ -321,6 +342,9 @@ impl<'e> Progress<'e> {
         }
         for c in &self.replica_changes {
             state.push_str(&format!("\n  - replica: {c}"));
+        }
+        for n in &self.notes {
+            state.push_str(&format!("\n{n}"));
         }
         state.push_str(
             "\nFix the cause and rerun the same command: amsu resumes from its journal \
@@ -449,6 +473,14 @@ impl<'a> Setup<'a> {
             .await
             .map_err(unchanged(Step::ReplicationUser, Role::Master))?;
         findings.extend(user_finding);
+        if self.options.positioning == Positioning::Gtid && master.flavor == Flavor::MySql {
+            findings.push(Finding::blocking(
+                Role::Master,
+                "gtid_positioning",
+                "GTID positioning is only supported with MariaDB masters",
+                "leave out --gtid to replicate by binary log file and position",
+            ));
+        }
         for check in &self.preflight {
             let more = p
                 .step(Step::ReplicaChecks, check.findings())
@@ -565,11 +597,24 @@ impl<'a> Setup<'a> {
                 port: o.master_port,
                 user: o.repl_user.clone(),
                 coordinates: journal.coordinates().cloned(),
+                positioning: o.positioning,
+                tls: o.tls.clone(),
+            });
+        } else if matches!(
+            c.repl_user,
+            Some(ReplUserPlan::Create(_) | ReplUserPlan::ResetPassword(_))
+        ) {
+            // The replica keeps its position, but the user's password is new.
+            plan.push(Action::UpdateReplicaCredentials {
+                user: o.repl_user.clone(),
+                tls: o.tls.clone(),
             });
         }
         plan.push(Action::StartReplica);
         if o.wait_caught_up {
-            plan.push(Action::WaitCaughtUp);
+            plan.push(Action::WaitCaughtUp {
+                positioning: o.positioning,
+            });
         }
         plan
     }
@@ -613,8 +658,54 @@ impl<'a> Setup<'a> {
                 Ok(report)
             }
             Err((step, server, source)) => {
+                self.revert_created_user(&mut p, &mut journal).await;
                 let _ = self.save(&journal);
                 Err(p.failed(step, server, source))
+            }
+        }
+    }
+
+    /// After a failed run: drops the replication user this setup created (in this run or
+    /// an interrupted earlier one), so that a failed setup leaves no account behind, and
+    /// journals that it did (a rerun creates the user again, and gives a replica already
+    /// pointed at the master the new password). A user that existed before is never
+    /// dropped (it is not in the journal), nor one replication already runs with (the
+    /// failure came while waiting for the catch-up).
+    async fn revert_created_user(&self, p: &mut Progress<'_>, journal: &mut Journal) {
+        let Some((user, host)) = journal.created_user.clone() else {
+            return;
+        };
+        // A failed CREATE USER changed nothing, and the account may be somebody else's.
+        if !journal.is_done(Step::ReplicationUser) {
+            return;
+        }
+        if journal.is_done(Step::StartReplica) {
+            p.notes.push(format!(
+                "The replication user '{user}'@'{host}' is kept: replication runs as it."
+            ));
+            return;
+        }
+        match self.master.drop_replication_user(&user, &host).await {
+            Ok(()) => {
+                p.changed(
+                    Role::Master,
+                    format!(
+                        "dropped user '{user}'@'{host}' again, since the setup failed (a rerun creates it anew)"
+                    ),
+                );
+                journal.created_user = None;
+                journal.reverted_user = Some((user, host));
+                journal.done.retain(|s| *s != Step::ReplicationUser);
+                journal.master_changes = p.master_changes.clone();
+            }
+            Err(e) => {
+                p.events.emit(&Event::Warning {
+                    server: Some(Role::Master),
+                    message: format!("could not drop the replication user '{user}'@'{host}': {e}"),
+                });
+                p.notes.push(format!(
+                    "The replication user '{user}'@'{host}' is kept: dropping it failed ({e}); a rerun reuses it, or drop it with `DROP USER '{user}'@'{host}'` on the master."
+                ));
             }
         }
     }
@@ -704,6 +795,7 @@ impl<'a> Setup<'a> {
             journal.in_flight = Some(step);
             if let Action::CreateReplicationUser { user, host } = action {
                 journal.created_user = Some((user.clone(), host.clone()));
+                journal.reverted_user = None;
             }
             self.save(journal).map_err(fail)?;
             match action {
@@ -811,7 +903,12 @@ impl<'a> Setup<'a> {
                     copy = Some(report);
                 }
                 Action::ChangeMaster {
-                    host, port, user, ..
+                    host,
+                    port,
+                    user,
+                    positioning,
+                    tls,
+                    ..
                 } => {
                     let coordinates = copy
                         .as_ref()
@@ -826,13 +923,38 @@ impl<'a> Setup<'a> {
                         user: user.clone(),
                         password,
                         coordinates: coordinates.clone(),
+                        positioning: *positioning,
+                        tls: tls.clone(),
                     };
                     p.step(step, self.replica.change_master(&source))
                         .await
                         .map_err(fail)?;
+                    let by = match positioning {
+                        Positioning::Gtid => " by GTID",
+                        _ => "",
+                    };
+                    let over = if tls.ssl { " over TLS" } else { "" };
                     p.changed(
                         Role::Replica,
-                        format!("CHANGE MASTER TO {host}:{port} as '{user}' at {coordinates}"),
+                        format!(
+                            "CHANGE MASTER TO {host}:{port} as '{user}' at {coordinates}{by}{over}"
+                        ),
+                    );
+                }
+                Action::UpdateReplicaCredentials { user, tls } => {
+                    let password = repl_password
+                        .clone()
+                        .ok_or_else(|| fail("no replication password".into()))?;
+                    p.step(
+                        step,
+                        self.replica
+                            .set_replication_credentials(user, &password, tls),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    p.changed(
+                        Role::Replica,
+                        format!("new replication credentials for '{user}' (position kept)"),
                     );
                 }
                 Action::StartReplica => {
@@ -845,13 +967,22 @@ impl<'a> Setup<'a> {
                         seconds_behind: replication.seconds_behind,
                     });
                 }
-                Action::WaitCaughtUp => {
+                Action::WaitCaughtUp { positioning } => {
                     let target = p
                         .step(step, async {
                             let target = self.master.binlog_position().await?;
-                            self.replica
-                                .wait_until_applied(&target, o.catch_up_timeout)
-                                .await?;
+                            match target.gtid.as_deref().filter(|g| !g.is_empty()) {
+                                Some(gtid) if *positioning == Positioning::Gtid => {
+                                    self.replica
+                                        .wait_until_gtid_applied(gtid, o.catch_up_timeout)
+                                        .await?
+                                }
+                                _ => {
+                                    self.replica
+                                        .wait_until_applied(&target, o.catch_up_timeout)
+                                        .await?
+                                }
+                            }
                             Ok(target)
                         })
                         .await
@@ -971,7 +1102,9 @@ mod tests {
 
     fn forbid_changes(m: &mut MockMasterServer, r: &mut MockReplicaServer, c: &mut MockDataCopier) {
         m.expect_create_replication_user().never();
+        m.expect_drop_replication_user().never();
         m.expect_set_server_id().never();
+        r.expect_set_replication_credentials().never();
         r.expect_configure().never();
         r.expect_drop_databases().never();
         r.expect_reset_replication().never();
@@ -1098,15 +1231,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failed_copy_reports_what_was_changed() {
+    async fn failed_copy_drops_the_user_it_created() {
         let (mut m, mut r) = healthy();
         m.expect_create_replication_user()
             .returning(|_, _, _| Ok(()));
+        m.expect_drop_replication_user()
+            .withf(|u, h| u == "amsu_repl" && h == "%")
+            .times(1)
+            .returning(|_, _| Ok(()));
         r.expect_configure().returning(|_, _| Ok(()));
         let mut c = MockDataCopier::new();
         c.expect_copy().returning(|_| Err("disk full".into()));
         r.expect_change_master().never();
+        let store = MemJournal::default();
         let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .with_journal(&store)
             .run(Arc::new(NoEvents))
             .await
             .unwrap_err();
@@ -1117,7 +1256,275 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("created user 'amsu_repl'@'%'"), "{msg}");
+        assert!(
+            msg.contains("dropped user 'amsu_repl'@'%' again, since the setup failed"),
+            "{msg}"
+        );
         assert!(msg.contains("rerun the same command"), "{msg}");
+        // The journal says so: a rerun creates the user again.
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert_eq!(j.created_user, None);
+        assert_eq!(j.reverted_user, Some(("amsu_repl".into(), "%".into())));
+        assert!(!j.is_done(Step::ReplicationUser), "{:?}", j.done);
+        assert!(j.copy_started);
+    }
+
+    #[tokio::test]
+    async fn failed_copy_keeps_a_user_that_existed() {
+        let (mut m, mut r) = healthy();
+        m.checkpoint();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_check_login().returning(|_, _| Ok(LoginCheck::Ok));
+        m.expect_create_replication_user().never();
+        m.expect_drop_replication_user().never();
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| Err("disk full".into()));
+        let opts = SetupOptions::new("db1", 3306).repl_password(Some(Secret::new("known")));
+        let err = Setup::new(&m, &r, &c, opts)
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("disk full") && !msg.contains("dropped user"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_start_drops_the_user_and_the_rerun_gives_the_replica_the_new_one() {
+        let store = MemJournal::default();
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .times(2)
+            .returning(|_, _, _| Ok(()));
+        m.expect_drop_replication_user()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().times(1).returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        r.expect_change_master().times(1).returning(|_| Ok(()));
+        let mut seq = Sequence::new();
+        r.expect_start_replication()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err("Last_IO_Error: cannot connect".into()));
+        let opts = || SetupOptions::new("db1", 3306).replica_id("r:1");
+        let err = Setup::new(&m, &r, &c, opts())
+            .with_journal(&store)
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("dropped user 'amsu_repl'@'%' again"), "{msg}");
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert!(j.is_done(Step::ChangeMaster) && !j.is_done(Step::ReplicationUser));
+
+        // The rerun: the user is created anew (user_exists is false again) and the
+        // configured replica gets the new password, keeping its position.
+        r.checkpoint();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| {
+            Ok(Some(ReplicationStatus {
+                master_port: 3306,
+                ..Default::default()
+            }))
+        });
+        r.expect_user_databases()
+            .returning(|| Ok(vec!["shop".into()]));
+        r.expect_reset_replication().never();
+        r.expect_change_master().never();
+        r.expect_set_replication_credentials()
+            .withf(|u, _, t| u == "amsu_repl" && !t.ssl)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .returning(|_| Ok(ReplicationStatus::default()));
+        let report = Setup::new(&m, &r, &c, opts())
+            .with_journal(&store)
+            .run(Arc::new(NoEvents))
+            .await
+            .expect("the rerun finishes");
+        assert!(report.resumed);
+        assert!(
+            report
+                .replica_changes
+                .iter()
+                .any(|c| c.contains("new replication credentials")),
+            "{:?}",
+            report.replica_changes
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_catch_up_keeps_the_user_replication_runs_as() {
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        m.expect_drop_replication_user().never();
+        m.expect_binlog_position().returning(|| Ok(coords()));
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        r.expect_change_master().returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r.expect_wait_until_applied()
+            .returning(|_, _| Err("timed out".into()));
+        let err = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306).wait_caught_up(true),
+        )
+        .run(Arc::new(NoEvents))
+        .await
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'amsu_repl'@'%' is kept: replication runs as it"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn gtid_positioning_waits_by_gtid_with_tls() {
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        m.expect_binlog_position().returning(|| {
+            Ok(Coordinates {
+                file: "bin.000002".into(),
+                position: 900,
+                gtid: Some("0-1-42".into()),
+            })
+        });
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        let tls = ReplicationTls::new(false, Some("/etc/ca.pem".into()), None, None, true);
+        let want = tls.clone();
+        r.expect_change_master()
+            .withf(move |s| s.positioning == Positioning::Gtid && s.tls == want && s.tls.ssl)
+            .times(1)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r.expect_wait_until_gtid_applied()
+            .withf(|g, _| g == "0-1-42")
+            .times(1)
+            .returning(|_, _| Ok(()));
+        r.expect_wait_until_applied().never();
+        let opts = SetupOptions::new("db1", 3306)
+            .wait_caught_up(true)
+            .positioning(Positioning::Gtid)
+            .tls(tls);
+        let report = Setup::new(&m, &r, &c, opts)
+            .run(Arc::new(NoEvents))
+            .await
+            .expect("setup runs");
+        assert_eq!(
+            report.caught_up_to.and_then(|c| c.gtid).as_deref(),
+            Some("0-1-42")
+        );
+        assert!(
+            report
+                .replica_changes
+                .iter()
+                .any(|c| c.ends_with("by GTID over TLS")),
+            "{:?}",
+            report.replica_changes
+        );
+    }
+
+    #[tokio::test]
+    async fn file_positioning_waits_by_position() {
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        m.expect_binlog_position().returning(|| {
+            Ok(Coordinates {
+                file: "bin.000002".into(),
+                position: 900,
+                gtid: Some("0-1-42".into()),
+            })
+        });
+        r.expect_configure().returning(|_, _| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        r.expect_change_master()
+            .withf(|s| s.positioning == Positioning::FilePosition && !s.tls.ssl)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r.expect_wait_until_gtid_applied().never();
+        r.expect_wait_until_applied()
+            .withf(|t, _| t.file == "bin.000002" && t.position == 900)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306).wait_caught_up(true),
+        )
+        .run(Arc::new(NoEvents))
+        .await
+        .expect("setup runs");
+    }
+
+    #[tokio::test]
+    async fn gtid_positioning_is_refused_for_mysql() {
+        let (mut m, mut r) = healthy();
+        m.checkpoint();
+        let mut my = info(1, true);
+        my.flavor = Flavor::MySql;
+        m.expect_probe().returning(move || Ok(my.clone()));
+        m.expect_check_login()
+            .returning(|_, _| Ok(LoginCheck::Denied));
+        m.expect_user_exists().returning(|_| Ok(false));
+        r.checkpoint();
+        let mut my = info(2, false);
+        my.flavor = Flavor::MySql;
+        r.expect_probe().returning(move || Ok(my.clone()));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let err = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306).positioning(Positioning::Gtid),
+        )
+        .run(Arc::new(NoEvents))
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(err.findings()[0].code, "gtid_positioning");
     }
 
     /// A journal kept in memory (a real fake, not a mock).
@@ -1276,6 +1683,26 @@ mod tests {
                 Step::CatchUp
             ]
         );
+        // The plan carries the positioning and TLS settings (for --dry-run).
+        let checked = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .positioning(Positioning::Gtid)
+                .tls(ReplicationTls::new(true, None, None, None, false)),
+        )
+        .check(&NoEvents)
+        .await
+        .unwrap();
+        assert!(checked.plan.iter().any(|a| matches!(
+            a,
+            Action::ChangeMaster {
+                positioning: Positioning::Gtid,
+                tls: ReplicationTls { ssl: true, .. },
+                ..
+            }
+        )));
     }
 
     #[test]

@@ -47,10 +47,76 @@ pub trait MasterServer: Send + Sync {
         host: &str,
         password: &Secret,
     ) -> Result<(), BoxError>;
+    /// Drops `'user'@'host'` if it exists (`DROP USER IF EXISTS`, binary-logged as any
+    /// account change): reverts [`MasterServer::create_replication_user`] when the setup
+    /// that created the user fails.
+    async fn drop_replication_user(&self, user: &str, host: &str) -> Result<(), BoxError>;
     /// `SET GLOBAL server_id = id`.
     async fn set_server_id(&self, id: u32) -> Result<(), BoxError>;
     /// The master's current binary log position.
     async fn binlog_position(&self) -> Result<Coordinates, BoxError>;
+}
+
+/// How the replica finds its starting point in the master's binary log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Positioning {
+    /// Binary log file and byte position (`MASTER_LOG_FILE`, `MASTER_LOG_POS`). The default.
+    #[default]
+    FilePosition,
+    /// GTIDs: MariaDB `MASTER_USE_GTID=slave_pos` (with `gtid_slave_pos` set to the
+    /// snapshot's GTID position), MySQL `SOURCE_AUTO_POSITION=1`.
+    Gtid,
+}
+
+/// TLS settings of the replica's connection to the master (`MASTER_SSL…`). Paths are on
+/// the replica's host: the replica server reads them. Never holds a secret.
+///
+/// | field | default |
+/// |---|---|
+/// | `ssl` | off |
+/// | `ca`, `cert`, `key` | none |
+/// | `verify_server_cert` | off |
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicationTls {
+    /// Connect over TLS (`MASTER_SSL=1`).
+    pub ssl: bool,
+    /// CA file to verify the master's certificate (`MASTER_SSL_CA`).
+    pub ca: Option<String>,
+    /// Client certificate file (`MASTER_SSL_CERT`).
+    pub cert: Option<String>,
+    /// Client key file (`MASTER_SSL_KEY`).
+    pub key: Option<String>,
+    /// Check that the master's certificate names the host connected to
+    /// (`MASTER_SSL_VERIFY_SERVER_CERT=1`).
+    pub verify_server_cert: bool,
+}
+
+impl ReplicationTls {
+    /// No TLS (the default).
+    pub fn off() -> Self {
+        Self::default()
+    }
+
+    /// TLS, with every other setting from the given ones: a CA file, a client
+    /// certificate or server-certificate verification each turn TLS on.
+    pub fn new(
+        ssl: bool,
+        ca: Option<String>,
+        cert: Option<String>,
+        key: Option<String>,
+        verify_server_cert: bool,
+    ) -> Self {
+        let ssl = ssl || ca.is_some() || cert.is_some() || key.is_some() || verify_server_cert;
+        ReplicationTls {
+            ssl,
+            ca,
+            cert,
+            key,
+            verify_server_cert,
+        }
+    }
 }
 
 /// How the replica reaches the master.
@@ -66,6 +132,10 @@ pub struct ReplicationSource {
     pub password: Secret,
     /// Where to start.
     pub coordinates: Coordinates,
+    /// File/position or GTID positioning.
+    pub positioning: Positioning,
+    /// TLS settings of the replication connection.
+    pub tls: ReplicationTls,
 }
 
 /// The replica, as the orchestrator sees it.
@@ -84,8 +154,18 @@ pub trait ReplicaServer: Send + Sync {
     async fn drop_databases(&self, names: &[String]) -> Result<(), BoxError>;
     /// Sets `server_id` (when given) and `read_only`.
     async fn configure(&self, server_id: Option<u32>, read_only: bool) -> Result<(), BoxError>;
-    /// Points the replica at the master (host and coordinates in one statement).
+    /// Points the replica at the master (host and coordinates in one statement), with the
+    /// source's positioning and TLS settings.
     async fn change_master(&self, source: &ReplicationSource) -> Result<(), BoxError>;
+    /// Gives a replica that is already configured (by [`ReplicaServer::change_master`])
+    /// a new replication user, password and, when `tls.ssl`, TLS settings, keeping its
+    /// position: stops the replica threads first (they stay stopped).
+    async fn set_replication_credentials(
+        &self,
+        user: &str,
+        password: &Secret,
+        tls: &ReplicationTls,
+    ) -> Result<(), BoxError>;
     /// Starts replication and waits up to `timeout` until both threads run. On failure the
     /// error carries `Last_IO_Error` / `Last_SQL_Error` verbatim.
     async fn start_replication(&self, timeout: Duration) -> Result<ReplicationStatus, BoxError>;
@@ -95,6 +175,9 @@ pub trait ReplicaServer: Send + Sync {
         target: &Coordinates,
         timeout: Duration,
     ) -> Result<(), BoxError>;
+    /// Waits up to `timeout` until the replica has applied the master's GTID position
+    /// `gtid` (for replication with [`Positioning::Gtid`]).
+    async fn wait_until_gtid_applied(&self, gtid: &str, timeout: Duration) -> Result<(), BoxError>;
 }
 
 /// Further read-only checks run before any change (privileges, binlog retention, table

@@ -11,7 +11,7 @@
 //!
 //! | code | severity | what |
 //! |---|---|---|
-//! | `missing_privilege` | blocking (warning when roles may supply it) | an account lacks a privilege a step needs |
+//! | `missing_privilege` | blocking (warning when an active role's privileges could not be read) | an account lacks a privilege a step needs, counting its active roles |
 //! | `grants_unknown` | info | `SHOW GRANTS` could not be read |
 //! | `binlog_retention` | blocking (info with `--protect-binlogs`) | binary logs may be purged before the replica reads them |
 //! | `non_transactional_tables` | warning | MyISAM/Aria/MEMORY… tables lengthen the commit stall |
@@ -35,7 +35,10 @@ use amsu_core::{BoxError, Finding, Flavor, Role, ServerAddr, ServerInfo, Severit
 use async_trait::async_trait;
 
 use crate::conn::{row_texts, text, Session};
-use crate::grants::{parse_grant, required, Grant, Need, Privilege, Scope, StepKind};
+use crate::grants::{
+    default_roles, effective_grants, granted_roles, parse_grant, required, role_closure,
+    roles_without_lines, Account, Grant, Need, Privilege, Scope, StepKind,
+};
 use crate::server::{probe, replication_status, SYSTEM_DATABASES};
 use crate::{quote, MysqlError};
 
@@ -63,11 +66,27 @@ pub struct AccountGrants {
     pub grants: Option<Vec<Grant>>,
     /// Lines that could not be parsed (counted, never shown: they may hold a hash).
     pub unparsed: usize,
+    /// The roles active at login (`CURRENT_ROLE()` of a fresh session, MariaDB); `None`
+    /// when unknown, and then the `SET DEFAULT ROLE` line of `grants` decides. `grants`
+    /// also holds the lines of these roles (and of the roles granted to them).
+    pub active_roles: Option<Vec<Account>>,
 }
 
 impl AccountGrants {
     fn account(&self) -> String {
         quote::account(&self.user, &self.host)
+    }
+
+    fn grantee(&self) -> Account {
+        Account::new(self.user.clone(), self.host.clone())
+    }
+
+    /// The active roles: the server's word, else the default-role line; `None` when
+    /// neither says (a MySQL account holding roles).
+    fn active(&self, grants: &[Grant]) -> Option<Vec<Account>> {
+        self.active_roles
+            .clone()
+            .or_else(|| default_roles(grants, &self.grantee()))
     }
 }
 
@@ -111,6 +130,7 @@ impl ServerFacts {
                 host: "localhost".into(),
                 grants: None,
                 unparsed: 0,
+                active_roles: None,
             },
             variables: BTreeMap::new(),
             binlogs: Vec::new(),
@@ -475,10 +495,37 @@ fn account_findings(
             )
         }];
     };
-    let has_roles = grants.iter().any(|g| matches!(g, Grant::Role(_)));
+    let me = account.grantee();
+    let held = granted_roles(grants, &me);
+    let active = account.active(grants);
+    let (effective, inactive, unreadable) = match &active {
+        Some(active) => {
+            let closure = role_closure(grants, active);
+            let inactive: Vec<Account> = held
+                .iter()
+                .filter(|r| !closure.contains(r))
+                .cloned()
+                .collect();
+            (
+                effective_grants(grants, &me, active),
+                inactive,
+                roles_without_lines(grants, active),
+            )
+        }
+        // Which roles are active is unknown: count only the account's own lines, and
+        // warn instead of blocking when it holds roles.
+        None => (effective_grants(grants, &me, &[]), vec![], held.clone()),
+    };
+    let role_names = |roles: &[Account]| {
+        roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = Vec::new();
     for w in work {
-        let missing = crate::grants::missing(grants, &w.needs);
+        let missing = crate::grants::missing(&effective, &w.needs);
         if missing.is_empty() {
             continue;
         }
@@ -495,13 +542,21 @@ fn account_findings(
                 account.unparsed
             ));
         }
-        let severity = if has_roles {
-            problem.push_str(
-                "; the account holds roles, whose privileges are not expanded here: check that an active role gives it",
-            );
-            Severity::Warning
-        } else {
+        if !inactive.is_empty() {
+            problem.push_str(&format!(
+                "; its role(s) {} are not active at login (not its default role), so their privileges do not count: `SET DEFAULT ROLE <role> FOR {}` would make one active",
+                role_names(&inactive),
+                account.account()
+            ));
+        }
+        let severity = if unreadable.is_empty() {
             Severity::Blocking
+        } else {
+            problem.push_str(&format!(
+                "; the privileges of its role(s) {} could not be read: check that an active role gives it",
+                role_names(&unreadable)
+            ));
+            Severity::Warning
         };
         out.push(Finding {
             severity,
@@ -1582,19 +1637,59 @@ async fn account_grants(s: &mut Session) -> Result<AccountGrants, MysqlError> {
         .next()
         .unwrap_or_default();
     let (user, host) = split_definer(&who);
+    // MariaDB answers a role name (or NULL); MySQL a list of `role`@`host` (or NONE),
+    // which is left to the default-role lines.
+    let active_roles = soft(
+        s.column("SELECT CURRENT_ROLE()", "reading the active role")
+            .await,
+    )?
+    .and_then(|v| v.into_iter().next())
+    .and_then(|r| match r.as_str() {
+        "" => Some(vec![]),
+        r if r.contains('@') || r.eq_ignore_ascii_case("NONE") => None,
+        r => Some(vec![Account::role(r)]),
+    });
     let lines = soft(s.column("SHOW GRANTS", "SHOW GRANTS").await)?;
-    let (grants, unparsed) = match lines {
-        None => (None, 0),
+    let mut unparsed = 0;
+    let mut parse = |lines: Vec<String>, into: &mut Vec<Grant>| {
+        for l in &lines {
+            match parse_grant(l) {
+                Ok(x) => into.push(x),
+                Err(_) => unparsed += 1,
+            }
+        }
+    };
+    let grants = match lines {
+        None => None,
         Some(lines) => {
             let mut g = Vec::new();
-            let mut bad = 0;
-            for l in &lines {
-                match parse_grant(l) {
-                    Ok(x) => g.push(x),
-                    Err(_) => bad += 1,
+            parse(lines, &mut g);
+            // The lines of the active roles and the roles granted to them, where SHOW
+            // GRANTS did not include them: fetched once each (role grants may form
+            // cycles in what a server shows).
+            let me = Account::new(user.clone(), host.clone());
+            let mut tried: Vec<Account> = Vec::new();
+            loop {
+                let active = active_roles
+                    .clone()
+                    .or_else(|| default_roles(&g, &me))
+                    .unwrap_or_default();
+                let todo: Vec<Account> = roles_without_lines(&g, &active)
+                    .into_iter()
+                    .filter(|r| !tried.contains(r))
+                    .collect();
+                if todo.is_empty() {
+                    break;
+                }
+                for r in todo {
+                    let sql = format!("SHOW GRANTS FOR {r}");
+                    if let Some(lines) = soft(s.column(&sql, &sql).await)? {
+                        parse(lines, &mut g);
+                    }
+                    tried.push(r);
                 }
             }
-            (Some(g), bad)
+            Some(g)
         }
     };
     Ok(AccountGrants {
@@ -1602,6 +1697,7 @@ async fn account_grants(s: &mut Session) -> Result<AccountGrants, MysqlError> {
         host,
         grants,
         unparsed,
+        active_roles,
     })
 }
 

@@ -108,17 +108,9 @@ pub fn parse_version_with_comment(
     Ok((flavor, Version::new(major, minor, patch)))
 }
 
-/// How the replica finds its starting point in the master's binary log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Positioning {
-    /// Binary log file and byte position (`MASTER_LOG_FILE`, `MASTER_LOG_POS`). The default.
-    #[default]
-    FilePosition,
-    /// GTIDs: MariaDB `MASTER_USE_GTID=slave_pos`, MySQL `SOURCE_AUTO_POSITION=1`. Set the
-    /// start with [`Dialect::set_gtid_position`] before starting the replica.
-    Gtid,
-}
+/// How the replica finds its starting point (core's type): with [`Positioning::Gtid`],
+/// set the start with [`Dialect::set_gtid_position`] before starting the replica.
+pub use amsu_core::Positioning;
 
 /// Options of [`Dialect::change_source`] beyond host, user and coordinates.
 ///
@@ -194,6 +186,32 @@ impl ChangeSourceOptions {
     pub fn connect_retry(mut self, seconds: u32) -> Self {
         self.connect_retry = Some(seconds);
         self
+    }
+    /// The options a [`ReplicationSource`] asks for: its positioning and TLS settings
+    /// (a CA file, client certificate or server-certificate check turns TLS on).
+    pub fn for_source(source: &ReplicationSource) -> Self {
+        ChangeSourceOptions {
+            positioning: source.positioning,
+            ..Self::for_tls(&source.tls)
+        }
+    }
+
+    /// The TLS settings of `tls` (a CA file, client certificate or server-certificate
+    /// check turns TLS on), the rest default.
+    pub fn for_tls(t: &amsu_core::ReplicationTls) -> Self {
+        ChangeSourceOptions {
+            positioning: Positioning::FilePosition,
+            ssl: t.ssl
+                || t.ca.is_some()
+                || t.cert.is_some()
+                || t.key.is_some()
+                || t.verify_server_cert,
+            ssl_ca: t.ca.clone(),
+            ssl_cert: t.cert.clone(),
+            ssl_key: t.key.clone(),
+            ssl_verify_server_cert: t.verify_server_cert,
+            connect_retry: None,
+        }
     }
 }
 
@@ -437,7 +455,10 @@ impl Dialect {
             format!("{p}_PASSWORD={password}"),
         ];
         match (opts.positioning, self.flavor) {
-            (Positioning::FilePosition, flavor) => {
+            (Positioning::Gtid, Flavor::MariaDb) => items.push("MASTER_USE_GTID=slave_pos".into()),
+            (Positioning::Gtid, Flavor::MySql) => items.push(format!("{p}_AUTO_POSITION=1")),
+            // File and position (the default, and any positioning added later).
+            (_, flavor) => {
                 items.push(format!(
                     "{p}_LOG_FILE={}",
                     quote::string(&source.coordinates.file)
@@ -448,29 +469,83 @@ impl Dialect {
                     Flavor::MySql => format!("{p}_AUTO_POSITION=0"),
                 });
             }
-            (Positioning::Gtid, Flavor::MariaDb) => items.push("MASTER_USE_GTID=slave_pos".into()),
-            (Positioning::Gtid, Flavor::MySql) => items.push(format!("{p}_AUTO_POSITION=1")),
         }
         if opts.ssl {
-            items.push(format!("{p}_SSL=1"));
-            for (key, value) in [
-                ("CA", &opts.ssl_ca),
-                ("CERT", &opts.ssl_cert),
-                ("KEY", &opts.ssl_key),
-            ] {
-                if let Some(v) = value {
-                    items.push(format!("{p}_SSL_{key}={}", quote::string(v)));
-                }
-            }
-            if opts.ssl_verify_server_cert {
-                items.push(format!("{p}_SSL_VERIFY_SERVER_CERT=1"));
-            }
+            tls_items(p, opts, &mut items);
         } else if self.mysql_at_least(8, 0, 4) {
             // caching_sha2_password over a plain connection needs the server's RSA key.
             items.push(format!("GET_{p}_PUBLIC_KEY=1"));
         }
         if let Some(s) = opts.connect_retry {
             items.push(format!("{p}_CONNECT_RETRY={s}"));
+        }
+        format!("{head}{}", items.join(", "))
+    }
+
+    /// Every statement that points the replica at `source`, as `(sent, shown)` pairs
+    /// (`shown` has the password as `'***'`). With [`Positioning::Gtid`] and a GTID position
+    /// in the coordinates, the start is set first ([`Dialect::set_gtid_position`]) and the
+    /// `CHANGE MASTER` uses GTIDs; without a GTID position (a master that has logged
+    /// nothing yet) it falls back to file and position. Run them while the replica threads
+    /// are stopped.
+    pub fn change_source_statements(
+        &self,
+        source: &ReplicationSource,
+        opts: &ChangeSourceOptions,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut opts = opts.clone();
+        if opts.positioning == Positioning::Gtid {
+            match source.coordinates.gtid.as_deref().filter(|g| !g.is_empty()) {
+                Some(gtid) => {
+                    let sql = self.set_gtid_position(gtid);
+                    out.push((sql.clone(), sql));
+                }
+                None => opts.positioning = Positioning::FilePosition,
+            }
+        }
+        out.push((
+            self.change_source(source, &opts),
+            self.change_source_redacted(source, &opts),
+        ));
+        out
+    }
+
+    /// New credentials (and, when `opts.ssl`, TLS settings) for a replica that is already
+    /// configured, keeping its position and relay logs: `CHANGE MASTER TO MASTER_USER=…,
+    /// MASTER_PASSWORD=…[, MASTER_SSL=1, …]` without host, port or coordinates. The replica
+    /// threads must be stopped. The text contains the password: show
+    /// [`Dialect::change_source_credentials_redacted`] instead.
+    pub fn change_source_credentials(
+        &self,
+        user: &str,
+        password: &amsu_core::Secret,
+        opts: &ChangeSourceOptions,
+    ) -> String {
+        self.credentials_text(user, &quote::string(password.expose()), opts)
+    }
+
+    /// [`Dialect::change_source_credentials`] with the password shown as `'***'`.
+    pub fn change_source_credentials_redacted(
+        &self,
+        user: &str,
+        opts: &ChangeSourceOptions,
+    ) -> String {
+        self.credentials_text(user, "'***'", opts)
+    }
+
+    fn credentials_text(&self, user: &str, password: &str, opts: &ChangeSourceOptions) -> String {
+        let (head, p) = if self.source_words() {
+            ("CHANGE REPLICATION SOURCE TO ", "SOURCE")
+        } else {
+            ("CHANGE MASTER TO ", "MASTER")
+        };
+        let mut items = vec![
+            format!("{p}_USER={}", quote::string(user)),
+            format!("{p}_PASSWORD={password}"),
+        ];
+        if opts.ssl {
+            tls_items(p, opts, &mut items);
         }
         format!("{head}{}", items.join(", "))
     }
@@ -621,6 +696,23 @@ impl Dialect {
                 option_file_line: Some(format!("{var} = {}", value.option_file())),
             })
         }
+    }
+}
+
+/// `MASTER_SSL=1` and the TLS settings given (`p` is `MASTER` or `SOURCE`).
+fn tls_items(p: &str, opts: &ChangeSourceOptions, items: &mut Vec<String>) {
+    items.push(format!("{p}_SSL=1"));
+    for (key, value) in [
+        ("CA", &opts.ssl_ca),
+        ("CERT", &opts.ssl_cert),
+        ("KEY", &opts.ssl_key),
+    ] {
+        if let Some(v) = value {
+            items.push(format!("{p}_SSL_{key}={}", quote::string(v)));
+        }
+    }
+    if opts.ssl_verify_server_cert {
+        items.push(format!("{p}_SSL_VERIFY_SERVER_CERT=1"));
     }
 }
 
@@ -834,7 +926,66 @@ mod tests {
                 position: 475,
                 gtid: Some("0-1-2".into()),
             },
+            positioning: Positioning::FilePosition,
+            tls: Default::default(),
         }
+    }
+
+    #[test]
+    fn source_options_and_statements_with_gtid_and_tls() {
+        let maria = d("10.11.19-MariaDB");
+        let mut src = source();
+        src.positioning = Positioning::Gtid;
+        src.tls = amsu_core::ReplicationTls::new(
+            false,
+            Some("/etc/amsu/ca.pem".into()),
+            Some("/etc/amsu/client.pem".into()),
+            Some("/etc/amsu/client.key".into()),
+            true,
+        );
+        let opts = ChangeSourceOptions::for_source(&src);
+        assert!(opts.ssl && opts.ssl_verify_server_cert);
+        let st = maria.change_source_statements(&src, &opts);
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0].0, "SET GLOBAL gtid_slave_pos = '0-1-2'");
+        assert_eq!(
+            st[1].1,
+            "CHANGE MASTER TO MASTER_HOST='db1.example', MASTER_PORT=3306, MASTER_USER='repl', \
+             MASTER_PASSWORD='***', MASTER_USE_GTID=slave_pos, MASTER_SSL=1, \
+             MASTER_SSL_CA='/etc/amsu/ca.pem', MASTER_SSL_CERT='/etc/amsu/client.pem', \
+             MASTER_SSL_KEY='/etc/amsu/client.key', MASTER_SSL_VERIFY_SERVER_CERT=1"
+        );
+        assert!(st[1].0.contains("MASTER_PASSWORD='p''w"), "{}", st[1].0);
+        // No GTID position known: file and position.
+        src.coordinates.gtid = None;
+        let st = maria.change_source_statements(&src, &opts);
+        assert_eq!(st.len(), 1);
+        assert!(
+            st[0].1.contains("MASTER_LOG_POS=475, MASTER_USE_GTID=no"),
+            "{}",
+            st[0].1
+        );
+        // Only a bare --repl-ssl: TLS without a CA.
+        src.tls = amsu_core::ReplicationTls::new(true, None, None, None, false);
+        src.positioning = Positioning::FilePosition;
+        let s = maria.change_source_redacted(&src, &ChangeSourceOptions::for_source(&src));
+        assert!(s.ends_with("MASTER_USE_GTID=no, MASTER_SSL=1"), "{s}");
+        // New credentials for a configured replica: no host, port or coordinates.
+        let opts = ChangeSourceOptions::new().ssl_ca("/ca.pem");
+        assert_eq!(
+            maria.change_source_credentials(&src.user, &src.password, &opts),
+            "CHANGE MASTER TO MASTER_USER='repl', MASTER_PASSWORD='p''w\\\\d', MASTER_SSL=1, \
+             MASTER_SSL_CA='/ca.pem'"
+        );
+        assert_eq!(
+            d("8.0.36").change_source_credentials_redacted("repl", &ChangeSourceOptions::new()),
+            "CHANGE REPLICATION SOURCE TO SOURCE_USER='repl', SOURCE_PASSWORD='***'"
+        );
+        // Defaults: no TLS at all.
+        assert_eq!(
+            ChangeSourceOptions::for_source(&source()),
+            ChangeSourceOptions::default()
+        );
     }
 
     #[test]

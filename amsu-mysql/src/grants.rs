@@ -6,12 +6,16 @@
 //! flavor and version, so that a preflight check can say up front which privileges are
 //! missing instead of failing half-way.
 //!
-//! Limits, on purpose: roles are not expanded (pass the `SHOW GRANTS` lines of the active
-//! roles too, e.g. `SHOW GRANTS FOR CURRENT_USER` on MariaDB includes the default role's
-//! grants; on MySQL use `SHOW GRANTS FOR CURRENT_USER() USING role`), column-level grants
-//! never satisfy a table-level need, and authentication clauses (`IDENTIFIED …`,
-//! `REQUIRE …`, resource limits) are skipped and not kept: no password hash ends up in a
-//! [`Grant`] or an error.
+//! Roles: [`holds`] and [`missing`] count every privilege line they are given. To decide
+//! for one account, first keep the lines that apply to it with [`effective_grants`]: its
+//! own, and those of its active roles ([`default_roles`], or the server's
+//! `CURRENT_ROLE()`) and of every role granted to them ([`role_closure`], cycle-safe). The
+//! caller fetches `SHOW GRANTS FOR role` for each role whose lines it lacks
+//! ([`roles_without_lines`]).
+//!
+//! Limits, on purpose: column-level grants never satisfy a table-level need, and
+//! authentication clauses (`IDENTIFIED …`, `REQUIRE …`, resource limits) are skipped and
+//! not kept: no password hash ends up in a [`Grant`] or an error.
 
 use std::fmt;
 
@@ -799,7 +803,8 @@ fn holds_impl(grants: &[Grant], privilege: &Privilege, scope: &Scope, grant_opti
 /// True when `grants` give `privilege` on the whole of `scope`: a grant at that scope or
 /// a wider one (global covers databases, a database covers its tables and routines), with
 /// the privilege itself, an alias of it, or `ALL PRIVILEGES`; and no partial revoke takes
-/// it away. Role grants are not expanded (see the module documentation).
+/// it away. Every privilege line counts, whoever its grantee: pass [`effective_grants`]
+/// to decide for one account.
 pub fn holds(grants: &[Grant], privilege: &Privilege, scope: &Scope) -> bool {
     holds_impl(grants, privilege, scope, false)
 }
@@ -852,6 +857,98 @@ impl fmt::Display for Need {
         }
         write!(f, " (to {})", self.reason)
     }
+}
+
+/// The roles granted to `account` directly (`GRANT role TO account` lines).
+pub fn granted_roles(grants: &[Grant], account: &Account) -> Vec<Account> {
+    let mut out: Vec<Account> = Vec::new();
+    for g in grants {
+        if let Grant::Role(rg) = g {
+            if &rg.grantee == account {
+                for r in &rg.roles {
+                    if !out.contains(r) {
+                        out.push(r.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The roles `SET DEFAULT ROLE` lines enable for `account` at login (a line without an
+/// account is the current user's; `ALL` is every role granted to it); `None` when no
+/// line says (MariaDB shows the line only when a default role is set; MySQL never does).
+pub fn default_roles(grants: &[Grant], account: &Account) -> Option<Vec<Account>> {
+    grants.iter().rev().find_map(|g| match g {
+        Grant::DefaultRole(d) if d.account.as_ref().is_none_or(|a| a == account) => {
+            Some(match &d.roles {
+                DefaultRoles::None => vec![],
+                DefaultRoles::All => granted_roles(grants, account),
+                DefaultRoles::Roles(r) => r.clone(),
+            })
+        }
+        _ => None,
+    })
+}
+
+/// `roles` and every role granted to them, transitively, each once, in the order found;
+/// a cycle of role grants ends where it comes back.
+pub fn role_closure(grants: &[Grant], roles: &[Account]) -> Vec<Account> {
+    let mut out: Vec<Account> = Vec::new();
+    let mut pending: Vec<Account> = roles.to_vec();
+    pending.reverse();
+    while let Some(r) = pending.pop() {
+        if out.contains(&r) {
+            continue;
+        }
+        let mut inner = granted_roles(grants, &r);
+        inner.reverse();
+        out.push(r);
+        pending.extend(inner);
+    }
+    out
+}
+
+/// The roles of `role_closure(grants, active)` for which `grants` hold no line at all
+/// (no privilege or role granted to them): their `SHOW GRANTS FOR role` is still needed.
+pub fn roles_without_lines(grants: &[Grant], active: &[Account]) -> Vec<Account> {
+    role_closure(grants, active)
+        .into_iter()
+        .filter(|r| {
+            !grants.iter().any(|g| match g {
+                Grant::Privileges(pg) | Grant::PartialRevoke(pg) => &pg.grantee == r,
+                Grant::Role(rg) => &rg.grantee == r,
+                _ => false,
+            })
+        })
+        .collect()
+}
+
+/// The privilege lines that apply to `account` when `active` roles are enabled: its own
+/// grants and partial revokes, and those of the active roles and every role granted to
+/// them. Lines of roles that are not active are left out, so [`holds`] and [`missing`]
+/// can be used on the result. A grantee that is not a role (a MariaDB role has no host;
+/// a MySQL role is named in a role grant) counts as the account itself: `SHOW GRANTS`
+/// shows one account's lines.
+pub fn effective_grants(grants: &[Grant], account: &Account, active: &[Account]) -> Vec<Grant> {
+    let roles = role_closure(grants, active);
+    let is_role = |a: &Account| {
+        a.host.is_none()
+            || grants
+                .iter()
+                .any(|g| matches!(g, Grant::Role(rg) if rg.roles.contains(a)))
+    };
+    grants
+        .iter()
+        .filter(|g| match g {
+            Grant::Privileges(pg) | Grant::PartialRevoke(pg) => {
+                &pg.grantee == account || roles.contains(&pg.grantee) || !is_role(&pg.grantee)
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect()
 }
 
 /// The needs in `needs` that `grants` do not meet, in order.
@@ -1643,5 +1740,98 @@ mod tests {
         assert!(missing(&parse_grants(MARIADB_ROOT).unwrap(), &needs).is_empty());
         let plain = parse_grants(["GRANT ALL PRIVILEGES ON *.* TO `x`@`%`"]).unwrap();
         assert_eq!(missing(&plain, &needs).len(), 2);
+    }
+
+    /// `SHOW GRANTS` of MariaDB 10.11 for a user whose default role `r_outer` has SELECT
+    /// and the role `r_inner` (RELOAD, BINLOG MONITOR), and who also holds the inactive
+    /// role `r_other` (REPLICATION SLAVE).
+    const ROLE_USER: &[&str] = &[
+        "GRANT `r_outer` TO `u1`@`%`",
+        "GRANT `r_other` TO `u1`@`%`",
+        "GRANT USAGE ON *.* TO `u1`@`%` IDENTIFIED BY PASSWORD '*2B602296A79E0A8784ACC5C88D92E46588CCA3C3'",
+        "GRANT `r_inner` TO `r_outer`",
+        "GRANT SELECT ON *.* TO `r_outer`",
+        "GRANT RELOAD, BINLOG MONITOR ON *.* TO `r_inner`",
+        "GRANT REPLICATION SLAVE ON *.* TO `r_other`",
+        "SET DEFAULT ROLE `r_outer` FOR `u1`@`%`",
+    ];
+
+    #[test]
+    fn roles_expand_through_the_default_role_transitively() {
+        let g = parse_grants(ROLE_USER).unwrap();
+        let u1 = Account::new("u1", "%");
+        assert_eq!(
+            granted_roles(&g, &u1),
+            [Account::role("r_outer"), Account::role("r_other")]
+        );
+        let active = default_roles(&g, &u1).unwrap();
+        assert_eq!(active, [Account::role("r_outer")]);
+        assert_eq!(
+            role_closure(&g, &active),
+            [Account::role("r_outer"), Account::role("r_inner")]
+        );
+        let eff = effective_grants(&g, &u1, &active);
+        let global = |p: &str| holds(&eff, &Privilege::new(p), &Scope::Global);
+        assert!(global("SELECT") && global("RELOAD") && global("BINLOG MONITOR"));
+        // r_other is granted but not active: its privilege does not count.
+        assert!(!global("REPLICATION SLAVE"));
+        // Without an active role only the user's own USAGE is left.
+        let none = effective_grants(&g, &u1, &[]);
+        assert!(!holds(&none, &Privilege::new("SELECT"), &Scope::Global));
+        assert_eq!(none.len(), 1);
+        // Role lines never count for an account without active roles.
+        let other = effective_grants(&g, &Account::new("u2", "%"), &[]);
+        assert!(!holds(&other, &Privilege::new("SELECT"), &Scope::Global));
+    }
+
+    #[test]
+    fn role_cycles_end_and_missing_role_lines_are_named() {
+        // MariaDB refuses a cycle, but a parser must not loop on lines that have one.
+        let g = parse_grants([
+            "GRANT `a` TO `u`@`h`",
+            "GRANT `b` TO `a`",
+            "GRANT `a` TO `b`",
+            "GRANT `c` TO `b`",
+            "GRANT SELECT ON `shop`.* TO `b`",
+        ])
+        .unwrap();
+        let closure = role_closure(&g, &[Account::role("a")]);
+        assert_eq!(
+            closure,
+            [Account::role("a"), Account::role("b"), Account::role("c")]
+        );
+        // `c` has no line yet: the caller fetches SHOW GRANTS FOR `c`.
+        assert_eq!(
+            roles_without_lines(&g, &[Account::role("a")]),
+            [Account::role("c")]
+        );
+        let eff = effective_grants(&g, &Account::new("u", "h"), &[Account::role("a")]);
+        assert!(holds(
+            &eff,
+            &Privilege::new("SELECT"),
+            &Scope::database("shop")
+        ));
+    }
+
+    #[test]
+    fn default_role_lines() {
+        let u = Account::new("u", "%");
+        let g = parse_grants(["GRANT `r` TO `u`@`%`"]).unwrap();
+        assert_eq!(default_roles(&g, &u), None);
+        let g =
+            parse_grants(["GRANT `r` TO `u`@`%`", "SET DEFAULT ROLE NONE FOR `u`@`%`"]).unwrap();
+        assert_eq!(default_roles(&g, &u), Some(vec![]));
+        let g = parse_grants([
+            "GRANT `r`@`%`, `s`@`%` TO `u`@`%`",
+            "SET DEFAULT ROLE ALL TO `u`@`%`",
+        ])
+        .unwrap();
+        assert_eq!(
+            default_roles(&g, &u),
+            Some(vec![Account::new("r", "%"), Account::new("s", "%")])
+        );
+        // Another account's default role is not this one's.
+        let g = parse_grants(["SET DEFAULT ROLE `r` FOR `v`@`%`"]).unwrap();
+        assert_eq!(default_roles(&g, &u), None);
     }
 }

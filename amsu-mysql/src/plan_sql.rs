@@ -1,7 +1,7 @@
 //! The SQL behind each planned [`Action`], for `--dry-run`: exactly what the adapters in
 //! this crate send, with every password shown as `'***'`.
 
-use amsu_core::{Action, Coordinates, ReplicationSource, Secret};
+use amsu_core::{Action, Coordinates, Positioning, ReplicationSource, Secret};
 
 use crate::dialect::{ChangeSourceOptions, Dialect};
 use crate::quote;
@@ -73,6 +73,8 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             port,
             user,
             coordinates,
+            positioning,
+            tls,
         } => {
             let source = ReplicationSource {
                 host: host.clone(),
@@ -82,30 +84,55 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
                 coordinates: coordinates.clone().unwrap_or(Coordinates {
                     file: "<snapshot file>".into(),
                     position: 0,
-                    gtid: None,
+                    gtid: Some("<snapshot GTID position>".into()),
                 }),
+                positioning: *positioning,
+                tls: tls.clone(),
             };
-            let mut sql = replica.change_source_redacted(&source, &ChangeSourceOptions::default());
+            let opts = ChangeSourceOptions::for_source(&source);
+            let mut v: Vec<String> = replica
+                .change_source_statements(&source, &opts)
+                .into_iter()
+                .map(|(_, shown)| shown)
+                .collect();
             if coordinates.is_none() {
-                sql.push_str("  -- file/position from the snapshot");
+                if let Some(last) = v.last_mut() {
+                    last.push_str("  -- coordinates from the snapshot");
+                }
             }
-            vec![sql]
+            v
         }
+        Action::UpdateReplicaCredentials { user, tls } => vec![
+            replica.stop_replica().to_string(),
+            replica
+                .change_source_credentials_redacted(user, &ChangeSourceOptions::for_tls(tls)),
+        ],
         Action::StartReplica => vec![
             replica.start_replica().to_string(),
             format!("{}  -- until both threads run", replica.show_replica_status()),
         ],
-        Action::WaitCaughtUp => vec![
-            format!("{}  -- on the master", master.show_binlog_status()),
-            replica.wait_for_position(
-                &Coordinates {
-                    file: "<file>".into(),
-                    position: 0,
-                    gtid: None,
-                },
-                1,
-            ) + "  -- repeated until reached",
-        ],
+        Action::WaitCaughtUp { positioning } => {
+            let mut v = vec![format!("{}  -- on the master", master.show_binlog_status())];
+            if *positioning == Positioning::Gtid {
+                v.push(format!(
+                    "SELECT @@global.{}  -- on the master",
+                    master.gtid_position_variable()
+                ));
+                v.push(replica.wait_for_gtid("<GTID position>", 1) + "  -- repeated until reached");
+            } else {
+                v.push(
+                    replica.wait_for_position(
+                        &Coordinates {
+                            file: "<file>".into(),
+                            position: 0,
+                            gtid: None,
+                        },
+                        1,
+                    ) + "  -- repeated until reached",
+                );
+            }
+            v
+        }
         _ => vec![],
     }
 }
@@ -113,7 +140,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amsu_core::{Flavor, Version};
+    use amsu_core::{Flavor, ReplicationTls, Version};
 
     #[test]
     fn never_shows_a_password() {
@@ -130,8 +157,65 @@ mod tests {
             port: 3306,
             user: "amsu_repl".into(),
             coordinates: None,
+            positioning: Positioning::FilePosition,
+            tls: ReplicationTls::default(),
         };
         let s = statements(&c, &d, &d).join(" ");
         assert!(s.contains("MASTER_HOST") && s.contains("'***'"), "{s}");
+        assert!(!s.contains("MASTER_SSL"), "{s}");
+    }
+
+    #[test]
+    fn change_master_shows_tls_and_gtid() {
+        let d = Dialect::new(Flavor::MariaDb, Version::new(10, 11, 19));
+        let c = Action::ChangeMaster {
+            host: "db1".into(),
+            port: 3306,
+            user: "amsu_repl".into(),
+            coordinates: None,
+            positioning: Positioning::Gtid,
+            tls: ReplicationTls::new(false, Some("/etc/ca.pem".into()), None, None, false),
+        };
+        let s = statements(&c, &d, &d);
+        assert_eq!(
+            s[0],
+            "SET GLOBAL gtid_slave_pos = '<snapshot GTID position>'"
+        );
+        assert!(
+            s[1].contains("MASTER_USE_GTID=slave_pos, MASTER_SSL=1, MASTER_SSL_CA='/etc/ca.pem'"),
+            "{}",
+            s[1]
+        );
+        let u = statements(
+            &Action::UpdateReplicaCredentials {
+                user: "amsu_repl".into(),
+                tls: ReplicationTls::default(),
+            },
+            &d,
+            &d,
+        );
+        assert_eq!(
+            u,
+            [
+                "STOP SLAVE",
+                "CHANGE MASTER TO MASTER_USER='amsu_repl', MASTER_PASSWORD='***'"
+            ]
+        );
+        let w = statements(
+            &Action::WaitCaughtUp {
+                positioning: Positioning::Gtid,
+            },
+            &d,
+            &d,
+        );
+        assert!(w[2].starts_with("SELECT MASTER_GTID_WAIT("), "{w:?}");
+        let w = statements(
+            &Action::WaitCaughtUp {
+                positioning: Positioning::FilePosition,
+            },
+            &d,
+            &d,
+        );
+        assert!(w[1].starts_with("SELECT MASTER_POS_WAIT("), "{w:?}");
     }
 }

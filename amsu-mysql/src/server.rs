@@ -4,12 +4,14 @@ use std::time::{Duration, Instant};
 
 use amsu_core::{
     BoxError, Coordinates, LoginCheck, MasterServer, ReplicaServer, ReplicationSource,
-    ReplicationStatus, Secret, ServerAddr, ServerInfo,
+    ReplicationStatus, ReplicationTls, Secret, ServerAddr, ServerInfo,
 };
 use async_trait::async_trait;
 
 use crate::conn::{field, Session};
-use crate::dialect::{parse_binlog_status, parse_replica_status, parse_version, Dialect};
+use crate::dialect::{
+    parse_binlog_status, parse_replica_status, parse_version, Dialect, WaitOutcome,
+};
 use crate::{quote, MysqlError};
 
 /// Databases that belong to the server itself; never copied, never "user data".
@@ -172,6 +174,13 @@ impl MasterServer for MysqlMaster {
         Ok(())
     }
 
+    async fn drop_replication_user(&self, user: &str, host: &str) -> Result<(), BoxError> {
+        let mut s = self.admin_session().await?;
+        let sql = format!("DROP USER IF EXISTS {}", quote::account(user, host));
+        s.exec(&sql, &sql).await?;
+        Ok(())
+    }
+
     async fn set_server_id(&self, id: u32) -> Result<(), BoxError> {
         let mut s = self.admin_session().await?;
         s.exec(
@@ -320,10 +329,25 @@ impl ReplicaServer for MysqlReplica {
 
     async fn change_master(&self, source: &ReplicationSource) -> Result<(), BoxError> {
         let (mut s, d) = self.session().await?;
-        let opts = crate::dialect::ChangeSourceOptions::default();
+        let opts = crate::dialect::ChangeSourceOptions::for_source(source);
+        for (sql, shown) in d.change_source_statements(source, &opts) {
+            s.exec(&sql, &shown).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_replication_credentials(
+        &self,
+        user: &str,
+        password: &Secret,
+        tls: &ReplicationTls,
+    ) -> Result<(), BoxError> {
+        let (mut s, d) = self.session().await?;
+        let opts = crate::dialect::ChangeSourceOptions::for_tls(tls);
+        s.exec(d.stop_replica(), "stopping replication").await?;
         s.exec(
-            &d.change_source(source, &opts),
-            &d.change_source_redacted(source, &opts),
+            &d.change_source_credentials(user, password, &opts),
+            &d.change_source_credentials_redacted(user, &opts),
         )
         .await?;
         Ok(())
@@ -400,6 +424,46 @@ impl ReplicaServer for MysqlReplica {
                 return Err(MysqlError::Timeout {
                     server: s.server().into(),
                     what: format!("the replica to apply up to {target}"),
+                    seconds: timeout.as_secs(),
+                }
+                .into());
+            }
+        }
+    }
+
+    async fn wait_until_gtid_applied(&self, gtid: &str, timeout: Duration) -> Result<(), BoxError> {
+        let (mut s, d) = self.session().await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Wait in short slices so a stopped thread is noticed.
+            let r = s
+                .column(
+                    &d.wait_for_gtid(gtid, 1),
+                    "waiting for the replica to catch up (by GTID)",
+                )
+                .await?;
+            let value = r.first().and_then(|v| v.parse::<i64>().ok());
+            if d.gtid_wait_outcome(value) == WaitOutcome::Reached {
+                return Ok(());
+            }
+            if let Some(st) = replication_status(&mut s, &d).await? {
+                if !st.io_running || !st.sql_running {
+                    let (io, sql) = (
+                        if st.io_running { "Yes" } else { "No" },
+                        if st.sql_running { "Yes" } else { "No" },
+                    );
+                    if !st.last_io_error.is_empty()
+                        || !st.last_sql_error.is_empty()
+                        || !st.sql_running
+                    {
+                        return Err(replication_error(s.server(), &st, io, sql).into());
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(MysqlError::Timeout {
+                    server: s.server().into(),
+                    what: format!("the replica to apply up to GTID {gtid}"),
                     seconds: timeout.as_secs(),
                 }
                 .into());

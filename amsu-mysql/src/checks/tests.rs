@@ -34,6 +34,7 @@ fn grants(user: &str, host: &str, lines: &[&str]) -> AccountGrants {
         host: host.into(),
         grants: Some(parse_grants(lines).unwrap()),
         unparsed: 0,
+        active_roles: None,
     }
 }
 
@@ -229,12 +230,19 @@ fn the_snapshot_method_decides_the_master_needs() {
 fn role_holders_get_a_warning_and_unreadable_grants_an_info() {
     let mut m = maria(Role::Master, 1);
     m.grants = grants("dump", "%", &["GRANT `backup_role` TO `dump`@`%`"]);
+    // Which roles are active is unknown and the role's lines are missing: a warning.
     let out = privilege_findings(&facts(m.clone(), None), &CheckOptions::default());
     assert!(
         out.iter().all(|f| f.severity == Severity::Warning),
         "{out:#?}"
     );
-    assert!(out[0].problem.contains("roles"));
+    assert!(
+        out[0]
+            .problem
+            .contains("the privileges of its role(s) `backup_role` could not be read"),
+        "{}",
+        out[0].problem
+    );
     m.grants.grants = None;
     let out = privilege_findings(&facts(m, None), &CheckOptions::default());
     assert_eq!(
@@ -243,6 +251,55 @@ fn role_holders_get_a_warning_and_unreadable_grants_an_info() {
             ("grants_unknown", Severity::Info),
             ("grants_unknown", Severity::Info)
         ]
+    );
+}
+
+/// Privileges through a default role (and a role granted to it) count; the same role
+/// not active at login does not, and the blocking finding says why.
+#[test]
+fn privileges_through_roles_count_only_when_active() {
+    let lines = [
+        "GRANT `backup_role` TO `dump`@`%`",
+        "GRANT USAGE ON *.* TO `dump`@`%`",
+        "GRANT `binlog_role` TO `backup_role`",
+        "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, PROCESS, RELOAD ON *.* TO `backup_role`",
+        "GRANT BINLOG MONITOR, CREATE USER ON *.* TO `binlog_role`",
+        "GRANT REPLICATION SLAVE ON *.* TO `binlog_role` WITH GRANT OPTION",
+        "SET DEFAULT ROLE `backup_role` FOR `dump`@`%`",
+    ];
+    let mut m = maria(Role::Master, 1);
+    m.grants = grants("dump", "%", &lines);
+    let master_findings = |m: &ServerFacts| {
+        privilege_findings(&facts(m.clone(), None), &CheckOptions::default())
+            .into_iter()
+            .filter(|f| f.server == Role::Master)
+            .collect::<Vec<_>>()
+    };
+    assert!(master_findings(&m).is_empty(), "{:#?}", master_findings(&m));
+    m.grants.active_roles = Some(vec![Account::role("backup_role")]);
+    assert!(master_findings(&m).is_empty());
+
+    // No default role: CURRENT_ROLE() is NULL at login.
+    m.grants = grants("dump", "%", &lines[..6]);
+    m.grants.active_roles = Some(vec![]);
+    let out = master_findings(&m);
+    assert!(!out.is_empty());
+    let f = out
+        .iter()
+        .find(|f| f.problem.contains("consistent snapshot"))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    assert_eq!(f.severity, Severity::Blocking);
+    assert!(f.problem.contains("RELOAD ON *.*"), "{}", f.problem);
+    assert!(
+        f.problem
+            .contains("role(s) `backup_role` are not active at login"),
+        "{}",
+        f.problem
+    );
+    assert!(
+        f.fix.contains("RELOAD, PROCESS, BINLOG MONITOR ON *.*"),
+        "{}",
+        f.fix
     );
 }
 

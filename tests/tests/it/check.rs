@@ -302,3 +302,72 @@ async fn check_master_without_binlog() {
     assert!(!findings.iter().any(|f| f.code == "binlog_retention"));
     assert_eq!(amsu(&["check", "--master", &sb.url()]).await, 3);
 }
+
+/// An account whose privileges all come through roles: a default role, and a role
+/// granted to that role. With the default role set, `amsu check` finds no missing
+/// privilege (exit 0); with the role granted but not the default, it is not active at
+/// login and the blocking finding names the missing privileges and the inactive role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileges_through_a_default_role_count() {
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &[
+            "CREATE ROLE amsu_copy",
+            "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, PROCESS, RELOAD, BINLOG MONITOR ON *.* TO amsu_copy",
+            "CREATE ROLE amsu_users",
+            "GRANT CREATE USER ON *.* TO amsu_users",
+            "GRANT REPLICATION SLAVE ON *.* TO amsu_users WITH GRANT OPTION",
+            "GRANT amsu_users TO amsu_copy",
+            "CREATE USER 'opsadmin'@'%' IDENTIFIED BY 'Ops-admin-pw-1'",
+            "GRANT amsu_copy TO 'opsadmin'@'%'",
+            "SET DEFAULT ROLE amsu_copy FOR 'opsadmin'@'%'",
+        ],
+    )
+    .await;
+    let url = url_as(&p.master, "opsadmin", "Ops-admin-pw-1");
+    let ops: amsu_core::ServerAddr = url.parse().unwrap();
+    let privilege_findings = || async {
+        let (_, findings) = amsu_cli::check_findings(&ops, Some(&r), None, "amsu_repl")
+            .await
+            .expect("check runs");
+        findings
+            .into_iter()
+            .filter(|f| f.code == "missing_privilege")
+            .collect::<Vec<_>>()
+    };
+    let found = privilege_findings().await;
+    assert!(found.is_empty(), "{found:#?}");
+    let replica_url = p.replica.url();
+    assert_eq!(
+        amsu(&["check", "--master", &url, "--replica", &replica_url]).await,
+        0
+    );
+
+    // The role stays granted but is no longer the default: nothing is active at login.
+    exec(&m, &["SET DEFAULT ROLE NONE FOR 'opsadmin'@'%'"]).await;
+    let found = privilege_findings().await;
+    let f = find(&found, "missing_privilege", "consistent snapshot");
+    assert_eq!((f.severity, f.server), (Severity::Blocking, Role::Master));
+    assert!(
+        f.problem.contains("'opsadmin'@'%' lacks SELECT ON *.*")
+            && f.problem.contains("RELOAD ON *.*")
+            && f.problem.contains("BINLOG MONITOR or SUPER ON *.*"),
+        "{}",
+        f.problem
+    );
+    assert!(
+        f.problem
+            .contains("role(s) `amsu_copy` are not active at login"),
+        "{}",
+        f.problem
+    );
+    let f = find(&found, "missing_privilege", "replication_user");
+    assert_eq!(f.severity, Severity::Blocking);
+    assert!(f.problem.contains("CREATE USER"), "{}", f.problem);
+    assert_eq!(
+        amsu(&["check", "--master", &url, "--replica", &replica_url]).await,
+        3
+    );
+}

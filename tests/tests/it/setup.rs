@@ -203,7 +203,9 @@ async fn log_bin_off_is_refused_and_nothing_changes() {
 
 /// Equal server_ids are fixed (on the replica) and reported; an existing replication
 /// user with the given password is reused, not recreated. (MariaDB refuses server_id 0:
-/// `SET GLOBAL server_id = 0` leaves 1, so the 0 case is covered by unit tests.)
+/// `SET GLOBAL server_id = 0` leaves 1, so the 0 case is covered by unit tests.) With GTID
+/// positioning, under a write load: replication starts at the snapshot's GTID position
+/// (`Using_Gtid = Slave_Pos`), the catch-up waits by GTID, and the data is equal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_id_clash_fixed_and_existing_user_reused() {
     let p = pair(|o| o.server_id(7), |o| o.server_id(7)).await;
@@ -219,6 +221,9 @@ async fn server_id_clash_fixed_and_existing_user_reused() {
         ],
     )
     .await;
+    create_bank(&m, "bank", 300).await;
+    let writer = Writer::start(m.clone(), "bank", 300);
+    writer.wait_commits(20).await;
     let created_before = query(&m, "SELECT JSON_EXTRACT(Priv, '$.password_last_changed') FROM mysql.global_priv WHERE User = 'repl_x'").await;
 
     let master = amsu_mysql::MysqlMaster::new(m.clone());
@@ -231,12 +236,34 @@ async fn server_id_clash_fixed_and_existing_user_reused() {
         amsu_core::SetupOptions::new("127.0.0.1", p.master.port())
             .repl_user("repl_x")
             .repl_password(Some("Known-pw-123".into()))
+            .positioning(amsu_core::Positioning::Gtid)
             .wait_caught_up(true),
     );
     let report = setup
         .run(std::sync::Arc::new(amsu_core::NoEvents))
         .await
         .expect("setup succeeds");
+    let commits = writer.stop().await;
+    let snapshot_gtid = report.copy.coordinates.clone().and_then(|c| c.gtid);
+    let caught_up_gtid = report.caught_up_to.clone().and_then(|c| c.gtid);
+    assert!(
+        snapshot_gtid.is_some() && caught_up_gtid.is_some() && snapshot_gtid != caught_up_gtid,
+        "the master wrote between the snapshot ({snapshot_gtid:?}) and the catch-up ({caught_up_gtid:?}); {commits} commits"
+    );
+    let using = query(&r, "SHOW SLAVE STATUS").await;
+    assert!(
+        format!("{using:?}").contains("Slave_Pos"),
+        "GTID positioning: {using:?}"
+    );
+    // Caught up by GTID: the replica has applied at least the position waited for.
+    let slave_pos = scalar(&r, "SELECT @@global.gtid_slave_pos").await.unwrap();
+    let seq = |g: &str| g.rsplit('-').next().unwrap().parse::<u64>().unwrap();
+    assert!(
+        seq(&slave_pos) >= seq(caught_up_gtid.as_deref().unwrap()),
+        "{slave_pos} vs {caught_up_gtid:?}"
+    );
+    wait_caught_up(&m, &r).await;
+    assert_eq!(checksums(&m).await, checksums(&r).await);
     assert_eq!(
         scalar(&m, "SELECT @@global.server_id").await.as_deref(),
         Some("7")
@@ -344,5 +371,330 @@ async fn non_empty_replica_needs_force() {
     assert_eq!(
         scalar(&r, "SELECT id FROM app.t").await.as_deref(),
         Some("1")
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with the `openssl`
+/// command line: `(ca.pem, server.pem, server.key)`.
+fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=amsu test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    (p("ca.pem"), p("server.pem"), p("server.key"))
+}
+
+/// `--repl-ssl-ca` (with `--repl-ssl-verify-server-cert`): the replica replicates from a
+/// TLS master over TLS. The plan of a dry run shows the TLS settings. A first run with a
+/// CA file that does not exist fails to start replication and drops the user it created;
+/// the rerun with the right CA resumes. Then `SHOW SLAVE STATUS` has the TLS settings,
+/// both threads run and the data arrives; and once the replication user is made to
+/// REQUIRE SSL, the I/O thread still reconnects — so the connection really is encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_replicates_over_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(certs.path());
+    let p = pair(
+        |o| {
+            o.extra_option(format!("--ssl-ca={ca}"))
+                .extra_option(format!("--ssl-cert={cert}"))
+                .extra_option(format!("--ssl-key={key}"))
+        },
+        |o| o,
+    )
+    .await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    assert_eq!(
+        scalar(&m, "SELECT @@have_ssl").await.as_deref(),
+        Some("YES"),
+        "the master sandbox runs with TLS"
+    );
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE d",
+            "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))",
+            "INSERT INTO d.t VALUES (1, 'before')",
+        ],
+    )
+    .await;
+    let journal = p.dir.path().join("journal.json");
+    let base = [
+        "setup",
+        "--master",
+        &url(&p.master),
+        "--replica",
+        &url(&p.replica),
+        "--repl-ssl-ca",
+        &ca,
+        "--repl-ssl-verify-server-cert",
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+
+    let mut dry = base.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let out = tokio::process::Command::new(amsu_bin())
+        .args(&dry)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "MASTER_USE_GTID=no, MASTER_SSL=1, MASTER_SSL_CA='{ca}', MASTER_SSL_VERIFY_SERVER_CERT=1"
+        )),
+        "{stdout}"
+    );
+    assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty());
+
+    // A CA file that does not exist: the copy and CHANGE MASTER go through, the I/O
+    // thread cannot connect. The failed setup drops the replication user it created.
+    let missing_ca = certs.path().join("missing-ca.pem");
+    let missing_ca = missing_ca.to_str().unwrap();
+    let wrong: Vec<&str> = base
+        .iter()
+        .map(|a| if *a == ca.as_str() { missing_ca } else { a })
+        .chain(["--yes", "--wait-caught-up"])
+        .collect();
+    let out = tokio::process::Command::new(amsu_bin())
+        .args(&wrong)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("start_replica"), "{stderr}");
+    assert!(
+        stderr.contains("dropped user 'amsu_repl'@'%' again, since the setup failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        scalar(
+            &m,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+
+    // The same command with the right CA: the user is created anew, the configured
+    // replica gets its new password and TLS settings, and replication runs.
+    let mut run = base.to_vec();
+    run.extend(["--yes", "--wait-caught-up"]);
+    assert_eq!(amsu(&run).await, 0, "setup over TLS succeeds");
+    let status = |name: &'static str| {
+        let r = r.clone();
+        async move {
+            let mut s = amsu_mysql::conn::Session::open(&r).await.unwrap();
+            let row = s
+                .first_row("SHOW SLAVE STATUS", "status")
+                .await
+                .unwrap()
+                .expect("a replica");
+            amsu_mysql::conn::field(&row, name)
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    assert_eq!(status("Master_SSL_Allowed").await, "Yes");
+    assert_eq!(status("Master_SSL_CA_File").await, ca);
+    assert_eq!(status("Master_SSL_Verify_Server_Cert").await, "Yes");
+    assert_eq!(status("Slave_IO_Running").await, "Yes");
+    assert_eq!(status("Slave_SQL_Running").await, "Yes");
+    exec(&m, &["INSERT INTO d.t VALUES (2, 'after')"]).await;
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT GROUP_CONCAT(v ORDER BY id) FROM d.t")
+            .await
+            .as_deref(),
+        Some("before,after")
+    );
+
+    // Only a TLS connection may log in now: the I/O thread reconnects all the same.
+    exec(
+        &m,
+        &["ALTER USER 'amsu_repl'@'%' REQUIRE SSL", "FLUSH PRIVILEGES"],
+    )
+    .await;
+    wait_caught_up(&m, &r).await;
+    exec(&r, &["STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD"]).await;
+    exec(&m, &["INSERT INTO d.t VALUES (3, 'tls only')"]).await;
+    let t = std::time::Instant::now();
+    while status("Slave_IO_Running").await != "Yes" {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "the I/O thread does not reconnect: {}",
+            status("Last_IO_Error").await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT v FROM d.t WHERE id = 3")
+            .await
+            .as_deref(),
+        Some("tls only")
+    );
+}
+
+/// The `amsu` binary next to this test binary (`cargo build -p amsu-cli` builds it).
+fn amsu_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("amsu");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p amsu-cli` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A setup that fails after creating the replication user drops that user again and
+/// says so; the rerun after fixing the cause creates it anew and goes through. The
+/// failure is real: the master has an ARCHIVE table and the replica lacks the ARCHIVE
+/// engine, so the copy cannot create the table there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_setup_drops_the_user_it_created() {
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    exec(
+        &m,
+        &[
+            "INSTALL SONAME 'ha_archive'",
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB",
+            "INSERT INTO app.t SELECT seq, CONCAT('v', seq) FROM app.seq_1_to_1000",
+            "CREATE TABLE app.log (id INT, msg VARCHAR(20)) ENGINE=ARCHIVE",
+            "INSERT INTO app.log VALUES (1, 'archived'), (2, 'too')",
+        ],
+    )
+    .await;
+    let users = || {
+        let m = m.clone();
+        async move {
+            scalar(
+                &m,
+                "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(users().await, "0");
+    let journal = p.dir.path().join("journal.json");
+    let run = || {
+        let (master, replica, journal) = (url(&p.master), url(&p.replica), journal.clone());
+        async move {
+            tokio::process::Command::new(amsu_bin())
+                .args(["setup", "--master", &master, "--replica", &replica, "--yes"])
+                .arg("--journal")
+                .arg(&journal)
+                .output()
+                .await
+                .expect("amsu runs")
+        }
+    };
+
+    let out = run().await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("copy_data"), "{stderr}");
+    assert!(
+        stderr.contains("dropped user 'amsu_repl'@'%' again, since the setup failed"),
+        "{stderr}"
+    );
+    assert_eq!(users().await, "0", "the created user was dropped");
+    let j = std::fs::read_to_string(&journal).unwrap();
+    let compact: String = j.split_whitespace().collect();
+    assert!(
+        compact.contains("\"reverted_user\":[\"amsu_repl\",\"%\"]")
+            && compact.contains("\"created_user\":null"),
+        "{j}"
+    );
+    assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty());
+
+    // Fix the cause; the same command creates the user again and finishes.
+    exec(&r, &["INSTALL SONAME 'ha_archive'"]).await;
+    let out = run().await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(users().await, "1");
+    exec(&m, &["INSERT INTO app.t VALUES (1001, 'late')"]).await;
+    wait_caught_up(&m, &r).await;
+    assert_eq!(
+        scalar(&r, "SELECT COUNT(*) FROM app.t").await.as_deref(),
+        Some("1001")
+    );
+    assert_eq!(
+        scalar(&r, "SELECT GROUP_CONCAT(msg ORDER BY id) FROM app.log")
+            .await
+            .as_deref(),
+        Some("archived,too")
     );
 }
