@@ -1304,6 +1304,7 @@ mod tests {
             .returning(|_, _| Ok(()));
         r.expect_configure().returning(|_, _| Ok(()));
         let mut c = MockDataCopier::new();
+        c.expect_finished().returning(|| Ok(()));
         c.expect_copy().times(1).returning(|_| {
             Ok(CopyReport {
                 coordinates: Some(coords()),
@@ -1373,6 +1374,7 @@ mod tests {
         m.expect_binlog_position().returning(|| Ok(coords()));
         r.expect_configure().returning(|_, _| Ok(()));
         let mut c = MockDataCopier::new();
+        c.expect_finished().returning(|| Ok(()));
         c.expect_copy().returning(|_| {
             Ok(CopyReport {
                 coordinates: Some(coords()),
@@ -1414,6 +1416,7 @@ mod tests {
         });
         r.expect_configure().returning(|_, _| Ok(()));
         let mut c = MockDataCopier::new();
+        c.expect_finished().returning(|| Ok(()));
         c.expect_copy().returning(|_| {
             Ok(CopyReport {
                 coordinates: Some(coords()),
@@ -1469,6 +1472,7 @@ mod tests {
         });
         r.expect_configure().returning(|_, _| Ok(()));
         let mut c = MockDataCopier::new();
+        c.expect_finished().returning(|| Ok(()));
         c.expect_copy().returning(|_| {
             Ok(CopyReport {
                 coordinates: Some(coords()),
