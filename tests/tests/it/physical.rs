@@ -592,3 +592,175 @@ async fn command_stream_source_installs_master_data() {
     drop(master);
     drop(service);
 }
+
+/// The FTP password in a file, for `--ftp-password-file`.
+fn ftp_password_file(dir: &Path, ftp: &amsu_tests::ftpd::FtpServer) -> String {
+    let f = dir.join("ftp-password");
+    std::fs::write(&f, format!("{}\n", ftp.password.expose())).unwrap();
+    f.display().to_string()
+}
+
+/// Checks the image in `dir` (as the FTP server stores it) against its manifest: every
+/// file there with its size and SHA-256. Returns the manifest.
+async fn assert_image_complete(dir: &Path) -> amsu_core::manifest::Manifest {
+    let text = std::fs::read_to_string(dir.join(amsu_core::manifest::MANIFEST_FILE))
+        .unwrap_or_else(|e| panic!("no manifest in {}: {e}", dir.display()));
+    let manifest = amsu_core::manifest::Manifest::from_json(&text).expect("a valid manifest");
+    assert_eq!(manifest.method, "physical");
+    assert!(
+        manifest
+            .files
+            .iter()
+            .any(|f| f.path == "xtrabackup_binlog_info"),
+        "{:?}",
+        manifest.files
+    );
+    for f in &manifest.files {
+        let p = dir.join(&f.path);
+        let len = std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .len();
+        assert_eq!(len, f.size, "{}", f.path);
+        let sum = amsu_transfer::sha256_file(&p).await.unwrap();
+        assert_eq!(sum, f.sha256, "{}", f.path);
+    }
+    manifest
+}
+
+/// `amsu backup --method physical --out ftps://…` of a master under a write load uploads
+/// the image to a real pure-ftpd that requires TLS; a `Setup` with the physical method
+/// (the library side of `amsu setup --method physical --image ftps://…`, with the test
+/// sandbox as the restartable replica service) installs it from there: the replica
+/// replicates, catches up and equals the master, with the bank total intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn physical_image_over_ftps_yields_equal_replica() {
+    use amsu_tests::ftpd::{FtpServer, FtpTls};
+    use amsu_tests::servers::amsu;
+    use amsu_transfer::{FtpConfig, FtpTransport};
+
+    let ftp = FtpServer::start(FtpTls::Required);
+    let Pair {
+        master,
+        replica,
+        dir,
+    } = pair(|o| o, |o| o).await;
+    let (m, r) = (master.addr(), replica.addr());
+    create_bank(&m, "bank", 2000).await;
+    shop(&m).await;
+    let pw = ftp_password_file(dir.path(), &ftp);
+    let ca = ftp.cert.clone().unwrap().display().to_string();
+    let image_url = format!("{}nightly/pimg", ftp.url());
+    assert!(image_url.starts_with("ftps://"), "{image_url}");
+
+    let writer = Writer::start(m.clone(), "bank", 2000);
+    writer.wait_commits(20).await;
+    let code = amsu(&[
+        "backup",
+        "--method",
+        "physical",
+        "--master",
+        &master.url(),
+        "--out",
+        &image_url,
+        "--ftp-password-file",
+        &pw,
+        "--ftp-ca-file",
+        &ca,
+    ])
+    .await;
+    assert_eq!(code, 0, "physical backup to FTPS must succeed");
+    let during_backup = writer.commits();
+
+    // The image is on the FTP server, complete, in the URL's directory.
+    let served = ftp.served.join("nightly/pimg");
+    let manifest = assert_image_complete(&served).await;
+    assert!(
+        manifest.coordinates.gtid.is_some(),
+        "{}",
+        manifest.coordinates
+    );
+    let image_bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    assert!(image_bytes > 1 << 20, "{image_bytes} bytes");
+
+    // Install it from the FTPS server while the writer goes on.
+    writer.wait_commits(during_backup + 20).await;
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(SandboxService::new(replica));
+    let config = FtpConfig::from_url(&image_url)
+        .unwrap()
+        .password(ftp.password.clone())
+        .ca_file(ftp.cert.clone().unwrap())
+        .connect_timeout(Duration::from_secs(5))
+        .io_timeout(Duration::from_secs(20));
+    let transport: Arc<dyn Transport> = Arc::new(FtpTransport::new(config).unwrap());
+    let copy = PhysicalCopy::new(
+        m.clone(),
+        r.clone(),
+        PhysicalSource::Image {
+            transport,
+            dir: String::new(),
+        },
+        service.clone(),
+        PhysicalOptions::default().datadir(&datadir),
+    );
+    let (mm, rr) = (MysqlMaster::new(m.clone()), MysqlReplica::new(r.clone()));
+    let opts = SetupOptions::new("127.0.0.1", m.port)
+        .wait_caught_up(true)
+        .replica_id(format!("127.0.0.1:{}", r.port));
+    let report = Setup::new(&mm, &rr, &copy, opts)
+        .with_preflight(&copy)
+        .run(no_events())
+        .await
+        .unwrap_or_else(|e| panic!("physical setup from FTPS failed: {e}"));
+    assert_eq!(
+        report.copy.coordinates.as_ref(),
+        Some(&manifest.coordinates),
+        "replication starts at the image's snapshot"
+    );
+    let t = copy.last_timings().expect("timings");
+    assert!(t.image_bytes > 0, "{t:?}");
+
+    // Replication runs, and the replica ends equal to the master.
+    let during = writer.commits();
+    writer.wait_commits(during + 50).await;
+    writer.stop().await;
+    wait_caught_up(&m, &r).await;
+    assert_replicating(&r).await;
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    assert_eq!(
+        scalar(&r, "SELECT SUM(balance) FROM bank.accounts").await,
+        Some(BANK_TOTAL.to_string())
+    );
+    // Transfers made after the snapshot arrived by replication.
+    let transfers: u64 = scalar(&r, "SELECT COUNT(*) FROM bank.transfers")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(transfers > during_backup, "{transfers} transfers");
+    drop(copy);
+    drop(master);
+    drop(service);
+}
+
+/// Both replication threads of `r` run, without an error.
+async fn assert_replicating(r: &ServerAddr) {
+    assert_eq!(
+        query(r, "SHOW SLAVE STATUS").await.len(),
+        1,
+        "one replication connection"
+    );
+    let mut s = amsu_mysql::conn::Session::open(r).await.unwrap();
+    let row = s
+        .first_row("SHOW SLAVE STATUS", "status")
+        .await
+        .unwrap()
+        .expect("a replica");
+    let col = |name: &str| {
+        amsu_mysql::conn::field(&row, name)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(col("Slave_IO_Running"), "Yes", "{}", col("Last_IO_Error"));
+    assert_eq!(col("Slave_SQL_Running"), "Yes", "{}", col("Last_SQL_Error"));
+}
