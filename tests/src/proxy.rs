@@ -8,7 +8,7 @@
 //! Plain FTP only: the control connection of FTPS is encrypted and cannot be rewritten.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -29,6 +29,10 @@ struct ConnStats {
 struct Shared {
     /// Cut the next faultable connection after this many bytes (both directions summed).
     cut_next: Mutex<Option<u64>>,
+    /// Cut the first faultable connection that carries more than this many bytes.
+    cut_first_over: Mutex<Option<u64>>,
+    /// Whether a `cut_first_over` cut happened.
+    first_over_fired: AtomicBool,
     /// Every faultable connection (data connections in FTP mode), in order.
     conns: Mutex<Vec<Arc<ConnStats>>>,
     /// Connections cut so far.
@@ -44,8 +48,16 @@ impl Shared {
         self.tasks.lock().unwrap().push(h.abort_handle());
     }
 
-    fn take_cut(&self) -> Option<u64> {
-        self.cut_next.lock().unwrap().take()
+    /// The cut of a new faultable connection: its byte budget, and whether the budget
+    /// is the shared "first connection over N bytes" one.
+    fn take_cut(&self) -> (Option<u64>, bool) {
+        if let Some(n) = self.cut_next.lock().unwrap().take() {
+            return (Some(n), false);
+        }
+        match *self.cut_first_over.lock().unwrap() {
+            Some(n) if !self.first_over_fired.load(Ordering::SeqCst) => (Some(n), true),
+            _ => (None, false),
+        }
     }
 
     fn register(&self) -> Arc<ConnStats> {
@@ -106,6 +118,14 @@ impl Proxy {
     /// have passed through it, in either direction: both sides are closed abruptly.
     pub fn cut_next_after(&self, bytes: u64) {
         *self.shared.cut_next.lock().unwrap() = Some(bytes);
+    }
+
+    /// Cuts the first connection (data connection in FTP mode) opened from now on that
+    /// carries more than `bytes` bytes; connections that stay below pass untouched, as
+    /// does everything after that one cut. Unlike [`cut_next_after`](Self::cut_next_after)
+    /// it does not depend on the order in which connections are opened.
+    pub fn cut_first_over(&self, bytes: u64) {
+        *self.shared.cut_first_over.lock().unwrap() = Some(bytes);
     }
 
     /// Bytes sent from the target to the client on each connection so far (data
@@ -229,14 +249,17 @@ fn passive_target(line: &str, control_ip: Option<std::net::IpAddr>) -> Option<So
 }
 
 /// Relays both directions until both end, or until `cut` bytes (both directions summed)
-/// passed, when both sockets are closed at once.
+/// passed, when both sockets are closed at once. A shared cut (`cut.1`) happens only on
+/// the first connection that reaches it.
 async fn relay(
     client: TcpStream,
     server: TcpStream,
-    cut: Option<u64>,
+    cut: (Option<u64>, bool),
     stats: Arc<ConnStats>,
     sh: Arc<Shared>,
 ) {
+    let (cut, shared_cut) = cut;
+    let gate = shared_cut.then(|| Arc::clone(&sh));
     let budget = Arc::new(AtomicU64::new(cut.unwrap_or(u64::MAX)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -248,9 +271,9 @@ async fn relay(
         Arc::clone(&budget),
         (Arc::clone(&stop_tx), stop_rx.clone()),
         Arc::clone(&stats),
-        true,
+        (true, gate.clone()),
     );
-    let down = pump(sr, cw, budget, (stop_tx, stop_rx), stats, false);
+    let down = pump(sr, cw, budget, (stop_tx, stop_rx), stats, (false, gate));
     let (a, b) = tokio::join!(up, down);
     if a || b {
         sh.cuts.fetch_add(1, Ordering::SeqCst);
@@ -258,13 +281,15 @@ async fn relay(
 }
 
 /// Copies `r` to `w` while the budget lasts; returns true when it cut the connection.
+/// With a `gate`, the budget is the shared "first connection over N bytes" one: the cut
+/// happens only when no other connection was cut for it, else the budget is lifted.
 async fn pump(
     mut r: tokio::net::tcp::OwnedReadHalf,
     mut w: tokio::net::tcp::OwnedWriteHalf,
     budget: Arc<AtomicU64>,
     (stop_tx, mut stop): (Arc<watch::Sender<bool>>, watch::Receiver<bool>),
     stats: Arc<ConnStats>,
-    up: bool,
+    (up, gate): (bool, Option<Arc<Shared>>),
 ) -> bool {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -278,7 +303,16 @@ async fn pump(
             allowed = allowed.min(b);
             Some(b - allowed)
         });
-        let allowed = allowed as usize;
+        let mut allowed = allowed as usize;
+        if allowed < n {
+            if let Some(sh) = &gate {
+                if sh.first_over_fired.swap(true, Ordering::SeqCst) {
+                    // Another connection took the cut: this one passes untouched.
+                    budget.store(u64::MAX, Ordering::SeqCst);
+                    allowed = n;
+                }
+            }
+        }
         if allowed > 0 && w.write_all(&buf[..allowed]).await.is_err() {
             break;
         }
