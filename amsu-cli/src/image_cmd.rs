@@ -20,7 +20,7 @@ use crate::render::Renderer;
 use crate::{exit, master_addr, replica_addr, secrets, usage, Exit};
 
 /// A location as shown in messages: a password in a URL is left out.
-fn shown(loc: &str) -> String {
+pub(crate) fn shown(loc: &str) -> String {
     let Some((scheme, rest)) = loc.split_once("://") else {
         return loc.to_string();
     };

@@ -14,6 +14,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 
 use crate::args::{BackupArgs, FtpOptions, SetupArgs};
+use crate::image_cmd::shown;
 use crate::{exit, master_addr, secrets, usage, Exit};
 
 /// Flags of `amsu setup --method physical`.
@@ -170,7 +171,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     } else {
         println!(
             "Physical image written to {}: {} files, {:.1} MiB, snapshot at {}",
-            a.out,
+            shown(&a.out),
             image.manifest.files.len(),
             bytes as f64 / 1048576.0,
             image.manifest.coordinates

@@ -213,3 +213,20 @@ pub async fn amsu(args: &[&str]) -> i32 {
         .expect("valid arguments");
     amsu_cli::run(cli).await
 }
+
+/// The `amsu` binary next to the test binary, for tests that need a separate process
+/// (its output, a kill). Panics when it was not built: `cargo build -p amsu-cli` first.
+pub fn amsu_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("amsu");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p amsu-cli` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}

@@ -764,3 +764,89 @@ async fn assert_replicating(r: &ServerAddr) {
     assert_eq!(col("Slave_IO_Running"), "Yes", "{}", col("Last_IO_Error"));
     assert_eq!(col("Slave_SQL_Running"), "Yes", "{}", col("Last_SQL_Error"));
 }
+
+/// Plain FTP, through a proxy that cuts the first data connection carrying more than
+/// 1 MiB: `amsu backup --method physical --out ftp://…` (a separate process, with the
+/// password in the URL, which its output never shows) uploads the image; the physical
+/// copy fetches it through the proxy, resumes the cut file where it stopped, checks every
+/// checksum and installs a replica equal to the master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn physical_image_fetch_over_ftp_resumes_after_a_cut() {
+    use amsu_tests::ftpd::FtpServer;
+    use amsu_tests::proxy::Proxy;
+    use amsu_tests::servers::amsu_bin;
+    use amsu_transfer::{FtpConfig, FtpTransport};
+
+    let ftp = FtpServer::plain();
+    let Pair {
+        master,
+        replica,
+        dir: _dir,
+    } = pair(|o| o, |o| o).await;
+    let (m, r) = (master.addr(), replica.addr());
+    shop(&m).await;
+
+    let secret = ftp.password.expose().to_string();
+    let with_password = format!("ftp://{}:{secret}@127.0.0.1:{}/pimg", ftp.user, ftp.port);
+    let out = tokio::process::Command::new(amsu_bin())
+        .args(["backup", "--method", "physical", "--master", &master.url()])
+        .args(["--out", &with_password])
+        .env_remove("AMSU_FTP_PASSWORD")
+        .output()
+        .await
+        .expect("amsu runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains(&secret) && !stderr.contains(&secret),
+        "the FTP password was printed: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("ftp://{}@127.0.0.1:{}/pimg", ftp.user, ftp.port)),
+        "{stdout}"
+    );
+    let manifest = assert_image_complete(&ftp.served.join("pimg")).await;
+    let largest = manifest.files.iter().map(|f| f.size).max().unwrap();
+    assert!(largest > 2 << 20, "largest file {largest} bytes");
+
+    let proxy = Proxy::start_ftp(ftp.addr()).await;
+    proxy.cut_first_over(1 << 20);
+    let config = FtpConfig::from_url(&format!("ftp://{}@127.0.0.1:{}/pimg", ftp.user, proxy.port))
+        .unwrap()
+        .password(ftp.password.clone())
+        .connect_timeout(Duration::from_secs(5))
+        .io_timeout(Duration::from_secs(20));
+    let transport: Arc<dyn Transport> = Arc::new(FtpTransport::new(config).unwrap());
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(SandboxService::new(replica));
+    let copy = PhysicalCopy::new(
+        m.clone(),
+        r.clone(),
+        PhysicalSource::Image {
+            transport,
+            dir: String::new(),
+        },
+        service.clone(),
+        PhysicalOptions::default().datadir(&datadir),
+    );
+    let report = copy
+        .copy(no_events())
+        .await
+        .unwrap_or_else(|e| panic!("the copy must survive the cut: {e}"));
+    assert_eq!(proxy.cuts(), 1, "one data connection was cut");
+    let t = copy.last_timings().expect("timings");
+    assert_eq!(t.files_resumed, 1, "{t:?}");
+    assert!(
+        proxy.downloads().len() > manifest.files.len(),
+        "every file came through the proxy: {:?}",
+        proxy.downloads()
+    );
+    assert_eq!(report.coordinates.as_ref(), Some(&manifest.coordinates));
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    drop(copy);
+    drop(master);
+    drop(service);
+}
