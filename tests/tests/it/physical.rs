@@ -593,6 +593,9 @@ async fn command_stream_source_installs_master_data() {
     drop(service);
 }
 
+/// The replication user's password, shared by the setups of one test.
+const REPL_PASSWORD: &str = "Repl-pw-1234";
+
 /// The FTP password in a file, for `--ftp-password-file`.
 fn ftp_password_file(dir: &Path, ftp: &amsu_tests::ftpd::FtpServer) -> String {
     let f = dir.join("ftp-password");
@@ -627,11 +630,96 @@ async fn assert_image_complete(dir: &Path) -> amsu_core::manifest::Manifest {
     manifest
 }
 
+/// A single-quoted shell word.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Stops, by the PID in its pid file, a sandbox server that a start command of
+/// [`shell_service`] ran outside this process's children.
+struct RestartedServer {
+    pid_file: PathBuf,
+    /// The sandbox's own child, which its `Sandbox` handle stops and reaps.
+    original_pid: u32,
+}
+
+impl Drop for RestartedServer {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        let Some(pid) = std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        if pid as u32 == self.original_pid {
+            return;
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let gone = || {
+            std::fs::read_to_string(proc_dir.join("stat"))
+                .map(|st| st.contains(") Z"))
+                .unwrap_or(true)
+        };
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !gone() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !gone() {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// `--replica-stop-command` and `--replica-start-command` for a running sandbox, as a
+/// service manager would provide them: the stop command sends SIGTERM to the PID in the
+/// pid file and returns once the server has exited (a zombie child of this test process
+/// counts); the start command runs the server's own command line again (read from /proc,
+/// with `--skip-slave-start`), detached. The guard stops a server started that way.
+fn shell_service(sandbox: &amsu_mysql::sandbox::Sandbox) -> (String, String, RestartedServer) {
+    let pid = sandbox.pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the server's cmdline");
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8(a.to_vec()).unwrap())
+        .collect();
+    let pid_file = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--pid-file="))
+        .map(PathBuf::from)
+        .expect("a --pid-file option");
+    let pf = sh_quote(&pid_file.display().to_string());
+    let stop = format!(
+        "P=$(cat {pf}) && kill -TERM \"$P\" && i=0 && \
+         while [ -e {pf} ] || {{ [ -e /proc/$P ] && ! grep -q ') Z' /proc/$P/stat; }}; do \
+         i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done"
+    );
+    let words: Vec<String> = args.iter().map(|a| sh_quote(a)).collect();
+    let dir = sandbox.dir().display().to_string();
+    let start = format!(
+        "cd {} && setsid {} --skip-slave-start </dev/null >>{} 2>&1 &",
+        sh_quote(&dir),
+        words.join(" "),
+        sh_quote(&format!("{dir}/restarted.out"))
+    );
+    (
+        stop,
+        start,
+        RestartedServer {
+            pid_file,
+            original_pid: pid,
+        },
+    )
+}
+
 /// `amsu backup --method physical --out ftps://…` of a master under a write load uploads
-/// the image to a real pure-ftpd that requires TLS; a `Setup` with the physical method
-/// (the library side of `amsu setup --method physical --image ftps://…`, with the test
-/// sandbox as the restartable replica service) installs it from there: the replica
-/// replicates, catches up and equals the master, with the bank total intact.
+/// the image to a real pure-ftpd that requires TLS. Two replicas are installed from it
+/// while the writes go on: one by a physical `Setup` of the library (the test sandbox as
+/// its `SandboxService`), one by `amsu setup --method physical --image ftps://…` with
+/// shell stop/start commands. Both replicate, catch up and equal the master, with the
+/// bank total intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn physical_image_over_ftps_yields_equal_replica() {
     use amsu_tests::ftpd::{FtpServer, FtpTls};
@@ -706,6 +794,7 @@ async fn physical_image_over_ftps_yields_equal_replica() {
     let (mm, rr) = (MysqlMaster::new(m.clone()), MysqlReplica::new(r.clone()));
     let opts = SetupOptions::new("127.0.0.1", m.port)
         .wait_caught_up(true)
+        .repl_password(Some(Secret::new(REPL_PASSWORD)))
         .replica_id(format!("127.0.0.1:{}", r.port));
     let report = Setup::new(&mm, &rr, &copy, opts)
         .with_preflight(&copy)
@@ -720,12 +809,67 @@ async fn physical_image_over_ftps_yields_equal_replica() {
     let t = copy.last_timings().expect("timings");
     assert!(t.image_bytes > 0, "{t:?}");
 
-    // Replication runs, and the replica ends equal to the master.
+    // A second replica from the same FTPS image, through the command line: `amsu setup
+    // --method physical --image ftps://…`, the server restarted by shell commands.
+    let r2sb = amsu_mysql::sandbox::Sandbox::deploy(
+        amsu_mysql::sandbox::SandboxOptions::new("replica2")
+            .base_dir(dir.path())
+            .server_id(3),
+    )
+    .await
+    .expect("a third sandbox");
+    let r2 = r2sb.addr();
+    let (stop, start, _restarted) = shell_service(&r2sb);
+    let repl_pw = dir.path().join("repl-password");
+    std::fs::write(&repl_pw, format!("{REPL_PASSWORD}\n")).unwrap();
+    let repl_pw = repl_pw.display().to_string();
+    let code = amsu(&[
+        "setup",
+        "--method",
+        "physical",
+        "--image",
+        &image_url,
+        "--ftp-password-file",
+        &pw,
+        "--ftp-ca-file",
+        &ca,
+        "--repl-password-file",
+        &repl_pw,
+        "--master",
+        &master.url(),
+        "--replica",
+        &r2sb.url(),
+        "--replica-stop-command",
+        &stop,
+        "--replica-start-command",
+        &start,
+        "--yes",
+        "--wait-caught-up",
+    ])
+    .await;
+    assert_eq!(
+        code, 0,
+        "amsu setup --method physical --image ftps://… must succeed"
+    );
+    assert_eq!(
+        scalar(&r2, "SELECT @@global.server_id").await.as_deref(),
+        Some("3"),
+        "the second replica keeps its server_id"
+    );
+
+    // Replication runs, and both replicas end equal to the master.
     let during = writer.commits();
     writer.wait_commits(during + 50).await;
     writer.stop().await;
     wait_caught_up(&m, &r).await;
     assert_replicating(&r).await;
+    wait_caught_up(&m, &r2).await;
+    assert_replicating(&r2).await;
+    assert_eq!(checksums(&m).await, checksums(&r2).await);
+    assert_eq!(
+        scalar(&r2, "SELECT SUM(balance) FROM bank.accounts").await,
+        Some(BANK_TOTAL.to_string())
+    );
     assert_eq!(checksums(&m).await, checksums(&r).await);
     assert_eq!(
         scalar(&r, "SELECT SUM(balance) FROM bank.accounts").await,
