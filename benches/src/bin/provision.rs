@@ -381,6 +381,14 @@ async fn run_method(
             .extra_option("--innodb-log-file-size=256M"),
     )
     .await?;
+    // The pid file of the replica: `amsu setup --method physical` restarts it.
+    let pid_file = std::fs::read(format!("/proc/{}/cmdline", replica.pid()))
+        .ok()
+        .and_then(|raw| {
+            raw.split(|b| *b == 0)
+                .find_map(|a| a.strip_prefix(b"--pid-file=".as_slice()))
+                .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+        });
     let mut out = Outcome::default();
     let load_log = logs.join(format!("load-{}.log", m.slug()));
 
@@ -421,6 +429,10 @@ async fn run_method(
         let t1 = Instant::now();
         if let Err(e) = caught_up {
             load.stop()?;
+            if let (Method::AmsuPhysical, Some(f)) = (m, &pid_file) {
+                let _ = replica.shutdown().await;
+                stop_restarted(f).await?;
+            }
             return Err(e);
         }
         let seconds = load.seconds();
@@ -439,6 +451,11 @@ async fn run_method(
             .push_str(&format!("{} tables differ. ", v.differences.len()));
     }
     replica.stop().await?;
+    if m == Method::AmsuPhysical {
+        if let Some(f) = pid_file {
+            stop_restarted(&f).await?;
+        }
+    }
     let _ = std::fs::remove_dir_all(a.dir.join(format!("replica-{}", m.slug())));
     let _ = std::fs::remove_dir_all(&work);
     Ok(out)
@@ -475,6 +492,15 @@ async fn run_amsu(
     .env("AMSU_REPL_PASSWORD", REPL_PASSWORD)
     .env_remove("AMSU_MASTER_PASSWORD")
     .env_remove("AMSU_REPLICA_PASSWORD");
+    if m == Method::AmsuPhysical {
+        let (stop, start) = replica_commands(replica)?;
+        cmd.args([
+            "--replica-stop-command",
+            &stop,
+            "--replica-start-command",
+            &start,
+        ]);
+    }
     let run = run_tool(cmd, &stdout, &logs.join(format!("{}.err", m.slug()))).await?;
     out.account(&run);
     let text = std::fs::read_to_string(&stdout)?;
@@ -543,6 +569,57 @@ async fn run_amsu(
             (run.elapsed.as_secs_f64() - accounted).max(0.0),
         ),
     ];
+    Ok(())
+}
+
+/// Shell commands that stop and start the replica sandbox for `amsu setup --method
+/// physical`: stop by the PID in its pid file (whichever server runs now), start with the
+/// same command line, detached.
+fn replica_commands(replica: &Sandbox) -> Result<(String, String)> {
+    let raw = std::fs::read(format!("/proc/{}/cmdline", replica.pid()))
+        .context("reading the replica's command line")?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let pid_file = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--pid-file="))
+        .context("the replica runs without --pid-file")?;
+    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let stop = format!(
+        // The first server is the harness's child: once it exits it stays a zombie until
+        // the harness reaps it, so a zombie counts as stopped.
+        "p=$(cat {f}) && kill -TERM \"$p\" && while kill -0 \"$p\" 2>/dev/null \
+         && [ \"$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)\" != Z ]; do sleep 0.1; done",
+        f = q(pid_file)
+    );
+    let start = format!(
+        "setsid {} </dev/null >/dev/null 2>&1 &",
+        args.iter().map(|a| q(a)).collect::<Vec<_>>().join(" ")
+    );
+    Ok((stop, start))
+}
+
+/// Stops a replica server that `amsu setup --method physical` started again (not the
+/// harness's child any more), by the PID in its pid file.
+async fn stop_restarted(replica_pid_file: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(replica_pid_file) else {
+        return Ok(());
+    };
+    let pid: i32 = text.trim().parse().context("the replica's pid file")?;
+    let alive = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
+    if alive(pid) {
+        // A server this run started (through amsu), by its PID.
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let t = Instant::now();
+        while alive(pid) && t.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     Ok(())
 }
 

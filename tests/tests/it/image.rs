@@ -11,7 +11,8 @@ use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_tests::ftpd::{FtpServer, FtpTls};
 use amsu_tests::proxy::Proxy;
 use amsu_tests::servers::{
-    amsu, checksums, create_bank, exec, pair, query, scalar, wait_caught_up, Writer, BANK_TOTAL,
+    amsu, amsu_bin, checksums, create_bank, exec, pair, query, scalar, wait_caught_up, Writer,
+    BANK_TOTAL,
 };
 
 /// Tables with hard values: NULL vs 'NULL', tabs, newlines, backslashes, binary bytes,
@@ -465,22 +466,6 @@ async fn outfile_fetch_resumes_after_a_cut() {
         left.is_empty(),
         "the run directory must be removed: {left:?}"
     );
-}
-
-/// The `amsu` binary next to this test binary (scripts/test.sh builds it first).
-fn amsu_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("amsu");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p amsu-cli` first (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
 }
 
 /// A restore killed with SIGKILL in the middle and run again goes on where it stopped:

@@ -5,25 +5,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use amsu_tests::servers::{
-    checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up, Pair,
+    amsu_bin, checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up,
+    Pair,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// The `amsu` binary next to this test binary (scripts/test.sh builds it first).
-fn amsu_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("amsu");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p amsu-cli` first (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
 
 struct Run {
     code: Option<i32>,

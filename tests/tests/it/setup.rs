@@ -1,7 +1,8 @@
 //! `amsu setup` end to end on real MariaDB servers, through the command line.
 
 use amsu_tests::servers::{
-    amsu, checksums, create_bank, exec, pair, query, scalar, wait_caught_up, Writer, BANK_TOTAL,
+    amsu, amsu_bin, checksums, create_bank, exec, pair, query, scalar, wait_caught_up, Writer,
+    BANK_TOTAL,
 };
 
 fn url(sb: &amsu_mysql::sandbox::Sandbox) -> String {
@@ -592,22 +593,6 @@ async fn setup_replicates_over_tls() {
             .as_deref(),
         Some("tls only")
     );
-}
-
-/// The `amsu` binary next to this test binary (`cargo build -p amsu-cli` builds it).
-fn amsu_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("amsu");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p amsu-cli` first",
-        bin.display()
-    );
-    bin
 }
 
 /// A setup that fails after creating the replication user drops that user again and
