@@ -118,7 +118,8 @@ pub struct Table {
     pub data_length: u64,
     /// Every column, in order.
     pub columns: Vec<Column>,
-    /// The single integer primary-key column, when there is one: chunks are ranges of it.
+    /// The integer column that leads the primary key (or, without one, a unique key whose
+    /// columns are all NOT NULL), when there is one: chunks are ranges of it.
     pub chunk_key: Option<String>,
     /// `SHOW CREATE TABLE` text.
     pub create_sql: String,
@@ -375,13 +376,15 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
             "listing columns",
         )
         .await?;
-    let pks = s
+    let keys = s
         .rows(
             &format!(
-                "SELECT TABLE_SCHEMA, TABLE_NAME, COUNT(*), MIN(COLUMN_NAME) FROM information_schema.STATISTICS \
-                 WHERE TABLE_SCHEMA NOT IN ({sys}) AND INDEX_NAME = 'PRIMARY' GROUP BY 1, 2"
+                "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME, NULLABLE, SUB_PART \
+                 FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA NOT IN ({sys}) AND NON_UNIQUE = 0 \
+                 ORDER BY 1, 2, INDEX_NAME <> 'PRIMARY', 3, SEQ_IN_INDEX"
             ),
-            "listing primary keys",
+            "listing primary and unique keys",
         )
         .await?;
     let mut by_name: std::collections::HashMap<(String, String), usize> = tables
@@ -407,22 +410,29 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
             });
         }
     }
-    for r in &pks {
+    // Unique keys, PRIMARY first, each as (db, table, index) → [(column, usable)]: a
+    // column is usable when NOT NULL and indexed whole.
+    type KeyId = (String, String, String);
+    let mut unique: Vec<(KeyId, Vec<(String, bool)>)> = Vec::new();
+    for r in &keys {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
-        if let Some(&i) = by_name.get(&(t(0), t(1))) {
-            if t(2) == "1" {
-                let col = t(3);
-                let integer = tables[i].columns.iter().any(|c| {
-                    c.name == col
-                        && matches!(
-                            c.data_type.as_str(),
-                            "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
-                        )
-                });
-                if integer {
-                    tables[i].chunk_key = Some(col);
-                }
-            }
+        let id = (t(0), t(1), t(2));
+        let usable = t(4).is_empty() && r.as_ref(5).and_then(text).is_none();
+        match unique.last_mut() {
+            Some((last, cols)) if *last == id => cols.push((t(3), usable)),
+            _ => unique.push((id, vec![(t(3), usable)])),
+        }
+    }
+    for ((db, name, _index), cols) in &unique {
+        let Some(&i) = by_name.get(&(db.clone(), name.clone())) else {
+            continue;
+        };
+        if tables[i].chunk_key.is_some() || !cols.iter().all(|(_, usable)| *usable) {
+            continue;
+        }
+        let lead = &cols[0].0;
+        if let Some(col) = chunk_column(&tables[i].columns, lead) {
+            tables[i].chunk_key = Some(col);
         }
     }
     for t in &mut tables {
@@ -624,6 +634,22 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
         });
     }
     Ok(out)
+}
+
+/// `lead` when it can split a table into key ranges: the leading column of a primary key
+/// or of a unique key whose columns are all NOT NULL, of an integer type (every row then
+/// falls into exactly one range of it).
+fn chunk_column(columns: &[Column], lead: &str) -> Option<String> {
+    columns
+        .iter()
+        .find(|c| c.name == lead)
+        .filter(|c| {
+            matches!(
+                c.data_type.as_str(),
+                "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+            )
+        })
+        .map(|c| c.name.clone())
 }
 
 #[cfg(test)]

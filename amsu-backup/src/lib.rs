@@ -52,6 +52,24 @@ pub enum BackupError {
     /// Something amsu cannot copy faithfully yet; refused rather than copied wrong.
     #[error("cannot copy {0}")]
     Unsupported(String),
+    /// Statements on the master that would hold the snapshot's lock kept running for
+    /// longer than amsu waits; nothing was locked.
+    #[error("the master is busy with statements that would make the snapshot's lock wait \
+             (and stall writes behind it), still running after {waited_secs} s: {statements}; \
+             nothing was locked. Let them finish (or stop them with KILL <id>), then run amsu again")]
+    MasterBusy {
+        /// The statements: `thread ID (user U, N s): SQL…`.
+        statements: String,
+        /// How long amsu waited.
+        waited_secs: u64,
+    },
+    /// A statement changed the master's schema between reading it and taking the
+    /// snapshot: the copy would not match. Nothing was copied from the snapshot.
+    #[error(
+        "the master's schema changed (a DDL statement ran) while amsu read it; nothing \
+             was copied from the snapshot. Run amsu again (at a time without schema changes)"
+    )]
+    SchemaChanged,
     /// A bug or a panic in a worker.
     #[error("internal error: {0}")]
     Internal(String),

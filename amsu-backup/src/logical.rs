@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, ServerAddr};
 use amsu_mysql::conn::{text, Session};
@@ -27,11 +28,13 @@ pub struct LogicalOptions {
     threads: usize,
     chunk_bytes: u64,
     piece_bytes: usize,
+    busy_wait: Duration,
 }
 
 impl Default for LogicalOptions {
     /// Threads: the number of cores (at least 2); chunks of about 32 MiB of table data;
-    /// pieces of 1 MiB per packet sent to the replica.
+    /// pieces of 1 MiB per packet sent to the replica; 30 s of waiting for statements that
+    /// would block the snapshot's lock.
     fn default() -> Self {
         LogicalOptions {
             threads: std::thread::available_parallelism()
@@ -40,6 +43,7 @@ impl Default for LogicalOptions {
                 .max(2),
             chunk_bytes: 32 << 20,
             piece_bytes: 1 << 20,
+            busy_wait: snapshot::BUSY_WAIT,
         }
     }
 }
@@ -48,6 +52,14 @@ impl LogicalOptions {
     /// Parallel worker connections on each server.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
+        self
+    }
+
+    /// How long to wait, before taking the snapshot's lock, for statements on the master
+    /// that the lock would wait for (DDL on MariaDB; any statement on MySQL). When they
+    /// still run after that, the copy fails naming them, with nothing locked.
+    pub fn busy_wait(mut self, wait: Duration) -> Self {
+        self.busy_wait = wait;
         self
     }
 
@@ -100,7 +112,7 @@ pub(crate) struct Chunk {
 impl LogicalCopy {
     async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
         let mut ctl = Session::open(&self.master).await?;
-        let cat = Catalog::read(&mut ctl).await?;
+        let cat = Catalog::read(&mut ctl, self.options.busy_wait, &events).await?;
         let plugins = catalog::account_plugins(&mut ctl, cat.info.flavor).await?;
 
         let settings = snapshot::dump_settings();

@@ -8,10 +8,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amsu_core::{Coordinates, Event, EventSink, Flavor, ServerAddr, ServerInfo};
-use amsu_mysql::conn::Session;
+use amsu_mysql::conn::{text, Session};
 use amsu_mysql::{binlog_position, probe};
 use async_trait::async_trait;
 
@@ -28,12 +28,23 @@ pub(crate) struct Catalog {
     pub(crate) databases: Vec<Database>,
     pub(crate) tables: Vec<Table>,
     pub(crate) objects: Vec<SchemaObject>,
+    /// The master's count of DDL statements before the catalog was read: the snapshot
+    /// checks, with DDL blocked, that it has not moved since.
+    ddl_count: u64,
 }
 
 impl Catalog {
-    /// Reads the catalog; refuses what the copy cannot carry yet.
-    pub(crate) async fn read(ctl: &mut Session) -> Result<Catalog, ImageError> {
+    /// Waits (at most `busy_wait`) until no statement runs that the snapshot's lock would
+    /// wait for, then reads the catalog; refuses what the copy cannot carry.
+    pub(crate) async fn read(
+        ctl: &mut Session,
+        busy_wait: Duration,
+        events: &Arc<dyn EventSink>,
+    ) -> Result<Catalog, ImageError> {
         let info = probe(ctl).await?;
+        // The count first, then no DDL running: any DDL not in the catalog read below
+        // moves the count.
+        let ddl_count = wait_until_not_busy(ctl, info.flavor, busy_wait, events).await?;
         let databases = catalog::databases(ctl).await?;
         let tables = catalog::tables(ctl).await?;
         let objects = catalog::objects(ctl).await?;
@@ -45,8 +56,37 @@ impl Catalog {
             databases,
             tables,
             objects,
+            ddl_count,
         })
     }
+}
+
+/// The status counters of statements that change the schema amsu copies (accounts are
+/// left out: they are read inside the snapshot window).
+const DDL_COUNTERS: &str = "SHOW GLOBAL STATUS WHERE Variable_name REGEXP \
+     '^Com_(alter|create|drop|rename)_(db|event|function|index|package|package_body|procedure|sequence|table|trigger|view)$' \
+     OR Variable_name = 'Com_truncate'";
+
+/// The master's count of schema-changing statements so far (they count when they start).
+async fn ddl_count(ctl: &mut Session) -> Result<u64, ImageError> {
+    let rows = ctl
+        .rows(DDL_COUNTERS, "reading the master's DDL counters")
+        .await?;
+    Ok(count_ddl(rows.iter().filter_map(|r| {
+        let name = r.as_ref(0).and_then(text)?;
+        let value = r.as_ref(1).and_then(text)?.parse().ok()?;
+        Some((name, value))
+    })))
+}
+
+/// Sums the counters. Temporary tables are private to a session and are never copied:
+/// MariaDB counts them only in `Com_create_temporary_table`/`Com_drop_temporary_table`
+/// (checked on 10.11), which are left out.
+fn count_ddl(counters: impl Iterator<Item = (String, u64)>) -> u64 {
+    counters
+        .filter(|(name, _)| !name.to_ascii_lowercase().contains("temporary"))
+        .map(|(_, value)| value)
+        .sum()
 }
 
 /// One chunk to dump: its number (1-based, the file name), its table's index in the
@@ -190,6 +230,9 @@ pub(crate) async fn dump<S: ChunkSink>(
         for r in snaps {
             r?;
         }
+        if ddl_count(ctl).await? != cat.ddl_count {
+            return Err(BackupError::SchemaChanged.into());
+        }
         let coords = binlog_position(ctl).await?;
         let accounts = catalog::accounts(ctl, cat.info.flavor).await?;
         let sequences = catalog::sequence_states(ctl, &sequences).await?;
@@ -310,5 +353,108 @@ async fn run<S: ChunkSink>(
     match first_err {
         Some(e) => Err(e),
         None => Ok(out),
+    }
+}
+
+/// How long the snapshot waits, by default, for statements that would hold its lock.
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// The statements on the master that the snapshot's lock would wait for (and, while it
+/// waits, stall other writes behind): DDL and `LOCK`/`FLUSH` statements on MariaDB
+/// (`BACKUP STAGE` waits for them; running transactions do not hold it), every running
+/// statement on MySQL (`FLUSH TABLES WITH READ LOCK` waits for each). Replication
+/// threads and amsu's own connection are left out.
+fn blockers_sql(flavor: Flavor) -> String {
+    let which = match flavor {
+        Flavor::MariaDb => {
+            " AND UPPER(TRIM(INFO)) REGEXP \
+             '^(ALTER|CREATE|DROP|RENAME|TRUNCATE|OPTIMIZE|REPAIR|LOCK|FLUSH)[[:space:]]'"
+        }
+        Flavor::MySql => "",
+    };
+    format!(
+        "SELECT ID, USER, TIME, LEFT(REPLACE(REPLACE(INFO, '\\n', ' '), '\\r', ' '), 120) \
+         FROM information_schema.PROCESSLIST \
+         WHERE ID <> CONNECTION_ID() AND COMMAND IN ('Query', 'Execute') \
+         AND INFO IS NOT NULL AND USER <> 'system user'{which} ORDER BY TIME DESC"
+    )
+}
+
+/// Waits at most `wait` until nothing runs on the master that the snapshot's lock would
+/// wait for; a warning names what it waits for. Fails, naming the statements, when they
+/// are still running: better than queueing the master's writes behind a lock for
+/// minutes. Returns the DDL count read just before the last look.
+async fn wait_until_not_busy(
+    ctl: &mut Session,
+    flavor: Flavor,
+    wait: Duration,
+    events: &Arc<dyn EventSink>,
+) -> Result<u64, ImageError> {
+    let sql = blockers_sql(flavor);
+    let started = Instant::now();
+    let mut warned = false;
+    loop {
+        let count = ddl_count(ctl).await?;
+        let rows = ctl
+            .rows(&sql, "looking for statements that would block the snapshot")
+            .await?;
+        let found: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let f = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+                format!("thread {} (user {}, {} s): {}", f(0), f(1), f(2), f(3))
+            })
+            .collect();
+        if found.is_empty() {
+            return Ok(count);
+        }
+        if started.elapsed() >= wait {
+            return Err(BackupError::MasterBusy {
+                statements: found.join("; "),
+                waited_secs: started.elapsed().as_secs(),
+            }
+            .into());
+        }
+        if !warned {
+            warned = true;
+            events.emit(&Event::Warning {
+                server: Some(amsu_core::Role::Master),
+                message: format!(
+                    "waiting up to {} s for statements that would block the snapshot: {}",
+                    wait.as_secs(),
+                    found.join("; ")
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_tables_do_not_count_as_ddl() {
+        let c = |v: &[(&str, u64)]| count_ddl(v.iter().map(|(n, v)| (n.to_string(), *v)));
+        assert_eq!(
+            c(&[
+                ("Com_create_table", 5),
+                ("Com_create_temporary_table", 3),
+                ("Com_alter_table", 2)
+            ]),
+            7
+        );
+        assert_eq!(c(&[("Com_truncate", 1), ("Com_drop_view", 1)]), 2);
+    }
+
+    #[test]
+    fn mariadb_waits_for_ddl_only_mysql_for_every_statement() {
+        let m = blockers_sql(Flavor::MariaDb);
+        assert!(m.contains("REGEXP '^(ALTER|CREATE|DROP|RENAME|TRUNCATE|OPTIMIZE|REPAIR|LOCK|FLUSH)[[:space:]]'"), "{m}");
+        assert!(m.contains("ID <> CONNECTION_ID()"));
+        let my = blockers_sql(Flavor::MySql);
+        assert!(!my.contains("REGEXP"), "{my}");
+        assert!(my.contains("COMMAND IN ('Query', 'Execute')"));
     }
 }

@@ -489,11 +489,19 @@ async fn killed_restore_resumes_where_it_stopped() {
             "INSERT INTO shop.nokey SELECT seq % 10, 'x' FROM shop.seq_1_to_5000",
             "CREATE TABLE shop.conf (k VARCHAR(20) PRIMARY KEY, v TEXT) ENGINE=MyISAM",
             "INSERT INTO shop.conf VALUES ('a', 'NULL'), ('b', ''), ('c', NULL)",
+            // Split by the integer column leading a composite primary key, and by a
+            // NOT NULL unique key of a table without a primary key.
+            "CREATE TABLE shop.comp (a INT NOT NULL, b VARCHAR(10) NOT NULL, v VARCHAR(200), \
+             PRIMARY KEY (a, b)) ENGINE=InnoDB",
+            "INSERT INTO shop.comp SELECT seq DIV 3, CONCAT('b', seq % 3), REPEAT('c', 180) \
+             FROM shop.seq_1_to_30000",
+            "CREATE TABLE shop.uk (u BIGINT NOT NULL, v VARCHAR(200), UNIQUE KEY (u)) ENGINE=InnoDB",
+            "INSERT INTO shop.uk SELECT seq * 11, REPEAT('u', 180) FROM shop.seq_1_to_20000",
             "CREATE SEQUENCE shop.s START WITH 10 INCREMENT BY 5",
             "SELECT NEXTVAL(shop.s)",
             "SELECT NEXTVAL(shop.s)",
             // Fresh statistics: chunks are planned from the table's data size.
-            "ANALYZE TABLE shop.big",
+            "ANALYZE TABLE shop.big, shop.comp, shop.uk",
         ],
     )
     .await;
@@ -508,6 +516,12 @@ async fn killed_restore_resumes_where_it_stopped() {
     let chunks = reader.schema().chunks.len();
     assert!(chunks >= 20, "{chunks} chunks");
     assert_eq!(reader.schema().sequences.len(), 1);
+    for name in ["comp", "uk"] {
+        let schema = reader.schema();
+        let t = schema.tables.iter().position(|t| t.name == name).unwrap();
+        let n = schema.chunks.iter().filter(|c| c.table == t).count();
+        assert!(n > 1, "shop.{name} is split into key ranges: {n} chunk(s)");
+    }
     drop(manifest);
 
     let restore = |extra: &[&str]| {
@@ -574,7 +588,8 @@ async fn killed_restore_resumes_where_it_stopped() {
     let rows_there = scalar(
         &r,
         "SELECT (SELECT COUNT(*) FROM shop.big) + (SELECT COUNT(*) FROM shop.nokey) \
-         + (SELECT COUNT(*) FROM shop.conf)",
+         + (SELECT COUNT(*) FROM shop.conf) + (SELECT COUNT(*) FROM shop.comp) \
+         + (SELECT COUNT(*) FROM shop.uk)",
     )
     .await
     .unwrap();
@@ -589,7 +604,13 @@ async fn killed_restore_resumes_where_it_stopped() {
         "{stderr}"
     );
     assert_eq!(checksums(&m).await, checksums(&r).await);
-    for t in ["shop.big", "shop.nokey", "shop.conf"] {
+    for t in [
+        "shop.big",
+        "shop.nokey",
+        "shop.conf",
+        "shop.comp",
+        "shop.uk",
+    ] {
         let show = format!("SHOW CREATE TABLE {t}");
         let strip = |rows: Vec<Vec<Option<String>>>| rows[0][1].clone().unwrap();
         assert_eq!(strip(query(&m, &show).await), strip(query(&r, &show).await));

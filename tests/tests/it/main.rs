@@ -7,5 +7,6 @@ mod physical;
 mod resume;
 mod sandbox;
 mod setup;
+mod snapshot;
 mod transfer;
 mod verify;
