@@ -207,10 +207,14 @@ pub(crate) async fn dump<S: ChunkSink>(
             .sum(),
     );
 
-    let blocked_at = Instant::now();
+    // Commits can be held from the moment the blocking statement is sent (it may queue
+    // behind a running commit): the window is counted from there, not from when it is
+    // granted. `BACKUP STAGE START` blocks no commit.
+    let mut blocked_at = Instant::now();
     match cat.info.flavor {
         Flavor::MariaDb => {
             ctl.exec("BACKUP STAGE START", "BACKUP STAGE START").await?;
+            blocked_at = Instant::now();
             ctl.exec("BACKUP STAGE BLOCK_COMMIT", "BACKUP STAGE BLOCK_COMMIT")
                 .await?;
         }

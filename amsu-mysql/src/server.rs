@@ -406,28 +406,10 @@ impl ReplicaServer for MysqlReplica {
                 Some(v) if v.parse::<i64>().map(|n| n >= 0).unwrap_or(false) => return Ok(()),
                 _ => {}
             }
-            if let Some(st) = replication_status(&mut s, &d).await? {
-                if !st.io_running || !st.sql_running {
-                    let (io, sql) = (
-                        if st.io_running { "Yes" } else { "No" },
-                        if st.sql_running { "Yes" } else { "No" },
-                    );
-                    if !st.last_io_error.is_empty()
-                        || !st.last_sql_error.is_empty()
-                        || !st.sql_running
-                    {
-                        return Err(replication_error(s.server(), &st, io, sql).into());
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(MysqlError::Timeout {
-                    server: s.server().into(),
-                    what: format!("the replica to apply up to {target}"),
-                    seconds: timeout.as_secs(),
-                }
-                .into());
-            }
+            still_applying(&mut s, &d, deadline, timeout, || {
+                format!("the replica to apply up to {target}")
+            })
+            .await?;
         }
     }
 
@@ -446,28 +428,41 @@ impl ReplicaServer for MysqlReplica {
             if d.gtid_wait_outcome(value) == WaitOutcome::Reached {
                 return Ok(());
             }
-            if let Some(st) = replication_status(&mut s, &d).await? {
-                if !st.io_running || !st.sql_running {
-                    let (io, sql) = (
-                        if st.io_running { "Yes" } else { "No" },
-                        if st.sql_running { "Yes" } else { "No" },
-                    );
-                    if !st.last_io_error.is_empty()
-                        || !st.last_sql_error.is_empty()
-                        || !st.sql_running
-                    {
-                        return Err(replication_error(s.server(), &st, io, sql).into());
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(MysqlError::Timeout {
-                    server: s.server().into(),
-                    what: format!("the replica to apply up to GTID {gtid}"),
-                    seconds: timeout.as_secs(),
-                }
-                .into());
+            still_applying(&mut s, &d, deadline, timeout, || {
+                format!("the replica to apply up to GTID {gtid}")
+            })
+            .await?;
+        }
+    }
+}
+
+/// After a wait slice that did not reach its target: fails when replication stopped (its
+/// errors quoted verbatim) or when the deadline has passed.
+async fn still_applying(
+    s: &mut Session,
+    d: &Dialect,
+    deadline: Instant,
+    timeout: Duration,
+    what: impl FnOnce() -> String,
+) -> Result<(), BoxError> {
+    if let Some(st) = replication_status(s, d).await? {
+        if !st.io_running || !st.sql_running {
+            let (io, sql) = (
+                if st.io_running { "Yes" } else { "No" },
+                if st.sql_running { "Yes" } else { "No" },
+            );
+            if !st.last_io_error.is_empty() || !st.last_sql_error.is_empty() || !st.sql_running {
+                return Err(replication_error(s.server(), &st, io, sql).into());
             }
         }
     }
+    if Instant::now() >= deadline {
+        return Err(MysqlError::Timeout {
+            server: s.server().into(),
+            what: what(),
+            seconds: timeout.as_secs(),
+        }
+        .into());
+    }
+    Ok(())
 }

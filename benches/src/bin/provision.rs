@@ -1450,7 +1450,7 @@ fn render(
             );
         }
         _ => {
-            let _ = writeln!(s, "- amsu physical ≤ 1.1 × manual mariadb-backup: not measured (no `--method physical` in this amsu, or a run failed)");
+            let _ = writeln!(s, "- amsu physical ≤ 1.1 × manual mariadb-backup: not measured (amsu physical or manual mariadb-backup not in this run, or a run failed)");
         }
     }
     let _ = writeln!(
