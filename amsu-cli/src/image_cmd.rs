@@ -80,6 +80,23 @@ fn ftp_config(url: &str, o: &FtpOptions) -> Result<FtpConfig, Exit> {
 }
 
 /// A fresh local directory under the system temp directory.
+/// A local staging directory for an image bound for FTP: removed when dropped, whether
+/// the backup and upload succeeded or failed.
+pub(crate) struct Staging(pub(crate) PathBuf);
+
+impl Staging {
+    /// A new, unique staging directory path for `what` in the temporary directory.
+    pub(crate) fn new(what: &str) -> Staging {
+        Staging(scratch(what))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn scratch(what: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -195,10 +212,10 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     } else {
         None
     };
-    let dir = match &remote {
-        Some(_) => scratch("backup"),
-        None => PathBuf::from(&a.out),
-    };
+    let staging = remote.as_ref().map(|_| Staging::new("backup"));
+    let dir = staging
+        .as_ref()
+        .map_or_else(|| PathBuf::from(&a.out), |s| s.0.clone());
     let renderer = Arc::new(Renderer::new(a.json));
     let sink: Arc<dyn EventSink> = renderer.clone();
     let b = ImageBackup::new(master.clone(), &dir)
@@ -219,7 +236,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             &|_, _| {},
         )
         .await;
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(staging);
         put.context("uploading the image")
             .map_err(|e| Exit(exit::FAILED, e))?;
     }
@@ -363,7 +380,17 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::{shown, Staging};
+
+    #[test]
+    fn staging_is_removed_on_drop() {
+        let s = Staging::new("test");
+        std::fs::create_dir_all(s.0.join("data")).unwrap();
+        std::fs::write(s.0.join("data/x"), b"1").unwrap();
+        let path = s.0.clone();
+        drop(s);
+        assert!(!path.exists());
+    }
 
     #[test]
     fn passwords_are_left_out_of_locations() {

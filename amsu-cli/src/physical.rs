@@ -133,17 +133,18 @@ pub(crate) fn copier(
 /// with a manifest of checksums, uploaded when `--out` is ftp://….
 pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
-    let (dir, remote) = if is_ftp(&a.out) {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("amsu-physical-{}-{nanos:x}", std::process::id()));
-        (dir, Some(ftp(&a.out, &a.ftp_options)?))
+    // A staging directory (for FTP) is removed on every way out, failures included.
+    let (staging, remote) = if is_ftp(&a.out) {
+        (
+            Some(crate::image_cmd::Staging::new("physical")),
+            Some(ftp(&a.out, &a.ftp_options)?),
+        )
     } else {
-        (PathBuf::from(&a.out), None)
+        (None, None)
     };
+    let dir = staging
+        .as_ref()
+        .map_or_else(|| PathBuf::from(&a.out), |s| s.0.clone());
     let image = backup_image(&master, &dir, None)
         .await
         .with_context(|| format!("physical backup of {master} failed"))
@@ -158,7 +159,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             &|_, _| {},
         )
         .await;
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(staging);
         put.context("uploading the image")
             .map_err(|e| Exit(exit::FAILED, e))?;
     }
