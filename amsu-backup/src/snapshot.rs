@@ -209,14 +209,25 @@ pub(crate) async fn dump<S: ChunkSink>(
 
     // Commits can be held from the moment the blocking statement is sent (it may queue
     // behind a running commit): the window is counted from there, not from when it is
-    // granted. `BACKUP STAGE START` blocks no commit.
+    // granted. The stages before BLOCK_COMMIT (flushing non-transactional tables,
+    // blocking DDL) hold no commit and are taken first, as mariadb-backup does.
     let mut blocked_at = Instant::now();
     match cat.info.flavor {
         Flavor::MariaDb => {
-            ctl.exec("BACKUP STAGE START", "BACKUP STAGE START").await?;
+            for stage in [
+                "BACKUP STAGE START",
+                "BACKUP STAGE FLUSH",
+                "BACKUP STAGE BLOCK_DDL",
+            ] {
+                ctl.exec(stage, stage).await?;
+            }
             blocked_at = Instant::now();
             ctl.exec("BACKUP STAGE BLOCK_COMMIT", "BACKUP STAGE BLOCK_COMMIT")
                 .await?;
+            tracing::debug!(
+                ms = blocked_at.elapsed().as_secs_f64() * 1000.0,
+                "window: BLOCK_COMMIT granted"
+            );
         }
         Flavor::MySql => {
             ctl.exec("FLUSH TABLES WITH READ LOCK", "FLUSH TABLES WITH READ LOCK")
@@ -234,12 +245,21 @@ pub(crate) async fn dump<S: ChunkSink>(
         for r in snaps {
             r?;
         }
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(
+            ms = ms(blocked_at),
+            "window: every worker's snapshot started"
+        );
         if ddl_count(ctl).await? != cat.ddl_count {
             return Err(BackupError::SchemaChanged.into());
         }
         let coords = binlog_position(ctl).await?;
         let accounts = catalog::accounts(ctl, cat.info.flavor).await?;
         let sequences = catalog::sequence_states(ctl, &sequences).await?;
+        tracing::debug!(
+            ms = ms(blocked_at),
+            "window: coordinates, accounts and sequences read"
+        );
         // Non-transactional tables have no snapshot: dump them while nothing commits.
         let jobs = other
             .iter()
@@ -252,6 +272,10 @@ pub(crate) async fn dump<S: ChunkSink>(
             })
             .collect();
         let ws = run(std::mem::take(&mut workers), jobs, &progress, events).await?;
+        tracing::debug!(
+            ms = ms(blocked_at),
+            "window: non-transactional tables copied"
+        );
         Ok::<_, ImageError>((coords, accounts, sequences, ws))
     }
     .await;
