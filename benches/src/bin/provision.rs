@@ -120,7 +120,8 @@ impl Method {
     /// The programs the method needs.
     fn programs(self) -> &'static [&'static str] {
         match self {
-            Method::AmsuLogical | Method::AmsuOutfile | Method::AmsuPhysical => &[],
+            Method::AmsuLogical | Method::AmsuPhysical => &[],
+            Method::AmsuOutfile => &["pure-ftpd"],
             Method::MariadbDump => &["mariadb-dump", "mariadb"],
             Method::Mydumper => &["mydumper", "myloader"],
             Method::MariadbBackup => &["mariadb-backup"],
@@ -225,13 +226,9 @@ async fn run(a: Args) -> Result<()> {
     let mut skipped = Vec::new();
     let amsu_methods = amsu_methods(&amsu)?;
     let wanted: Vec<Method> = if a.methods.is_empty() {
-        skipped.push(format!(
-            "{}: needs an FTP server serving the master's secure_file_priv directory, which \
-             this harness does not set up (ask for it with --methods amsu-outfile once it does)",
-            Method::AmsuOutfile.label()
-        ));
         vec![
             Method::AmsuLogical,
+            Method::AmsuOutfile,
             Method::AmsuPhysical,
             Method::MariadbDump,
             Method::Mydumper,
@@ -278,7 +275,25 @@ async fn run(a: Args) -> Result<()> {
             .extra_option("--innodb-log-file-size=256M")
             .extra_option("--max-connections=500")
     };
-    let mut master = Sandbox::deploy(server_opts("master", 1)).await?;
+    // The outfile method: a real pure-ftpd serves the master's secure_file_priv.
+    let ftp = if methods.contains(&Method::AmsuOutfile) {
+        let server = amsu_tests::ftpd::FtpServer::plain();
+        let password_file = a.dir.join("ftp-password");
+        std::fs::write(&password_file, server.password.expose())?;
+        Some(OutfileFtp {
+            url: server.url(),
+            password_file,
+            server,
+        })
+    } else {
+        None
+    };
+    let mut master_opts = server_opts("master", 1);
+    if let Some(f) = &ftp {
+        master_opts =
+            master_opts.extra_option(format!("--secure-file-priv={}", f.server.served.display()));
+    }
+    let mut master = Sandbox::deploy(master_opts).await?;
     eprintln!("master {} ({})", master.url(), master.version());
 
     let t = Instant::now();
@@ -321,7 +336,16 @@ async fn run(a: Args) -> Result<()> {
     let mut results: BTreeMap<Method, Outcome> = BTreeMap::new();
     for (i, &m) in methods.iter().enumerate() {
         eprintln!("== {} ==", m.label());
-        let out = match run_method(&a, &amsu, &mut master, m, 10 + i as u32, tables, rows).await {
+        let run = run_method(
+            &a,
+            &amsu,
+            &mut master,
+            m,
+            10 + i as u32,
+            (tables, rows),
+            ftp.as_ref(),
+        );
+        let out = match run.await {
             Ok(o) => o,
             Err(e) if format!("{e:#}").contains("is not available") => {
                 eprintln!("   not available: {e:#}");
@@ -367,8 +391,8 @@ async fn run_method(
     master: &mut Sandbox,
     m: Method,
     server_id: u32,
-    tables: u32,
-    rows: u64,
+    (tables, rows): (u32, u64),
+    ftp: Option<&OutfileFtp>,
 ) -> Result<Outcome> {
     let work = a.dir.join(format!("work-{}", m.slug()));
     std::fs::create_dir_all(&work)?;
@@ -405,7 +429,7 @@ async fn run_method(
         let provisioned = async {
             match m {
                 Method::AmsuLogical | Method::AmsuOutfile | Method::AmsuPhysical => {
-                    run_amsu(a, amsu, master, &replica, m, &logs, &mut out).await
+                    run_amsu(a, amsu, master, &replica, m, ftp, &logs, &mut out).await
                 }
                 Method::MariadbDump => mariadb_dump(master, &replica, &logs, &mut out).await,
                 Method::Mydumper => mydumper(a, master, &replica, &work, &logs, &mut out).await,
@@ -463,12 +487,14 @@ async fn run_method(
 
 /// `amsu setup` as a child process, its JSON events parsed for phases and the
 /// commit-blocked window, its peak RSS measured.
+#[allow(clippy::too_many_arguments)]
 async fn run_amsu(
     a: &Args,
     amsu: &Path,
     master: &Sandbox,
     replica: &Sandbox,
     m: Method,
+    ftp: Option<&OutfileFtp>,
     logs: &Path,
     out: &mut Outcome,
 ) -> Result<()> {
@@ -492,6 +518,13 @@ async fn run_amsu(
     .env("AMSU_REPL_PASSWORD", REPL_PASSWORD)
     .env_remove("AMSU_MASTER_PASSWORD")
     .env_remove("AMSU_REPLICA_PASSWORD");
+    if m == Method::AmsuOutfile {
+        let f = ftp.context("the outfile method needs the harness's FTP server")?;
+        cmd.arg("--ftp")
+            .arg(&f.url)
+            .arg("--ftp-password-file")
+            .arg(&f.password_file);
+    }
     if m == Method::AmsuPhysical {
         let (stop, start) = replica_commands(replica)?;
         cmd.args([
@@ -570,6 +603,14 @@ async fn run_amsu(
         ),
     ];
     Ok(())
+}
+
+/// The FTP server of the outfile method: pure-ftpd serving the master's
+/// `secure_file_priv` directory (stopped when dropped).
+struct OutfileFtp {
+    server: amsu_tests::ftpd::FtpServer,
+    url: String,
+    password_file: PathBuf,
 }
 
 /// Shell commands that stop and start the replica sandbox for `amsu setup --method
