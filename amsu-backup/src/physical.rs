@@ -268,7 +268,7 @@ impl std::fmt::Debug for PhysicalSource {
 /// | `tool` | `mariadb-backup` (or `mariabackup`) from `$PATH`, `/usr/bin`, … |
 /// | `start_timeout` | 300 s for the replica to accept connections after a start |
 /// | `keep_old_datadir` | off: the old data directory is deleted once the new one runs |
-/// | `parallel` | 4 files fetched at once from an image |
+/// | `parallel` | 4 files copied at once by `mariadb-backup --backup --parallel`, or fetched at once from an image |
 /// | `retry` | [`RetryPolicy::default`] for image transfers |
 #[derive(Debug, Clone)]
 pub struct PhysicalOptions {
@@ -326,7 +326,8 @@ impl PhysicalOptions {
         self
     }
 
-    /// Files fetched at once from an image.
+    /// Files copied at once by `mariadb-backup --backup` (its `--parallel`), or fetched at
+    /// once from an image.
     pub fn parallel(mut self, n: usize) -> Self {
         self.parallel = n.max(1);
         self
@@ -648,7 +649,14 @@ impl PhysicalCopy {
         let mut timings = PhysicalTimings::default();
         let blocked = match &self.source {
             PhysicalSource::Local => {
-                let lines = backup_local(&r.tool, &self.master, &staged, &r.work_dir).await?;
+                let lines = backup_local(
+                    &r.tool,
+                    &self.master,
+                    &staged,
+                    &r.work_dir,
+                    self.opts.parallel,
+                )
+                .await?;
                 commit_blocked_ms(&lines)
             }
             PhysicalSource::Command(cmd) => {
@@ -1033,7 +1041,8 @@ pub async fn backup_image(
     let server = amsu_mysql::probe(&mut s).await?;
     let work = tempdir_in(out.parent().unwrap_or(Path::new(".")))?;
     let t = Instant::now();
-    let lines = backup_local(&tool, master, out, &work).await;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let lines = backup_local(&tool, master, out, &work, cores).await;
     let log = work.join("backup.log");
     let _ = std::fs::copy(&log, out.join(IMAGE_LOG_FILE));
     let _ = std::fs::remove_dir_all(&work);
@@ -1265,6 +1274,7 @@ async fn backup_local(
     master: &ServerAddr,
     target: &Path,
     work_dir: &Path,
+    parallel: usize,
 ) -> Result<Vec<LogLine>, PhysicalError> {
     let mut cnf = String::from("[xtrabackup]\n");
     if let Some(pw) = master.password.as_ref().filter(|p| !p.is_empty()) {
@@ -1285,6 +1295,7 @@ async fn backup_local(
         // the commit-blocked time.
         .arg(format!("--log-copy-interval={LOG_COPY_INTERVAL_MS}"))
         .arg(format!("--target-dir={}", target.display()))
+        .arg(format!("--parallel={}", parallel.max(1)))
         .arg(format!("--host={}", master.host))
         .arg(format!("--port={}", master.port))
         .arg(format!("--user={}", master.user));
