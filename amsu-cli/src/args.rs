@@ -266,8 +266,9 @@ pub struct RestoreArgs {
     /// Parallel loading connections (default 2).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Restore into a replica that already holds databases (the image's tables must not
-    /// exist there), and start over instead of resuming an interrupted restore.
+    /// Restore even though the replica already holds databases (the image's tables must
+    /// not exist there). Without it, an interrupted restore of the same image is resumed,
+    /// and a replica holding anything else is refused (exit 3).
     #[arg(long)]
     pub force: bool,
     /// JSON output.
