@@ -1402,8 +1402,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn gtid_positioning_waits_by_gtid_with_tls() {
+    /// Healthy servers whose copy succeeds, with the master at bin.000002:900 (GTID
+    /// 0-1-42) when the catch-up starts.
+    fn copied_and_master_at_900() -> (MockMasterServer, MockReplicaServer, MockDataCopier) {
         let (mut m, mut r) = healthy();
         m.expect_create_replication_user()
             .returning(|_, _, _| Ok(()));
@@ -1423,6 +1424,12 @@ mod tests {
                 ..Default::default()
             })
         });
+        (m, r, c)
+    }
+
+    #[tokio::test]
+    async fn gtid_positioning_waits_by_gtid_with_tls() {
+        let (m, mut r, c) = copied_and_master_at_900();
         let tls = ReplicationTls::new(false, Some("/etc/ca.pem".into()), None, None, true);
         let want = tls.clone();
         r.expect_change_master()
@@ -1460,25 +1467,7 @@ mod tests {
 
     #[tokio::test]
     async fn file_positioning_waits_by_position() {
-        let (mut m, mut r) = healthy();
-        m.expect_create_replication_user()
-            .returning(|_, _, _| Ok(()));
-        m.expect_binlog_position().returning(|| {
-            Ok(Coordinates {
-                file: "bin.000002".into(),
-                position: 900,
-                gtid: Some("0-1-42".into()),
-            })
-        });
-        r.expect_configure().returning(|_, _| Ok(()));
-        let mut c = MockDataCopier::new();
-        c.expect_finished().returning(|| Ok(()));
-        c.expect_copy().returning(|_| {
-            Ok(CopyReport {
-                coordinates: Some(coords()),
-                ..Default::default()
-            })
-        });
+        let (m, mut r, c) = copied_and_master_at_900();
         r.expect_change_master()
             .withf(|s| s.positioning == Positioning::FilePosition && !s.tls.ssl)
             .returning(|_| Ok(()));
