@@ -62,6 +62,31 @@ async fn shop(master: &ServerAddr) {
     .await;
 }
 
+/// A physical copy from the image in `dir` of `transport` into the sandbox `replica`,
+/// which it stops and starts; `opts` adjusts the options (its data directory is set).
+fn image_copy(
+    m: &ServerAddr,
+    r: &ServerAddr,
+    replica: amsu_mysql::sandbox::Sandbox,
+    transport: Arc<dyn Transport>,
+    dir: &str,
+    opts: impl FnOnce(PhysicalOptions) -> PhysicalOptions,
+) -> (PhysicalCopy, Arc<SandboxService>) {
+    let datadir = replica.datadir().to_path_buf();
+    let service = Arc::new(SandboxService::new(replica));
+    let copy = PhysicalCopy::new(
+        m.clone(),
+        r.clone(),
+        PhysicalSource::Image {
+            transport,
+            dir: dir.into(),
+        },
+        service.clone(),
+        opts(PhysicalOptions::default().datadir(&datadir)),
+    );
+    (copy, service)
+}
+
 /// Command lines of every process now running that mention mariadb-backup.
 fn backup_cmdlines() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -442,26 +467,15 @@ async fn image_transfer_cut_midway_resumes_on_rerun() {
         .path
         .clone();
 
-    let datadir = replica.datadir().to_path_buf();
-    let service = Arc::new(SandboxService::new(replica));
     let transport = Arc::new(CutOnce {
         inner: LocalTransport::new(&images),
         root: images.clone(),
         victim: victim.clone(),
         armed: AtomicBool::new(true),
     });
-    let copy = PhysicalCopy::new(
-        m.clone(),
-        r.clone(),
-        PhysicalSource::Image {
-            transport: transport.clone(),
-            dir: "img1".into(),
-        },
-        service.clone(),
-        PhysicalOptions::default()
-            .datadir(&datadir)
-            .retry(RetryPolicy::none()),
-    );
+    let (copy, service) = image_copy(&m, &r, replica, transport.clone(), "img1", |o| {
+        o.retry(RetryPolicy::none())
+    });
     let err = copy
         .copy(no_events())
         .await
@@ -772,8 +786,6 @@ async fn physical_image_over_ftps_yields_equal_replica() {
 
     // Install it from the FTPS server while the writer goes on.
     writer.wait_commits(during_backup + 20).await;
-    let datadir = replica.datadir().to_path_buf();
-    let service = Arc::new(SandboxService::new(replica));
     let config = FtpConfig::from_url(&image_url)
         .unwrap()
         .password(ftp.password.clone())
@@ -781,16 +793,7 @@ async fn physical_image_over_ftps_yields_equal_replica() {
         .connect_timeout(Duration::from_secs(5))
         .io_timeout(Duration::from_secs(20));
     let transport: Arc<dyn Transport> = Arc::new(FtpTransport::new(config).unwrap());
-    let copy = PhysicalCopy::new(
-        m.clone(),
-        r.clone(),
-        PhysicalSource::Image {
-            transport,
-            dir: String::new(),
-        },
-        service.clone(),
-        PhysicalOptions::default().datadir(&datadir),
-    );
+    let (copy, service) = image_copy(&m, &r, replica, transport, "", |o| o);
     let (mm, rr) = (MysqlMaster::new(m.clone()), MysqlReplica::new(r.clone()));
     let opts = SetupOptions::new("127.0.0.1", m.port)
         .wait_caught_up(true)
@@ -964,18 +967,7 @@ async fn physical_image_fetch_over_ftp_resumes_after_a_cut() {
         .connect_timeout(Duration::from_secs(5))
         .io_timeout(Duration::from_secs(20));
     let transport: Arc<dyn Transport> = Arc::new(FtpTransport::new(config).unwrap());
-    let datadir = replica.datadir().to_path_buf();
-    let service = Arc::new(SandboxService::new(replica));
-    let copy = PhysicalCopy::new(
-        m.clone(),
-        r.clone(),
-        PhysicalSource::Image {
-            transport,
-            dir: String::new(),
-        },
-        service.clone(),
-        PhysicalOptions::default().datadir(&datadir),
-    );
+    let (copy, service) = image_copy(&m, &r, replica, transport, "", |o| o);
     let report = copy
         .copy(no_events())
         .await
