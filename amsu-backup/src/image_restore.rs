@@ -66,6 +66,9 @@ pub struct ImageRestore {
     retry: RetryPolicy,
     master: Option<ServerAddr>,
     resume: bool,
+    /// The manifest and schema once read (shared by clones: a remote image's are fetched
+    /// once for the preflight, the progress check, the restore and the cleanup).
+    opened: Arc<tokio::sync::OnceCell<(Manifest, ImageSchema)>>,
 }
 
 impl ImageRestore {
@@ -80,6 +83,7 @@ impl ImageRestore {
             retry: RetryPolicy::default(),
             master: None,
             resume: false,
+            opened: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
@@ -241,6 +245,14 @@ impl ImageRestore {
 
     /// Reads and checks the manifest and the schema.
     async fn open(&self) -> Result<(Manifest, ImageSchema), ImageError> {
+        self.opened
+            .get_or_try_init(|| self.read_image())
+            .await
+            .cloned()
+    }
+
+    /// Reads and checks the manifest and the schema from the source.
+    async fn read_image(&self) -> Result<(Manifest, ImageSchema), ImageError> {
         match &self.source {
             ImageSource::Local(dir) => {
                 let r = ImageReader::open(dir).await?;
