@@ -53,8 +53,9 @@ pub(crate) async fn create_tables(
     existing: &HashSet<(String, String)>,
 ) -> Result<Vec<(Table, Deferred)>, MysqlError> {
     let mut deferred = Vec::new();
+    let with_fks = indexes::with_foreign_keys(tables);
     for t in tables {
-        let d = indexes::defer(t, tables);
+        let d = indexes::defer(t, &with_fks);
         if !existing.contains(&(t.db.clone(), t.name.clone())) {
             s.exec(
                 &format!("USE {}", quote::ident(&t.db)),
