@@ -406,13 +406,9 @@ async fn run_method(
     )
     .await?;
     // The pid file of the replica: `amsu setup --method physical` restarts it.
-    let pid_file = std::fs::read(format!("/proc/{}/cmdline", replica.pid()))
+    let pid_file = server_args(&replica)
         .ok()
-        .and_then(|raw| {
-            raw.split(|b| *b == 0)
-                .find_map(|a| a.strip_prefix(b"--pid-file=".as_slice()))
-                .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
-        });
+        .and_then(|args| pid_file_of(&args).map(PathBuf::from));
     let mut out = Outcome::default();
     let load_log = logs.join(format!("load-{}.log", m.slug()));
 
@@ -617,17 +613,8 @@ struct OutfileFtp {
 /// physical`: stop by the PID in its pid file (whichever server runs now), start with the
 /// same command line, detached.
 fn replica_commands(replica: &Sandbox) -> Result<(String, String)> {
-    let raw = std::fs::read(format!("/proc/{}/cmdline", replica.pid()))
-        .context("reading the replica's command line")?;
-    let args: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let pid_file = args
-        .iter()
-        .find_map(|a| a.strip_prefix("--pid-file="))
-        .context("the replica runs without --pid-file")?;
+    let args = server_args(replica)?;
+    let pid_file = pid_file_of(&args).context("the replica runs without --pid-file")?;
     let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let stop = format!(
         // The first server is the harness's child: once it exits it stays a zombie until
@@ -641,6 +628,22 @@ fn replica_commands(replica: &Sandbox) -> Result<(String, String)> {
         args.iter().map(|a| q(a)).collect::<Vec<_>>().join(" ")
     );
     Ok((stop, start))
+}
+
+/// The command line of a sandbox's running server.
+fn server_args(sandbox: &Sandbox) -> Result<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{}/cmdline", sandbox.pid()))
+        .context("reading the server's command line")?;
+    Ok(raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect())
+}
+
+/// The `--pid-file` of a server command line.
+fn pid_file_of(args: &[String]) -> Option<&str> {
+    args.iter().find_map(|a| a.strip_prefix("--pid-file="))
 }
 
 /// Stops a replica server that `amsu setup --method physical` started again (not the
