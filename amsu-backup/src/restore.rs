@@ -26,8 +26,11 @@ pub async fn prepare_session(s: &mut Session) -> Result<(), MysqlError> {
     Ok(())
 }
 
-/// Creates the databases (an existing empty one is kept and given the master's defaults).
+/// Creates the databases (an existing empty one is kept and given the master's defaults),
+/// and records each one it created on the replica ([`amsu_mysql::owned`]) so that a rerun
+/// after an interruption drops exactly these and nothing else.
 pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), MysqlError> {
+    let existing = amsu_mysql::owned::existing_databases(s).await?;
     for db in dbs {
         let sql = db
             .create_sql
@@ -38,6 +41,9 @@ pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), M
             &format!("creating database {}", quote::ident(&db.name)),
         )
         .await?;
+        if !existing.contains(&db.name) {
+            amsu_mysql::owned::record_database(s, &db.name).await?;
+        }
     }
     Ok(())
 }
@@ -339,10 +345,33 @@ pub async fn create_objects(
     Ok(())
 }
 
+/// The account this session is logged in as (`CURRENT_USER()`), as `(user, host)`.
+pub async fn login_account(s: &mut Session) -> Result<Option<(String, String)>, MysqlError> {
+    let v = s
+        .column("SELECT CURRENT_USER()", "reading the current account")
+        .await?;
+    Ok(v.first().and_then(|a| {
+        let (u, h) = a.rsplit_once('@')?;
+        Some((u.to_string(), h.to_string()))
+    }))
+}
+
 /// Creates roles and accounts (an account that exists on the replica is replaced, so the
-/// replica mirrors the master), then applies their grants.
+/// replica mirrors the master — except the account this session logs in as, which is
+/// kept), then applies their grants.
 pub async fn create_accounts(s: &mut Session, accounts: &[Account]) -> Result<(), MysqlError> {
-    for a in accounts {
+    // The account amsu itself logs in to the replica with is never replaced: the rest of
+    // the setup (and the operator) keep using it. The preflight reports it.
+    let me = login_account(s).await?;
+    let accounts: Vec<&Account> = accounts
+        .iter()
+        .filter(|a| {
+            a.is_role
+                || Some((a.user.as_str(), a.host.as_str()))
+                    != me.as_ref().map(|(u, h)| (u.as_str(), h.as_str()))
+        })
+        .collect();
+    for a in accounts.iter().copied() {
         let target = if a.is_role {
             quote::string(&a.user)
         } else {
@@ -363,7 +392,7 @@ pub async fn create_accounts(s: &mut Session, accounts: &[Account]) -> Result<()
             Err(e) => return Err(e),
         }
     }
-    for a in accounts {
+    for a in accounts.iter().copied() {
         for g in &a.grants {
             let what = format!("applying grants of {}@{}", a.user, a.host);
             s.exec(g, &what).await?;

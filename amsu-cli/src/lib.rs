@@ -237,6 +237,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
                 args::Method::Outfile => StepKind::OutfileSnapshot,
                 args::Method::Physical => StepKind::PhysicalBackup,
             },
+            ..CheckOptions::default()
         });
     let opts = SetupOptions::new(
         a.master_host_for_replica

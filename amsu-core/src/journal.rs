@@ -66,4 +66,10 @@ pub trait JournalStore: Send + Sync {
     fn load(&self) -> Result<Option<Journal>, BoxError>;
     /// Saves the journal.
     fn save(&self, journal: &Journal) -> Result<(), BoxError>;
+    /// Takes an exclusive lock on this journal for the life of the store, so that two
+    /// runs of one setup cannot both act on it; an error names the holder. Default: no
+    /// lock (a store that cannot be shared).
+    fn lock(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }

@@ -30,7 +30,7 @@
 //! #[async_trait::async_trait]
 //! impl MasterServer for Master {
 //!     async fn probe(&self) -> Result<ServerInfo, BoxError> { Ok(info(1)) }
-//!     async fn check_login(&self, _: &str, _: &Secret) -> Result<LoginCheck, BoxError> { Ok(LoginCheck::Denied) }
+//!     async fn check_login(&self, _: &str, _: &Secret) -> Result<LoginCheck, BoxError> { Ok(LoginCheck::Ok) }
 //!     async fn user_exists(&self, _: &str) -> Result<bool, BoxError> { Ok(false) }
 //!     async fn create_replication_user(&self, _: &str, _: &str, _: &Secret) -> Result<(), BoxError> { Ok(()) }
 //!     async fn set_replication_password(&self, _: &str, _: &str, _: &Secret) -> Result<(), BoxError> { Ok(()) }
@@ -39,6 +39,8 @@
 //!     async fn binlog_position(&self) -> Result<Coordinates, BoxError> {
 //!         Ok(Coordinates { file: "bin.000001".into(), position: 4, gtid: None })
 //!     }
+//!     async fn identity(&self) -> Result<ServerIdentity, BoxError> { Ok(ServerIdentity::new("db1", 3306, "/var/lib/mysql/")) }
+//!     async fn lock_in_use(&self, _: &str) -> Result<bool, BoxError> { Ok(false) }
 //! }
 //! struct Replica;
 //! #[async_trait::async_trait]
@@ -56,6 +58,11 @@
 //!     }
 //!     async fn wait_until_applied(&self, _: &Coordinates, _: Duration) -> Result<(), BoxError> { Ok(()) }
 //!     async fn wait_until_gtid_applied(&self, _: &str, _: Duration) -> Result<(), BoxError> { Ok(()) }
+//!     async fn identity(&self) -> Result<ServerIdentity, BoxError> { Ok(ServerIdentity::new("db2", 3306, "/var/lib/mysql/")) }
+//!     async fn hold_lock(&self, _: &str) -> Result<LockOutcome, BoxError> { Ok(LockOutcome::Acquired) }
+//!     async fn release_lock(&self, _: &str) -> Result<(), BoxError> { Ok(()) }
+//!     async fn owned_databases(&self) -> Result<Vec<String>, BoxError> { Ok(vec![]) }
+//!     async fn forget_owned(&self) -> Result<(), BoxError> { Ok(()) }
 //! }
 //! struct Copier;
 //! #[async_trait::async_trait]
@@ -112,6 +119,7 @@
 
 mod error;
 mod event;
+mod identity;
 mod journal;
 pub mod manifest;
 mod plan;
@@ -123,6 +131,7 @@ mod traits;
 
 pub use error::{BoxError, Error, Finding, Severity};
 pub use event::{Event, EventSink, NoEvents};
+pub use identity::same_server;
 #[cfg(any(test, feature = "mocks"))]
 pub use journal::MockJournalStore;
 pub use journal::{Journal, JournalStore};
@@ -133,12 +142,13 @@ pub use server::{
 };
 pub use setup::{
     preflight, preflight_master, server_id_fix, Checked, ReplUserPlan, ServerIdFix, Setup,
-    SetupOptions, SetupReport,
+    SetupOptions, SetupReport, RUN_LOCK,
 };
 pub use step::Step;
 pub use traits::{
-    CopyReport, DataCopier, LoginCheck, MasterServer, Positioning, Preflight, RemoteEntry,
-    ReplicaServer, ReplicationSource, ReplicationTls, Transport,
+    CopyReport, DataCopier, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight,
+    PreflightContext, RemoteEntry, ReplicaServer, ReplicationSource, ReplicationTls,
+    ServerIdentity, Transport,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use traits::{

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::{
     Action, BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding,
-    Flavor, Journal, JournalStore, LoginCheck, MasterServer, Positioning, Preflight, ReplicaServer,
-    ReplicationSource, ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
+    Flavor, Journal, JournalStore, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight,
+    PreflightContext, ReplicaServer, ReplicationSource, ReplicationStatus, ReplicationTls, Role,
+    Secret, ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -276,6 +277,9 @@ fn fresh_server_id(avoid: &[u32]) -> u32 {
     }
 }
 
+/// The user-level lock an `amsu setup` holds on the replica for its whole run.
+pub const RUN_LOCK: &str = "amsu_setup";
+
 /// Runs a whole setup: all checks first, then the changes, step by step.
 pub struct Setup<'a> {
     master: &'a dyn MasterServer,
@@ -445,6 +449,11 @@ impl<'a> Setup<'a> {
             })
             .await
             .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
+        // Before anything else is decided: the two URLs must reach two servers.
+        p.step(Step::ReplicaChecks, self.check_distinct())
+            .await
+            .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?
+            .map_or(Ok(()), |f| Err(Error::Preconditions(vec![f])))?;
         // A journal that does not match the replica (a server rebuilt on the same port)
         // is stale: start over.
         let consistent = (!journal.is_done(Step::CopyData) || !dbs.is_empty())
@@ -460,14 +469,39 @@ impl<'a> Setup<'a> {
         // What an interrupted earlier run of this same setup left is amsu's own.
         let ours_configured = journal_configured_replica(journal, status.as_ref(), &self.options);
         let status_to_check = status.as_ref().filter(|_| !ours_configured);
-        let dbs_to_check: &[String] = if journal.copy_started { &[] } else { &dbs };
+        // The databases amsu's interrupted copy created (recorded on the replica) are its
+        // own; any other user database is the operator's and needs --force.
+        let copy_interrupted = journal.copy_started && !journal.is_done(Step::CopyData);
+        let owned = if copy_interrupted {
+            self.replica
+                .owned_databases()
+                .await
+                .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?
+        } else {
+            Vec::new()
+        };
+        let dbs_to_check: Vec<String> = if journal.is_done(Step::CopyData) {
+            // The copy is done and is not run again: nothing on the replica is dropped.
+            Vec::new()
+        } else {
+            dbs.iter().filter(|d| !owned.contains(d)).cloned().collect()
+        };
         let mut findings = preflight(
             &master,
             &replica,
             status_to_check,
-            dbs_to_check,
+            &dbs_to_check,
             self.options.force,
         );
+        if copy_interrupted && !dbs_to_check.is_empty() {
+            if let Some(f) = findings.iter_mut().find(|f| f.code == "replica_not_empty") {
+                f.problem = format!(
+                    "{}; amsu's interrupted copy did not create these (it recorded {} as its own), so a rerun does not drop them",
+                    f.problem,
+                    if owned.is_empty() { "no database".to_string() } else { owned.join(", ") }
+                );
+            }
+        }
         let (repl_plan, user_finding) = p
             .step(Step::ReplicationUser, self.plan_repl_user(journal))
             .await
@@ -481,9 +515,13 @@ impl<'a> Setup<'a> {
                 "leave out --gtid to replicate by binary log file and position",
             ));
         }
+        let context = PreflightContext {
+            own_replication_config: ours_configured,
+            resuming_copy: journal.copy_started,
+        };
         for check in &self.preflight {
             let more = p
-                .step(Step::ReplicaChecks, check.findings())
+                .step(Step::ReplicaChecks, check.findings_in(&context))
                 .await
                 .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
             findings.extend(more);
@@ -502,12 +540,47 @@ impl<'a> Setup<'a> {
             replica,
             replica_status: status,
             replica_databases: dbs,
+            owned_databases: owned,
             findings,
             repl_user: repl_plan,
             plan: Vec::new(),
         };
         checked.plan = self.plan(&checked, journal);
         Ok(checked)
+    }
+
+    /// Proves that master and replica are different servers (see
+    /// [`crate::same_server`]): `Some` blocking finding when they are one, or the
+    /// replica feeds the master. Changes nothing (the token is a user-level lock).
+    async fn check_distinct(&self) -> Result<Option<Finding>, BoxError> {
+        let token = format!("amsu_identity_{}", Secret::generate().expose());
+        let held = self.replica.hold_lock(&token).await?;
+        let seen = match held {
+            LockOutcome::Acquired => {
+                let seen = self.master.lock_in_use(&token).await;
+                self.replica.release_lock(&token).await?;
+                seen?
+            }
+            // Nobody else can know a fresh random name: a server that says it is taken
+            // cannot be trusted to tell the two apart.
+            LockOutcome::HeldBy(who) => {
+                return Err(format!("the identity token lock is already held by {who}").into())
+            }
+        };
+        let (m, r) = (
+            self.master.identity().await?,
+            self.replica.identity().await?,
+        );
+        Ok(crate::same_server(&m, &r, seen).map(|why| {
+            Finding::blocking(
+                Role::Replica,
+                "same_server",
+                format!(
+                    "the master and the replica URL reach the same server ({why}); amsu would reconfigure or empty the master"
+                ),
+                "give the replica's own address (another port or socket) as the replica; this cannot be overridden",
+            )
+        }))
     }
 
     async fn plan_repl_user(
@@ -580,10 +653,23 @@ impl<'a> Setup<'a> {
         if !journal.is_done(Step::CopyData) {
             // An interrupted copy that can go on keeps what it loaded.
             let resume = journal.copy_started && self.copier.resumable();
-            if !c.replica_databases.is_empty() && !resume {
-                plan.push(Action::DropReplicaDatabases {
-                    names: c.replica_databases.clone(),
-                });
+            // Drop only what amsu can prove it created (its interrupted copy), unless
+            // `force` allows dropping everything; a copy that resumes keeps its own.
+            let names: Vec<String> = c
+                .replica_databases
+                .iter()
+                .filter(|d| {
+                    let ours = c.owned_databases.contains(d);
+                    if resume {
+                        o.force && !ours
+                    } else {
+                        o.force || ours
+                    }
+                })
+                .cloned()
+                .collect();
+            if !names.is_empty() {
+                plan.push(Action::DropReplicaDatabases { names });
             }
             plan.push(Action::ConfigureReplica {
                 server_id: ids.replica,
@@ -629,6 +715,37 @@ impl<'a> Setup<'a> {
     /// Runs the whole setup. Every check runs before the first change; a failed check
     /// returns [`Error::Preconditions`] and nothing is changed.
     pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
+        self.lock_run().await?;
+        let r = self.run_locked(events).await;
+        if let Err(e) = self.replica.release_lock(RUN_LOCK).await {
+            tracing::warn!(error = %e, "could not release the run lock on the replica");
+        }
+        r
+    }
+
+    /// One amsu per replica: the journal's lock and a user-level lock held on the replica
+    /// for the whole run ([`RUN_LOCK`]); a second run stops, naming the holder.
+    async fn lock_run(&self) -> Result<(), Error> {
+        let refused = |source: BoxError| Error::Unchanged {
+            step: Step::ProbeMaster,
+            server: Role::Replica,
+            source,
+        };
+        if let Some(store) = self.journal {
+            store.lock().map_err(refused)?;
+        }
+        match self.replica.hold_lock(RUN_LOCK).await.map_err(refused)? {
+            LockOutcome::Acquired => Ok(()),
+            LockOutcome::HeldBy(who) => Err(refused(
+                format!(
+                    "another amsu run is setting up this replica (it holds the lock `{RUN_LOCK}`: {who}); wait for it to end, or stop it, then rerun"
+                )
+                .into(),
+            )),
+        }
+    }
+
+    async fn run_locked(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
         let mut p = Progress::new(&*events);
         let mut journal = self.load_journal()?;
         let resumed = !journal.done.is_empty() || journal.copy_started;
@@ -811,6 +928,16 @@ impl<'a> Setup<'a> {
                         format!("created user '{user}'@'{host}' with REPLICATION SLAVE"),
                     );
                     repl_password = Some(pw.clone());
+                    // Prove the login works from here (the replica's host) before copying:
+                    // an account matched first (an anonymous ''@'localhost', or the same
+                    // user with a more specific host) would make replication fail later.
+                    let login = self.master.check_login(user, pw).await.map_err(fail)?;
+                    if login != LoginCheck::Ok {
+                        return Err(fail(format!(
+                            "the new replication user '{user}'@'{host}' cannot log in to the master from this host: another account matches this host first (an anonymous account such as ''@'localhost', or '{user}' with a more specific host). Drop the anonymous accounts on the master (DROP USER ''@'localhost'; DROP USER ''@'<hostname>'), or create the replication account for this host yourself"
+                        )
+                        .into()));
+                    }
                 }
                 Action::ResetReplicationPassword { user, host } => {
                     let Some(ReplUserPlan::ResetPassword(pw)) = &checked.repl_user else {
@@ -1003,6 +1130,9 @@ impl<'a> Setup<'a> {
                 if let Err(e) = self.copier.finished().await {
                     tracing::warn!(error = %e, "could not remove the copy's resume records");
                 }
+                if let Err(e) = self.replica.forget_owned().await {
+                    tracing::warn!(error = %e, "could not remove the copy's ownership records");
+                }
             }
         }
         Ok(SetupReport {
@@ -1050,6 +1180,9 @@ pub struct Checked {
     pub replica_status: Option<ReplicationStatus>,
     /// The replica's user databases.
     pub replica_databases: Vec<String>,
+    /// Those of them that amsu's interrupted earlier copy created (recorded on the
+    /// replica): a rerun drops these without `force`.
+    pub owned_databases: Vec<String>,
     /// Every finding (none blocking).
     pub findings: Vec<Finding>,
     /// What the replication-user step will do.
@@ -1062,7 +1195,8 @@ pub struct Checked {
 mod tests {
     use super::*;
     use crate::{
-        Flavor, LoginCheck, MockDataCopier, MockMasterServer, MockReplicaServer, NoEvents, Version,
+        Flavor, LoginCheck, MockDataCopier, MockMasterServer, MockReplicaServer, NoEvents,
+        ServerIdentity, Version,
     };
     use mockall::{predicate::eq, Sequence};
 
@@ -1090,14 +1224,36 @@ mod tests {
     fn healthy() -> (MockMasterServer, MockReplicaServer) {
         let mut m = MockMasterServer::new();
         m.expect_probe().returning(|| Ok(info(1, true)));
-        m.expect_check_login()
-            .returning(|_, _| Ok(LoginCheck::Denied));
+        m.expect_check_login().returning(|_, _| Ok(LoginCheck::Ok));
         m.expect_user_exists().returning(|_| Ok(false));
         let mut r = MockReplicaServer::new();
         r.expect_probe().returning(|| Ok(info(2, false)));
         r.expect_replication_status().returning(|| Ok(None));
         r.expect_user_databases().returning(|| Ok(vec![]));
+        two_servers(&mut m, &mut r);
         (m, r)
+    }
+
+    /// Identity, locks and ownership records of two distinct servers, nothing owned.
+    fn two_servers(m: &mut MockMasterServer, r: &mut MockReplicaServer) {
+        master_identity(m);
+        replica_identity(r);
+    }
+
+    fn master_identity(m: &mut MockMasterServer) {
+        m.expect_identity()
+            .returning(|| Ok(ServerIdentity::new("db1", 3306, "/var/lib/mysql/")));
+        m.expect_lock_in_use().returning(|_| Ok(false));
+    }
+
+    fn replica_identity(r: &mut MockReplicaServer) {
+        r.expect_identity()
+            .returning(|| Ok(ServerIdentity::new("db2", 3306, "/var/lib/mysql/")));
+        r.expect_hold_lock()
+            .returning(|_| Ok(LockOutcome::Acquired));
+        r.expect_release_lock().returning(|_| Ok(()));
+        r.expect_owned_databases().returning(|| Ok(vec![]));
+        r.expect_forget_owned().returning(|| Ok(()));
     }
 
     fn forbid_changes(m: &mut MockMasterServer, r: &mut MockReplicaServer, c: &mut MockDataCopier) {
@@ -1162,6 +1318,7 @@ mod tests {
         m.expect_check_login()
             .returning(|_, _| Ok(LoginCheck::Denied));
         m.expect_user_exists().returning(|_| Ok(false));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         forbid_changes(&mut m, &mut r, &mut c);
         let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
@@ -1181,6 +1338,7 @@ mod tests {
         r.expect_replication_status().returning(|| Ok(None));
         r.expect_user_databases()
             .returning(|| Ok(vec!["precious".into()]));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         forbid_changes(&mut m, &mut r, &mut c);
         let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
@@ -1198,6 +1356,7 @@ mod tests {
         r.checkpoint();
         r.expect_probe()
             .returning(|| Err("connection refused".into()));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         forbid_changes(&mut m, &mut r, &mut c);
         let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
@@ -1220,6 +1379,7 @@ mod tests {
         m.checkpoint();
         m.expect_probe().returning(|| Ok(info(1, true)));
         m.expect_user_exists().returning(|_| Ok(true));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         forbid_changes(&mut m, &mut r, &mut c);
         let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
@@ -1273,6 +1433,7 @@ mod tests {
     async fn failed_copy_keeps_a_user_that_existed() {
         let (mut m, mut r) = healthy();
         m.checkpoint();
+        master_identity(&mut m);
         m.expect_probe().returning(|| Ok(info(1, true)));
         m.expect_check_login().returning(|_, _| Ok(LoginCheck::Ok));
         m.expect_create_replication_user().never();
@@ -1331,6 +1492,7 @@ mod tests {
         // The rerun: the user is created anew (user_exists is false again) and the
         // configured replica gets the new password, keeping its position.
         r.checkpoint();
+        replica_identity(&mut r);
         r.expect_probe().returning(|| Ok(info(2, false)));
         r.expect_replication_status().returning(|| {
             Ok(Some(ReplicationStatus {
@@ -1505,6 +1667,7 @@ mod tests {
         r.expect_probe().returning(move || Ok(my.clone()));
         r.expect_replication_status().returning(|| Ok(None));
         r.expect_user_databases().returning(|| Ok(vec![]));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         forbid_changes(&mut m, &mut r, &mut c);
         let err = Setup::new(
@@ -1573,6 +1736,7 @@ mod tests {
         r.expect_start_replication()
             .times(1)
             .returning(|_| Ok(ReplicationStatus::default()));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         c.expect_copy().never();
         let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
@@ -1608,6 +1772,10 @@ mod tests {
         r.expect_change_master().times(1).returning(|_| Ok(()));
         r.expect_start_replication()
             .returning(|_| Ok(ReplicationStatus::default()));
+        // The interrupted copy recorded `shop` as its own.
+        r.expect_owned_databases()
+            .returning(|| Ok(vec!["shop".into()]));
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         c.expect_resumable().return_const(true);
         c.expect_copy().never();
@@ -1643,6 +1811,7 @@ mod tests {
                 ..Default::default()
             }))
         });
+        two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         forbid_changes(&mut m, &mut r, &mut c);
         let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))

@@ -55,6 +55,81 @@ pub trait MasterServer: Send + Sync {
     async fn set_server_id(&self, id: u32) -> Result<(), BoxError>;
     /// The master's current binary log position.
     async fn binlog_position(&self) -> Result<Coordinates, BoxError>;
+    /// What identifies this server (host name, port, data directory, …), to prove that
+    /// master and replica are different servers. Reads only.
+    async fn identity(&self) -> Result<ServerIdentity, BoxError>;
+    /// True when some session on this server holds the user-level lock `name`
+    /// (`IS_USED_LOCK`): the identity token a [`ReplicaServer::hold_lock`] took on the
+    /// replica is visible here only when both are the same server. Reads only.
+    async fn lock_in_use(&self, name: &str) -> Result<bool, BoxError>;
+}
+
+/// What identifies a server, read by [`MasterServer::identity`] and
+/// [`ReplicaServer::identity`]; compared by [`crate::same_server`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ServerIdentity {
+    /// `@@hostname`.
+    pub hostname: String,
+    /// `@@port`.
+    pub port: u16,
+    /// `@@datadir`.
+    pub datadir: String,
+    /// `@@server_uuid` (MySQL); `None` on MariaDB.
+    pub server_uuid: Option<String>,
+    /// `@@server_id`.
+    pub server_id: u32,
+    /// The binary log state (`gtid_binlog_state` or file and position), when logging.
+    pub binlog: Option<String>,
+    /// The `server_id`s of the replicas connected to this server (`SHOW SLAVE HOSTS`;
+    /// empty when it cannot be read).
+    pub replica_ids: Vec<u32>,
+}
+
+impl ServerIdentity {
+    /// An identity from its parts.
+    pub fn new(hostname: impl Into<String>, port: u16, datadir: impl Into<String>) -> Self {
+        ServerIdentity {
+            hostname: hostname.into(),
+            port,
+            datadir: datadir.into(),
+            ..Default::default()
+        }
+    }
+
+    /// With `@@server_uuid`.
+    pub fn server_uuid(mut self, uuid: Option<String>) -> Self {
+        self.server_uuid = uuid;
+        self
+    }
+
+    /// With `@@server_id`.
+    pub fn server_id(mut self, id: u32) -> Self {
+        self.server_id = id;
+        self
+    }
+
+    /// With the binary log state.
+    pub fn binlog(mut self, binlog: Option<String>) -> Self {
+        self.binlog = binlog;
+        self
+    }
+
+    /// With the server ids of connected replicas.
+    pub fn replica_ids(mut self, ids: Vec<u32>) -> Self {
+        self.replica_ids = ids;
+        self
+    }
+}
+
+/// What [`ReplicaServer::hold_lock`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// The lock is now held by this process, until released.
+    Acquired,
+    /// Another session holds it; the text names it (connection, client host, for how
+    /// long).
+    HeldBy(String),
 }
 
 /// How the replica finds its starting point in the master's binary log.
@@ -178,6 +253,20 @@ pub trait ReplicaServer: Send + Sync {
     /// Waits up to `timeout` until the replica has applied the master's GTID position
     /// `gtid` (for replication with [`Positioning::Gtid`]).
     async fn wait_until_gtid_applied(&self, gtid: &str, timeout: Duration) -> Result<(), BoxError>;
+    /// What identifies this server (see [`MasterServer::identity`]). Reads only.
+    async fn identity(&self) -> Result<ServerIdentity, BoxError>;
+    /// Takes the user-level lock `name` (`GET_LOCK(name, 0)`) on a session the adapter
+    /// keeps open until [`ReplicaServer::release_lock`] or until it is dropped (the
+    /// server releases it when that session ends, also after `kill -9`). Changes no data.
+    async fn hold_lock(&self, name: &str) -> Result<LockOutcome, BoxError>;
+    /// Releases a lock taken by [`ReplicaServer::hold_lock`]; nothing when not held.
+    async fn release_lock(&self, name: &str) -> Result<(), BoxError>;
+    /// The user databases amsu's copy created on this replica and recorded as its own
+    /// (a marker table on the replica); a rerun may drop exactly these.
+    async fn owned_databases(&self) -> Result<Vec<String>, BoxError>;
+    /// Removes the records of [`ReplicaServer::owned_databases`] (the copy is finished
+    /// and journaled: from now on a rerun does not copy again).
+    async fn forget_owned(&self) -> Result<(), BoxError>;
 }
 
 /// Further read-only checks run before any change (privileges, binlog retention, table
@@ -187,6 +276,29 @@ pub trait ReplicaServer: Send + Sync {
 pub trait Preflight: Send + Sync {
     /// Every finding; blocking ones stop the setup before it changes anything.
     async fn findings(&self) -> Result<Vec<crate::Finding>, BoxError>;
+
+    /// The findings for a setup in the given situation. Default: [`Preflight::findings`].
+    /// `Setup` calls this one, so a check can tell the replica's state left by amsu's own
+    /// interrupted run (to resume) from a foreign one.
+    async fn findings_in(
+        &self,
+        context: &PreflightContext,
+    ) -> Result<Vec<crate::Finding>, BoxError> {
+        let _ = context;
+        self.findings().await
+    }
+}
+
+/// What `Setup` knows when it runs the checks, from its journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PreflightContext {
+    /// The replica's replication configuration is amsu's own, from an interrupted earlier
+    /// run of this same setup (not a sign that it replicated from elsewhere).
+    pub own_replication_config: bool,
+    /// An earlier run of this setup began the copy: the user data on the replica that
+    /// amsu recorded as its own is not foreign.
+    pub resuming_copy: bool,
 }
 
 /// What a data copy reports.

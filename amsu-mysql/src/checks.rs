@@ -117,6 +117,8 @@ pub struct ServerFacts {
     pub time_zone_names: Option<u64>,
     /// The server has a replication configuration (`SHOW SLAVE STATUS` returns a row).
     pub has_replication_config: bool,
+    /// Its accounts as `(user, host)` (read on the replica only); `None` when unread.
+    pub accounts: Option<Vec<(String, String)>>,
 }
 
 impl ServerFacts {
@@ -136,6 +138,7 @@ impl ServerFacts {
             binlogs: Vec::new(),
             time_zone_names: None,
             has_replication_config: false,
+            accounts: None,
         }
     }
 
@@ -289,6 +292,10 @@ pub struct CheckOptions {
     /// [`StepKind::OutfileSnapshot`] or [`StepKind::PhysicalBackup`] (no SQL restore on
     /// the replica then).
     pub snapshot: StepKind,
+    /// The replica's replication configuration is amsu's own, from an interrupted earlier
+    /// run of this setup: its GTID state is not compared as if it had replicated from
+    /// elsewhere. Default `false`.
+    pub own_replication_config: bool,
 }
 
 impl Default for CheckOptions {
@@ -298,6 +305,7 @@ impl Default for CheckOptions {
             protect_binlogs: false,
             repl_user: "amsu_repl".into(),
             snapshot: StepKind::LogicalSnapshot,
+            own_replication_config: false,
         }
     }
 }
@@ -322,7 +330,20 @@ pub fn evaluate(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
     f.extend(gtid_findings(&facts.master, facts.replica.as_ref()));
     if let Some(r) = &facts.replica {
         f.extend(consistency_findings(&facts.master, r));
-        f.extend(errant_findings(&facts.master, r, opts.force));
+        if !opts.own_replication_config {
+            f.extend(errant_findings(&facts.master, r, opts.force));
+        }
+        if let (Some(m), Some(ra)) = (&facts.data.accounts, &r.accounts) {
+            f.extend(accounts::collision_findings(
+                m,
+                ra,
+                (&r.grants.user, &r.grants.host),
+                opts.snapshot,
+            ));
+        }
+    }
+    if let Some(m) = &facts.data.accounts {
+        f.extend(accounts::anonymous_findings(m));
     }
     f.extend(disk_findings(&facts.replica_disk, bytes));
     f.extend(definer_findings(&facts.data));
@@ -1747,6 +1768,7 @@ async fn server_facts(s: &mut Session, role: Role) -> Result<ServerFacts, MysqlE
     if role == Role::Replica {
         let d = crate::dialect::Dialect::new(f.info.flavor, f.info.version);
         f.has_replication_config = soft(replication_status(s, &d).await)?.flatten().is_some();
+        f.accounts = data_facts_accounts(s).await?;
     }
     Ok(f)
 }
@@ -2035,10 +2057,20 @@ async fn data_facts_accounts(s: &mut Session) -> Result<Option<Vec<(String, Stri
 #[async_trait]
 impl amsu_core::Preflight for MysqlPreflight {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        self.findings_in(&amsu_core::PreflightContext::default())
+            .await
+    }
+
+    async fn findings_in(
+        &self,
+        context: &amsu_core::PreflightContext,
+    ) -> Result<Vec<Finding>, BoxError> {
         let facts = self.facts().await?;
         *self.plan.lock().expect("plan lock") =
             retention_plan(&facts.master, facts.data.total_bytes());
-        Ok(evaluate(&facts, &self.options))
+        let mut opts = self.options.clone();
+        opts.own_replication_config |= context.own_replication_config;
+        Ok(evaluate(&facts, &opts))
     }
 }
 
@@ -2056,6 +2088,9 @@ pub async fn restore_retention(admin: &ServerAddr, plan: &RetentionPlan) -> Resu
     let sql = plan.restore_sql();
     s.exec(&sql, &sql).await
 }
+
+mod accounts;
+pub use accounts::{anonymous_findings, collision_findings};
 
 #[cfg(test)]
 mod tests;

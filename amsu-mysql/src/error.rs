@@ -33,7 +33,7 @@ pub enum MysqlError {
         source: mysql_async::Error,
     },
     /// A statement failed.
-    #[error("{server}: {what} failed: {source}")]
+    #[error("{server}: {what} failed: {source}{}", disk_hint(source))]
     Query {
         /// The server.
         server: String,
@@ -101,5 +101,24 @@ pub fn server_code(e: &mysql_async::Error) -> Option<u16> {
     match e {
         mysql_async::Error::Server(s) => Some(s.code),
         _ => None,
+    }
+}
+
+/// Server errors that mean a full disk (or a file that cannot grow): `ER_ERROR_ON_WRITE`,
+/// `ER_DISK_FULL`, `ER_RECORD_FILE_FULL`, `ER_OUTOFMEMORY`-free write failures.
+const DISK_CODES: &[u16] = &[3, 1021, 1114];
+
+/// A note added to an error that looks like a full disk: the server's own words (e.g.
+/// "Can't change size of file (Errcode: …)") do not say so.
+fn disk_hint(e: &mysql_async::Error) -> &'static str {
+    let text = e.to_string();
+    let disk = server_code(e).is_some_and(|c| DISK_CODES.contains(&c))
+        || text.contains("Can't change size of file")
+        || text.contains("No space left")
+        || text.contains("Errcode: 28");
+    if disk {
+        " (this usually means the server's disk is full: check the free space of its data directory and temporary directory, free or add space, then rerun)"
+    } else {
+        ""
     }
 }

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod dialect;
 mod error;
 pub mod grants;
+pub mod owned;
 pub mod plan_sql;
 pub mod quote;
 pub mod replica_config;
@@ -18,5 +19,6 @@ pub mod verify;
 
 pub use error::{codes, server_code, MysqlError};
 pub use server::{
-    binlog_position, probe, replication_status, MysqlMaster, MysqlReplica, SYSTEM_DATABASES,
+    binlog_position, identity, probe, replication_status, MysqlMaster, MysqlReplica,
+    SYSTEM_DATABASES,
 };

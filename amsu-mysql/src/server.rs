@@ -2,9 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use amsu_core::{
-    BoxError, Coordinates, LoginCheck, MasterServer, ReplicaServer, ReplicationSource,
-    ReplicationStatus, ReplicationTls, Secret, ServerAddr, ServerInfo,
+    BoxError, Coordinates, LockOutcome, LoginCheck, MasterServer, ReplicaServer, ReplicationSource,
+    ReplicationStatus, ReplicationTls, Secret, ServerAddr, ServerIdentity, ServerInfo,
 };
 use async_trait::async_trait;
 
@@ -195,6 +198,82 @@ impl MasterServer for MysqlMaster {
         let mut s = self.session().await?;
         Ok(binlog_position(&mut s).await?)
     }
+
+    async fn identity(&self) -> Result<ServerIdentity, BoxError> {
+        Ok(identity(&mut self.session().await?).await?)
+    }
+
+    async fn lock_in_use(&self, name: &str) -> Result<bool, BoxError> {
+        let mut s = self.session().await?;
+        let v = s
+            .column(
+                &format!("SELECT IS_USED_LOCK({})", quote::string(name)),
+                "looking for the identity token",
+            )
+            .await?;
+        Ok(v.first().is_some_and(|v| !v.is_empty()))
+    }
+}
+
+/// What identifies a connected server: `@@hostname`, `@@port`, `@@datadir`,
+/// `@@server_id`, `@@server_uuid` (MySQL), the binary log state and the `server_id`s of
+/// its connected replicas (when readable). Reads only.
+pub async fn identity(s: &mut Session) -> Result<ServerIdentity, MysqlError> {
+    let d = dialect(s).await?;
+    let what = "reading the server's identity";
+    let row = s
+        .first_row(
+            "SELECT @@hostname AS hostname, @@port AS port, @@datadir AS datadir, \
+             @@global.server_id AS server_id",
+            what,
+        )
+        .await?
+        .ok_or_else(|| s.unexpected(what, "no row"))?;
+    let get = |n: &str| field(&row, n).unwrap_or_default().to_string();
+    let uuid = match d.flavor {
+        amsu_core::Flavor::MySql => s
+            .column("SELECT @@server_uuid", what)
+            .await
+            .ok()
+            .and_then(|v| v.into_iter().next()),
+        amsu_core::Flavor::MariaDb => None,
+    };
+    let binlog = match d.flavor {
+        amsu_core::Flavor::MariaDb => s
+            .column("SELECT @@global.gtid_binlog_state", what)
+            .await
+            .ok()
+            .and_then(|v| v.into_iter().next()),
+        amsu_core::Flavor::MySql => None,
+    };
+    let binlog = match binlog_position(s).await {
+        Ok(c) => Some(format!(
+            "{}:{} {}",
+            c.file,
+            c.position,
+            binlog.unwrap_or_default()
+        )),
+        Err(_) => binlog,
+    };
+    // Needs REPLICATION MASTER ADMIN (or the like); unreadable means "none known".
+    let replica_ids = s
+        .rows("SHOW SLAVE HOSTS", "listing connected replicas")
+        .await
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| field(&crate::conn::row_texts(r), "Server_id")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ServerIdentity::new(
+        get("hostname"),
+        get("port").parse().unwrap_or(0),
+        get("datadir"),
+    )
+    .server_uuid(uuid)
+    .server_id(get("server_id").parse().unwrap_or(0))
+    .binlog(binlog)
+    .replica_ids(replica_ids))
 }
 
 /// The binary-log position of a connected master (file, position and, on MariaDB, the
@@ -215,15 +294,28 @@ pub async fn binlog_position(s: &mut Session) -> Result<Coordinates, MysqlError>
 }
 
 /// The replica side of a setup over a real connection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MysqlReplica {
     addr: ServerAddr,
+    /// Sessions holding user-level locks ([`ReplicaServer::hold_lock`]), by lock name.
+    locks: Arc<tokio::sync::Mutex<HashMap<String, Session>>>,
+}
+
+impl std::fmt::Debug for MysqlReplica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlReplica")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MysqlReplica {
     /// A replica reached at `addr` (its user needs SUPER or the flavor's admin privileges).
     pub fn new(addr: ServerAddr) -> Self {
-        MysqlReplica { addr }
+        MysqlReplica {
+            addr,
+            locks: Arc::default(),
+        }
     }
 
     async fn session(&self) -> Result<(Session, Dialect), MysqlError> {
@@ -433,6 +525,71 @@ impl ReplicaServer for MysqlReplica {
             })
             .await?;
         }
+    }
+
+    async fn identity(&self) -> Result<ServerIdentity, BoxError> {
+        Ok(identity(&mut Session::open(&self.addr).await?).await?)
+    }
+
+    async fn hold_lock(&self, name: &str) -> Result<LockOutcome, BoxError> {
+        let mut locks = self.locks.lock().await;
+        if locks.contains_key(name) {
+            return Ok(LockOutcome::Acquired);
+        }
+        let mut s = Session::open(&self.addr).await?;
+        let what = format!("taking the lock {name}");
+        let got = s
+            .column(
+                &format!("SELECT GET_LOCK({}, 0)", quote::string(name)),
+                &what,
+            )
+            .await?;
+        if got.first().map(String::as_str) == Some("1") {
+            locks.insert(name.to_string(), s);
+            return Ok(LockOutcome::Acquired);
+        }
+        let holder = s
+            .first_row(
+                &format!(
+                    "SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.TIME AS time \
+                     FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK({})",
+                    quote::string(name)
+                ),
+                "looking up the lock's holder",
+            )
+            .await
+            .ok()
+            .flatten();
+        Ok(LockOutcome::HeldBy(match holder {
+            Some(row) => format!(
+                "connection {} of '{}' from {}, open for {} s",
+                field(&row, "id").unwrap_or("?"),
+                field(&row, "user").unwrap_or("?"),
+                field(&row, "host").unwrap_or("?"),
+                field(&row, "time").unwrap_or("?"),
+            ),
+            None => "a session of another client".into(),
+        }))
+    }
+
+    async fn release_lock(&self, name: &str) -> Result<(), BoxError> {
+        if let Some(mut s) = self.locks.lock().await.remove(name) {
+            s.exec(
+                &format!("DO RELEASE_LOCK({})", quote::string(name)),
+                &format!("releasing the lock {name}"),
+            )
+            .await?;
+            let _ = s.conn.disconnect().await;
+        }
+        Ok(())
+    }
+
+    async fn owned_databases(&self) -> Result<Vec<String>, BoxError> {
+        Ok(crate::owned::databases(&mut Session::open(&self.addr).await?).await?)
+    }
+
+    async fn forget_owned(&self) -> Result<(), BoxError> {
+        Ok(crate::owned::forget(&mut Session::open(&self.addr).await?).await?)
     }
 }
 
