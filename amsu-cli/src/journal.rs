@@ -7,13 +7,37 @@ use amsu_core::{BoxError, Journal, JournalStore, ServerAddr};
 /// A journal kept in one file.
 pub struct FileJournal {
     path: PathBuf,
+    /// The lock file, held (an exclusive `flock`) while this store lives.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl FileJournal {
     /// A journal at `path` (its directory is created on the first save).
     pub fn new(path: PathBuf) -> Self {
-        FileJournal { path }
+        FileJournal {
+            path,
+            lock: std::sync::Mutex::new(None),
+        }
     }
+
+    fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("json.lock")
+    }
+}
+
+/// Who holds a journal's lock: this process, in words (written into the lock file).
+fn holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "pid {} on host {host}, started at unix time {since}",
+        std::process::id()
+    )
 }
 
 /// `$AMSU_JOURNAL_DIR` or `~/.amsu/journal`, one file per replica.
@@ -47,6 +71,46 @@ impl JournalStore for FileJournal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("cannot read the journal {}: {e}", self.path.display()).into()),
         }
+    }
+
+    fn lock(&self) -> Result<(), BoxError> {
+        use std::io::Write;
+        let mut held = self.lock.lock().expect("journal lock");
+        if held.is_some() {
+            return Ok(());
+        }
+        let path = self.lock_path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let who = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(format!(
+                    "another amsu run is using the journal {} ({}); wait for it to end, or stop it, then rerun",
+                    self.path.display(),
+                    if who.trim().is_empty() { "holder unknown" } else { who.trim() }
+                )
+                .into());
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()).into())
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| file.write_all(holder().as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        *held = Some(file);
+        Ok(())
     }
 
     fn save(&self, journal: &Journal) -> Result<(), BoxError> {

@@ -548,6 +548,12 @@ pub async fn check_findings(
             .user_databases()
             .await
             .map_err(|e| anyhow!("replica {replica}: {e}"))?;
+        if let Some(f) = amsu_core::distinct_servers(&m, &r)
+            .await
+            .map_err(|e| anyhow!("replica {replica}: {e}"))?
+        {
+            return Ok((minfo, vec![f]));
+        }
         findings = amsu_core::preflight(&minfo, &rinfo, st.as_ref(), &dbs, false);
         let ids = amsu_core::server_id_fix(minfo.server_id, rinfo.server_id);
         if let Some(id) = ids.master {

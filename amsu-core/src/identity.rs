@@ -16,7 +16,44 @@
 //! from it) is refused too: the replica's `SHOW SLAVE HOSTS` lists the master's
 //! `server_id`.
 
-use crate::ServerIdentity;
+use crate::{
+    BoxError, Finding, LockOutcome, MasterServer, ReplicaServer, Role, Secret, ServerIdentity,
+};
+
+/// Proves that `master` and `replica` are different servers (see [`same_server`]):
+/// `Some` blocking finding (`same_server`) when they are one, or when the replica feeds
+/// the master. Changes nothing: the token is a user-level lock with a random name, taken
+/// and released on the replica. `Setup` runs it before anything else; `amsu check` and
+/// `amsu restore` run it too.
+pub async fn distinct_servers(
+    master: &dyn MasterServer,
+    replica: &dyn ReplicaServer,
+) -> Result<Option<Finding>, BoxError> {
+    let token = format!("amsu_identity_{}", Secret::generate().expose());
+    let seen = match replica.hold_lock(&token).await? {
+        LockOutcome::Acquired => {
+            let seen = master.lock_in_use(&token).await;
+            replica.release_lock(&token).await?;
+            seen?
+        }
+        // Nobody else can know a fresh random name: a server that says it is taken
+        // cannot be trusted to tell the two apart.
+        LockOutcome::HeldBy(who) => {
+            return Err(format!("the identity token lock is already held by {who}").into())
+        }
+    };
+    let (m, r) = (master.identity().await?, replica.identity().await?);
+    Ok(same_server(&m, &r, seen).map(|why| {
+        Finding::blocking(
+            Role::Replica,
+            "same_server",
+            format!(
+                "the master and the replica URL reach the same server ({why}); amsu would reconfigure or empty the master"
+            ),
+            "give the replica's own address (another port or socket) as the replica; this cannot be overridden",
+        )
+    }))
+}
 
 /// Why two servers were found to be one (or in a replication circle), in words; `None`
 /// when every signal says they are different. Pure.

@@ -131,7 +131,7 @@ mod traits;
 
 pub use error::{BoxError, Error, Finding, Severity};
 pub use event::{Event, EventSink, NoEvents};
-pub use identity::same_server;
+pub use identity::{distinct_servers, same_server};
 #[cfg(any(test, feature = "mocks"))]
 pub use journal::MockJournalStore;
 pub use journal::{Journal, JournalStore};

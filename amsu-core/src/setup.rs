@@ -549,38 +549,8 @@ impl<'a> Setup<'a> {
         Ok(checked)
     }
 
-    /// Proves that master and replica are different servers (see
-    /// [`crate::same_server`]): `Some` blocking finding when they are one, or the
-    /// replica feeds the master. Changes nothing (the token is a user-level lock).
     async fn check_distinct(&self) -> Result<Option<Finding>, BoxError> {
-        let token = format!("amsu_identity_{}", Secret::generate().expose());
-        let held = self.replica.hold_lock(&token).await?;
-        let seen = match held {
-            LockOutcome::Acquired => {
-                let seen = self.master.lock_in_use(&token).await;
-                self.replica.release_lock(&token).await?;
-                seen?
-            }
-            // Nobody else can know a fresh random name: a server that says it is taken
-            // cannot be trusted to tell the two apart.
-            LockOutcome::HeldBy(who) => {
-                return Err(format!("the identity token lock is already held by {who}").into())
-            }
-        };
-        let (m, r) = (
-            self.master.identity().await?,
-            self.replica.identity().await?,
-        );
-        Ok(crate::same_server(&m, &r, seen).map(|why| {
-            Finding::blocking(
-                Role::Replica,
-                "same_server",
-                format!(
-                    "the master and the replica URL reach the same server ({why}); amsu would reconfigure or empty the master"
-                ),
-                "give the replica's own address (another port or socket) as the replica; this cannot be overridden",
-            )
-        }))
+        crate::identity::distinct_servers(self.master, self.replica).await
     }
 
     async fn plan_repl_user(
