@@ -194,14 +194,11 @@ pub async fn list_tables(
         .map(|d| quote::string(d))
         .collect::<Vec<_>>()
         .join(",");
+    // Two plain queries: correlated subqueries on information_schema take seconds.
     let rows = s
         .rows(
             &format!(
-                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, LOWER(c.DATA_TYPE), \
-                 (SELECT COUNT(*) FROM information_schema.STATISTICS k WHERE k.TABLE_SCHEMA = c.TABLE_SCHEMA \
-                  AND k.TABLE_NAME = c.TABLE_NAME AND k.INDEX_NAME = 'PRIMARY'), \
-                 (SELECT COUNT(*) FROM information_schema.STATISTICS k WHERE k.TABLE_SCHEMA = c.TABLE_SCHEMA \
-                  AND k.TABLE_NAME = c.TABLE_NAME AND k.INDEX_NAME = 'PRIMARY' AND k.COLUMN_NAME = c.COLUMN_NAME) \
+                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, LOWER(c.DATA_TYPE) \
                  FROM information_schema.COLUMNS c \
                  JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
                  WHERE c.TABLE_SCHEMA NOT IN ({sys}) AND t.TABLE_TYPE = 'BASE TABLE' \
@@ -210,19 +207,34 @@ pub async fn list_tables(
             "listing the tables and columns to compare",
         )
         .await?;
+    let keys = s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+                 WHERE INDEX_NAME = 'PRIMARY' AND TABLE_SCHEMA NOT IN ({sys})"
+            ),
+            "listing the primary keys",
+        )
+        .await?;
+    let mut primary: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for r in &keys {
+        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        primary.entry((t(0), t(1))).or_default().push(t(2));
+    }
     let mut out: BTreeMap<(String, String), TableColumns> = BTreeMap::new();
     for r in &rows {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
-        let (db, table, col, data_type) = (t(0), t(1), t(2), t(3));
-        let entry = out.entry((db, table)).or_insert_with(|| TableColumns {
-            columns: vec![],
-            integer_key: None,
-        });
+        let (name, col, data_type) = ((t(0), t(1)), t(2), t(3));
         let integer = matches!(
             data_type.as_str(),
             "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
         );
-        if t(4) == "1" && t(5) == "1" && integer {
+        let single_key = primary.get(&name).is_some_and(|k| k == std::slice::from_ref(&col));
+        let entry = out.entry(name).or_insert_with(|| TableColumns {
+            columns: vec![],
+            integer_key: None,
+        });
+        if single_key && integer {
             entry.integer_key = Some(col.clone());
         }
         entry.columns.push(Column::new(col, data_type));
