@@ -348,7 +348,8 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         write_replica_config(path, &replica, a.report_host.clone(), a.json).await?;
     }
     if a.verify {
-        return verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ").await;
+        return verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ")
+            .await;
     }
     Ok(exit::OK)
 }

@@ -229,7 +229,9 @@ pub async fn list_tables(
             data_type.as_str(),
             "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
         );
-        let single_key = primary.get(&name).is_some_and(|k| k == std::slice::from_ref(&col));
+        let single_key = primary
+            .get(&name)
+            .is_some_and(|k| k == std::slice::from_ref(&col));
         let entry = out.entry(name).or_insert_with(|| TableColumns {
             columns: vec![],
             integer_key: None,
@@ -254,7 +256,10 @@ pub async fn key_buckets(
     let what = format!("reading the key range of {}", quote::qualified(db, table));
     let row = s
         .first_row(
-            &format!("SELECT MIN({k}), MAX({k}) FROM {}", quote::qualified(db, table)),
+            &format!(
+                "SELECT MIN({k}), MAX({k}) FROM {}",
+                quote::qualified(db, table)
+            ),
             &what,
         )
         .await?
@@ -377,12 +382,11 @@ pub fn schema_difference(
         let i = (0..ml.len().max(rl.len()))
             .find(|&i| ml.get(i) != rl.get(i))
             .unwrap_or(0);
-        let line = |v: &[&str]| v.get(i).map_or("(nothing)".to_string(), |l| l.trim().to_string());
-        parts.push(format!(
-            "master: {:?}, replica: {:?}",
-            line(&ml),
-            line(&rl)
-        ));
+        let line = |v: &[&str]| {
+            v.get(i)
+                .map_or("(nothing)".to_string(), |l| l.trim().to_string())
+        };
+        parts.push(format!("master: {:?}, replica: {:?}", line(&ml), line(&rl)));
     }
     Some(parts.join("; "))
 }
@@ -641,7 +645,10 @@ pub async fn verify(
                 });
                 continue;
             };
-            let (ms, rs) = tokio::join!(create_table(&mut m, db, table), create_table(&mut r, db, table));
+            let (ms, rs) = tokio::join!(
+                create_table(&mut m, db, table),
+                create_table(&mut r, db, table)
+            );
             if let Some(detail) = schema_difference(&ms?, &rs?, &mc.columns, &rc.columns) {
                 differences.push(Difference {
                     table: full,
@@ -652,17 +659,22 @@ pub async fn verify(
                     detail: Some(detail),
                 });
             }
-            // The rows are compared on the columns both sides have.
+            // The rows are compared on the columns both sides have, with the same type
+            // (a type that differs is a schema difference already).
             let columns: Vec<Column> = mc
                 .columns
                 .iter()
-                .filter(|c| rc.columns.iter().any(|o| o.name == c.name))
+                .filter(|c| rc.columns.contains(c))
                 .cloned()
                 .collect();
             if columns.is_empty() {
                 continue;
             }
-            let key = match mc.integer_key.as_ref().filter(|k| rc.integer_key.as_ref() == Some(*k)) {
+            let key = match mc
+                .integer_key
+                .as_ref()
+                .filter(|k| rc.integer_key.as_ref() == Some(*k))
+            {
                 Some(k) => key_buckets(&mut m, db, table, k).await?,
                 None => None,
             };
@@ -678,7 +690,8 @@ pub async fn verify(
         let _ = m.exec("COMMIT", "ending the snapshot").await;
         differences.extend(compare(&specs, &md, &rd));
         differences.sort_by(|a, b| {
-            (&a.table, a.key_range.as_ref().map(|k| k.from)).cmp(&(&b.table, b.key_range.as_ref().map(|k| k.from)))
+            (&a.table, a.key_range.as_ref().map(|k| k.from))
+                .cmp(&(&b.table, b.key_range.as_ref().map(|k| k.from)))
         });
         let ranges = md.keys().chain(rd.keys()).collect::<BTreeSet<_>>().len();
         Ok(VerifyOutcome {
@@ -739,7 +752,10 @@ mod tests {
             })
         };
         assert_eq!(diff[0].key_range, range(-9, 1));
-        assert_eq!((diff[0].master_rows, diff[0].replica_rows), (Some(0), Some(1)));
+        assert_eq!(
+            (diff[0].master_rows, diff[0].replica_rows),
+            (Some(0), Some(1))
+        );
         assert_eq!(diff[1].key_range, range(11, 21));
         assert_eq!(diff[2].table, "a.u");
         assert_eq!(diff[2].replica_rows, Some(0));
@@ -755,8 +771,14 @@ mod tests {
         s.columns.push(Column::new("b c", "varchar"));
         let sql = digest_sql(&s);
         assert!(sql.contains("`d b`.`t```"), "{sql}");
-        assert!(sql.contains("IFNULL(CONCAT('v', HEX(`b c`)), 'n')"), "{sql}");
-        assert!(sql.contains("SUM("), "a sum, so duplicate rows do not cancel: {sql}");
+        assert!(
+            sql.contains("IFNULL(CONCAT('v', HEX(`b c`)), 'n')"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("SUM("),
+            "a sum, so duplicate rows do not cancel: {sql}"
+        );
     }
 
     #[test]
@@ -765,8 +787,14 @@ mod tests {
             let e = value_expr(&Column::new("x", t));
             assert!(!e.contains("HEX"), "{t}: {e}");
         }
-        assert_eq!(value_expr(&Column::new("x", "float")), "CAST(`x` AS DOUBLE)");
-        assert_eq!(value_expr(&Column::new("x", "enum")), "CONCAT(`x` + 0, ':', HEX(`x`))");
+        assert_eq!(
+            value_expr(&Column::new("x", "float")),
+            "CAST(`x` AS DOUBLE)"
+        );
+        assert_eq!(
+            value_expr(&Column::new("x", "enum")),
+            "CONCAT(`x` + 0, ':', HEX(`x`))"
+        );
     }
 
     #[test]
@@ -781,14 +809,22 @@ mod tests {
     #[test]
     fn schema_difference_names_missing_columns_or_the_differing_line() {
         let cols = |n: &[&str]| n.iter().map(|n| Column::new(*n, "int")).collect::<Vec<_>>();
-        assert_eq!(schema_difference("x", "x", &cols(&["a"]), &cols(&["a"])), None);
+        assert_eq!(
+            schema_difference("x", "x", &cols(&["a"]), &cols(&["a"])),
+            None
+        );
         assert_eq!(
             schema_difference("x", "y", &cols(&["a", "b"]), &cols(&["a", "c"])).as_deref(),
             Some("columns only on the master: `b`; columns only on the replica: `c`")
         );
         assert_eq!(
-            schema_difference("l1\n  `a` int\nl3", "l1\n  `a` bigint\nl3", &cols(&["a"]), &cols(&["a"]))
-                .as_deref(),
+            schema_difference(
+                "l1\n  `a` int\nl3",
+                "l1\n  `a` bigint\nl3",
+                &cols(&["a"]),
+                &cols(&["a"])
+            )
+            .as_deref(),
             Some("master: \"`a` int\", replica: \"`a` bigint\"")
         );
     }

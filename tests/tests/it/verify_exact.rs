@@ -9,7 +9,7 @@
 use amsu_core::ServerAddr;
 use amsu_mysql::conn::Session;
 use amsu_mysql::verify::{verify, DifferenceKind, VerifyOutcome};
-use amsu_tests::servers::{amsu, amsu_bin, exec, pair, Pair};
+use amsu_tests::servers::{amsu, amsu_bin, exec, pair, wait_caught_up, Pair};
 
 /// Rows of the table; the changed row.
 const ROWS: u32 = 200;
@@ -202,8 +202,16 @@ fn changes() -> Vec<Change> {
 async fn every_type_pair() -> Pair {
     let p = pair(|o| o, |o| o).await;
     let m = p.master.addr();
-    let columns = VALUES.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
-    let values = VALUES.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(", ");
+    let columns = VALUES
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = VALUES
+        .iter()
+        .map(|(_, v)| *v)
+        .collect::<Vec<_>>()
+        .join(", ");
     exec(
         &m,
         &[
@@ -310,7 +318,10 @@ async fn verify_finds_the_smallest_change_of_every_type() {
     let o = run_verify(&p).await;
     assert_eq!(o.differences.len(), 1, "{:?}", o.differences);
     let d = &o.differences[0];
-    assert_eq!((d.table.as_str(), d.kind), ("exact.nokey", DifferenceKind::Rows));
+    assert_eq!(
+        (d.table.as_str(), d.kind),
+        ("exact.nokey", DifferenceKind::Rows)
+    );
     assert_eq!((d.master_rows, d.replica_rows), (Some(3), Some(3)));
     assert_eq!(d.key_range, None);
     on_replica(
@@ -387,6 +398,59 @@ async fn verify_finds_definitions_and_tables_that_differ() {
         Some("columns only on the master: `v`")
     );
     assert_eq!((o.tables, o.tables_differing()), (4, 3));
+
+    // A column whose type differs: reported, and the other columns are still compared.
+    on_replica(
+        &r,
+        &[
+            "ALTER TABLE exact.every_type MODIFY d VARCHAR(30)",
+            "UPDATE exact.every_type SET d = 'not a number', dec_s = 1763.58 WHERE id = 137",
+        ],
+    )
+    .await;
+    let o = run_verify(&p).await;
+    let mine: Vec<_> = o
+        .differences
+        .iter()
+        .filter(|d| d.table == "exact.every_type")
+        .collect();
+    assert_eq!(mine.len(), 2, "{:?}", o.differences);
+    assert_eq!(mine[0].kind, DifferenceKind::Schema);
+    assert!(
+        mine[1].kind == DifferenceKind::Rows
+            && mine[1]
+                .key_range
+                .as_ref()
+                .is_some_and(|k| k.from <= ROW && ROW < k.to),
+        "{:?}",
+        o.differences
+    );
+
+    // A value the server cannot encode within max_allowed_packet (it warns and returns
+    // NULL) fails the comparison instead of counting as NULL.
+    let m = p.master.addr();
+    exec(
+        &m,
+        &[
+            "CREATE TABLE exact.wide (id INT PRIMARY KEY, v VARCHAR(3000) CHARACTER SET latin1)",
+            "INSERT INTO exact.wide VALUES (1, REPEAT('x', 2000))",
+        ],
+    )
+    .await;
+    wait_caught_up(&m, &r).await;
+    for s in [&m, &r] {
+        exec(s, &["SET GLOBAL max_allowed_packet = 2048"]).await;
+    }
+    let e = verify(&m, &r, std::time::Duration::from_secs(60))
+        .await
+        .expect_err("a digest the server warned about is an error");
+    let e = e.to_string();
+    assert!(
+        e.contains("digesting `exact`.`wide`")
+            && e.contains("the server warned")
+            && e.contains("max_allowed_packet"),
+        "{e}"
+    );
 }
 
 /// Runs the `amsu` binary; returns its exit code and standard output.
@@ -433,8 +497,14 @@ async fn verify_output_is_readable_and_json_lines() {
             && lines[0].ends_with(": 4 rows on both sides, with different values"),
         "{out}"
     );
-    assert!(lines[1].starts_with("  DIFFERENT exact.every_type where "), "{out}");
-    assert_eq!(lines[2], "  MISSING   exact.nokey exists on the master only");
+    assert!(
+        lines[1].starts_with("  DIFFERENT exact.every_type where "),
+        "{out}"
+    );
+    assert_eq!(
+        lines[2],
+        "  MISSING   exact.nokey exists on the master only"
+    );
     assert!(
         lines[3].starts_with("verified 3 tables at ")
             && lines[3].ends_with(": 2 of 3 tables DIFFER (rows differ in 2 key ranges)"),
