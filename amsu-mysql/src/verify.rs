@@ -139,8 +139,9 @@ pub fn value_expr(c: &Column) -> String {
     }
 }
 
-/// The SQL expression of one row's 64-bit hash (never NULL unless the server could not
-/// build the encoding, which it reports as a warning).
+/// The SQL expression of one row's 64-bit hash: the first 64 bits of the MD5 of the
+/// row's values ([`value_expr`]), each prefixed `v` or, when NULL, the marker `n`, joined
+/// by `|`.
 pub fn row_hash(columns: &[Column]) -> String {
     let values = columns
         .iter()
@@ -280,8 +281,8 @@ pub async fn key_buckets(
 }
 
 /// Digests the tables of `specs` on this session (inside whatever transaction it has).
-/// Fails when the server warns while digesting (a row it could not encode would
-/// otherwise be left out silently).
+/// Fails when the server warns while digesting (a value it could not encode, e.g. over
+/// `max_allowed_packet`, would otherwise read as NULL).
 pub async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, MysqlError> {
     let mut out = Digests::new();
     for spec in specs {

@@ -235,9 +235,11 @@ async fn every_type_pair() -> Pair {
         &p.replica.url(),
         "--yes",
         "--wait-caught-up",
+        // Exit 0 only when the copy is proved equal.
+        "--verify",
     ])
     .await;
-    assert_eq!(code, 0, "setup");
+    assert_eq!(code, 0, "setup --verify");
     p
 }
 
