@@ -206,22 +206,10 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         println!("  snapshot coordinates {c}");
     }
     println!("  {commits} transactions committed on the master during and after the setup, all replicated");
-    println!(
-        "  verified {} tables at {}: {}",
-        outcome.tables,
-        outcome.position,
-        if outcome.differences.is_empty() {
-            "master and replica are equal".to_string()
-        } else {
-            format!("{} tables DIFFER", outcome.differences.len())
-        }
-    );
     for d in &outcome.differences {
-        println!(
-            "    {}: master {:?} replica {:?}",
-            d.table, d.master, d.replica
-        );
+        println!("    {}", crate::verify_cmd::difference_line(d));
     }
+    println!("  {}", crate::verify_cmd::summary_line(&outcome));
     println!("  total {:.1} s", started.elapsed().as_secs_f64());
     if a.keep {
         let (mi, ri) = (master_sb.keep(), replica_sb.keep());

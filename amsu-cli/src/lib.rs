@@ -10,6 +10,7 @@ mod journal;
 mod physical;
 mod render;
 mod secrets;
+mod verify_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
 
 pub use args::Cli;
-use args::{CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs, StatusArgs, VerifyArgs};
+use args::{CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs, StatusArgs};
 use render::Renderer;
 
 /// Exit codes of the CLI contract.
@@ -57,7 +58,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Setup(a) => setup(a).await,
         Command::Check(a) => check(a).await,
         Command::Status(a) => status(a).await,
-        Command::Verify(a) => verify(a).await,
+        Command::Verify(a) => verify_cmd::run(a).await,
         Command::Backup(a) => image_cmd::backup(a).await,
         Command::Restore(a) => image_cmd::restore(a).await,
         Command::Sandbox(a) => sandbox_cmd(a).await,
@@ -348,14 +349,8 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         write_replica_config(path, &replica, a.report_host.clone(), a.json).await?;
     }
     if a.verify {
-        let outcome =
-            amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.catch_up_timeout))
-                .await
-                .map_err(|e| Exit(exit::FAILED, anyhow!("verify: {e}")))?;
-        print_verify(&outcome, a.json);
-        if !outcome.differences.is_empty() {
-            return Ok(exit::FAILED);
-        }
+        return verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ")
+            .await;
     }
     Ok(exit::OK)
 }
@@ -423,37 +418,6 @@ async fn write_replica_config(
         );
     }
     Ok(())
-}
-
-fn print_verify(outcome: &amsu_mysql::verify::VerifyOutcome, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"verify": outcome, "equal": outcome.differences.is_empty()})
-        );
-        return;
-    }
-    println!(
-        "verified {} tables at {}: {}",
-        outcome.tables,
-        outcome.position,
-        if outcome.differences.is_empty() {
-            "master and replica data are equal".to_string()
-        } else {
-            format!("{} tables DIFFER", outcome.differences.len())
-        }
-    );
-    for d in &outcome.differences {
-        let range = d
-            .key_range
-            .as_ref()
-            .map(|(k, from, to)| format!(" where {from} <= {k} < {to}"))
-            .unwrap_or_default();
-        println!(
-            "  DIFFERENT {}{range}: master {:?}, replica {:?}",
-            d.table, d.master, d.replica
-        );
-    }
 }
 
 fn report_error(e: &SetupError, json: bool) -> i32 {
@@ -678,20 +642,6 @@ async fn status(a: StatusArgs) -> Result<i32, Exit> {
         }
     }
     Ok(exit::OK)
-}
-
-async fn verify(a: VerifyArgs) -> Result<i32, Exit> {
-    let master = master_addr(&a.master, &a.passwords)?;
-    let replica = replica_addr(&a.replica, &a.passwords)?;
-    let outcome = amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.timeout))
-        .await
-        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
-    print_verify(&outcome, a.json);
-    Ok(if outcome.differences.is_empty() {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
 }
 
 async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {

@@ -468,7 +468,7 @@ async fn run_method(
     out.equal = Some(v.differences.is_empty() && v.tables > 0);
     if !v.differences.is_empty() {
         out.note
-            .push_str(&format!("{} tables differ. ", v.differences.len()));
+            .push_str(&format!("{} tables differ. ", v.tables_differing()));
     }
     replica.stop().await?;
     if m == Method::AmsuPhysical {

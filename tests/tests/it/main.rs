@@ -10,3 +10,4 @@ mod setup;
 mod snapshot;
 mod transfer;
 mod verify;
+mod verify_exact;

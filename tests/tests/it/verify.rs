@@ -64,8 +64,9 @@ async fn verify_passes_on_equal_data_and_finds_a_changed_row() {
     assert_eq!(outcome.differences.len(), 1, "{outcome:?}");
     let d = &outcome.differences[0];
     assert_eq!(d.table, "bank.items");
-    let (col, from, to) = d.key_range.clone().expect("located to a key range");
-    assert_eq!(col, "id");
+    let k = d.key_range.clone().expect("located to a key range");
+    let (from, to) = (k.from, k.to);
+    assert_eq!(k.column, "id");
     assert!(from <= 4321 && 4321 < to, "{from}..{to}");
     assert!(to - from < 5000, "the range is narrower than the table");
     let code = amsu(&[
