@@ -724,7 +724,7 @@ fn human_bytes(b: u64) -> String {
 }
 
 fn human_secs(s: u64) -> String {
-    if s >= 86400 && s % 3600 == 0 {
+    if s >= 86400 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
     } else if s >= 3600 {
         format!("{:.1} h", s as f64 / 3600.0)

@@ -670,7 +670,7 @@ async fn consistent_under_writes_with_many_chunks() {
                 n += 1;
                 let sql = format!("INSERT INTO bank.journal (n, note) VALUES ({n}, 'w\\t{n}')");
                 s.exec(&sql, "myisam writer").await.unwrap();
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     let sql = format!("UPDATE bank.journal SET note = 'u' WHERE id = {}", n / 2);
                     s.exec(&sql, "myisam writer").await.unwrap();
                 }
