@@ -46,11 +46,11 @@ impl Catalog {
         // moves the count.
         let ddl_count = wait_until_not_busy(ctl, info.flavor, busy_wait, events).await?;
         let databases = catalog::databases(ctl).await?;
-        let tables = catalog::tables(ctl).await?;
-        let objects = catalog::objects(ctl).await?;
-        if let Some(why) = catalog::refusal(&tables) {
+        let mut tables = catalog::tables(ctl).await?;
+        if let Some(why) = catalog::history_columns(ctl, &mut tables).await? {
             return Err(BackupError::Unsupported(why).into());
         }
+        let objects = catalog::objects(ctl).await?;
         Ok(Catalog {
             info,
             databases,
@@ -103,14 +103,24 @@ impl ChunkJob {
     pub(crate) fn select(&self) -> String {
         let t = &self.chunk.table;
         format!(
-            "SELECT {} FROM {} {}",
+            "SELECT {} FROM {}{} {}",
             t.copied_columns()
                 .map(|c| c.select_expr())
                 .collect::<Vec<_>>()
                 .join(", "),
             t.qualified(),
+            history_clause(t),
             self.chunk.filter
         )
+    }
+}
+
+/// ` FOR SYSTEM_TIME ALL` for a system-versioned table (its history rows too), else empty.
+pub(crate) fn history_clause(t: &Table) -> &'static str {
+    if t.kind == TableKind::SystemVersioned {
+        " FOR SYSTEM_TIME ALL"
+    } else {
+        ""
     }
 }
 

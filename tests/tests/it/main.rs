@@ -8,5 +8,6 @@ mod resume;
 mod sandbox;
 mod setup;
 mod snapshot;
+mod torture;
 mod transfer;
 mod verify;
