@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, ServerAddr};
+use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, ServerAddr};
 use amsu_mysql::conn::{text, Session};
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
@@ -98,6 +98,15 @@ impl DataCopier for LogicalCopy {
             ImageError::Backup(b) => Box::new(b) as BoxError,
             other => Box::new(other),
         })
+    }
+}
+
+/// The preflight of the logical copy (read-only): tables it cannot carry exactly and
+/// account plugins the replica lacks are reported before anything changes.
+#[async_trait]
+impl Preflight for LogicalCopy {
+    async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        Ok(snapshot::copy_findings(&self.master, &self.replica).await?)
     }
 }
 

@@ -475,6 +475,10 @@ impl DataCopier for OutfileCopy {
 #[async_trait]
 impl Preflight for OutfileCopy {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        let refused = snapshot::copy_findings(&self.master, &self.replica).await?;
+        if !refused.is_empty() {
+            return Ok(refused);
+        }
         let mut ctl = Session::open(&self.master).await?;
         let target = match self.check_master(&mut ctl).await {
             Ok(t) => t,

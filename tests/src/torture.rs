@@ -116,7 +116,9 @@ fn typed_values() -> Vec<(&'static str, Vec<String>)> {
             "VARCHAR(200) CHARACTER SET latin1",
             vec![format!(
                 "_latin1 X'{}'",
-                (0x80u8..=0xff).map(|b| format!("{b:02X}")).collect::<String>()
+                (0x80u8..=0xff)
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<String>()
             )],
         ),
         (
@@ -135,13 +137,19 @@ fn typed_values() -> Vec<(&'static str, Vec<String>)> {
             "VARCHAR(20) CHARACTER SET big5",
             s(&["_big5 X'A45CF9D6'", "_big5 X'A1A1'"]),
         ),
-        ("VARCHAR(20) CHARACTER SET euckr", s(&["_euckr X'B0A1C8FE'"])),
+        (
+            "VARCHAR(20) CHARACTER SET euckr",
+            s(&["_euckr X'B0A1C8FE'"]),
+        ),
         (
             "VARCHAR(20) CHARACTER SET ujis",
             s(&["_ujis X'8FB0A18EB1A4A2'"]),
         ),
         ("TEXT CHARACTER SET utf16", s(&["_utf16 X'D83DDE42'"])),
-        ("ENUM('a','b c','') CHARACTER SET utf8mb4", s(&["'a'", "''", "'b c'"])),
+        (
+            "ENUM('a','b c','') CHARACTER SET utf8mb4",
+            s(&["'a'", "''", "'b c'"]),
+        ),
         ("SET('x','y','z')", s(&["''", "'x,z'", "7"])),
         (
             "DATE",
@@ -189,7 +197,10 @@ fn typed_values() -> Vec<(&'static str, Vec<String>)> {
             "VARCHAR(1000) COMPRESSED",
             s(&["REPEAT('compressed ', 50)", "''"]),
         ),
-        ("BLOB COMPRESSED", vec![format!("REPEAT(X'{all_bytes}', 4)")]),
+        (
+            "BLOB COMPRESSED",
+            vec![format!("REPEAT(X'{all_bytes}', 4)")],
+        ),
     ]
 }
 
@@ -399,9 +410,9 @@ fn exact(col: &str, data_type: &str) -> String {
     match data_type {
         // Shortest round-trip text of the value (FLOAT widened exactly), and the sign
         // of a zero.
-        "float" | "double" => format!(
-            "CONCAT(CAST({c} AS DOUBLE), IF({c} = 0 AND ATAN2({c}, -1) < 0, ' neg', ''))"
-        ),
+        "float" | "double" => {
+            format!("CONCAT(CAST({c} AS DOUBLE), IF({c} = 0 AND ATAN2({c}, -1) < 0, ' neg', ''))")
+        }
         "enum" | "set" => format!("CONCAT({c} + 0, ':', HEX({c}))"),
         "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "decimal" | "date" | "time"
         | "datetime" | "timestamp" | "year" => format!("CONCAT({c})"),
@@ -568,10 +579,6 @@ pub fn assert_same(
             .iter()
             .map(|(k, a, b)| format!("{k}:\n  master:  {a:?}\n  replica: {b:?}"))
             .collect();
-        panic!(
-            "{what}: {} differences:\n{}",
-            diffs.len(),
-            text.join("\n")
-        );
+        panic!("{what}: {} differences:\n{}", diffs.len(), text.join("\n"));
     }
 }

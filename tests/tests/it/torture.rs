@@ -57,16 +57,39 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
 
     // Logical.
     let code = amsu(&[
-        "setup", "--master", &master.url(), "--replica", &r1.url(), "--threads", "2",
-        "--repl-password-file", &repl_pw, "--yes", "--wait-caught-up",
+        "setup",
+        "--master",
+        &master.url(),
+        "--replica",
+        &r1.url(),
+        "--threads",
+        "2",
+        "--repl-password-file",
+        &repl_pw,
+        "--yes",
+        "--wait-caught-up",
     ])
     .await;
     assert_eq!(code, 0, "logical setup");
     // Outfile.
     let code = amsu(&[
-        "setup", "--method", "outfile", "--ftp", &ftp.url(), "--ftp-password-file", &ftp_pw,
-        "--master", &master.url(), "--replica", &r2.url(), "--threads", "2",
-        "--repl-password-file", &repl_pw, "--yes", "--wait-caught-up",
+        "setup",
+        "--method",
+        "outfile",
+        "--ftp",
+        &ftp.url(),
+        "--ftp-password-file",
+        &ftp_pw,
+        "--master",
+        &master.url(),
+        "--replica",
+        &r2.url(),
+        "--threads",
+        "2",
+        "--repl-password-file",
+        &repl_pw,
+        "--yes",
+        "--wait-caught-up",
     ])
     .await;
     assert_eq!(code, 0, "outfile setup");
@@ -78,8 +101,14 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
         "backup"
     );
     let code = amsu(&[
-        "restore", "--image", &img, "--replica", &r3.url(), "--start-replication",
-        "--master", &master.url(),
+        "restore",
+        "--image",
+        &img,
+        "--replica",
+        &r3.url(),
+        "--start-replication",
+        "--master",
+        &master.url(),
     ])
     .await;
     assert_eq!(code, 0, "restore");
@@ -87,7 +116,11 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
     let want = picture(&m).await;
     for (name, r) in [("logical", &r1), ("outfile", &r2), ("image", &r3)] {
         wait_caught_up(&m, &r.addr()).await;
-        assert_same(&format!("{name}, after the copy"), &want, &picture(&r.addr()).await);
+        assert_same(
+            &format!("{name}, after the copy"),
+            &want,
+            &picture(&r.addr()).await,
+        );
     }
 
     // Replicated writes keep them equal.
@@ -97,6 +130,87 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
     let want = picture(&m).await;
     for (name, r) in [("logical", &r1), ("outfile", &r2), ("image", &r3)] {
         wait_caught_up(&m, &r.addr()).await;
-        assert_same(&format!("{name}, after replicated writes"), &want, &picture(&r.addr()).await);
+        assert_same(
+            &format!("{name}, after replicated writes"),
+            &want,
+            &picture(&r.addr()).await,
+        );
+    }
+}
+
+/// What cannot be carried exactly — history versioned by transaction id, which refers to
+/// the master's own `mysql.transaction_registry` — is named by the preflight of every
+/// method, before anything changes: `amsu setup` exits 3, no replication user is
+/// created on the master and the replica stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_carried_is_named_before_anything_changes() {
+    let ftp = FtpServer::plain();
+    let served = ftp.served.display().to_string();
+    let p = amsu_tests::servers::pair(
+        |o| o.extra_option(format!("--secure-file-priv={served}")),
+        |o| o,
+    )
+    .await;
+    let m = p.master.addr();
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE trx",
+            "CREATE TABLE trx.`by trx` (id INT PRIMARY KEY, v INT, s BIGINT UNSIGNED AS ROW START INVISIBLE, \
+             e BIGINT UNSIGNED AS ROW END INVISIBLE, PERIOD FOR SYSTEM_TIME (s, e)) ENGINE=InnoDB WITH SYSTEM VERSIONING",
+            "INSERT INTO trx.`by trx` (id, v) VALUES (1, 1)",
+        ],
+    )
+    .await;
+    let pw = p.dir.path().join("ftp-password");
+    std::fs::write(&pw, format!("{}\n", ftp.password.expose())).unwrap();
+    let pw = pw.display().to_string();
+    let (mu, ru) = (p.master.url(), p.replica.url());
+    let ftp_url = ftp.url();
+    let logical = vec!["setup", "--master", &mu, "--replica", &ru, "--yes"];
+    let outfile = vec![
+        "setup",
+        "--method",
+        "outfile",
+        "--ftp",
+        &ftp_url,
+        "--ftp-password-file",
+        &pw,
+        "--master",
+        &mu,
+        "--replica",
+        &ru,
+        "--yes",
+    ];
+    let copy = amsu_backup::LogicalCopy::new(
+        m.clone(),
+        p.replica.addr(),
+        amsu_backup::LogicalOptions::default(),
+    );
+    let found = amsu_core::Preflight::findings(&copy).await.unwrap();
+    assert!(
+        found.iter().any(|f| f.code == "unsupported_table"
+            && f.problem.contains("`trx`.`by trx`")
+            && f.problem.contains("transaction id")),
+        "{found:?}"
+    );
+    for args in [logical, outfile] {
+        assert_eq!(amsu(&args).await, 3, "{args:?}: refused by the preflight");
+        let users = amsu_tests::servers::scalar(
+            &m,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'",
+        )
+        .await;
+        assert_eq!(
+            users.as_deref(),
+            Some("0"),
+            "no replication user was created"
+        );
+        let dbs = amsu_tests::servers::scalar(
+            &p.replica.addr(),
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'trx'",
+        )
+        .await;
+        assert_eq!(dbs.as_deref(), Some("0"), "the replica is untouched");
     }
 }
