@@ -764,6 +764,19 @@ mod tests {
             Some("`ip` = CAST(@c0 AS CHAR CHARACTER SET latin1)")
         );
         assert_eq!(col("b", "bit").select_expr(), "`b` + 0");
+        // ENUM by index (0, the error value, included), SET by bits.
+        let e = col("e", "enum");
+        assert_eq!(e.select_expr(), "`e` + 0");
+        assert_eq!(
+            e.load_target(2),
+            (
+                "@c2".to_string(),
+                Some("`e` = CAST(@c2 AS UNSIGNED)".to_string())
+            )
+        );
+        assert_eq!(col("s", "set").select_expr(), "`s` + 0");
+        // Text as its stored bytes.
+        assert_eq!(col("t", "varchar").select_expr(), "CAST(`t` AS BINARY)");
         assert_eq!(
             col("v", "varbinary").load_target(1),
             ("`v`".to_string(), None)
