@@ -32,7 +32,15 @@ impl Column {
     pub fn select_expr(&self) -> String {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
-            "bit" => format!("{q} + 0"),
+            // ENUM and SET by number: the index of an ENUM (0 is the error value a
+            // non-strict insert stores, which no text form loads back), the bit set of a SET.
+            "bit" | "enum" | "set" => format!("{q} + 0"),
+            // The stored bytes, escaped byte by byte: `INTO OUTFILE` escapes a text in
+            // its own character set, and leaves a `\` that is the second byte of a
+            // multi-byte character (sjis, cp932, gbk, big5) unescaped.
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => {
+                format!("CAST({q} AS BINARY)")
+            }
             // FLOAT's own text form has 6 digits: widen to DOUBLE, whose text form is the
             // shortest that reads back exactly. The server prints -0 as 0: keep its sign.
             "float" | "double" => {
@@ -47,7 +55,7 @@ impl Column {
     pub fn load_target(&self, i: usize) -> (String, Option<String>) {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
-            "bit" => (
+            "bit" | "enum" | "set" => (
                 format!("@c{i}"),
                 Some(format!("{q} = CAST(@c{i} AS UNSIGNED)")),
             ),
@@ -97,7 +105,9 @@ pub enum TableKind {
     Base,
     /// A MariaDB sequence: created with `CREATE SEQUENCE`, its state set with `SETVAL`.
     Sequence,
-    /// A system-versioned table (its history cannot be loaded as it was; refused).
+    /// A system-versioned table: read with `FOR SYSTEM_TIME ALL`, its row start and end
+    /// columns selected by name (see [`history_columns`]) and loaded with
+    /// `system_versioning_insert_history`, so its history arrives exactly.
     SystemVersioned,
 }
 
@@ -142,21 +152,75 @@ impl Table {
     }
 }
 
-/// Why the copy refuses `tables`, if it does: the first table that cannot be copied
-/// faithfully, named, with what to do about it. Call before changing anything.
-pub fn refusal(tables: &[Table]) -> Option<String> {
-    tables
+/// Makes the history of every system-versioned table in `tables` part of the copy: its
+/// row start and end columns become copied columns (the implicit `row_start`/`row_end`
+/// that `information_schema` does not list are added). Returns why the copy is refused
+/// when a table is versioned by transaction id (`BIGINT UNSIGNED` row start/end, which
+/// refer to `mysql.transaction_registry` and cannot be inserted).
+pub async fn history_columns(
+    s: &mut Session,
+    tables: &mut [Table],
+) -> Result<Option<String>, MysqlError> {
+    if !tables.iter().any(|t| t.kind == TableKind::SystemVersioned) {
+        return Ok(None);
+    }
+    let rows = s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE) \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA NOT IN ({}) \
+                 AND GENERATION_EXPRESSION IN ('ROW START', 'ROW END')",
+                system_list()
+            ),
+            "listing the row start and end columns of system-versioned tables",
+        )
+        .await?;
+    let explicit: Vec<(String, String, String, String)> = rows
         .iter()
-        .find(|t| t.kind == TableKind::SystemVersioned)
-        .map(|t| {
-            format!(
-                "system-versioned table {} (WITH SYSTEM VERSIONING): its history rows and \
-                 their row_start/row_end times cannot be loaded as they are on the master; \
-                 remove the versioning (ALTER TABLE … DROP SYSTEM VERSIONING) or use the \
-                 physical method",
-                t.qualified()
-            )
+        .map(|r| {
+            let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            (t(0), t(1), t(2), t(3))
         })
+        .collect();
+    let mut refused = Vec::new();
+    for t in tables
+        .iter_mut()
+        .filter(|t| t.kind == TableKind::SystemVersioned)
+    {
+        let mine: Vec<_> = explicit
+            .iter()
+            .filter(|(db, name, _, _)| *db == t.db && *name == t.name)
+            .collect();
+        if mine.is_empty() {
+            for name in ["row_start", "row_end"] {
+                t.columns.push(Column {
+                    name: name.into(),
+                    data_type: "timestamp".into(),
+                    generated: false,
+                });
+            }
+            continue;
+        }
+        if mine.iter().any(|(_, _, _, ty)| ty != "timestamp") {
+            refused.push(t.qualified());
+            continue;
+        }
+        for c in &mut t.columns {
+            if mine.iter().any(|(_, _, col, _)| *col == c.name) {
+                c.generated = false;
+            }
+        }
+    }
+    Ok((!refused.is_empty()).then(|| {
+        format!(
+            "system-versioned table(s) {} versioned by transaction id (row start/end BIGINT \
+             UNSIGNED, AS ROW START/END): their history refers to the master's \
+             mysql.transaction_registry and cannot be inserted on another server; version them \
+             by timestamp (ALTER TABLE … with TIMESTAMP(6) row start/end) or use the physical \
+             method",
+            refused.join(", ")
+        )
+    }))
 }
 
 /// The state of a sequence, read on the master and restored with `SETVAL`.
@@ -234,6 +298,10 @@ pub enum ObjectKind {
     Trigger,
     /// A scheduled event.
     Event,
+    /// A package specification (`sql_mode=ORACLE`).
+    Package,
+    /// A package body (`sql_mode=ORACLE`).
+    PackageBody,
 }
 
 impl ObjectKind {
@@ -244,7 +312,14 @@ impl ObjectKind {
             ObjectKind::Function => "FUNCTION",
             ObjectKind::Trigger => "TRIGGER",
             ObjectKind::Event => "EVENT",
+            ObjectKind::Package => "PACKAGE",
+            ObjectKind::PackageBody => "PACKAGE BODY",
         }
+    }
+
+    /// The keyword after `CREATE`/`DROP`/`SHOW CREATE`: `VIEW`, `PACKAGE BODY`, …
+    pub fn keyword(self) -> &'static str {
+        self.show_keyword()
     }
 }
 
@@ -461,7 +536,7 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
             "listing views",
         ),
         (
-            format!("SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ({sys}) AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') ORDER BY 1, 2"),
+            format!("SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ({sys}) AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION', 'PACKAGE', 'PACKAGE BODY') ORDER BY 1, 2"),
             "listing routines",
         ),
         (
@@ -481,6 +556,8 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
                 "PROCEDURE" => ObjectKind::Procedure,
                 "FUNCTION" => ObjectKind::Function,
                 "TRIGGER" => ObjectKind::Trigger,
+                "PACKAGE" => ObjectKind::Package,
+                "PACKAGE BODY" => ObjectKind::PackageBody,
                 _ => ObjectKind::Event,
             };
             names.push((kind, t(0), t(1), t(2) == "EVENT DISABLED"));
@@ -503,6 +580,8 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
             ObjectKind::Function => "Create Function",
             ObjectKind::Trigger => "SQL Original Statement",
             ObjectKind::Event => "Create Event",
+            ObjectKind::Package => "Create Package",
+            ObjectKind::PackageBody => "Create Package Body",
         };
         let create_sql = field(&row, create_col)
             .ok_or_else(|| {
@@ -685,6 +764,19 @@ mod tests {
             Some("`ip` = CAST(@c0 AS CHAR CHARACTER SET latin1)")
         );
         assert_eq!(col("b", "bit").select_expr(), "`b` + 0");
+        // ENUM by index (0, the error value, included), SET by bits.
+        let e = col("e", "enum");
+        assert_eq!(e.select_expr(), "`e` + 0");
+        assert_eq!(
+            e.load_target(2),
+            (
+                "@c2".to_string(),
+                Some("`e` = CAST(@c2 AS UNSIGNED)".to_string())
+            )
+        );
+        assert_eq!(col("s", "set").select_expr(), "`s` + 0");
+        // Text as its stored bytes.
+        assert_eq!(col("t", "varchar").select_expr(), "CAST(`t` AS BINARY)");
         assert_eq!(
             col("v", "varbinary").load_target(1),
             ("`v`".to_string(), None)

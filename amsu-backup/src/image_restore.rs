@@ -225,8 +225,13 @@ impl ImageRestore {
         restore::add_deferred_keys(sessions, deferred).await?;
 
         restore::restore_sequences(&mut rs, &schema.sequences).await?;
-        restore::create_objects(&mut rs, &schema.objects, manifest.source.flavor).await?;
-        restore::create_accounts(&mut rs, &schema.accounts).await?;
+        restore::create_objects_and_accounts(
+            &mut rs,
+            &schema.objects,
+            &schema.accounts,
+            manifest.source.flavor,
+        )
+        .await?;
         if let ImageSource::Remote { work_dir, .. } = &self.source {
             let _ = tokio::fs::remove_dir_all(work_dir).await;
         }

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
 use tokio::sync::{mpsc, Mutex};
 
-use crate::catalog::Table;
+use crate::catalog::{Table, TableKind};
 use crate::image::{ImageError, SessionSettings};
 use crate::meter::Meter;
 use crate::{restore, BackupError};
@@ -50,11 +50,13 @@ pub(crate) async fn open_sessions(
     for _ in 0..n.max(1) {
         let mut s = Session::open(replica).await?;
         apply_settings(&mut s, settings).await?;
-        s.exec(
+        for sql in [
             "SET SESSION net_read_timeout = 3600",
-            "setting net_read_timeout",
-        )
-        .await?;
+            // Every warning of a chunk is checked (see restore::check_load_warnings).
+            "SET SESSION max_error_count = 65535",
+        ] {
+            s.exec(sql, sql).await?;
+        }
         out.push(s);
     }
     Ok(out)
@@ -94,8 +96,14 @@ pub(crate) fn load_sql(t: &Table, character_set: &str) -> String {
         targets.push(target);
         sets.extend(set);
     }
+    // History rows keep the row start and end the master gave them.
+    let history = if t.kind == TableKind::SystemVersioned {
+        "SET STATEMENT system_versioning_insert_history = 1 FOR "
+    } else {
+        ""
+    };
     format!(
-        "LOAD DATA LOCAL INFILE 'amsu-chunk' INTO TABLE {} CHARACTER SET {} \
+        "{history}LOAD DATA LOCAL INFILE 'amsu-chunk' INTO TABLE {} CHARACTER SET {} \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){}",
         t.qualified(),
         quote::ident(character_set),
@@ -175,7 +183,7 @@ pub(crate) async fn load_file(
     match (loaded, read) {
         (Ok(()), Ok(bytes)) => {
             // A warning means a value was changed on the way in: never keep that.
-            if let Err(e) = crate::restore::check_no_warnings(s, &what).await {
+            if let Err(e) = crate::restore::check_load_warnings(s, t, &what).await {
                 let _ = s.exec("ROLLBACK", "ROLLBACK").await;
                 return Err(e.into());
             }

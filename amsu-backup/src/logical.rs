@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, ServerAddr};
+use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, ServerAddr};
 use amsu_mysql::conn::{text, Session};
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
@@ -101,6 +101,15 @@ impl DataCopier for LogicalCopy {
     }
 }
 
+/// The preflight of the logical copy (read-only): tables it cannot carry exactly and
+/// account plugins the replica lacks are reported before anything changes.
+#[async_trait]
+impl Preflight for LogicalCopy {
+    async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        Ok(snapshot::copy_findings(&self.master, &self.replica).await?)
+    }
+}
+
 /// One unit of work: a table or a key range of one.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
@@ -149,8 +158,13 @@ impl LogicalCopy {
         restore::add_deferred_keys(replicas, deferred).await?;
 
         restore::restore_sequences(&mut rs, &dumped.sequences).await?;
-        restore::create_objects(&mut rs, &cat.objects, cat.info.flavor).await?;
-        restore::create_accounts(&mut rs, &dumped.accounts).await?;
+        restore::create_objects_and_accounts(
+            &mut rs,
+            &cat.objects,
+            &dumped.accounts,
+            cat.info.flavor,
+        )
+        .await?;
 
         Ok(CopyReport {
             coordinates: Some(dumped.coordinates),
@@ -191,7 +205,11 @@ pub(crate) async fn plan_chunks(
         let what = format!("reading the key range of {}", t.qualified());
         let row = s
             .rows(
-                &format!("SELECT MIN({qk}), MAX({qk}) FROM {}", t.qualified()),
+                &format!(
+                    "SELECT MIN({qk}), MAX({qk}) FROM {}{}",
+                    t.qualified(),
+                    snapshot::history_clause(t)
+                ),
                 &what,
             )
             .await?;
@@ -314,7 +332,7 @@ async fn copy_chunk(
     let (loaded, dumped) = tokio::join!(load, dump);
     let ok = loaded.is_ok() && dumped.is_ok();
     if ok {
-        if let Err(e) = restore::check_no_warnings(replica, &what_load).await {
+        if let Err(e) = restore::check_load_warnings(replica, t, &what_load).await {
             let _ = replica.exec("ROLLBACK", "ROLLBACK").await;
             return Err(e.into());
         }

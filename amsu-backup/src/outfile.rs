@@ -287,8 +287,13 @@ impl OutfileCopy {
         restore::add_deferred_keys(sessions, deferred).await?;
         restore::restore_sequences(&mut rs, &dumped.sequences).await?;
 
-        restore::create_objects(&mut rs, &cat.objects, cat.info.flavor).await?;
-        restore::create_accounts(&mut rs, &dumped.accounts).await?;
+        restore::create_objects_and_accounts(
+            &mut rs,
+            &cat.objects,
+            &dumped.accounts,
+            cat.info.flavor,
+        )
+        .await?;
 
         if self.keep_image {
             let mut done = std::mem::take(&mut *fetched.lock().expect("lock"));
@@ -470,6 +475,10 @@ impl DataCopier for OutfileCopy {
 #[async_trait]
 impl Preflight for OutfileCopy {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+        let refused = snapshot::copy_findings(&self.master, &self.replica).await?;
+        if !refused.is_empty() {
+            return Ok(refused);
+        }
         let mut ctl = Session::open(&self.master).await?;
         let target = match self.check_master(&mut ctl).await {
             Ok(t) => t,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use amsu_core::{Coordinates, Event, EventSink, Flavor, ServerAddr, ServerInfo};
+use amsu_core::{Coordinates, Event, EventSink, Finding, Flavor, Role, ServerAddr, ServerInfo};
 use amsu_mysql::conn::{text, Session};
 use amsu_mysql::{binlog_position, probe};
 use async_trait::async_trait;
@@ -46,11 +46,11 @@ impl Catalog {
         // moves the count.
         let ddl_count = wait_until_not_busy(ctl, info.flavor, busy_wait, events).await?;
         let databases = catalog::databases(ctl).await?;
-        let tables = catalog::tables(ctl).await?;
-        let objects = catalog::objects(ctl).await?;
-        if let Some(why) = catalog::refusal(&tables) {
+        let mut tables = catalog::tables(ctl).await?;
+        if let Some(why) = catalog::history_columns(ctl, &mut tables).await? {
             return Err(BackupError::Unsupported(why).into());
         }
+        let objects = catalog::objects(ctl).await?;
         Ok(Catalog {
             info,
             databases,
@@ -59,6 +59,39 @@ impl Catalog {
             ddl_count,
         })
     }
+}
+
+/// The preflight of the snapshot-based methods (read-only): what the copy would refuse,
+/// found before anything changes on either server — tables whose data cannot be carried
+/// exactly, and accounts whose authentication plugin the replica lacks.
+pub(crate) async fn copy_findings(
+    master: &ServerAddr,
+    replica: &ServerAddr,
+) -> Result<Vec<Finding>, ImageError> {
+    let mut ctl = Session::open(master).await?;
+    let flavor = probe(&mut ctl).await?.flavor;
+    let mut tables = catalog::tables(&mut ctl).await?;
+    let mut out = Vec::new();
+    if let Some(why) = catalog::history_columns(&mut ctl, &mut tables).await? {
+        out.push(Finding::blocking(
+            Role::Master,
+            "unsupported_table",
+            format!("cannot copy {why}"),
+            "change or drop those tables on the master, or use --method physical",
+        ));
+    }
+    let used = catalog::account_plugins(&mut ctl, flavor).await?;
+    let mut rs = Session::open(replica).await?;
+    let active = catalog::active_auth_plugins(&mut rs).await?;
+    if let Some(why) = catalog::plugin_refusal(&used, &active) {
+        out.push(Finding::blocking(
+            Role::Replica,
+            "auth_plugin_missing",
+            format!("cannot copy {why}"),
+            "install the plugin on the replica",
+        ));
+    }
+    Ok(out)
 }
 
 /// The status counters of statements that change the schema amsu copies (accounts are
@@ -103,14 +136,24 @@ impl ChunkJob {
     pub(crate) fn select(&self) -> String {
         let t = &self.chunk.table;
         format!(
-            "SELECT {} FROM {} {}",
+            "SELECT {} FROM {}{} {}",
             t.copied_columns()
                 .map(|c| c.select_expr())
                 .collect::<Vec<_>>()
                 .join(", "),
             t.qualified(),
+            history_clause(t),
             self.chunk.filter
         )
+    }
+}
+
+/// ` FOR SYSTEM_TIME ALL` for a system-versioned table (its history rows too), else empty.
+pub(crate) fn history_clause(t: &Table) -> &'static str {
+    if t.kind == TableKind::SystemVersioned {
+        " FOR SYSTEM_TIME ALL"
+    } else {
+        ""
     }
 }
 

@@ -196,7 +196,7 @@ impl Copier {
             Copier::Outfile(c) => Some(c),
             Copier::Physical(c) => Some(c),
             Copier::Image(c) => Some(c),
-            Copier::Logical(_) => None,
+            Copier::Logical(c) => Some(c),
         }
     }
 }

@@ -14,6 +14,9 @@ pub mod codes {
     pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
     /// `ER_CANNOT_USER`: CREATE/DROP USER failed (e.g. the user exists).
     pub const CANNOT_USER: u16 = 1396;
+    /// `ER_NO_SUCH_USER`: the definer of an object does not exist (a note when the
+    /// creating user may name any definer; an error when a view is used through one).
+    pub const NO_SUCH_USER: u16 = 1449;
     /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
 }

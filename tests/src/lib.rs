@@ -3,3 +3,4 @@
 pub mod ftpd;
 pub mod proxy;
 pub mod servers;
+pub mod torture;

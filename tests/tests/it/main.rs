@@ -8,6 +8,7 @@ mod resume;
 mod sandbox;
 mod setup;
 mod snapshot;
+mod torture;
 mod transfer;
 mod verify;
 mod verify_exact;
