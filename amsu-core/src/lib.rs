@@ -110,6 +110,7 @@
 
 #![deny(missing_docs)]
 
+mod cancel;
 mod error;
 mod event;
 mod journal;
@@ -121,6 +122,7 @@ mod setup;
 mod step;
 mod traits;
 
+pub use cancel::{CancellationToken, Interrupted};
 pub use error::{BoxError, Error, Finding, Severity};
 pub use event::{Event, EventSink, NoEvents};
 #[cfg(any(test, feature = "mocks"))]
