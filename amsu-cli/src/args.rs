@@ -21,6 +21,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Turn the replica into a running replica of the master.
+    #[command(after_help = "Exit codes: 0 done; 1 failed (or was interrupted) while changing \
+things: the message says what was left behind, the journal records it, and rerunning the same \
+command resumes; 2 usage; 3 a precondition failed, or the run was interrupted before it changed \
+anything. SIGINT, SIGTERM, SIGHUP and a closed stdout stop the run at a safe point; a second \
+signal exits at once (1). A replication password amsu generates is kept in \
+~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master.")]
     Setup(SetupArgs),
     /// Preflight report: every problem and its fix; changes nothing.
     Check(CheckArgs),

@@ -47,7 +47,7 @@ pub(crate) fn request_stop(reason: &str) -> bool {
         *r = Some(reason.to_string());
     }
     crate::output::err_line(format_args!(
-        "amsu: {reason}; stopping at a safe point (a second signal exits at once)"
+        "amsu: {reason}; stopping at a safe point (a second SIGINT, SIGTERM or SIGHUP exits at once)"
     ));
     s.token.cancel();
     true
@@ -88,10 +88,14 @@ pub(crate) fn install() {
 }
 
 /// After a setup stopped on request: says why, and where the journal is (stderr; the
-/// error itself already says what was left behind).
-pub(crate) fn explain(e: &amsu_core::Error, journal: &std::path::Path) {
+/// error says what was left behind).
+/// With `json`, the error went to stdout as JSON (if at all): it is said on stderr too.
+pub(crate) fn explain(e: &amsu_core::Error, journal: &std::path::Path, json: bool) {
     if !e.is_interrupted() {
         return;
+    }
+    if json {
+        crate::output::err_line(format_args!("error: {e}"));
     }
     crate::output::err_line(format_args!(
         "amsu stopped because {}. The journal {} records where it stopped (\"stopped\": \

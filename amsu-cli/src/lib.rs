@@ -359,7 +359,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         Ok(report) => report,
         Err(e) => {
             let code = report_error(&e, a.json);
-            interrupt::explain(&e, &journal_path);
+            interrupt::explain(&e, &journal_path, a.json);
             return Ok(code);
         }
     };

@@ -64,7 +64,7 @@ pub(crate) async fn status(a: StatusArgs) -> Result<i32, Exit> {
     let st = r
         .replication_status()
         .await
-        .map_err(|e| Exit(exit::FAILED, anyhow!("{replica}: {e}")))?;
+        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
     let (code, verdict) = health(st.as_ref(), a.max_lag);
     if a.json {
         outln!(
