@@ -21,20 +21,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Turn the replica into a running replica of the master.
-    #[command(after_help = "Exit codes: 0 done; 1 failed (or was interrupted) while changing \
+    #[command(
+        after_help = "Exit codes: 0 done; 1 failed (or was interrupted) while changing \
 things: the message says what was left behind, the journal records it, and rerunning the same \
 command resumes; 2 usage; 3 a precondition failed, or the run was interrupted before it changed \
 anything. SIGINT, SIGTERM, SIGHUP and a closed stdout stop the run at a safe point; a second \
 signal exits at once (1). A replication password amsu generates is kept in \
-~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master.")]
+~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master."
+    )]
     Setup(SetupArgs),
     /// Preflight report: every problem and its fix; changes nothing.
     Check(CheckArgs),
     /// Replication status of a replica; the exit code says whether it replicates.
-    #[command(after_help = "Exit codes: 0 replicating (both threads run, no error, lag within \
+    #[command(
+        after_help = "Exit codes: 0 replicating (both threads run, no error, lag within \
 --max-lag); 1 the replica cannot be reached or read; 2 usage; 4 not configured as a replica; \
 5 a replication thread is stopped or an error is set; 6 the lag exceeds --max-lag (or is \
-unknown while --max-lag is given).")]
+unknown while --max-lag is given)."
+    )]
     Status(StatusArgs),
     /// Compare master and replica data (every table's checksum at one position).
     Verify(VerifyArgs),

@@ -219,7 +219,9 @@ async fn demo(a: DemoArgs) -> Result<i32> {
     for d in &outcome.differences {
         outln!(
             "    {}: master {:?} replica {:?}",
-            d.table, d.master, d.replica
+            d.table,
+            d.master,
+            d.replica
         );
     }
     outln!("  total {:.1} s", started.elapsed().as_secs_f64());
@@ -228,11 +230,13 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         outln!("Sandboxes kept running:");
         outln!(
             "  master:  mariadb -h127.0.0.1 -P{} -uroot   (pid {})",
-            mi.port, mi.pid
+            mi.port,
+            mi.pid
         );
         outln!(
             "  replica: mariadb -h127.0.0.1 -P{} -uroot   (pid {})",
-            ri.port, ri.pid
+            ri.port,
+            ri.pid
         );
         outln!(
             "Stop them with: amsu sandbox stop --home {} demo-master --remove (and demo-replica)",

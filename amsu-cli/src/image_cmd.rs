@@ -9,7 +9,8 @@ use amsu_backup::{
     ImageBackup, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
 };
 use amsu_core::{
-    DataCopier, EventSink, MasterServer, Preflight, ReplicaServer, ReplicationSource, Secret, ServerAddr,
+    DataCopier, EventSink, MasterServer, Preflight, ReplicaServer, ReplicationSource, Secret,
+    ServerAddr,
 };
 use amsu_mysql::MysqlReplica;
 use amsu_transfer::{put_image, FtpConfig, FtpTransport, RetryPolicy};
@@ -285,7 +286,13 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
                 a.passwords.repl_password_file.as_deref(),
             )
             .await
-            .map_err(|(checked, e)| if checked { Exit(exit::PRECONDITION, e) } else { usage(e) })?,
+            .map_err(|(checked, e)| {
+                if checked {
+                    Exit(exit::PRECONDITION, e)
+                } else {
+                    usage(e)
+                }
+            })?,
         ),
         None => None,
     };
@@ -366,7 +373,10 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
                     )
                 })?;
             if !a.json {
-                outln!("  created user '{}'@'%' with REPLICATION SLAVE on {m}", a.repl_user);
+                outln!(
+                    "  created user '{}'@'%' with REPLICATION SLAVE on {m}",
+                    a.repl_user
+                );
             }
         }
         crate::repl_creds::save_and_say(&ru.password, &m, &mm, a.json).await;

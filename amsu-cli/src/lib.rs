@@ -176,7 +176,11 @@ fn print_findings(findings: &[amsu_core::Finding]) {
     for f in findings {
         outln!(
             "[{}] {} ({}): {}\n    fix: {}",
-            f.severity, f.server, f.code, f.problem, f.fix
+            f.severity,
+            f.server,
+            f.code,
+            f.problem,
+            f.fix
         );
     }
 }
@@ -199,7 +203,10 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
         for f in group {
             outln!(
                 "  - {} [{}]: {}\n    fix: {}",
-                f.server, f.code, f.problem, f.fix
+                f.server,
+                f.code,
+                f.problem,
+                f.fix
             );
         }
     }
@@ -369,10 +376,15 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         None => durable::report_runtime_only(&report, &replica, a.json).await,
     }
     if a.verify {
-        let outcome =
-            amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.catch_up_timeout))
-                .await
-                .map_err(|e| Exit(exit::FAILED, anyhow!("verify: {e}")))?;
+        let token = interrupt::token();
+        let outcome = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Err(Exit(exit::FAILED, anyhow!(
+                "interrupted during the verification: the replica is set up and replicating; run `amsu verify` to compare the data"
+            ))),
+            r = amsu_mysql::verify::verify(&master, &replica, Duration::from_secs(a.catch_up_timeout)) => r,
+        }
+        .map_err(|e| Exit(exit::FAILED, anyhow!("verify: {e}")))?;
         print_verify(&outcome, a.json);
         if !outcome.differences.is_empty() {
             return Ok(exit::FAILED);
@@ -472,7 +484,9 @@ fn print_verify(outcome: &amsu_mysql::verify::VerifyOutcome, json: bool) {
             .unwrap_or_default();
         outln!(
             "  DIFFERENT {}{range}: master {:?}, replica {:?}",
-            d.table, d.master, d.replica
+            d.table,
+            d.master,
+            d.replica
         );
     }
 }
@@ -511,7 +525,10 @@ fn print_report(r: &SetupReport, json: bool) {
     outln!("Replica set up and replicating.");
     outln!(
         "  master {} ({} {}), server_id {}",
-        r.master.version_string, r.master.flavor, r.master.version, r.master.server_id
+        r.master.version_string,
+        r.master.flavor,
+        r.master.version,
+        r.master.server_id
     );
     if let Some(c) = &r.copy.coordinates {
         outln!("  snapshot coordinates: {c}");
@@ -638,7 +655,11 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
     } else {
         outln!(
             "master: {} {} (server_id {}, log_bin {}, binlog_format {})",
-            minfo.flavor, minfo.version_string, minfo.server_id, minfo.log_bin, minfo.binlog_format
+            minfo.flavor,
+            minfo.version_string,
+            minfo.server_id,
+            minfo.log_bin,
+            minfo.binlog_format
         );
         if findings.is_empty() {
             outln!("No problems found.");

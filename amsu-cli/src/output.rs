@@ -64,4 +64,3 @@ macro_rules! errln {
         $crate::output::err_line(format_args!($($t)*))
     };
 }
-

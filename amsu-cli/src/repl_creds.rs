@@ -66,7 +66,11 @@ impl ReplPassword {
 /// Finds the replication password: `--repl-password-file` (when it exists), else
 /// `AMSU_REPL_PASSWORD`, else the file saved for `master` (when it names `user`), else a
 /// new generated one.
-pub(crate) fn resolve(file: Option<&Path>, master: &ServerAddr, user: &str) -> Result<ReplPassword> {
+pub(crate) fn resolve(
+    file: Option<&Path>,
+    master: &ServerAddr,
+    user: &str,
+) -> Result<ReplPassword> {
     let mut r = ReplPassword {
         user: user.to_string(),
         given: None,
@@ -176,39 +180,6 @@ pub(crate) async fn save_if_live(
     Ok(written)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn the_saved_file_is_private_and_reads_back() {
-        let dir = tempfile_dir();
-        let path = dir.join("repl/db1_3306.cnf");
-        let master: ServerAddr = "mysql://root@db1:3306".parse().unwrap();
-        let pw = Secret::new(r#"we"ird\pw"#);
-        write_private(&path, &option_file_text(&master, "amsu_repl", &pw)).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let o = secrets::option_file(&path).unwrap();
-        assert!(o.contains(&("client".into(), "user".into(), "amsu_repl".into())));
-        assert!(o.contains(&("client".into(), "password".into(), r#"we"ird\pw"#.into())));
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn saved_paths_name_the_master() {
-        let master: ServerAddr = "mysql://root@db1.example:3307".parse().unwrap();
-        assert!(saved_path(&master).ends_with("repl/db1.example_3307.cnf"));
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("amsu-repl-creds-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-}
-
 /// [`save_if_live`], then says where the password went (or why it could not be kept).
 pub(crate) async fn save_and_say(
     r: &ReplPassword,
@@ -285,4 +256,37 @@ pub(crate) async fn check_restore_user(
         password,
         create: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_saved_file_is_private_and_reads_back() {
+        let dir = tempfile_dir();
+        let path = dir.join("repl/db1_3306.cnf");
+        let master: ServerAddr = "mysql://root@db1:3306".parse().unwrap();
+        let pw = Secret::new(r#"we"ird\pw"#);
+        write_private(&path, &option_file_text(&master, "amsu_repl", &pw)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let o = secrets::option_file(&path).unwrap();
+        assert!(o.contains(&("client".into(), "user".into(), "amsu_repl".into())));
+        assert!(o.contains(&("client".into(), "password".into(), r#"we"ird\pw"#.into())));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn saved_paths_name_the_master() {
+        let master: ServerAddr = "mysql://root@db1.example:3307".parse().unwrap();
+        assert!(saved_path(&master).ends_with("repl/db1.example_3307.cnf"));
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("amsu-repl-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 }

@@ -28,7 +28,10 @@ pub(crate) fn health(st: Option<&ReplicationStatus>, max_lag: Option<u64>) -> (i
     let Some(s) = st else {
         return (NOT_A_REPLICA, "not configured as a replica".into());
     };
-    if !s.io_running || !s.sql_running || !s.last_io_error.is_empty() || !s.last_sql_error.is_empty()
+    if !s.io_running
+        || !s.sql_running
+        || !s.last_io_error.is_empty()
+        || !s.last_sql_error.is_empty()
     {
         let mut why = Vec::new();
         if !s.io_running {
@@ -46,9 +49,10 @@ pub(crate) fn health(st: Option<&ReplicationStatus>, max_lag: Option<u64>) -> (i
         return (NOT_REPLICATING, why.join("; "));
     }
     match (max_lag, s.seconds_behind) {
-        (Some(max), Some(lag)) if lag > max => {
-            (LAGGING, format!("{lag} s behind, more than --max-lag {max}"))
-        }
+        (Some(max), Some(lag)) if lag > max => (
+            LAGGING,
+            format!("{lag} s behind, more than --max-lag {max}"),
+        ),
         (Some(max), None) => (
             LAGGING,
             format!("the lag is unknown (Seconds_Behind_Master is NULL); --max-lag {max}"),

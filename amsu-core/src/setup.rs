@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::{
-    Action, BoxError, CancellationToken, Interrupted, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding,
-    Flavor, Journal, JournalStore, LoginCheck, MasterServer, Positioning, Preflight, ReplicaServer,
-    ReplicationSource, ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
+    Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error, Event,
+    EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LoginCheck, MasterServer,
+    Positioning, Preflight, ReplicaServer, ReplicationSource, ReplicationStatus, ReplicationTls,
+    Role, Secret, ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -1772,7 +1773,9 @@ mod tests {
         assert!(msg.contains("read_only = ON"), "{msg}");
         let j = store.0.lock().unwrap().clone().unwrap();
         assert!(
-            j.stopped.as_deref().is_some_and(|s| s.contains("interrupted")),
+            j.stopped
+                .as_deref()
+                .is_some_and(|s| s.contains("interrupted")),
             "{:?}",
             j.stopped
         );

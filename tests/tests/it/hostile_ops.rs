@@ -128,16 +128,32 @@ async fn interrupted_mid_copy_then_rerun(sig: Signal) {
     )
     .await;
     assert_eq!(first.code, Some(1), "{}\n{}", first.stdout, first.stderr);
-    for want in ["interrupted", "State left behind:", "rerun the same command"] {
-        assert!(first.stderr.contains(want), "{want:?} in:\n{}", first.stderr);
+    for want in [
+        "interrupted",
+        "State left behind:",
+        "rerun the same command",
+    ] {
+        assert!(
+            first.stderr.contains(want),
+            "{want:?} in:\n{}",
+            first.stderr
+        );
     }
-    assert!(first.stderr.contains(&format!("{sig} received")), "{}", first.stderr);
+    assert!(
+        first.stderr.contains(&format!("{sig} received")),
+        "{}",
+        first.stderr
+    );
     let journal = home.join(format!("journal-{}.json", p.replica.port()));
     let j = std::fs::read_to_string(&journal).expect("journal written");
     assert!(j.contains("\"stopped\": \"step copy_data"), "{j}");
     assert!(j.contains("interrupted"), "{j}");
 
-    exec(&m, &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"]).await;
+    exec(
+        &m,
+        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"],
+    )
+    .await;
     let second = setup(&p.master, &p.replica, &home, Hit::None, &[]).await;
     assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
     wait_caught_up(&m, &r).await;
@@ -192,7 +208,11 @@ async fn closed_stdout_stops_without_a_panic() {
         first.stderr
     );
     assert!(!first.stderr.contains("panicked"), "{}", first.stderr);
-    assert!(first.stderr.contains("stdout was closed"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("stdout was closed"),
+        "{}",
+        first.stderr
+    );
     let second = setup(&p.master, &p.replica, &home, Hit::None, &[]).await;
     assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
     wait_caught_up(&m, &r).await;
@@ -247,8 +267,8 @@ async fn replica_restart_after_setup() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("\"runtime_only\""), "{}", run.stdout);
     assert!(run.stdout.contains("server_id"), "{}", run.stdout);
-    let j = std::fs::read_to_string(home.join(format!("journal-{}.json", p.replica.port())))
-        .unwrap();
+    let j =
+        std::fs::read_to_string(home.join(format!("journal-{}.json", p.replica.port()))).unwrap();
     assert!(j.contains("runtime only"), "{j}");
     assert_eq!(status_until(&p.replica, |c| c == 0).await, 0);
 
@@ -276,10 +296,17 @@ async fn replica_restart_after_setup() {
     p.replica.shutdown().await.unwrap();
     let opts = option_file_as_server_options(&conf);
     p.replica.extra_options_mut().extend(opts);
-    p.replica.start().await.expect("replica starts with its option file");
+    p.replica
+        .start()
+        .await
+        .expect("replica starts with its option file");
     let code = status_until(&p.replica, |c| c == 0).await;
     assert_eq!(code, 0, "{:?}", query(&r, "SHOW SLAVE STATUS").await);
-    exec(&m, &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"]).await;
+    exec(
+        &m,
+        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"],
+    )
+    .await;
     wait_caught_up(&m, &r).await;
     assert_eq!(checksums(&m).await, checksums(&r).await);
 }
@@ -313,7 +340,11 @@ async fn second_replica_reuses_the_saved_password() {
     assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
     assert!(second.stderr.contains("saved in"), "{}", second.stderr);
 
-    exec(&m, &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"]).await;
+    exec(
+        &m,
+        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"],
+    )
+    .await;
     for r in [&r1, &r2] {
         wait_caught_up(&m, r).await;
         assert_eq!(checksums(&m).await, checksums(r).await);
@@ -365,8 +396,14 @@ async fn restore_start_replication_uses_a_replication_user() {
     assert_eq!(grants.len(), 1, "{grants:?}");
     let g = grants[0][0].clone().unwrap();
     assert!(g.starts_with("GRANT REPLICATION SLAVE ON *.*"), "{g}");
-    assert!(home.join(format!("repl/127.0.0.1_{}.cnf", p.master.port())).exists());
-    exec(&m, &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"]).await;
+    assert!(home
+        .join(format!("repl/127.0.0.1_{}.cnf", p.master.port()))
+        .exists());
+    exec(
+        &m,
+        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (1, 2, 3)"],
+    )
+    .await;
     wait_caught_up(&m, &r).await;
     assert_eq!(checksums(&m).await, checksums(&r).await);
 }
