@@ -361,7 +361,10 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     if let Some(plan) = &retention {
         restore_binlog_retention(admin.as_ref().unwrap_or(&master), plan, a.json).await;
     }
-    repl_creds::save_and_say(&repl_pw, &master, &m, a.json).await;
+    // Past the checks, the password may be the replication user's now: keep it.
+    if !matches!(&result, Err(e) if e.exit_code() == exit::PRECONDITION) {
+        repl_creds::save_and_say(&repl_pw, &master, &m, a.json).await;
+    }
     let report = match result {
         Ok(report) => report,
         Err(e) => {

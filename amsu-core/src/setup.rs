@@ -664,7 +664,10 @@ impl<'a> Setup<'a> {
     }
 
     /// Runs the whole setup. Every check runs before the first change; a failed check
-    /// returns [`Error::Preconditions`] and nothing is changed.
+    /// returns [`Error::Preconditions`] and nothing is changed. A cancelled token (see
+    /// [`with_cancellation`](Self::with_cancellation)) ends it like a failure, with
+    /// [`Error::is_interrupted`]; dropping the future instead leaves the journal as a crash
+    /// would (the action in flight is journaled before it starts), so a rerun resumes.
     pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
         let mut p = Progress::new(&*events, &self.cancel);
         let mut journal = self.load_journal()?;
