@@ -21,10 +21,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Turn the replica into a running replica of the master.
+    #[command(
+        after_help = "Exit codes: 0 done; 1 failed (or was interrupted) while changing \
+things: the message says what was left behind, the journal records it, and rerunning the same \
+command resumes; 2 usage; 3 a precondition failed, or the run was interrupted before it changed \
+anything. SIGINT, SIGTERM, SIGHUP and a closed stdout stop the run at a safe point; a second \
+signal exits at once (1). A replication password amsu generates is kept in \
+~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master."
+    )]
     Setup(SetupArgs),
     /// Preflight report: every problem and its fix; changes nothing.
     Check(CheckArgs),
-    /// Replication status of a replica.
+    /// Replication status of a replica; the exit code says whether it replicates.
+    #[command(
+        after_help = "Exit codes: 0 replicating (both threads run, no error, lag within \
+--max-lag); 1 the replica cannot be reached or read; 2 usage; 4 not configured as a replica; \
+5 a replication thread is stopped or an error is set; 6 the lag exceeds --max-lag (or is \
+unknown while --max-lag is given)."
+    )]
     Status(StatusArgs),
     /// Compare master and replica data (every table's checksum at one position).
     Verify(VerifyArgs),
@@ -61,7 +75,9 @@ pub struct PasswordFiles {
     /// File holding the admin user's password (else AMSU_ADMIN_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub admin_password_file: Option<PathBuf>,
-    /// File holding the replication user's password (else AMSU_REPL_PASSWORD).
+    /// File holding the replication user's password (else AMSU_REPL_PASSWORD, else the
+    /// one amsu saved for this master in ~/.amsu/repl/). When FILE does not exist, amsu
+    /// writes the password it uses there (mode 0600).
     #[arg(long, value_name = "FILE")]
     pub repl_password_file: Option<PathBuf>,
     /// A MySQL option file: `password` (and `user`) from its `[amsu-master]` /
@@ -253,10 +269,15 @@ pub struct RestoreArgs {
     /// The replica URL.
     #[arg(long, value_name = "URL")]
     pub replica: String,
-    /// After loading, point the replica at the master (the image's coordinates, the
-    /// master URL's user as replication user) and start replicating.
+    /// After loading, point the replica at the master (the image's coordinates) and start
+    /// replicating as the replication user (--repl-user; created with REPLICATION SLAVE
+    /// only by the master URL's user when missing, its generated password kept like
+    /// `amsu setup` does).
     #[arg(long, requires = "master")]
     pub start_replication: bool,
+    /// The replication user (with --start-replication).
+    #[arg(long, value_name = "USER", default_value = "amsu_repl")]
+    pub repl_user: String,
     /// The master URL (with --start-replication).
     #[arg(long, value_name = "URL")]
     pub master: Option<String>,
@@ -311,6 +332,10 @@ pub struct StatusArgs {
     /// The replica URL.
     #[arg(long, value_name = "URL")]
     pub replica: String,
+    /// Exit 6 when the replica is more than this many seconds behind (or the lag is
+    /// unknown).
+    #[arg(long, value_name = "SECONDS")]
+    pub max_lag: Option<u64>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

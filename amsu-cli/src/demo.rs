@@ -121,7 +121,7 @@ async fn demo(a: DemoArgs) -> Result<i32> {
             tmp.clone()
         }
     };
-    println!(
+    outln!(
         "amsu demo: deploying a master and a replica sandbox under {}",
         base.display()
     );
@@ -135,15 +135,15 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         Sandbox::deploy(opts("demo-master", 1)),
         Sandbox::deploy(opts("demo-replica", 2)),
     )?;
-    println!("  master  {} ({})", master_sb.url(), master_sb.version());
-    println!("  replica {}", replica_sb.url());
+    outln!("  master  {} ({})", master_sb.url(), master_sb.version());
+    outln!("  replica {}", replica_sb.url());
 
     let t = Instant::now();
     let mut m = Session::open(&master_sb.addr()).await?;
     for sql in dataset(a.rows) {
         m.exec(&sql, "loading the sample dataset").await?;
     }
-    println!(
+    outln!(
         "loaded the sample dataset ({} orders) in {:.1} s",
         a.rows,
         t.elapsed().as_secs_f64()
@@ -151,7 +151,7 @@ async fn demo(a: DemoArgs) -> Result<i32> {
 
     let writer = Writer::start(master_sb.addr());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    println!("a writer is committing transactions on the master; running amsu setup…");
+    outln!("a writer is committing transactions on the master; running amsu setup…");
 
     let master = MysqlMaster::new(master_sb.addr());
     let replica = MysqlReplica::new(replica_sb.addr());
@@ -187,13 +187,13 @@ async fn demo(a: DemoArgs) -> Result<i32> {
     )
     .await?;
 
-    println!();
-    println!("Summary");
-    println!(
+    outln!();
+    outln!("Summary");
+    outln!(
         "  setup took {setup_secs:.1} s; master commits blocked {:.1} ms",
         report.copy.commit_blocked_ms
     );
-    println!(
+    outln!(
         "  copied {} databases, {} tables, {} rows, {:.1} MiB, {} objects, {} accounts",
         report.copy.databases,
         report.copy.tables,
@@ -203,26 +203,28 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         report.copy.accounts
     );
     if let Some(c) = &report.copy.coordinates {
-        println!("  snapshot coordinates {c}");
+        outln!("  snapshot coordinates {c}");
     }
-    println!("  {commits} transactions committed on the master during and after the setup, all replicated");
+    outln!("  {commits} transactions committed on the master during and after the setup, all replicated");
     for d in &outcome.differences {
-        println!("    {}", crate::verify_cmd::difference_line(d));
+        outln!("    {}", crate::verify_cmd::difference_line(d));
     }
-    println!("  {}", crate::verify_cmd::summary_line(&outcome));
-    println!("  total {:.1} s", started.elapsed().as_secs_f64());
+    outln!("  {}", crate::verify_cmd::summary_line(&outcome));
+    outln!("  total {:.1} s", started.elapsed().as_secs_f64());
     if a.keep {
         let (mi, ri) = (master_sb.keep(), replica_sb.keep());
-        println!("Sandboxes kept running:");
-        println!(
+        outln!("Sandboxes kept running:");
+        outln!(
             "  master:  mariadb -h127.0.0.1 -P{} -uroot   (pid {})",
-            mi.port, mi.pid
+            mi.port,
+            mi.pid
         );
-        println!(
+        outln!(
             "  replica: mariadb -h127.0.0.1 -P{} -uroot   (pid {})",
-            ri.port, ri.pid
+            ri.port,
+            ri.pid
         );
-        println!(
+        outln!(
             "Stop them with: amsu sandbox stop --home {} demo-master --remove (and demo-replica)",
             base.display()
         );
@@ -232,7 +234,7 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         if a.dir.is_none() {
             let _ = std::fs::remove_dir_all(&base);
         }
-        println!("Sandboxes stopped and removed.");
+        outln!("Sandboxes stopped and removed.");
     }
     Ok(if outcome.differences.is_empty() {
         exit::OK

@@ -9,7 +9,8 @@ use amsu_backup::{
     ImageBackup, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
 };
 use amsu_core::{
-    DataCopier, EventSink, Preflight, ReplicaServer, ReplicationSource, Secret, ServerAddr,
+    DataCopier, EventSink, MasterServer, Preflight, ReplicaServer, ReplicationSource, Secret,
+    ServerAddr,
 };
 use amsu_mysql::MysqlReplica;
 use amsu_transfer::{put_image, FtpConfig, FtpTransport, RetryPolicy};
@@ -241,12 +242,12 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             .map_err(|e| Exit(exit::FAILED, e))?;
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"ok": true, "manifest": manifest, "report": report})
         );
     } else {
-        println!(
+        outln!(
             "Image written to {}: {} tables, {} rows in {} files, snapshot at {}",
             shown(&a.out),
             report.tables,
@@ -254,7 +255,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             manifest.files.len(),
             manifest.coordinates
         );
-        println!(
+        outln!(
             "  master commits blocked for {:.1} ms",
             report.commit_blocked_ms
         );
@@ -273,6 +274,27 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
             )))
         }
         (_, false) => None,
+    };
+    // The replication user is checked before anything changes; replication never runs as
+    // the master URL's user.
+    let repl_user = match &master {
+        Some(m) => Some(
+            crate::repl_creds::check_restore_user(
+                m,
+                &amsu_mysql::MysqlMaster::new(m.clone()),
+                &a.repl_user,
+                a.passwords.repl_password_file.as_deref(),
+            )
+            .await
+            .map_err(|(checked, e)| {
+                if checked {
+                    Exit(exit::PRECONDITION, e)
+                } else {
+                    usage(e)
+                }
+            })?,
+        ),
+        None => None,
     };
     let mut restore = ImageRestore::new(image_source(&a.image, &a.ftp_options)?, replica.clone())
         .threads(a.threads.unwrap_or(2));
@@ -294,7 +316,7 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     match recorded {
         Some(n) if !a.force => {
             if !a.json {
-                eprintln!(
+                errln!(
                     "Resuming the interrupted restore of {} into {replica}: {n} chunks already loaded",
                     shown(&a.image)
                 );
@@ -330,16 +352,40 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         .await
         .map_err(|e| failed(e.into()))?;
     let mut status = None;
-    if let Some(m) = master {
+    if let (Some(m), Some(ru)) = (master, repl_user) {
+        let mm = amsu_mysql::MysqlMaster::new(m.clone());
+        let pw = ru
+            .password
+            .password()
+            .cloned()
+            .unwrap_or_else(Secret::generate);
+        if ru.create {
+            mm.create_replication_user(&a.repl_user, "%", &pw)
+                .await
+                .map_err(|e| {
+                    Exit(
+                        exit::FAILED,
+                        anyhow!(
+                            "the image is restored into {replica}, but creating the replication user '{}' on {m} failed: {e}; create it with REPLICATION SLAVE, then point the replica at the master at {}",
+                            a.repl_user,
+                            manifest.coordinates
+                        ),
+                    )
+                })?;
+            if !a.json {
+                outln!(
+                    "  created user '{}'@'%' with REPLICATION SLAVE on {m}",
+                    a.repl_user
+                );
+            }
+        }
+        crate::repl_creds::save_and_say(&ru.password, &m, &mm, a.json).await;
         let r = MysqlReplica::new(replica.clone());
         let source = ReplicationSource {
             host: a.master_host_for_replica.clone().unwrap_or(m.host.clone()),
             port: m.port,
-            user: m.user.clone(),
-            password: m
-                .password
-                .clone()
-                .unwrap_or_else(|| Secret::new(String::new())),
+            user: a.repl_user.clone(),
+            password: pw,
             coordinates: manifest.coordinates.clone(),
             positioning: Default::default(),
             tls: Default::default(),
@@ -359,12 +405,12 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         status = Some(st);
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"ok": true, "report": report, "replication": status})
         );
     } else {
-        println!(
+        outln!(
             "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",
             shown(&a.image),
             report.tables,
@@ -372,7 +418,7 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
             manifest.coordinates
         );
         if status.is_some() {
-            println!("  replication started from {}", manifest.coordinates);
+            outln!("  replication started from {}", manifest.coordinates);
         }
     }
     Ok(exit::OK)

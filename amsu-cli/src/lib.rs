@@ -3,16 +3,22 @@
 
 #![deny(missing_docs)]
 
+#[macro_use]
+mod output;
 mod args;
 mod demo;
+mod durable;
 mod image_cmd;
+mod interrupt;
 mod journal;
 mod physical;
 mod render;
+mod repl_creds;
 mod secrets;
+mod status_cmd;
 mod verify_cmd;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +34,7 @@ use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
 
 pub use args::Cli;
-use args::{CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs, StatusArgs};
+use args::{CheckArgs, Command, SandboxAction, SandboxArgs, SetupArgs};
 use render::Renderer;
 
 /// Exit codes of the CLI contract.
@@ -57,7 +63,7 @@ pub async fn run(cli: Cli) -> i32 {
     let r = match cli.command {
         Command::Setup(a) => setup(a).await,
         Command::Check(a) => check(a).await,
-        Command::Status(a) => status(a).await,
+        Command::Status(a) => status_cmd::status(a).await,
         Command::Verify(a) => verify_cmd::run(a).await,
         Command::Backup(a) => image_cmd::backup(a).await,
         Command::Restore(a) => image_cmd::restore(a).await,
@@ -67,7 +73,7 @@ pub async fn run(cli: Cli) -> i32 {
     match r {
         Ok(code) => code,
         Err(Exit(code, e)) => {
-            eprintln!("error: {}", chain_message(e.chain()));
+            errln!("error: {}", chain_message(e.chain()));
             code
         }
     }
@@ -150,11 +156,11 @@ fn plan_json(c: &amsu_core::Checked) -> Vec<serde_json::Value> {
 }
 
 fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr) {
-    println!("Plan: make {replica} a replica of {master}");
+    outln!("Plan: make {replica} a replica of {master}");
     let dm = Dialect::new(c.master.flavor, c.master.version);
     let dr = Dialect::new(c.replica.flavor, c.replica.version);
     for (i, a) in c.plan.iter().enumerate() {
-        println!(
+        outln!(
             "  {}. {} on the {}: {}",
             i + 1,
             a.step(),
@@ -162,16 +168,20 @@ fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr)
             a.step().describe()
         );
         for sql in amsu_mysql::plan_sql::statements(a, &dm, &dr) {
-            println!("       {sql}");
+            outln!("       {sql}");
         }
     }
 }
 
 fn print_findings(findings: &[amsu_core::Finding]) {
     for f in findings {
-        println!(
+        outln!(
             "[{}] {} ({}): {}\n    fix: {}",
-            f.severity, f.server, f.code, f.problem, f.fix
+            f.severity,
+            f.server,
+            f.code,
+            f.problem,
+            f.fix
         );
     }
 }
@@ -190,17 +200,21 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
         if group.is_empty() {
             continue;
         }
-        println!("{title} ({}):", group.len());
+        outln!("{title} ({}):", group.len());
         for f in group {
-            println!(
+            outln!(
                 "  - {} [{}]: {}\n    fix: {}",
-                f.server, f.code, f.problem, f.fix
+                f.server,
+                f.code,
+                f.problem,
+                f.fix
             );
         }
     }
 }
 
 async fn setup(a: SetupArgs) -> Result<i32, Exit> {
+    interrupt::install();
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
     let copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
@@ -216,9 +230,10 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         ),
         None => None,
     };
-    let repl_password = secrets::password(
+    let repl_pw = repl_creds::resolve(
         a.passwords.repl_password_file.as_deref(),
-        "AMSU_REPL_PASSWORD",
+        &master,
+        &a.repl_user,
     )
     .map_err(usage)?;
     let mut m = MysqlMaster::new(master.clone());
@@ -247,7 +262,8 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         master.port,
     )
     .repl_user(a.repl_user.clone())
-    .repl_password(repl_password)
+    .repl_password(repl_pw.given.clone())
+    .new_repl_password(repl_pw.generated.clone())
     .force(a.force)
     .wait_caught_up(a.wait_caught_up || a.verify)
     .replica_id(format!("{}:{}", replica.host, replica.port))
@@ -258,13 +274,14 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     } else {
         Positioning::FilePosition
     });
-    let journal = journal::FileJournal::new(
-        a.journal
-            .clone()
-            .unwrap_or_else(|| journal::default_path(&replica)),
-    );
+    let journal_path = a
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&replica));
+    let journal = journal::FileJournal::new(journal_path.clone());
     let mut setup = Setup::new(&m, &r, copier.copier(), opts)
         .with_journal(&journal)
+        .with_cancellation(interrupt::token())
         .with_preflight(&checks);
     if let Some(p) = copier.preflight() {
         setup = setup.with_preflight(p);
@@ -275,7 +292,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         return match setup.check(&*renderer).await {
             Ok(c) => {
                 if a.json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::json!({
                             "dry_run": true,
@@ -287,7 +304,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
                 } else {
                     print_findings(&c.findings);
                     print_plan(&c, &master, &replica);
-                    println!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
+                    outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
                 }
                 Ok(exit::OK)
             }
@@ -302,12 +319,11 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             };
             print_findings(&c.findings);
             print_plan(&c, &master, &replica);
-            print!("Proceed? [y/N] ");
-            let _ = std::io::stdout().flush();
+            out!("Proceed? [y/N] ");
             let mut answer = String::new();
             let _ = std::io::stdin().read_line(&mut answer);
             if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                eprintln!("Nothing was changed.");
+                errln!("Nothing was changed.");
                 return Ok(exit::USAGE);
             }
         } else {
@@ -335,22 +351,44 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         }
     }
     let sink: Arc<dyn EventSink> = renderer.clone();
+    if let Some(p) = &repl_pw.from_saved {
+        errln!(
+            "Using the replication password of '{}' saved in {}.",
+            a.repl_user,
+            p.display()
+        );
+    }
     let result = setup.run(sink).await;
     renderer.finish();
     if let Some(plan) = &retention {
         restore_binlog_retention(admin.as_ref().unwrap_or(&master), plan, a.json).await;
     }
+    // Past the checks, the password may be the replication user's now: keep it.
+    if !matches!(&result, Err(e) if e.exit_code() == exit::PRECONDITION) {
+        repl_creds::save_and_say(&repl_pw, &master, &m, a.json).await;
+    }
     let report = match result {
         Ok(report) => report,
-        Err(e) => return Ok(report_error(&e, a.json)),
+        Err(e) => {
+            let code = report_error(&e, a.json);
+            interrupt::explain(&e, &journal_path, a.json);
+            return Ok(code);
+        }
     };
     print_report(&report, a.json);
-    if let Some(path) = &a.replica_config_file {
-        write_replica_config(path, &replica, a.report_host.clone(), a.json).await?;
+    match &a.replica_config_file {
+        Some(path) => write_replica_config(path, &replica, a.report_host.clone(), a.json).await?,
+        None => durable::report_runtime_only(&report, &replica, a.json).await,
     }
     if a.verify {
-        return verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ")
-            .await;
+        let token = interrupt::token();
+        return tokio::select! {
+            biased;
+            _ = token.cancelled() => Err(Exit(exit::FAILED, anyhow!(
+                "interrupted during the verification: the replica is set up and replicating; run `amsu verify` to compare the data"
+            ))),
+            r = verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ") => r,
+        };
     }
     Ok(exit::OK)
 }
@@ -359,7 +397,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
 async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json: bool) {
     let restored = amsu_mysql::checks::restore_retention(admin, plan).await;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"binlog_retention": {
                 "variable": plan.variable,
@@ -370,12 +408,12 @@ async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json
         );
     }
     match restored {
-        Ok(()) if !json => eprintln!(
+        Ok(()) if !json => errln!(
             "--protect-binlogs: {} on the master for the setup, and set back to {} afterwards.",
             plan, plan.original
         ),
         Ok(()) => {}
-        Err(e) => eprintln!(
+        Err(e) => errln!(
             "warning: --protect-binlogs: {plan} on the master for the setup, but restoring it failed ({e}); run `{}` on the master.",
             plan.restore_sql()
         ),
@@ -406,12 +444,12 @@ async fn write_replica_config(
         .with_context(|| format!("cannot write {}", path.display()))
         .map_err(failed)?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"replica_config_file": path.display().to_string()})
         );
     } else {
-        println!(
+        outln!(
             "Wrote the replica's settings to {p}. Include it in the replica's option file (add `!include {p}` to its my.cnf) so that server_id, read_only and {} survive a restart.",
             c.dialect.skip_replica_start_variable(),
             p = path.display()
@@ -421,8 +459,8 @@ async fn write_replica_config(
 }
 
 fn report_error(e: &SetupError, json: bool) -> i32 {
-    if json {
-        println!(
+    if json && !output::stdout_closed() {
+        outln!(
             "{}",
             serde_json::json!({
                 "ok": false,
@@ -434,32 +472,35 @@ fn report_error(e: &SetupError, json: bool) -> i32 {
     } else {
         let first: &(dyn std::error::Error + 'static) = e;
         let chain = std::iter::successors(Some(first), |e| e.source());
-        eprintln!("error: {}", chain_message(chain));
+        errln!("error: {}", chain_message(chain));
     }
     e.exit_code()
 }
 
 fn print_report(r: &SetupReport, json: bool) {
     if json {
-        println!("{}", serde_json::json!({"ok": true, "report": r}));
+        outln!("{}", serde_json::json!({"ok": true, "report": r}));
         return;
     }
     if r.already_done {
-        println!("This replica was already set up by an earlier run and is replicating; nothing was changed.");
+        outln!("This replica was already set up by an earlier run and is replicating; nothing was changed.");
         return;
     }
     if r.resumed {
-        println!("Resumed an interrupted earlier run from its journal.");
+        outln!("Resumed an interrupted earlier run from its journal.");
     }
-    println!("Replica set up and replicating.");
-    println!(
+    outln!("Replica set up and replicating.");
+    outln!(
         "  master {} ({} {}), server_id {}",
-        r.master.version_string, r.master.flavor, r.master.version, r.master.server_id
+        r.master.version_string,
+        r.master.flavor,
+        r.master.version,
+        r.master.server_id
     );
     if let Some(c) = &r.copy.coordinates {
-        println!("  snapshot coordinates: {c}");
+        outln!("  snapshot coordinates: {c}");
     }
-    println!(
+    outln!(
         "  copied {} databases, {} tables, {} rows ({:.1} MiB), {} objects, {} accounts",
         r.copy.databases,
         r.copy.tables,
@@ -468,17 +509,17 @@ fn print_report(r: &SetupReport, json: bool) {
         r.copy.objects,
         r.copy.accounts
     );
-    println!(
+    outln!(
         "  master commits blocked for {:.1} ms",
         r.copy.commit_blocked_ms
     );
     if let Some(c) = &r.caught_up_to {
-        println!("  caught up to {c}");
+        outln!("  caught up to {c}");
     }
     if !r.master_changes.is_empty() {
-        println!("  changes on the master:");
+        outln!("  changes on the master:");
         for c in &r.master_changes {
-            println!("    - {c}");
+            outln!("    - {c}");
         }
     }
 }
@@ -580,17 +621,21 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
         .map_err(|e| Exit(exit::PRECONDITION, e))?;
     let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"ok": !blocking, "master": minfo, "findings": findings})
         );
     } else {
-        println!(
+        outln!(
             "master: {} {} (server_id {}, log_bin {}, binlog_format {})",
-            minfo.flavor, minfo.version_string, minfo.server_id, minfo.log_bin, minfo.binlog_format
+            minfo.flavor,
+            minfo.version_string,
+            minfo.server_id,
+            minfo.log_bin,
+            minfo.binlog_format
         );
         if findings.is_empty() {
-            println!("No problems found.");
+            outln!("No problems found.");
         }
         print_findings_by_severity(&findings);
     }
@@ -599,49 +644,6 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
     } else {
         exit::OK
     })
-}
-
-async fn status(a: StatusArgs) -> Result<i32, Exit> {
-    let replica = replica_addr(&a.replica, &a.passwords)?;
-    let r = MysqlReplica::new(replica.clone());
-    let st = r
-        .replication_status()
-        .await
-        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({ "replica": replica.to_string(), "replication": st })
-        );
-        return Ok(exit::OK);
-    }
-    match st {
-        None => println!("{replica} is not configured as a replica."),
-        Some(s) => {
-            println!(
-                "{replica} replicates from {}:{}",
-                s.master_host, s.master_port
-            );
-            println!(
-                "  IO thread: {}, SQL thread: {}",
-                if s.io_running { "running" } else { "stopped" },
-                if s.sql_running { "running" } else { "stopped" }
-            );
-            println!(
-                "  executed up to {}:{}, {} s behind",
-                s.exec_file,
-                s.exec_position,
-                s.seconds_behind.map_or("?".into(), |v| v.to_string())
-            );
-            if !s.last_io_error.is_empty() {
-                println!("  Last_IO_Error: {}", s.last_io_error);
-            }
-            if !s.last_sql_error.is_empty() {
-                println!("  Last_SQL_Error: {}", s.last_sql_error);
-            }
-        }
-    }
-    Ok(exit::OK)
 }
 
 async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {
@@ -668,23 +670,23 @@ async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {
                 .await
                 .map_err(|e| Exit(exit::FAILED, e.into()))?;
             let info = sb.keep();
-            println!("{} running: {}  (pid {})", info.name, info.url(), info.pid);
+            outln!("{} running: {}  (pid {})", info.name, info.url(), info.pid);
             Ok(exit::OK)
         }
         SandboxAction::Stop { name, remove } => {
             sandbox::stop_by_name(&home, &name, remove)
                 .await
                 .map_err(|e| Exit(exit::FAILED, e.into()))?;
-            println!("{name} stopped{}", if remove { " and removed" } else { "" });
+            outln!("{name} stopped{}", if remove { " and removed" } else { "" });
             Ok(exit::OK)
         }
         SandboxAction::List => {
             let list = sandbox::list(&home).map_err(|e| Exit(exit::FAILED, e.into()))?;
             if list.is_empty() {
-                println!("no sandboxes in {}", home.display());
+                outln!("no sandboxes in {}", home.display());
             }
             for i in list {
-                println!(
+                outln!(
                     "{:<16} {:<32} server_id {:<6} {}",
                     i.name,
                     i.url(),

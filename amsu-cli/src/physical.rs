@@ -165,12 +165,12 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     }
     let bytes: u64 = image.manifest.files.iter().map(|f| f.size).sum();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"ok": true, "manifest": image.manifest, "info": image.info})
         );
     } else {
-        println!(
+        outln!(
             "Physical image written to {}: {} files, {:.1} MiB, snapshot at {}",
             shown(&a.out),
             image.manifest.files.len(),
@@ -178,7 +178,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             image.manifest.coordinates
         );
         if let Some(ms) = image.info.commit_blocked_ms {
-            println!("  master commits blocked for {ms:.1} ms");
+            outln!("  master commits blocked for {ms:.1} ms");
         }
     }
     Ok(exit::OK)

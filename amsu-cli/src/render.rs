@@ -1,7 +1,7 @@
 //! Renders setup events: progress lines (or a bar on a terminal) on stderr, or
 //! newline-delimited JSON on stdout with `--json`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use amsu_core::{Event, EventSink};
@@ -30,7 +30,7 @@ impl Renderer {
         let bar = self.bar.lock().expect("bar lock");
         match bar.as_ref() {
             Some(b) => b.println(s),
-            None => eprintln!("{s}"),
+            None => errln!("{s}"),
         }
     }
 
@@ -45,9 +45,11 @@ impl Renderer {
 impl EventSink for Renderer {
     fn emit(&self, event: &Event) {
         if self.json {
-            let mut out = std::io::stdout().lock();
-            let _ = serde_json::to_writer(&mut out, event);
-            let _ = writeln!(out);
+            // A closed stdout asks the run to stop (see `output`).
+            match serde_json::to_string(event) {
+                Ok(line) => outln!("{line}"),
+                Err(e) => errln!("amsu: cannot render an event as JSON: {e}"),
+            }
             return;
         }
         match event {
@@ -109,7 +111,7 @@ impl EventSink for Renderer {
                     let mut last = self.last_progress.lock().expect("progress lock");
                     if last.elapsed().as_secs() >= 2 || tables_done == tables_total {
                         *last = std::time::Instant::now();
-                        eprintln!(
+                        errln!(
                             "  copied {tables_done}/{tables_total} tables, {rows} rows, {:.1} MiB, {rate}{eta}",
                             *bytes as f64 / 1048576.0
                         );

@@ -99,7 +99,34 @@ fn parse_option_file(text: &str) -> Vec<(String, String, String)> {
             .and_then(|v| v.strip_suffix('"'))
             .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
             .unwrap_or(value);
-        out.push((section.clone(), key.replace('-', "_"), value.to_string()));
+        out.push((section.clone(), key.replace('-', "_"), unescape(value)));
+    }
+    out
+}
+
+/// The escape sequences of MySQL option-file values: `\b \t \n \r \\ \s`, and `\"` `\'`
+/// inside quotes; a backslash before anything else stays.
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push('\u{8}'),
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('s') => out.push(' '),
+            Some(c @ ('\\' | '"' | '\'')) => out.push(c),
+            Some(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            None => out.push('\\'),
+        }
     }
     out
 }
@@ -115,6 +142,29 @@ mod tests {
         );
         assert!(o.contains(&("client".into(), "password".into(), "p w".into())));
         assert!(o.contains(&("amsu-master".into(), "password".into(), "m#1".into())));
+    }
+
+    #[test]
+    fn values_written_by_amsu_read_back_unchanged() {
+        use amsu_mysql::dialect::VarValue;
+        for pw in [
+            r#"back\slash"#,
+            r#"quo"te"#,
+            r#"\"both\\"#,
+            "tab\tand\nnewline",
+            "plain-Pw_1",
+            "sp ace # not a comment",
+            "'single'",
+        ] {
+            let text = format!(
+                "[client]\npassword = {}\n",
+                VarValue::Str(pw.into()).option_file()
+            );
+            let o = parse_option_file(&text);
+            assert_eq!(o[0].2, pw, "{text}");
+        }
+        // MySQL's own escapes, and a backslash before anything else stays.
+        assert_eq!(unescape(r"a\sb\\c\qd"), r"a b\c\qd");
     }
 
     #[test]

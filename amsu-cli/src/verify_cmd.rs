@@ -34,7 +34,7 @@ pub(crate) async fn compare(
     let outcome = amsu_mysql::verify::verify(master, replica, Duration::from_secs(timeout_secs))
         .await
         .map_err(|e| Exit(exit::FAILED, anyhow!("{context}{e}")))?;
-    print!("{}", render(&outcome, json));
+    out!("{}", render(&outcome, json));
     Ok(if outcome.equal() {
         exit::OK
     } else {

@@ -145,6 +145,16 @@ impl Error {
         }
     }
 
+    /// True when the setup stopped because it was asked to (a cancelled
+    /// [`CancellationToken`](crate::CancellationToken)), not because something failed.
+    pub fn is_interrupted(&self) -> bool {
+        let source = match self {
+            Error::Preconditions(_) => return false,
+            Error::Unchanged { source, .. } | Error::Failed { source, .. } => source,
+        };
+        source.downcast_ref::<crate::Interrupted>().is_some()
+    }
+
     /// The blocking findings, when the setup stopped at preflight.
     pub fn findings(&self) -> &[Finding] {
         match self {

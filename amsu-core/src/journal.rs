@@ -35,6 +35,10 @@ pub struct Journal {
     pub replica_changes: Vec<String>,
     /// The whole setup finished.
     pub complete: bool,
+    /// Why the last run stopped before finishing (`interrupted: …` when it was asked to
+    /// stop); `None` once a run finishes.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 impl Journal {

@@ -117,6 +117,7 @@
 
 #![deny(missing_docs)]
 
+mod cancel;
 mod error;
 mod event;
 mod identity;
@@ -129,6 +130,7 @@ mod setup;
 mod step;
 mod traits;
 
+pub use cancel::{CancellationToken, Interrupted};
 pub use error::{BoxError, Error, Finding, Severity};
 pub use event::{Event, EventSink, NoEvents};
 pub use identity::{distinct_servers, same_server};

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::{
-    Action, BoxError, Coordinates, CopyReport, DataCopier, Error, Event, EventSink, Finding,
-    Flavor, Journal, JournalStore, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight,
-    PreflightContext, ReplicaServer, ReplicationSource, ReplicationStatus, ReplicationTls, Role,
-    Secret, ServerInfo, Severity, Step,
+    Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error, Event,
+    EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LockOutcome, LoginCheck,
+    MasterServer, Positioning, Preflight, PreflightContext, ReplicaServer, ReplicationSource,
+    ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -19,6 +19,7 @@ pub struct SetupOptions {
     master_port: u16,
     repl_user: String,
     repl_password: Option<Secret>,
+    new_repl_password: Option<Secret>,
     repl_user_host: String,
     replica_id: String,
     force: bool,
@@ -37,6 +38,7 @@ impl SetupOptions {
             master_port,
             repl_user: "amsu_repl".into(),
             repl_password: None,
+            new_repl_password: None,
             repl_user_host: "%".into(),
             replica_id: String::new(),
             force: false,
@@ -58,6 +60,15 @@ impl SetupOptions {
     /// and a created one gets a generated 32-character password.
     pub fn repl_password(mut self, password: Option<Secret>) -> Self {
         self.repl_password = password;
+        self
+    }
+
+    /// The password a replication user created (or reset) by this setup gets, when no
+    /// [`repl_password`](Self::repl_password) is given; it is never tried for logging in
+    /// as an existing user. Give it to keep the password (the CLI saves it for the next
+    /// replica of the same master). Default: a generated 32-character password.
+    pub fn new_repl_password(mut self, password: Option<Secret>) -> Self {
+        self.new_repl_password = password;
         self
     }
 
@@ -288,6 +299,7 @@ pub struct Setup<'a> {
     preflight: Vec<&'a dyn Preflight>,
     journal: Option<&'a dyn JournalStore>,
     options: SetupOptions,
+    cancel: CancellationToken,
 }
 
 struct Progress<'e> {
@@ -297,11 +309,14 @@ struct Progress<'e> {
     step_millis: Vec<(Step, u64)>,
     /// Said after the changes when the setup fails.
     notes: Vec<String>,
+    /// Stops the step that runs (see [`Setup::with_cancellation`]).
+    cancel: CancellationToken,
 }
 
 impl<'e> Progress<'e> {
-    fn new(events: &'e dyn EventSink) -> Self {
+    fn new(events: &'e dyn EventSink, cancel: &CancellationToken) -> Self {
         Progress {
+            cancel: cancel.clone(),
             events,
             master_changes: vec![],
             replica_changes: vec![],
@@ -327,7 +342,17 @@ impl<'e> Progress<'e> {
     {
         self.events.emit(&Event::StepStarted { step });
         let t = Instant::now();
-        let r = fut.await;
+        // A cancelled token wins over the step, checked first: a run asked to stop starts
+        // no new step.
+        let mut cancelled = std::pin::pin!(self.cancel.cancelled());
+        let mut fut = std::pin::pin!(fut);
+        let r = std::future::poll_fn(|cx| {
+            if std::future::Future::poll(cancelled.as_mut(), cx).is_ready() {
+                return std::task::Poll::Ready(Err(Interrupted.into()));
+            }
+            std::future::Future::poll(fut.as_mut(), cx)
+        })
+        .await;
         if r.is_ok() {
             let millis = t.elapsed().as_millis() as u64;
             self.step_millis.push((step, millis));
@@ -378,7 +403,17 @@ impl<'a> Setup<'a> {
             preflight: Vec::new(),
             journal: None,
             options,
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// Stops the run when `token` is cancelled: the step that runs fails with
+    /// [`Interrupted`](crate::Interrupted) and the setup ends like after any failure
+    /// (journaled, resumable, the state left behind in the error). Default: a token that
+    /// is never cancelled.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
     }
 
     /// Adds read-only checks that run with the built-in ones, before any change.
@@ -419,7 +454,7 @@ impl<'a> Setup<'a> {
     /// Runs every check, and stops with [`Error::Preconditions`] (nothing changed) if one
     /// blocks; returns the probed state, the findings and the plan of changes.
     pub async fn check(&self, events: &dyn EventSink) -> Result<Checked, Error> {
-        let mut p = Progress::new(events);
+        let mut p = Progress::new(events, &self.cancel);
         let mut journal = self.load_journal()?;
         self.check_with(&mut p, &mut journal).await
     }
@@ -567,6 +602,7 @@ impl<'a> Setup<'a> {
             self.options
                 .repl_password
                 .clone()
+                .or_else(|| self.options.new_repl_password.clone())
                 .unwrap_or_else(Secret::generate)
         };
         if self.master.user_exists(user).await? {
@@ -588,7 +624,7 @@ impl<'a> Setup<'a> {
                     Role::Master,
                     "repl_user_password",
                     problem,
-                    format!("set AMSU_REPL_PASSWORD (or --repl-password-file) to its password, choose another user with --repl-user, or `DROP USER '{user}'` on the master"),
+                    format!("give its password with AMSU_REPL_PASSWORD or --repl-password-file (amsu keeps the passwords it generates in ~/.amsu/repl/), or choose another user with --repl-user; do not drop '{user}': replicas that replicate as it would stop"),
                 )),
             ));
         }
@@ -683,7 +719,10 @@ impl<'a> Setup<'a> {
     }
 
     /// Runs the whole setup. Every check runs before the first change; a failed check
-    /// returns [`Error::Preconditions`] and nothing is changed.
+    /// returns [`Error::Preconditions`] and nothing is changed. A cancelled token (see
+    /// [`with_cancellation`](Self::with_cancellation)) ends it like a failure, with
+    /// [`Error::is_interrupted`]; dropping the future instead leaves the journal as a crash
+    /// would (the action in flight is journaled before it starts), so a rerun resumes.
     pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
         self.lock_run().await?;
         let r = self.run_locked(events).await;
@@ -716,7 +755,7 @@ impl<'a> Setup<'a> {
     }
 
     async fn run_locked(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
-        let mut p = Progress::new(&*events);
+        let mut p = Progress::new(&*events, &self.cancel);
         let mut journal = self.load_journal()?;
         let resumed = !journal.done.is_empty() || journal.copy_started;
         if journal.complete {
@@ -735,6 +774,7 @@ impl<'a> Setup<'a> {
         {
             Ok(mut report) => {
                 journal.complete = true;
+                journal.stopped = None;
                 if let Err(e) = self.save(&journal) {
                     p.events.emit(&Event::Warning {
                         server: None,
@@ -745,6 +785,7 @@ impl<'a> Setup<'a> {
                 Ok(report)
             }
             Err((step, server, source)) => {
+                journal.stopped = Some(format!("step {step} failed on the {server}: {source}"));
                 self.revert_created_user(&mut p, &mut journal).await;
                 let _ = self.save(&journal);
                 Err(p.failed(step, server, source))
@@ -964,14 +1005,17 @@ impl<'a> Setup<'a> {
                         p.changed(
                             Role::Replica,
                             format!(
-                                "server_id changed from {} to {id} (it was 0 or equal to the master's)",
+                                "server_id changed from {} to {id} (it was 0 or equal to the master's; SET GLOBAL, runtime only: lost on restart unless in the replica's option file)",
                                 checked.replica.server_id
                             ),
                         );
                     }
                     p.changed(
                         Role::Replica,
-                        format!("read_only = {}", if *read_only { "ON" } else { "OFF" }),
+                        format!(
+                            "read_only = {} (SET GLOBAL, runtime only: lost on restart unless in the replica's option file)",
+                            if *read_only { "ON" } else { "OFF" }
+                        ),
                     );
                 }
                 Action::CopyData => {
@@ -1835,6 +1879,88 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_stops_before_the_next_step_like_a_failure() {
+        let (mut m, mut r) = healthy();
+        m.expect_create_replication_user()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        m.expect_drop_replication_user()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let token = CancellationToken::new();
+        let t = token.clone();
+        // The signal arrives while the replica is being configured.
+        r.expect_configure().times(1).returning(move |_, _| {
+            t.cancel();
+            Ok(())
+        });
+        r.expect_change_master().never();
+        let mut c = MockDataCopier::new();
+        c.expect_copy().never();
+        let store = MemJournal::default();
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .with_journal(&store)
+            .with_cancellation(token)
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert!(err.is_interrupted());
+        assert_eq!(err.exit_code(), 1);
+        let msg = err.to_string();
+        assert!(msg.contains("State left behind:"), "{msg}");
+        assert!(msg.contains("read_only = ON"), "{msg}");
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert!(
+            j.stopped
+                .as_deref()
+                .is_some_and(|s| s.contains("interrupted")),
+            "{:?}",
+            j.stopped
+        );
+        assert_eq!(j.in_flight, Some(Step::CopyData));
+        assert!(!j.complete);
+    }
+
+    #[tokio::test]
+    async fn a_run_cancelled_before_it_starts_changes_nothing() {
+        let (mut m, mut r) = healthy();
+        let mut c = MockDataCopier::new();
+        forbid_changes(&mut m, &mut r, &mut c);
+        let token = CancellationToken::new();
+        token.cancel();
+        let err = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306))
+            .with_cancellation(token)
+            .run(Arc::new(NoEvents))
+            .await
+            .unwrap_err();
+        assert!(err.is_interrupted());
+        assert_eq!(err.exit_code(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_new_password_is_only_given_to_a_created_user() {
+        let (mut m, r) = healthy();
+        m.checkpoint();
+        master_identity(&mut m);
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_check_login().never();
+        m.expect_user_exists().returning(|_| Ok(true));
+        let c = MockDataCopier::new();
+        let err = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306).new_repl_password(Some(Secret::new("n"))),
+        )
+        .check(&NoEvents)
+        .await
+        .unwrap_err();
+        let f = &err.findings()[0];
+        assert!(f.problem.contains("no password for it was given"), "{f:?}");
+        assert!(!f.fix.contains("DROP USER"), "{f:?}");
     }
 
     #[test]

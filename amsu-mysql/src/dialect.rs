@@ -260,7 +260,9 @@ impl VarValue {
         }
     }
 
-    fn option_file(&self) -> String {
+    /// The value as written in an option file: bare when it is plain, else in double
+    /// quotes with `\\`, `\"`, `\n` and `\t` escaped.
+    pub fn option_file(&self) -> String {
         match self {
             VarValue::Int(i) => i.to_string(),
             VarValue::Bool(b) => u8::from(*b).to_string(),

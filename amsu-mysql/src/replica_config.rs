@@ -45,14 +45,18 @@ fn line(d: &Dialect, var: &str, value: VarValue, runtime: bool) -> Option<String
 }
 
 /// The snippet: a comment saying where it came from and how to use it, then `[mysqld]`
-/// with `server_id`, `read_only`, `skip_slave_start` (or `skip_replica_start`), and
-/// `relay_log` / `report_host` when known; pure.
+/// with `server_id`, `read_only`, `skip_slave_start = 0` (or `skip_replica_start`: the
+/// set-up replica resumes replicating when it restarts), and `relay_log` / `report_host`
+/// when known; pure.
 pub fn option_snippet(c: &ReplicaConfig, source: &str) -> String {
     let d = &c.dialect;
     let mut out = format!(
         "# Written by amsu setup for the replica {source}.\n\
          # Include it from the replica's option file (e.g. `!include /path/to/this/file`)\n\
-         # so that these settings survive a restart.\n[{OPTION_FILE_SECTION}]\n"
+         # so that these settings survive a restart. Replication starts with the server;\n\
+         # set {skip} = 1 to start it by hand after a restart instead.\n\
+         [{OPTION_FILE_SECTION}]\n",
+        skip = d.skip_replica_start_variable()
     );
     let mut lines = vec![
         line(d, "server_id", VarValue::from(c.server_id), true),
@@ -60,7 +64,7 @@ pub fn option_snippet(c: &ReplicaConfig, source: &str) -> String {
         line(
             d,
             d.skip_replica_start_variable(),
-            VarValue::from(true),
+            VarValue::from(false),
             false,
         ),
     ];
@@ -114,7 +118,7 @@ mod tests {
         assert!(s.starts_with("# Written by amsu setup for the replica mysql://root@db2:3306.\n"));
         assert!(
             s.ends_with(
-                "[mysqld]\nserver_id = 4711\nread_only = 1\nskip_slave_start = 1\n\
+                "[mysqld]\nserver_id = 4711\nread_only = 1\nskip_slave_start = 0\n\
              relay_log = /var/lib/mysql/db2-relay-bin\nreport_host = db2.example\n"
             ),
             "{s}"
@@ -131,7 +135,7 @@ mod tests {
         };
         let s = option_snippet(&c, "r");
         assert!(
-            s.ends_with("[mysqld]\nserver_id = 2\nread_only = 1\nskip_replica_start = 1\n"),
+            s.ends_with("[mysqld]\nserver_id = 2\nread_only = 1\nskip_replica_start = 0\n"),
             "{s}"
         );
     }

@@ -196,12 +196,14 @@ impl Writer {
     }
 }
 
-/// Points amsu's journals at a directory of this test process, so tests never resume a
-/// journal of another run.
+/// Points amsu's journals (and `AMSU_HOME`, where it keeps generated replication
+/// passwords) at a directory of this test process, so tests never resume a journal or
+/// read a password of another run.
 pub fn journal_dir_for_tests() -> std::path::PathBuf {
     static DIR: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| tempfile::tempdir().expect("journal dir"));
     std::env::set_var("AMSU_JOURNAL_DIR", dir.path());
+    std::env::set_var("AMSU_HOME", dir.path().join("home"));
     dir.path().to_path_buf()
 }
 

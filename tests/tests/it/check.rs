@@ -254,7 +254,7 @@ async fn check_reports_every_problem_and_setup_refuses() {
     assert!(text.contains("[mysqld]\n"), "{text}");
     assert!(text.contains(&format!("\nserver_id = {id}\n")), "{text}");
     assert!(text.contains("\nread_only = 1\n"), "{text}");
-    assert!(text.contains("\nskip_slave_start = 1\n"), "{text}");
+    assert!(text.contains("\nskip_slave_start = 0\n"), "{text}");
     assert!(text.contains("\nrelay_log = "), "{text}");
     assert!(text.contains("\nreport_host = replica.test\n"), "{text}");
     wait_caught_up(&m, &r).await;

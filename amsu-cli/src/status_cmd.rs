@@ -1,0 +1,159 @@
+//! `amsu status`: the replica's replication state, with exit codes for monitoring.
+//!
+//! | exit | meaning |
+//! |---|---|
+//! | 0 | replicating: both threads run, no error, lag within `--max-lag` |
+//! | 1 | the replica cannot be reached or read |
+//! | 2 | usage error |
+//! | 4 | the server is not configured as a replica |
+//! | 5 | a replication thread is stopped, or an error is set |
+//! | 6 | the lag exceeds `--max-lag` (or is unknown while `--max-lag` is given) |
+
+use amsu_core::{ReplicaServer, ReplicationStatus};
+use amsu_mysql::MysqlReplica;
+use anyhow::anyhow;
+
+use crate::args::StatusArgs;
+use crate::{exit, replica_addr, Exit};
+
+/// Exit code: not configured as a replica.
+pub(crate) const NOT_A_REPLICA: i32 = 4;
+/// Exit code: a thread stopped or an error set.
+pub(crate) const NOT_REPLICATING: i32 = 5;
+/// Exit code: lag above `--max-lag`.
+pub(crate) const LAGGING: i32 = 6;
+
+/// The verdict on a replication state; pure.
+pub(crate) fn health(st: Option<&ReplicationStatus>, max_lag: Option<u64>) -> (i32, String) {
+    let Some(s) = st else {
+        return (NOT_A_REPLICA, "not configured as a replica".into());
+    };
+    if !s.io_running
+        || !s.sql_running
+        || !s.last_io_error.is_empty()
+        || !s.last_sql_error.is_empty()
+    {
+        let mut why = Vec::new();
+        if !s.io_running {
+            why.push("the IO thread is stopped".to_string());
+        }
+        if !s.sql_running {
+            why.push("the SQL thread is stopped".to_string());
+        }
+        if !s.last_io_error.is_empty() {
+            why.push(format!("Last_IO_Error: {}", s.last_io_error));
+        }
+        if !s.last_sql_error.is_empty() {
+            why.push(format!("Last_SQL_Error: {}", s.last_sql_error));
+        }
+        return (NOT_REPLICATING, why.join("; "));
+    }
+    match (max_lag, s.seconds_behind) {
+        (Some(max), Some(lag)) if lag > max => (
+            LAGGING,
+            format!("{lag} s behind, more than --max-lag {max}"),
+        ),
+        (Some(max), None) => (
+            LAGGING,
+            format!("the lag is unknown (Seconds_Behind_Master is NULL); --max-lag {max}"),
+        ),
+        _ => (exit::OK, "replicating".into()),
+    }
+}
+
+/// `amsu status`.
+pub(crate) async fn status(a: StatusArgs) -> Result<i32, Exit> {
+    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let r = MysqlReplica::new(replica.clone());
+    let st = r
+        .replication_status()
+        .await
+        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
+    let (code, verdict) = health(st.as_ref(), a.max_lag);
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "replica": replica.to_string(),
+                "replication": st,
+                "healthy": code == exit::OK,
+                "verdict": verdict,
+                "exit_code": code,
+            })
+        );
+        return Ok(code);
+    }
+    match &st {
+        None => outln!("{replica} is not configured as a replica."),
+        Some(s) => {
+            outln!(
+                "{replica} replicates from {}:{}",
+                s.master_host,
+                s.master_port
+            );
+            outln!(
+                "  IO thread: {}, SQL thread: {}",
+                if s.io_running { "running" } else { "stopped" },
+                if s.sql_running { "running" } else { "stopped" }
+            );
+            outln!(
+                "  executed up to {}:{}, {} s behind",
+                s.exec_file,
+                s.exec_position,
+                s.seconds_behind.map_or("?".into(), |v| v.to_string())
+            );
+            if !s.last_io_error.is_empty() {
+                outln!("  Last_IO_Error: {}", s.last_io_error);
+            }
+            if !s.last_sql_error.is_empty() {
+                outln!("  Last_SQL_Error: {}", s.last_sql_error);
+            }
+            outln!(
+                "  {}: {verdict}",
+                if code == exit::OK { "OK" } else { "NOT OK" }
+            );
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running() -> ReplicationStatus {
+        ReplicationStatus {
+            io_running: true,
+            sql_running: true,
+            seconds_behind: Some(3),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(health(None, None).0, NOT_A_REPLICA);
+        assert_eq!(health(Some(&running()), None).0, exit::OK);
+        assert_eq!(health(Some(&running()), Some(3)).0, exit::OK);
+        assert_eq!(health(Some(&running()), Some(2)).0, LAGGING);
+        let unknown = ReplicationStatus {
+            seconds_behind: None,
+            ..running()
+        };
+        assert_eq!(health(Some(&unknown), None).0, exit::OK);
+        assert_eq!(health(Some(&unknown), Some(10)).0, LAGGING);
+        let io_stopped = ReplicationStatus {
+            io_running: false,
+            last_io_error: "equal server ids".into(),
+            ..running()
+        };
+        let (code, why) = health(Some(&io_stopped), Some(100));
+        assert_eq!(code, NOT_REPLICATING);
+        assert!(why.contains("IO thread is stopped") && why.contains("equal server ids"));
+        let sql_error = ReplicationStatus {
+            last_sql_error: "duplicate key".into(),
+            ..running()
+        };
+        assert_eq!(health(Some(&sql_error), None).0, NOT_REPLICATING);
+    }
+}
