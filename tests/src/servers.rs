@@ -216,6 +216,39 @@ pub async fn amsu(args: &[&str]) -> i32 {
     amsu_cli::run(cli).await
 }
 
+/// What a finished `amsu` process printed.
+pub struct Output {
+    /// Its exit code (`None`: ended by a signal).
+    pub code: Option<i32>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Both streams, for assertion messages and searches.
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs the `amsu` binary with `args` and extra environment variables, to its end.
+pub async fn amsu_output(args: &[&str], env: &[(&str, &str)]) -> Output {
+    journal_dir_for_tests();
+    let mut cmd = tokio::process::Command::new(amsu_bin());
+    cmd.args(args).kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.expect("amsu runs");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The `amsu` binary next to the test binary, for tests that need a separate process
 /// (its output, a kill). Panics when it was not built: `cargo build -p amsu-cli` first.
 pub fn amsu_bin() -> std::path::PathBuf {

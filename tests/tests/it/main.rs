@@ -2,6 +2,7 @@
 
 mod check;
 mod fidelity;
+mod hostile;
 mod hostile_ops;
 mod image;
 mod physical;

@@ -1,0 +1,304 @@
+//! Hostile and careless use (issue 12, items 1–6): the replica URL naming the master, a
+//! rerun after an interrupted copy with the operator's own data on the replica, two runs
+//! at once, an account that exists on both servers, anonymous accounts on the master.
+//! Each case is the reproduction that failed before, now a refusal or a correct run.
+
+use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
+use amsu_tests::servers::{
+    amsu_output, checksums, create_bank, exec, journal_dir_for_tests, pair, query, scalar,
+    wait_caught_up,
+};
+
+use crate::resume;
+
+/// What must still hold on a server amsu was not allowed to touch.
+async fn state(addr: &amsu_core::ServerAddr) -> Vec<Option<String>> {
+    vec![
+        scalar(addr, "SELECT @@global.server_id").await,
+        scalar(addr, "SELECT @@global.read_only").await,
+        scalar(addr, "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'").await,
+        scalar(
+            addr,
+            "SELECT GROUP_CONCAT(SCHEMA_NAME ORDER BY SCHEMA_NAME) FROM information_schema.SCHEMATA",
+        )
+        .await,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_url_naming_the_master_is_refused_under_every_spelling() {
+    journal_dir_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let m = Sandbox::deploy(
+        SandboxOptions::new("solo")
+            .base_dir(dir.path())
+            .server_id(1),
+    )
+    .await
+    .expect("sandbox");
+    let addr = m.addr();
+    create_bank(&addr, "keep", 50).await;
+    let before = (state(&addr).await, checksums(&addr).await);
+    let master = m.url();
+    for host in ["127.0.0.1", "localhost"] {
+        let replica = format!("mysql://root@{host}:{}", m.port());
+        for extra in [&[][..], &["--force"][..]] {
+            let mut args = vec![
+                "setup",
+                "--master",
+                &master,
+                "--replica",
+                &replica,
+                "--yes",
+                "--json",
+            ];
+            args.extend_from_slice(extra);
+            let out = amsu_output(&args, &[]).await;
+            assert_eq!(out.code, Some(3), "{host} {extra:?}: {}", out.text());
+            assert!(out.text().contains("same server"), "{}", out.text());
+            let out =
+                amsu_output(&["check", "--master", &master, "--replica", &replica], &[]).await;
+            assert_eq!(out.code, Some(3), "check {host}: {}", out.text());
+            assert!(out.text().contains("same_server"), "{}", out.text());
+        }
+    }
+    assert_eq!((state(&addr).await, checksums(&addr).await), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_drops_only_what_its_copy_created() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 1000).await;
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.items (id BIGINT PRIMARY KEY, note TEXT)",
+            "INSERT INTO shop.items SELECT seq, REPEAT('n', seq % 300) FROM shop.seq_1_to_200000",
+        ],
+    )
+    .await;
+    let journal = p.dir.path().join("journal.json");
+    let first = resume::setup(
+        &p,
+        &journal,
+        &[],
+        "root",
+        Some("\"event\":\"progress\""),
+        &[],
+    )
+    .await;
+    assert_eq!(first.code, None, "killed: {}", first.stderr);
+    let owned = query(&r, "SELECT name FROM mysql.amsu_owned ORDER BY name").await;
+    assert!(!owned.is_empty(), "the copy recorded what it created");
+    // The operator makes a database of their own on the replica in between.
+    exec(
+        &r,
+        &[
+            "CREATE DATABASE operator_notes",
+            "CREATE TABLE operator_notes.n (id INT PRIMARY KEY)",
+            "INSERT INTO operator_notes.n VALUES (1), (2)",
+        ],
+    )
+    .await;
+    let second = resume::setup(&p, &journal, &[], "root", None, &[]).await;
+    assert_eq!(second.code, Some(3), "{}\n{}", second.stdout, second.stderr);
+    let text = format!("{}{}", second.stdout, second.stderr);
+    assert!(text.contains("operator_notes"), "{text}");
+    assert_eq!(
+        scalar(&r, "SELECT COUNT(*) FROM operator_notes.n")
+            .await
+            .as_deref(),
+        Some("2")
+    );
+    // Once the operator allows it, the rerun drops it and finishes.
+    let third = resume::setup(&p, &journal, &[], "root", None, &["--force"]).await;
+    assert_eq!(third.code, Some(0), "{}\n{}", third.stdout, third.stderr);
+    wait_caught_up(&m, &r).await;
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+    assert!(query(&r, "SHOW DATABASES LIKE 'operator_notes'")
+        .await
+        .is_empty());
+    // The records are gone once the copy is done.
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'amsu_owned'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_the_same_replica_is_refused() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 10).await;
+    let before = (state(&m).await, state(&r).await);
+    let journal = p.dir.path().join("journal.json");
+    let args = |j: &str| {
+        vec![
+            "setup".to_string(),
+            "--master".into(),
+            p.master.url(),
+            "--replica".into(),
+            p.replica.url(),
+            "--yes".into(),
+            "--journal".into(),
+            j.to_string(),
+        ]
+    };
+    let run = |a: Vec<String>| async move {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        amsu_output(&a, &[]).await
+    };
+
+    // Another run (here: this test) holds the replica's run lock.
+    let mut holder = amsu_mysql::conn::Session::open(&r).await.unwrap();
+    holder
+        .exec("DO GET_LOCK('amsu_setup', 0)", "lock")
+        .await
+        .unwrap();
+    let out = run(args(journal.to_str().unwrap())).await;
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(out.text().contains("another amsu run"), "{}", out.text());
+    assert!(
+        out.text().contains("connection"),
+        "names the holder: {}",
+        out.text()
+    );
+    assert_eq!((state(&m).await, state(&r).await), before);
+    drop(holder);
+
+    // Another run on this host holds the journal.
+    let lock_path = journal.with_extension("json.lock");
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(
+        &lock_path,
+        "pid 4242 on host testhost, started at unix time 1",
+    )
+    .unwrap();
+    let out = run(args(journal.to_str().unwrap())).await;
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(
+        out.text().contains("pid 4242 on host testhost"),
+        "{}",
+        out.text()
+    );
+    assert_eq!((state(&m).await, state(&r).await), before);
+    drop(lock);
+
+    // Alone, it runs.
+    let out = run(args(journal.to_str().unwrap())).await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_amsu_logs_in_with_is_never_replaced() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 10).await;
+    for (addr, pw) in [(&m, "master-side-pw"), (&r, "replica-side-pw")] {
+        exec(
+            addr,
+            &[
+                &format!("CREATE USER 'ops'@'%' IDENTIFIED BY '{pw}'"),
+                "GRANT ALL PRIVILEGES ON *.* TO 'ops'@'%' WITH GRANT OPTION",
+                &format!("CREATE USER 'app'@'%' IDENTIFIED BY '{pw}'"),
+            ],
+        )
+        .await;
+    }
+    let replica = format!("mysql://ops@127.0.0.1:{}", p.replica.port());
+    let out = amsu_output(
+        &[
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &replica,
+            "--yes",
+            "--json",
+            "--wait-caught-up",
+        ],
+        &[("AMSU_REPLICA_PASSWORD", "replica-side-pw")],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert!(out.text().contains("account_kept"), "{}", out.text());
+    assert!(out.text().contains("accounts_replaced"), "{}", out.text());
+    // The replica's own login still works; the other colliding account is the master's.
+    let login = |user: &str, pw: &str| {
+        r.clone()
+            .user(user)
+            .password(Some(amsu_core::Secret::new(pw)))
+    };
+    amsu_mysql::conn::Session::open(&login("ops", "replica-side-pw"))
+        .await
+        .expect("the replica keeps the account amsu logged in with");
+    amsu_mysql::conn::Session::open(&login("app", "master-side-pw"))
+        .await
+        .expect("other accounts mirror the master");
+    assert!(!out.text().contains("replica-side-pw") && !out.text().contains("master-side-pw"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_accounts_on_the_master_are_found_before_any_change() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 10).await;
+    exec(
+        &m,
+        &["CREATE USER ''@'localhost'", "CREATE USER ''@'127.0.0.1'"],
+    )
+    .await;
+    let before = (state(&m).await, state(&r).await);
+    let out = amsu_output(
+        &[
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--yes",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(out.text().contains("anonymous accounts"), "{}", out.text());
+    assert!(
+        out.text().contains("DROP USER ''@'localhost'"),
+        "{}",
+        out.text()
+    );
+    assert_eq!((state(&m).await, state(&r).await), before);
+    // Fixed as the message says, the same command succeeds.
+    exec(
+        &m,
+        &["DROP USER ''@'localhost'", "DROP USER ''@'127.0.0.1'"],
+    )
+    .await;
+    let out = amsu_output(
+        &[
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--yes",
+            "--wait-caught-up",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+}
