@@ -14,6 +14,8 @@ pub mod codes {
     pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
     /// `ER_CANNOT_USER`: CREATE/DROP USER failed (e.g. the user exists).
     pub const CANNOT_USER: u16 = 1396;
+    /// `ER_UNSUPPORTED_PS`: the statement cannot be prepared (MySQL's `CREATE PROCEDURE`).
+    pub const UNSUPPORTED_PS: u16 = 1295;
     /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
 }

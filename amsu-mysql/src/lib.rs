@@ -13,6 +13,7 @@ pub mod plan_sql;
 pub mod quote;
 pub mod replica_config;
 pub mod sandbox;
+pub mod statement;
 mod server;
 pub mod verify;
 
