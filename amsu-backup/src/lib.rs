@@ -24,11 +24,13 @@ mod outfile;
 mod physical;
 mod progress;
 pub mod restore;
+mod signature;
 mod snapshot;
 
 pub use backup::ImageBackup;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
+pub use signature::{ImageKey, KeyError};
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
 pub use physical::{
