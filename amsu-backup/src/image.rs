@@ -74,9 +74,9 @@ pub enum ImageError {
         path: String,
     },
     /// A statement in `schema.json` is not exactly one statement creating what it says.
-    #[error("{SCHEMA_FILE}: the definition of {object} is refused: {source}")]
+    #[error("{SCHEMA_FILE}: {object} is refused: {source}")]
     Statement {
-        /// The object whose definition it is (`table `d`.`t``).
+        /// Which statement (`the definition of table `d`.`t``).
         object: String,
         /// Why.
         #[source]
@@ -262,7 +262,7 @@ impl ImageSchema {
         for d in &mut self.databases {
             let name = d.name.clone();
             checked(&mut d.create_sql, Expected::Database(&name), || {
-                format!("database `{name}`")
+                format!("the definition of database `{name}`")
             })?;
         }
         for t in &mut self.tables {
@@ -271,7 +271,7 @@ impl ImageSchema {
                 TableKind::Sequence => Expected::Sequence { db: &db, name: &name },
                 _ => Expected::Table { db: &db, name: &name },
             };
-            checked(&mut t.create_sql, e, || format!("table `{db}`.`{name}`"))?;
+            checked(&mut t.create_sql, e, || format!("the definition of table `{db}`.`{name}`"))?;
         }
         for o in &mut self.objects {
             let (db, name) = (o.db.clone(), o.name.clone());
@@ -288,7 +288,10 @@ impl ImageSchema {
                 name: &name,
             };
             checked(&mut o.create_sql, e, || {
-                format!("{:?} `{db}`.`{name}`", o.kind).to_lowercase()
+                format!(
+                    "the definition of {} `{db}`.`{name}`",
+                    format!("{:?}", o.kind).to_lowercase()
+                )
             })?;
         }
         for a in &mut self.accounts {
@@ -308,7 +311,7 @@ impl ImageSchema {
                     host: &host,
                 }
             };
-            checked(&mut a.create_sql, e, shown)?;
+            checked(&mut a.create_sql, e, || format!("the definition of {}", shown()))?;
             for g in &mut a.grants {
                 let e = Expected::Grant {
                     user: &user,

@@ -2,6 +2,7 @@
 
 mod check;
 mod fidelity;
+mod hostile_image;
 mod image;
 mod physical;
 mod resume;
