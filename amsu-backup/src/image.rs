@@ -746,7 +746,11 @@ mod tests {
     }
 
     async fn write(dir: &Path, zstd: Option<i32>) -> Manifest {
-        let w = ImageWriter::create(dir).unwrap().zstd(zstd);
+        write_keyed(dir, zstd, None).await
+    }
+
+    async fn write_keyed(dir: &Path, zstd: Option<i32>, key: Option<ImageKey>) -> Manifest {
+        let w = ImageWriter::create(dir).unwrap().zstd(zstd).key(key);
         let mut c = w.chunk(1).unwrap();
         c.write(b"1\ta\\tb\n2\t\\N\n").unwrap();
         let e = c.finish().unwrap();
@@ -795,6 +799,84 @@ mod tests {
             };
             assert_eq!(plain, b"1\ta\\tb\n2\t\\N\n");
         }
+    }
+
+    fn key(b: u8) -> ImageKey {
+        ImageKey::new(vec![b; 32]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn signed_images_need_the_right_key() {
+        let d = tempfile::tempdir().unwrap();
+        write_keyed(d.path(), None, Some(key(1))).await;
+        ImageReader::open_with(d.path(), Some(&key(1))).await.unwrap();
+        ImageReader::open(d.path()).await.unwrap();
+        assert!(matches!(
+            ImageReader::open_with(d.path(), Some(&key(2))).await,
+            Err(ImageError::BadSignature { .. })
+        ));
+        // A manifest changed after signing.
+        let mp = d.path().join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&mp).unwrap();
+        std::fs::write(&mp, text.replace("\"b.000001\"", "\"b.000002\"")).unwrap();
+        assert!(matches!(
+            ImageReader::open_with(d.path(), Some(&key(1))).await,
+            Err(ImageError::BadSignature { .. })
+        ));
+        let e = tempfile::tempdir().unwrap();
+        write(e.path(), None).await;
+        let err = ImageReader::open_with(e.path(), Some(&key(1)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ImageError::Unsigned { .. }), "{err}");
+        assert!(err.is_refusal());
+    }
+
+    #[tokio::test]
+    async fn every_file_is_verified_and_a_missing_one_named() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), None).await;
+        let r = ImageReader::open(d.path()).await.unwrap();
+        r.verify_files().await.unwrap();
+        std::fs::remove_file(d.path().join(chunk_path(1, false))).unwrap();
+        let err = r.verify_files().await.unwrap_err();
+        assert!(
+            matches!(&err, ImageError::Missing { path } if path == "data/000001.tsv"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn statements_are_checked_and_trailing_semicolons_dropped() {
+        let mut s = ImageSchema {
+            session: SessionSettings::default(),
+            databases: vec![Database {
+                name: "d".into(),
+                create_sql: "CREATE DATABASE `d`;".into(),
+            }],
+            tables: vec![table()],
+            objects: vec![],
+            accounts: vec![],
+            sequences: vec![],
+            chunks: vec![],
+        };
+        s.check_statements().unwrap();
+        assert_eq!(s.databases[0].create_sql, "CREATE DATABASE `d`");
+        let mut bad = s.clone();
+        bad.tables[0].create_sql = "CREATE TABLE `t` (a int); DROP DATABASE mysql".into();
+        let err = bad.check_statements().unwrap_err();
+        assert!(err.to_string().contains("table `d`.`t`"), "{err}");
+        let mut bad = s.clone();
+        bad.sequences.push(SequenceState {
+            db: "d".into(),
+            name: "s".into(),
+            next_value: "1); DROP DATABASE d; --".into(),
+            cycle_count: "0".into(),
+        });
+        assert!(matches!(
+            bad.check_statements(),
+            Err(ImageError::Schema(_))
+        ));
     }
 
     #[tokio::test]

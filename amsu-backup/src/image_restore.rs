@@ -420,15 +420,19 @@ impl Preflight for ImageRestore {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
         let manifest = match self.open().await {
             Ok(o) => o.manifest,
-            Err(e) if e.is_refusal() => {
+            Err(e) => {
+                let what = if e.is_refusal() {
+                    "is refused"
+                } else {
+                    "cannot be read"
+                };
                 return Ok(vec![Finding::blocking(
                     Role::Replica,
                     "image_invalid",
-                    format!("the image is refused, nothing was loaded: {e}"),
+                    format!("the image {what}, nothing was loaded: {e}"),
                     "point --image at a complete, undamaged amsu image (with --image-key, one signed with that key), or take a new one with amsu backup",
-                )])
+                )]);
             }
-            Err(e) => return Err(e.into()),
         };
         let Some(master) = &self.master else {
             return Ok(vec![]);

@@ -211,6 +211,11 @@ impl Copier {
 
 /// `amsu backup`.
 pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
+    if a.method == Method::Physical && a.image_key.is_some() {
+        return Err(usage(anyhow!(
+            "--image-key signs logical images; a physical image is not signed"
+        )));
+    }
     if a.method == Method::Physical {
         return crate::physical::backup(a).await;
     }

@@ -58,8 +58,20 @@ async fn master_and_image(p: &Pair, key: Option<ImageKey>) -> PathBuf {
             "INSERT INTO e.z SELECT seq FROM e.seq_1_to_100",
             "CREATE VIEW d.small AS SELECT id FROM d.t WHERE id < 10",
             "CREATE PROCEDURE d.p(IN a INT) BEGIN DECLARE x INT; SET x = a; SELECT x; END",
+            "CREATE FUNCTION d.f(a INT) RETURNS INT DETERMINISTIC RETURN a + 1",
+            "CREATE TRIGGER d.tr BEFORE INSERT ON d.u FOR EACH ROW \
+             BEGIN SET NEW.w = CONCAT(NEW.w, ';'); SET NEW.w = CONCAT(NEW.w, '--'); END",
+            "CREATE EVENT d.ev ON SCHEDULE EVERY 1 HOUR DO DELETE FROM d.u WHERE id < 0",
+            "CREATE SEQUENCE d.s START WITH 5",
+            "CREATE DATABASE `we``ird \"db' ü`",
+            "CREATE TABLE `we``ird \"db' ü`.`t;1` (`a``b` INT PRIMARY KEY) ENGINE=InnoDB",
+            "INSERT INTO `we``ird \"db' ü`.`t;1` VALUES (1), (2)",
             "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'",
             "GRANT SELECT ON d.* TO 'app'@'%'",
+            "CREATE ROLE r1",
+            "GRANT SELECT ON e.* TO r1",
+            "GRANT r1 TO 'app'@'%'",
+            "SET DEFAULT ROLE r1 FOR 'app'@'%'",
         ],
     )
     .await;
@@ -191,6 +203,28 @@ async fn assert_refused(case: &str, r: &ServerAddr, args: &[&str], expect: &[&st
     );
 }
 
+/// Views, routines, triggers, events, sequences and grants, as the server lists them.
+async fn objects(a: &ServerAddr) -> Vec<Vec<Option<String>>> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA IN ('d', 'e') ORDER BY 1, 2",
+        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES \
+         WHERE ROUTINE_SCHEMA = 'd' ORDER BY 1, 2",
+        "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS \
+         WHERE TRIGGER_SCHEMA = 'd' ORDER BY 1",
+        "SELECT EVENT_NAME, EVENT_DEFINITION FROM information_schema.EVENTS \
+         WHERE EVENT_SCHEMA = 'd' ORDER BY 1",
+        "SELECT NEXTVAL(d.s)",
+        "SELECT GRANTEE, TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES \
+         ORDER BY 1, 2, 3",
+        "SELECT User, Host, default_role FROM mysql.user WHERE User IN ('app', 'r1') ORDER BY 1",
+    ] {
+        out.extend(query(a, sql).await);
+    }
+    out
+}
+
 fn key_file(dir: &Path, name: &str, key: &str) -> String {
     let f = dir.join(name);
     std::fs::write(&f, format!("{key}\n")).unwrap();
@@ -293,7 +327,12 @@ async fn damaged_or_hostile_images_load_nothing() {
     .await;
     let d = case_dir("grant");
     edit_schema(&d, |s| {
-        let a = &mut s["accounts"][0];
+        let a = s["accounts"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|a| a["user"] == "app")
+            .unwrap();
         a["grants"]
             .as_array_mut()
             .unwrap()
@@ -410,6 +449,7 @@ async fn damaged_or_hostile_images_load_nothing() {
     let out = run(&["restore", "--image", &ds_of(&img), "--replica", &url]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(checksums(&p.master.addr()).await, checksums(&r).await);
+    assert_eq!(objects(&p.master.addr()).await, objects(&r).await);
 }
 
 fn ds_of(p: &Path) -> String {
@@ -537,6 +577,7 @@ async fn signed_image_over_ftp_restores_and_forgeries_are_refused() {
         scalar(&r, "SELECT COUNT(*) FROM d.small").await.as_deref(),
         Some("9")
     );
+    assert_eq!(objects(&m).await, objects(&r).await);
 }
 
 /// mysql_async always asks for multi-statements: a text query runs every statement in
