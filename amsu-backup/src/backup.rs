@@ -69,9 +69,11 @@ impl ImageBackup {
         &self,
         events: Arc<dyn EventSink>,
     ) -> Result<(Manifest, CopyReport), ImageError> {
-        let writer = Arc::new(ImageWriter::create(&self.dir)?
+        let writer = Arc::new(
+            ImageWriter::create(&self.dir)?
                 .zstd(self.zstd)
-                .key(self.key.clone()));
+                .key(self.key.clone()),
+        );
         let mut ctl = Session::open(&self.master).await?;
         let cat = Catalog::read(&mut ctl, snapshot::BUSY_WAIT, &events).await?;
         let done = Arc::new(Mutex::new(Vec::new()));

@@ -26,7 +26,9 @@ use amsu_mysql::MysqlError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Account, Database, ObjectKind, SchemaObject, SequenceState, Table, TableKind};
+use crate::catalog::{
+    Account, Database, ObjectKind, SchemaObject, SequenceState, Table, TableKind,
+};
 use crate::{BackupError, ImageKey};
 
 /// The schema file of an image.
@@ -268,10 +270,18 @@ impl ImageSchema {
         for t in &mut self.tables {
             let (db, name) = (t.db.clone(), t.name.clone());
             let e = match t.kind {
-                TableKind::Sequence => Expected::Sequence { db: &db, name: &name },
-                _ => Expected::Table { db: &db, name: &name },
+                TableKind::Sequence => Expected::Sequence {
+                    db: &db,
+                    name: &name,
+                },
+                _ => Expected::Table {
+                    db: &db,
+                    name: &name,
+                },
             };
-            checked(&mut t.create_sql, e, || format!("the definition of table `{db}`.`{name}`"))?;
+            checked(&mut t.create_sql, e, || {
+                format!("the definition of table `{db}`.`{name}`")
+            })?;
         }
         for o in &mut self.objects {
             let (db, name) = (o.db.clone(), o.name.clone());
@@ -311,7 +321,9 @@ impl ImageSchema {
                     host: &host,
                 }
             };
-            checked(&mut a.create_sql, e, || format!("the definition of {}", shown()))?;
+            checked(&mut a.create_sql, e, || {
+                format!("the definition of {}", shown())
+            })?;
             for g in &mut a.grants {
                 let e = Expected::Grant {
                     user: &user,
@@ -320,8 +332,12 @@ impl ImageSchema {
                 checked(g, e, || format!("a grant of {}", shown()))?;
             }
         }
-        let integer =
-            |v: &str| !v.is_empty() && v.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit());
+        let integer = |v: &str| {
+            !v.is_empty()
+                && v.trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        };
         for st in &self.sequences {
             if !integer(&st.next_value) || !integer(&st.cycle_count) {
                 return Err(ImageError::Schema(format!(
@@ -809,7 +825,9 @@ mod tests {
     async fn signed_images_need_the_right_key() {
         let d = tempfile::tempdir().unwrap();
         write_keyed(d.path(), None, Some(key(1))).await;
-        ImageReader::open_with(d.path(), Some(&key(1))).await.unwrap();
+        ImageReader::open_with(d.path(), Some(&key(1)))
+            .await
+            .unwrap();
         ImageReader::open(d.path()).await.unwrap();
         assert!(matches!(
             ImageReader::open_with(d.path(), Some(&key(2))).await,
@@ -873,10 +891,7 @@ mod tests {
             next_value: "1); DROP DATABASE d; --".into(),
             cycle_count: "0".into(),
         });
-        assert!(matches!(
-            bad.check_statements(),
-            Err(ImageError::Schema(_))
-        ));
+        assert!(matches!(bad.check_statements(), Err(ImageError::Schema(_))));
     }
 
     #[tokio::test]

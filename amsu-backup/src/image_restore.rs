@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use amsu_core::manifest::{Manifest, MANIFEST_FILE};
-use amsu_transfer::fetch_image;
 use amsu_core::{
     BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr, Transport,
 };
 use amsu_mysql::conn::Session;
+use amsu_transfer::fetch_image;
 use amsu_transfer::RetryPolicy;
 use async_trait::async_trait;
 use tokio::sync::mpsc;

@@ -30,7 +30,6 @@ mod snapshot;
 pub use backup::ImageBackup;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
-pub use signature::{ImageKey, KeyError};
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
 pub use physical::{
@@ -38,6 +37,7 @@ pub use physical::{
     PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService, SandboxService,
     ServiceCommandError, SystemdService,
 };
+pub use signature::{ImageKey, KeyError};
 
 use amsu_mysql::MysqlError;
 

@@ -13,8 +13,8 @@ pub mod plan_sql;
 pub mod quote;
 pub mod replica_config;
 pub mod sandbox;
-pub mod statement;
 mod server;
+pub mod statement;
 pub mod verify;
 
 pub use error::{codes, server_code, MysqlError};

@@ -466,7 +466,11 @@ impl Head<'_, '_> {
     /// The next token, which must not come from an executable comment (the server may
     /// skip it, so it must not decide what the statement is).
     fn next(&mut self) -> Result<Token, StatementError> {
-        let t = self.t.get(self.i).copied().ok_or_else(|| self.wrong_kind())?;
+        let t = self
+            .t
+            .get(self.i)
+            .copied()
+            .ok_or_else(|| self.wrong_kind())?;
         if t.exec {
             return Err(StatementError::Forbidden(format!(
                 "the statement's kind or name ({:?}) is inside an executable comment",
@@ -545,7 +549,13 @@ impl Head<'_, '_> {
         } else {
             (None, first)
         };
-        let same = |a: &str, b: &str| if fold { a.eq_ignore_ascii_case(b) } else { a == b };
+        let same = |a: &str, b: &str| {
+            if fold {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
         if d.as_deref().is_some_and(|d| d != db) || !same(&n, name) {
             return Err(StatementError::WrongName {
                 expected: self.expected.to_string(),

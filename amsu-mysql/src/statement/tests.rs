@@ -27,14 +27,23 @@ fn real_show_create_table_output_passes() {
         "CREATE TABLE `t` (`id` int) /*!50100 PARTITION BY HASH (`id`) PARTITIONS 4 */"
     );
     ok("create table d.t (a int)", &T);
-    ok("CREATE TABLE IF NOT EXISTS `d`.`t` (a int) -- trailing comment", &T);
+    ok(
+        "CREATE TABLE IF NOT EXISTS `d`.`t` (a int) -- trailing comment",
+        &T,
+    );
     ok("/* leading */ CREATE TABLE `t` (a int) # hash comment", &T);
     ok("CREATE OR REPLACE TABLE \"t\" (a int)", &T);
 }
 
 #[test]
 fn semicolons_in_quotes_and_comments_are_not_separators() {
-    ok("CREATE TABLE `t;x` (a int)", &Expected::Table { db: "d", name: "t;x" });
+    ok(
+        "CREATE TABLE `t;x` (a int)",
+        &Expected::Table {
+            db: "d",
+            name: "t;x",
+        },
+    );
     ok("CREATE TABLE t (a int COMMENT 'x; CREATE DATABASE y')", &T);
     ok("CREATE TABLE t (a int COMMENT \"x; y\")", &T);
     ok("CREATE TABLE t (a int) /* ; DROP DATABASE d */", &T);
@@ -66,7 +75,10 @@ fn a_second_statement_is_refused() {
 fn backslash_tricks_are_refused_in_some_sql_mode() {
     // With backslash escapes the `;` is inside the string; with NO_BACKSLASH_ESCAPES
     // (which the image's own sql_mode could set) it is not.
-    let e = refused("CREATE TABLE t (a int COMMENT 'x\\'; CREATE DATABASE x; -- ')", &T);
+    let e = refused(
+        "CREATE TABLE t (a int COMMENT 'x\\'; CREATE DATABASE x; -- ')",
+        &T,
+    );
     assert!(matches!(e, StatementError::Several { .. }), "{e}");
     let e = refused(
         "CREATE TABLE t (a int COMMENT \"x\\\"; CREATE DATABASE x; -- \")",
@@ -83,9 +95,16 @@ fn unterminated_text_is_refused() {
         ("CREATE TABLE t (a int COMMENT 'x)", "string"),
         ("CREATE TABLE `t (a int)", "quoted name"),
         ("CREATE TABLE t (a int) /* open", "comment"),
-        ("CREATE TABLE t (a int) /*!50000 ENGINE=InnoDB", "executable comment"),
+        (
+            "CREATE TABLE t (a int) /*!50000 ENGINE=InnoDB",
+            "executable comment",
+        ),
     ] {
-        assert_eq!(refused(sql, &T), StatementError::Unterminated(what), "{sql}");
+        assert_eq!(
+            refused(sql, &T),
+            StatementError::Unterminated(what),
+            "{sql}"
+        );
     }
     assert_eq!(refused("  -- nothing\n", &T), StatementError::Empty);
 }
@@ -180,7 +199,10 @@ fn databases() {
 fn sequences() {
     let s = Expected::Sequence { db: "d", name: "s" };
     ok("CREATE SEQUENCE `s` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB", &s);
-    ok("CREATE TABLE `s` (`next_not_cached_value` bigint(21) NOT NULL) ENGINE=InnoDB SEQUENCE=1", &s);
+    ok(
+        "CREATE TABLE `s` (`next_not_cached_value` bigint(21) NOT NULL) ENGINE=InnoDB SEQUENCE=1",
+        &s,
+    );
     assert!(matches!(
         refused("CREATE SEQUENCE s", &T),
         StatementError::WrongKind { .. }
@@ -200,10 +222,7 @@ fn views_and_routines() {
     let v = obj(ObjectKeyword::View, "cheap");
     ok("CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `cheap` AS select `shop`.`items`.`id` AS `id` from `shop`.`items` where `shop`.`items`.`price` < 10", &v);
     assert!(matches!(
-        refused(
-            "CREATE VIEW `cheap` AS select 1; CREATE DATABASE x",
-            &v
-        ),
+        refused("CREATE VIEW `cheap` AS select 1; CREATE DATABASE x", &v),
         StatementError::Several { .. }
     ));
     assert!(matches!(
@@ -272,8 +291,14 @@ fn accounts_and_grants() {
         user: "app",
         host: Some("%"),
     };
-    ok("GRANT SELECT, INSERT (`a`, `to`) ON `shop`.* TO `app`@`%`", &g);
-    ok("GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*AB'", &g);
+    ok(
+        "GRANT SELECT, INSERT (`a`, `to`) ON `shop`.* TO `app`@`%`",
+        &g,
+    );
+    ok(
+        "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*AB'",
+        &g,
+    );
     ok("GRANT `r` TO `app`@`%` WITH ADMIN OPTION", &g);
     ok("SET DEFAULT ROLE `r` FOR `app`@`%`", &g);
     ok("REVOKE INSERT ON `mysql`.* FROM `app`@`%`", &g);
@@ -305,9 +330,15 @@ fn accounts_and_grants() {
 #[test]
 fn alter_table() {
     let a = Expected::AlterTable { db: "d", name: "t" };
-    ok("ALTER TABLE `d`.`t` ADD KEY `k` (`v`), ADD UNIQUE KEY `u` (`w`)", &a);
+    ok(
+        "ALTER TABLE `d`.`t` ADD KEY `k` (`v`), ADD UNIQUE KEY `u` (`w`)",
+        &a,
+    );
     assert!(matches!(
-        refused("ALTER TABLE `d`.`t` ADD KEY `k` (`v`); CREATE DATABASE x; -- ", &a),
+        refused(
+            "ALTER TABLE `d`.`t` ADD KEY `k` (`v`); CREATE DATABASE x; -- ",
+            &a
+        ),
         StatementError::Several { .. }
     ));
 }

@@ -192,12 +192,9 @@ async fn assert_refused(case: &str, r: &ServerAddr, args: &[&str], expect: &[&st
         "{case}: nothing may be loaded from a refused image"
     );
     assert_eq!(
-        scalar(
-            r,
-            "SELECT COUNT(*) FROM mysql.user WHERE User = 'app'"
-        )
-        .await
-        .as_deref(),
+        scalar(r, "SELECT COUNT(*) FROM mysql.user WHERE User = 'app'")
+            .await
+            .as_deref(),
         Some("0"),
         "{case}: no account may be created from a refused image"
     );
@@ -264,7 +261,10 @@ async fn damaged_or_hostile_images_load_nothing() {
     // A truncated chunk.
     let d = case_dir("truncated");
     let chunk = last_chunk(&d);
-    let f = std::fs::OpenOptions::new().write(true).open(&chunk).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&chunk)
+        .unwrap();
     f.set_len(f.metadata().unwrap().len() / 2).unwrap();
     let ds = d.display().to_string();
     assert_refused(
@@ -303,9 +303,12 @@ async fn damaged_or_hostile_images_load_nothing() {
     )
     .await;
     assert_eq!(
-        scalar(&r, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'x'")
-            .await
-            .as_deref(),
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'x'"
+        )
+        .await
+        .as_deref(),
         Some("0"),
         "the injected statement must not run"
     );
@@ -416,7 +419,15 @@ async fn damaged_or_hostile_images_load_nothing() {
     assert_refused(
         "unsigned",
         &r,
-        &["restore", "--image", &ds, "--replica", &url, "--image-key", &key],
+        &[
+            "restore",
+            "--image",
+            &ds,
+            "--replica",
+            &url,
+            "--image-key",
+            &key,
+        ],
         &[SIGNATURE_FILE, "not signed"],
     )
     .await;
@@ -496,7 +507,10 @@ async fn signed_image_over_ftp_restores_and_forgeries_are_refused() {
         "the key is never printed"
     );
     let served = ftp.served.join("signed");
-    assert!(served.join(SIGNATURE_FILE).exists(), "the signature was uploaded");
+    assert!(
+        served.join(SIGNATURE_FILE).exists(),
+        "the signature was uploaded"
+    );
 
     let restore = |image: String, key: String| {
         let (url, pw) = (url.clone(), pw.clone());
@@ -552,7 +566,10 @@ async fn signed_image_over_ftp_restores_and_forgeries_are_refused() {
     let damaged = ftp.served.join("damaged");
     copy_dir(&local, &damaged);
     let chunk = last_chunk(&damaged);
-    let f = std::fs::OpenOptions::new().write(true).open(&chunk).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&chunk)
+        .unwrap();
     f.set_len(1).unwrap();
     let rel = chunk.strip_prefix(&damaged).unwrap().display().to_string();
     let out = run(&[
@@ -615,7 +632,9 @@ async fn single_statement_sessions_refuse_a_second_statement() {
         .unwrap_err();
     assert!(!exists("x2").await, "{e}");
     // One statement, compound bodies included, runs.
-    s.exec_one("CREATE DATABASE x3", "one statement").await.unwrap();
+    s.exec_one("CREATE DATABASE x3", "one statement")
+        .await
+        .unwrap();
     s.exec_one(
         "CREATE PROCEDURE x3.p() BEGIN DECLARE a INT; SET a = 1; SELECT a; END",
         "a procedure",

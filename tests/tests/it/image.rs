@@ -160,7 +160,10 @@ async fn corrupted_or_incomplete_image_is_refused() {
     std::fs::write(&path, &bytes).unwrap();
 
     let code = amsu(&["restore", "--image", &img_s, "--replica", &p.replica.url()]).await;
-    assert_eq!(code, 3, "a corrupted chunk is refused before anything changes");
+    assert_eq!(
+        code, 3,
+        "a corrupted chunk is refused before anything changes"
+    );
     assert_eq!(
         scalar(
             &r,
