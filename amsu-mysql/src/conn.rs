@@ -121,28 +121,53 @@ impl Session {
     /// one statement. A statement the server cannot prepare (`ER_UNSUPPORTED_PS`: MySQL
     /// and MariaDB before 10.6 for routines, triggers and events) is sent as text only
     /// when it lexes as a single statement ([`crate::statement::is_single`]); otherwise
-    /// it is refused without being run. Other sessions send it as text, as
-    /// [`Session::exec`].
+    /// it is refused without being run. The same holds for a text with `?` or `:name`
+    /// outside quotes ([`crate::statement::has_parameter_markers`]), which mysql_async
+    /// would prepare with parameter markers in their place. Other sessions send it as
+    /// text, as [`Session::exec`].
     pub async fn exec_one(&mut self, sql: &str, what: &str) -> Result<(), MysqlError> {
         if !self.single {
             return self.exec(sql, what).await;
         }
         let e = self.err(what);
+        let as_text = |s: &mut Session, why: &str| {
+            if crate::statement::is_single(sql) {
+                return Ok(());
+            }
+            Err(s.unexpected(
+                what,
+                format!(
+                    "{why}, and as text it could run more than one statement (it holds `;`); \
+                     refusing to send it. Create it by hand, or restore into MariaDB 10.6 or later"
+                ),
+            ))
+        };
+        if crate::statement::has_parameter_markers(sql) {
+            // mysql_async would prepare `?` in place of `:name`: not the text given.
+            as_text(self, "the text holds `:name` or `?` markers")?;
+            return self.exec(sql, what).await;
+        }
         let prepared = match self.conn.prep(sql).await {
             Ok(stmt) => stmt,
             Err(err) if crate::server_code(&err) == Some(crate::codes::UNSUPPORTED_PS) => {
-                if crate::statement::is_single(sql) {
-                    return self.exec(sql, what).await;
-                }
-                return Err(self.unexpected(
-                    what,
-                    "the server cannot prepare this statement, and as text it could run \
-                     more than one statement (its body holds `;`); refusing to send it. \
-                     Create it by hand, or restore into MariaDB 10.6 or later",
-                ));
+                as_text(self, "the server cannot prepare this statement")?;
+                return self.exec(sql, what).await;
+            }
+            // mysql_async reads `:name` outside quotes as a named parameter and sends
+            // `?` instead: such a text is not what the image holds.
+            Err(mysql_async::Error::Driver(mysql_async::DriverError::MixedParams)) => {
+                as_text(self, "the text holds `:name` or `?` markers")?;
+                return self.exec(sql, what).await;
             }
             Err(err) => return Err(e(err)),
         };
+        if prepared.num_params() > 0 {
+            // `?` or `:name` outside quotes: executing would need values, and the text
+            // the server prepared is not the text given.
+            self.conn.close(prepared).await.map_err(self.err(what))?;
+            as_text(self, "the text holds `:name` or `?` markers")?;
+            return self.exec(sql, what).await;
+        }
         let r = self.conn.exec_drop(&prepared, ()).await.map_err(e);
         let closed = self.conn.close(prepared).await.map_err(self.err(what));
         r.and(closed)

@@ -407,6 +407,26 @@ pub fn is_single(sql: &str) -> bool {
     })
 }
 
+/// True when `sql` holds, outside quotes and comments, a `?` or a `:` directly followed
+/// by a lower-case letter or `_`: what mysql_async's prepared statements read as
+/// parameter markers (a label written `l1:begin`, say). Unlexable text counts as having
+/// them.
+pub fn has_parameter_markers(sql: &str) -> bool {
+    let Ok(tokens) = lex(sql, MODES[0]) else {
+        return true;
+    };
+    tokens.iter().enumerate().any(|(i, t)| {
+        t.is_punct('?')
+            || (t.is_punct(':')
+                && tokens.get(i + 1).is_some_and(|n| {
+                    n.start == t.start + 1
+                        && n.kind == Kind::Word
+                        && n.value
+                            .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                }))
+    })
+}
+
 /// The end of the one statement in `tokens`: the offset of a trailing `;`, or the length.
 fn statement_end(sql: &str, tokens: &[Token]) -> Result<usize, StatementError> {
     match tokens.iter().position(|t| t.kind == Kind::Semicolon) {

@@ -352,3 +352,15 @@ fn is_single_counts_statements() {
     assert!(!is_single("SELECT 'x"));
     assert!(!is_single(""));
 }
+
+#[test]
+fn parameter_markers_are_found_outside_quotes() {
+    assert!(has_parameter_markers("CREATE PROCEDURE p() l1:begin end"));
+    assert!(has_parameter_markers("SELECT ?"));
+    assert!(!has_parameter_markers("CREATE PROCEDURE p() l1: begin end"));
+    assert!(!has_parameter_markers("CREATE PROCEDURE p() L1:BEGIN END"));
+    assert!(!has_parameter_markers(
+        "SELECT 'a:b?', `c:d`, @x:=1 -- :x ?"
+    ));
+    assert!(has_parameter_markers("SELECT 'unterminated"));
+}

@@ -650,4 +650,32 @@ async fn single_statement_sessions_refuse_a_second_statement() {
         .await
         .unwrap_err();
     assert!(!exists("x4").await, "{e}");
+    // mysql_async reads `:begin` (a label without a space) as a named parameter and would
+    // prepare another text: refused when the text holds `;`, sent as text when it is one
+    // statement anyway.
+    let e = s
+        .exec_one(
+            "CREATE PROCEDURE x3.r() l1:begin select 1; end",
+            "a label without a space",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(":name"), "{e}");
+    s.exec_one(
+        "CREATE PROCEDURE x3.s() l1:begin end",
+        "a label, one statement",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = 'x3' AND ROUTINE_NAME = 's'"
+        )
+        .await
+        .as_deref(),
+        Some("l1:begin end"),
+        "sent as it is"
+    );
 }
