@@ -142,6 +142,11 @@ impl Copier {
     ) -> Result<Copier, Exit> {
         let threads = a.threads.unwrap_or(2).max(1);
         if a.method == Method::Physical {
+            if a.image_key.is_some() {
+                return Err(usage(anyhow!(
+                    "--image-key checks logical images; a physical image is not signed"
+                )));
+            }
             return crate::physical::copier(a, master, replica).map(Copier::Physical);
         }
         if let Some(image) = &a.image {
