@@ -296,8 +296,17 @@ impl ImageRestore {
             .cloned()
     }
 
-    /// Reads and checks the whole image (a remote one fetched first).
+    /// Reads and checks the whole image (a remote one fetched first; its fetched files
+    /// are deleted when it is refused).
     async fn read_image(&self) -> Result<Opened, ImageError> {
+        let r = self.read_image_inner().await;
+        if let (Err(_), ImageSource::Remote { work_dir, .. }) = (&r, &self.source) {
+            let _ = tokio::fs::remove_dir_all(work_dir).await;
+        }
+        r
+    }
+
+    async fn read_image_inner(&self) -> Result<Opened, ImageError> {
         let dir = match &self.source {
             ImageSource::Local(dir) => dir.clone(),
             ImageSource::Remote {
@@ -305,11 +314,7 @@ impl ImageRestore {
                 dir,
                 work_dir,
             } => {
-                let r = self.stage(&**transport, dir, work_dir).await;
-                if r.is_err() {
-                    let _ = tokio::fs::remove_dir_all(work_dir).await;
-                }
-                r?;
+                self.stage(&**transport, dir, work_dir).await?;
                 work_dir.clone()
             }
         };
