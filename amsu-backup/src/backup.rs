@@ -22,6 +22,7 @@ pub struct ImageBackup {
     threads: usize,
     chunk_bytes: u64,
     zstd: Option<i32>,
+    key: Option<crate::ImageKey>,
 }
 
 impl ImageBackup {
@@ -34,6 +35,7 @@ impl ImageBackup {
             threads: 2,
             chunk_bytes: 32 << 20,
             zstd: None,
+            key: None,
         }
     }
 
@@ -55,13 +57,23 @@ impl ImageBackup {
         self
     }
 
+    /// Signs the image with `key` (`manifest.sig`); `None`, the default: unsigned.
+    pub fn key(mut self, key: Option<crate::ImageKey>) -> Self {
+        self.key = key;
+        self
+    }
+
     /// Takes the snapshot and writes the image; returns its manifest (written last) and
     /// what was dumped.
     pub async fn run(
         &self,
         events: Arc<dyn EventSink>,
     ) -> Result<(Manifest, CopyReport), ImageError> {
-        let writer = Arc::new(ImageWriter::create(&self.dir)?.zstd(self.zstd));
+        let writer = Arc::new(
+            ImageWriter::create(&self.dir)?
+                .zstd(self.zstd)
+                .key(self.key.clone()),
+        );
         let mut ctl = Session::open(&self.master).await?;
         let cat = Catalog::read(&mut ctl, snapshot::BUSY_WAIT, &events).await?;
         let done = Arc::new(Mutex::new(Vec::new()));

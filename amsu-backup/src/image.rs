@@ -18,15 +18,18 @@ use std::path::{Path, PathBuf};
 
 use amsu_core::manifest::{
     check_relative_path, FileEntry, Manifest, ManifestError, SourceServer, FORMAT_VERSION,
-    MANIFEST_FILE,
+    MANIFEST_FILE, SIGNATURE_FILE,
 };
 use amsu_core::Coordinates;
+use amsu_mysql::statement::{self, Expected, ObjectKeyword, StatementError};
 use amsu_mysql::MysqlError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Account, Database, SchemaObject, SequenceState, Table};
-use crate::BackupError;
+use crate::catalog::{
+    Account, Database, ObjectKind, SchemaObject, SequenceState, Table, TableKind,
+};
+use crate::{BackupError, ImageKey};
 
 /// The schema file of an image.
 pub const SCHEMA_FILE: &str = "schema.json";
@@ -66,6 +69,33 @@ pub enum ImageError {
         /// Found size/checksum.
         actual: String,
     },
+    /// A file the manifest lists is not in the image.
+    #[error("{path}: listed in the manifest but missing from the image")]
+    Missing {
+        /// The image path of the file.
+        path: String,
+    },
+    /// A statement in `schema.json` is not exactly one statement creating what it says.
+    #[error("{SCHEMA_FILE}: {object} is refused: {source}")]
+    Statement {
+        /// Which statement (`the definition of table `d`.`t``).
+        object: String,
+        /// Why.
+        #[source]
+        source: StatementError,
+    },
+    /// An image key was given and the image has no signature.
+    #[error("{location} has no {SIGNATURE_FILE}: the image is not signed, and --image-key requires a signed image")]
+    Unsigned {
+        /// Where the image is.
+        location: String,
+    },
+    /// The signature does not match the manifest and the key.
+    #[error("{location}: {SIGNATURE_FILE} does not match {MANIFEST_FILE} with this key (a wrong key, or the manifest was changed after signing)")]
+    BadSignature {
+        /// Where the image is.
+        location: String,
+    },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -96,6 +126,31 @@ impl From<MysqlError> for ImageError {
 }
 
 impl ImageError {
+    /// True when the image itself is refused (missing or invalid manifest, schema or
+    /// signature, a file missing or not matching the manifest, a statement that is not
+    /// what it should be), as opposed to a failure of a server or of the network.
+    pub fn is_refusal(&self) -> bool {
+        use amsu_transfer::TransferError as T;
+        match self {
+            ImageError::NoManifest { .. }
+            | ImageError::Manifest { .. }
+            | ImageError::Schema(_)
+            | ImageError::Checksum { .. }
+            | ImageError::Missing { .. }
+            | ImageError::Statement { .. }
+            | ImageError::Unsigned { .. }
+            | ImageError::BadSignature { .. } => true,
+            ImageError::Transfer(t) => matches!(
+                t,
+                T::SizeMismatch { .. }
+                    | T::ChecksumMismatch { .. }
+                    | T::UnsafePath { .. }
+                    | T::Manifest { .. }
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: io::Error) -> ImageError {
         ImageError::Io {
             path: path.to_path_buf(),
@@ -186,6 +241,117 @@ impl ImageSchema {
     }
 }
 
+impl ImageSchema {
+    /// Checks every piece of SQL text of the schema before any of it is sent: each
+    /// definition is exactly one statement creating the object it is listed as (see
+    /// [`amsu_mysql::statement`]), each grant names its own account, sequence states are
+    /// integers. A trailing `;` is dropped from the text that is kept.
+    pub fn check_statements(&mut self) -> Result<(), ImageError> {
+        fn checked(
+            sql: &mut String,
+            e: Expected<'_>,
+            object: impl FnOnce() -> String,
+        ) -> Result<(), ImageError> {
+            let kept = statement::check(sql, &e)
+                .map_err(|source| ImageError::Statement {
+                    object: object(),
+                    source,
+                })?
+                .to_string();
+            *sql = kept;
+            Ok(())
+        }
+        for d in &mut self.databases {
+            let name = d.name.clone();
+            checked(&mut d.create_sql, Expected::Database(&name), || {
+                format!("the definition of database `{name}`")
+            })?;
+        }
+        for t in &mut self.tables {
+            let (db, name) = (t.db.clone(), t.name.clone());
+            let e = match t.kind {
+                TableKind::Sequence => Expected::Sequence {
+                    db: &db,
+                    name: &name,
+                },
+                _ => Expected::Table {
+                    db: &db,
+                    name: &name,
+                },
+            };
+            checked(&mut t.create_sql, e, || {
+                format!("the definition of table `{db}`.`{name}`")
+            })?;
+        }
+        for o in &mut self.objects {
+            let (db, name) = (o.db.clone(), o.name.clone());
+            let kind = match o.kind {
+                ObjectKind::View => ObjectKeyword::View,
+                ObjectKind::Procedure => ObjectKeyword::Procedure,
+                ObjectKind::Function => ObjectKeyword::Function,
+                ObjectKind::Trigger => ObjectKeyword::Trigger,
+                ObjectKind::Event => ObjectKeyword::Event,
+                ObjectKind::Package => ObjectKeyword::Package,
+                ObjectKind::PackageBody => ObjectKeyword::PackageBody,
+            };
+            let e = Expected::Object {
+                kind,
+                db: &db,
+                name: &name,
+            };
+            checked(&mut o.create_sql, e, || {
+                format!(
+                    "the definition of {} `{db}`.`{name}`",
+                    format!("{:?}", o.kind).to_lowercase()
+                )
+            })?;
+        }
+        for a in &mut self.accounts {
+            let (user, host) = (a.user.clone(), a.host.clone());
+            let shown = || {
+                if a.is_role {
+                    format!("role '{user}'")
+                } else {
+                    format!("account '{user}'@'{host}'")
+                }
+            };
+            let e = if a.is_role {
+                Expected::Role(&user)
+            } else {
+                Expected::User {
+                    user: &user,
+                    host: &host,
+                }
+            };
+            checked(&mut a.create_sql, e, || {
+                format!("the definition of {}", shown())
+            })?;
+            for g in &mut a.grants {
+                let e = Expected::Grant {
+                    user: &user,
+                    host: (!a.is_role).then_some(host.as_str()),
+                };
+                checked(g, e, || format!("a grant of {}", shown()))?;
+            }
+        }
+        let integer = |v: &str| {
+            !v.is_empty()
+                && v.trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        };
+        for st in &self.sequences {
+            if !integer(&st.next_value) || !integer(&st.cycle_count) {
+                return Err(ImageError::Schema(format!(
+                    "the state of sequence `{}`.`{}` is not a pair of integers",
+                    st.db, st.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The image path of chunk number `n` (1-based).
 pub fn chunk_path(n: usize, zstd: bool) -> String {
     format!("{DATA_DIR}/{n:06}.tsv{}", if zstd { ".zst" } else { "" })
@@ -266,6 +432,7 @@ impl ChunkFile {
 pub struct ImageWriter {
     dir: PathBuf,
     zstd: Option<i32>,
+    key: Option<ImageKey>,
 }
 
 impl ImageWriter {
@@ -275,13 +442,26 @@ impl ImageWriter {
         let dir = dir.into();
         let data = dir.join(DATA_DIR);
         std::fs::create_dir_all(&data).map_err(|e| ImageError::io(&data, e))?;
-        let m = dir.join(MANIFEST_FILE);
-        match std::fs::remove_file(&m) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ImageError::io(&m, e)),
+        for f in [MANIFEST_FILE, SIGNATURE_FILE] {
+            let m = dir.join(f);
+            match std::fs::remove_file(&m) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ImageError::io(&m, e)),
+            }
         }
-        Ok(ImageWriter { dir, zstd: None })
+        Ok(ImageWriter {
+            dir,
+            zstd: None,
+            key: None,
+        })
+    }
+
+    /// Signs the image with `key` (`manifest.sig`, written just before the manifest);
+    /// `None`: unsigned, the default.
+    pub fn key(mut self, key: Option<ImageKey>) -> Self {
+        self.key = key;
+        self
     }
 
     /// Compresses chunks with zstd at `level` (`None`: plain `.tsv`, the default).
@@ -361,13 +541,22 @@ impl ImageWriter {
             files,
         };
         schema.validate(&manifest)?;
-        write_synced(&self.dir.join(MANIFEST_FILE), manifest.to_json().as_bytes())?;
+        let text = manifest.to_json();
+        if let Some(key) = &self.key {
+            write_synced(
+                &self.dir.join(SIGNATURE_FILE),
+                key.sign(text.as_bytes()).as_bytes(),
+            )?;
+        }
+        write_synced(&self.dir.join(MANIFEST_FILE), text.as_bytes())?;
         Ok(manifest)
     }
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let tmp = path.with_extension("json.amsu-tmp");
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".amsu-tmp");
+    let tmp = path.with_file_name(name);
     let mut f = std::fs::File::create(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| ImageError::io(&tmp, e))?;
     f.sync_all().map_err(|e| ImageError::io(&tmp, e))?;
@@ -399,20 +588,27 @@ pub fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError
     Ok(m)
 }
 
-/// Parses `schema.json` and checks it against the manifest.
+/// Parses `schema.json` and checks it against the manifest and every statement in it
+/// ([`ImageSchema::check_statements`]).
 pub fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, ImageError> {
-    let s: ImageSchema =
+    let mut s: ImageSchema =
         serde_json::from_slice(bytes).map_err(|e| ImageError::Schema(e.to_string()))?;
     s.validate(manifest)?;
+    s.check_statements()?;
     Ok(s)
 }
 
 /// Checks a local file's size and SHA-256 against its manifest entry.
 pub async fn verify_file(local: &Path, entry: &FileEntry) -> Result<(), ImageError> {
-    let size = tokio::fs::metadata(local)
-        .await
-        .map_err(|e| ImageError::io(local, e))?
-        .len();
+    let size = match tokio::fs::metadata(local).await {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ImageError::Missing {
+                path: entry.path.clone(),
+            })
+        }
+        Err(e) => return Err(ImageError::io(local, e)),
+    };
     if size != entry.size {
         return Err(ImageError::Checksum {
             path: entry.path.clone(),
@@ -441,8 +637,18 @@ pub struct ImageReader {
 }
 
 impl ImageReader {
-    /// Opens the image in `dir`.
+    /// Opens the image in `dir` (a signature, if any, is not checked).
     pub async fn open(dir: impl Into<PathBuf>) -> Result<ImageReader, ImageError> {
+        Self::open_with(dir, None).await
+    }
+
+    /// Opens the image in `dir`; with a `key`, the image must carry a signature made
+    /// with it ([`ImageError::Unsigned`], [`ImageError::BadSignature`]), checked before
+    /// anything else of the image is read.
+    pub async fn open_with(
+        dir: impl Into<PathBuf>,
+        key: Option<&ImageKey>,
+    ) -> Result<ImageReader, ImageError> {
         let dir = dir.into();
         let location = dir.display().to_string();
         let mp = dir.join(MANIFEST_FILE);
@@ -453,6 +659,19 @@ impl ImageReader {
             }
             Err(e) => return Err(ImageError::io(&mp, e)),
         };
+        if let Some(key) = key {
+            let sp = dir.join(SIGNATURE_FILE);
+            let sig = match tokio::fs::read_to_string(&sp).await {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(ImageError::Unsigned { location })
+                }
+                Err(e) => return Err(ImageError::io(&sp, e)),
+            };
+            if !key.verify(text.as_bytes(), &sig) {
+                return Err(ImageError::BadSignature { location });
+            }
+        }
         let manifest = parse_manifest(&text, &location)?;
         let entry = manifest
             .files
@@ -470,6 +689,16 @@ impl ImageReader {
             manifest,
             schema,
         })
+    }
+
+    /// Verifies every file the manifest lists (size and SHA-256), the first failure
+    /// returned: a missing file ([`ImageError::Missing`]), a wrong size or checksum
+    /// ([`ImageError::Checksum`]).
+    pub async fn verify_files(&self) -> Result<(), ImageError> {
+        for f in &self.manifest.files {
+            verify_file(&self.dir.join(&f.path), f).await?;
+        }
+        Ok(())
     }
 
     /// The manifest.
@@ -530,12 +759,16 @@ mod tests {
             data_length: 0,
             columns: vec![],
             chunk_key: None,
-            create_sql: String::new(),
+            create_sql: "CREATE TABLE `t` (a int)".into(),
         }
     }
 
     async fn write(dir: &Path, zstd: Option<i32>) -> Manifest {
-        let w = ImageWriter::create(dir).unwrap().zstd(zstd);
+        write_keyed(dir, zstd, None).await
+    }
+
+    async fn write_keyed(dir: &Path, zstd: Option<i32>, key: Option<ImageKey>) -> Manifest {
+        let w = ImageWriter::create(dir).unwrap().zstd(zstd).key(key);
         let mut c = w.chunk(1).unwrap();
         c.write(b"1\ta\\tb\n2\t\\N\n").unwrap();
         let e = c.finish().unwrap();
@@ -584,6 +817,83 @@ mod tests {
             };
             assert_eq!(plain, b"1\ta\\tb\n2\t\\N\n");
         }
+    }
+
+    fn key(b: u8) -> ImageKey {
+        ImageKey::new(vec![b; 32]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn signed_images_need_the_right_key() {
+        let d = tempfile::tempdir().unwrap();
+        write_keyed(d.path(), None, Some(key(1))).await;
+        ImageReader::open_with(d.path(), Some(&key(1)))
+            .await
+            .unwrap();
+        ImageReader::open(d.path()).await.unwrap();
+        assert!(matches!(
+            ImageReader::open_with(d.path(), Some(&key(2))).await,
+            Err(ImageError::BadSignature { .. })
+        ));
+        // A manifest changed after signing.
+        let mp = d.path().join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&mp).unwrap();
+        std::fs::write(&mp, text.replace("\"b.000001\"", "\"b.000002\"")).unwrap();
+        assert!(matches!(
+            ImageReader::open_with(d.path(), Some(&key(1))).await,
+            Err(ImageError::BadSignature { .. })
+        ));
+        let e = tempfile::tempdir().unwrap();
+        write(e.path(), None).await;
+        let err = ImageReader::open_with(e.path(), Some(&key(1)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ImageError::Unsigned { .. }), "{err}");
+        assert!(err.is_refusal());
+    }
+
+    #[tokio::test]
+    async fn every_file_is_verified_and_a_missing_one_named() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), None).await;
+        let r = ImageReader::open(d.path()).await.unwrap();
+        r.verify_files().await.unwrap();
+        std::fs::remove_file(d.path().join(chunk_path(1, false))).unwrap();
+        let err = r.verify_files().await.unwrap_err();
+        assert!(
+            matches!(&err, ImageError::Missing { path } if path == "data/000001.tsv"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn statements_are_checked_and_trailing_semicolons_dropped() {
+        let mut s = ImageSchema {
+            session: SessionSettings::default(),
+            databases: vec![Database {
+                name: "d".into(),
+                create_sql: "CREATE DATABASE `d`;".into(),
+            }],
+            tables: vec![table()],
+            objects: vec![],
+            accounts: vec![],
+            sequences: vec![],
+            chunks: vec![],
+        };
+        s.check_statements().unwrap();
+        assert_eq!(s.databases[0].create_sql, "CREATE DATABASE `d`");
+        let mut bad = s.clone();
+        bad.tables[0].create_sql = "CREATE TABLE `t` (a int); DROP DATABASE mysql".into();
+        let err = bad.check_statements().unwrap_err();
+        assert!(err.to_string().contains("table `d`.`t`"), "{err}");
+        let mut bad = s.clone();
+        bad.sequences.push(SequenceState {
+            db: "d".into(),
+            name: "s".into(),
+            next_value: "1); DROP DATABASE d; --".into(),
+            cycle_count: "0".into(),
+        });
+        assert!(matches!(bad.check_statements(), Err(ImageError::Schema(_))));
     }
 
     #[tokio::test]

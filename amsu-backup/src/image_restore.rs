@@ -1,29 +1,43 @@
-//! Restoring an image into a replica: schema first, then the chunks in parallel (each one
-//! verified against the manifest before it is loaded; a remote image's chunks are fetched
-//! while earlier ones load), then objects and accounts.
+//! Restoring an image into a replica: the whole image is checked first, then the schema
+//! is created, the chunks loaded in parallel, then objects and accounts.
+//!
+//! An image is data, never code, and a damaged image loads nothing: before the first
+//! statement runs on the replica, the signature (with a key), the manifest, every file's
+//! size and SHA-256, and every statement of `schema.json` ([`ImageSchema::check_statements`])
+//! are checked. A remote image is fetched whole into the local work directory for that
+//! (and its chunks deleted as they are loaded). The statements from the image are then
+//! sent with [`Session::exec_one`] on sessions that never run two statements of one text.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use amsu_core::manifest::{FileEntry, Manifest, MANIFEST_FILE};
+use amsu_core::manifest::{Manifest, MANIFEST_FILE};
 use amsu_core::{
     BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr, Transport,
 };
 use amsu_mysql::conn::Session;
-use amsu_transfer::{fetch_verified, RetryPolicy};
+use amsu_transfer::fetch_image;
+use amsu_transfer::RetryPolicy;
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use std::collections::HashSet;
 
-use crate::image::{
-    parse_manifest, parse_schema, ChunkRef, ImageError, ImageReader, ImageSchema, SCHEMA_FILE,
-};
+use crate::image::{ChunkRef, ImageError, ImageReader, ImageSchema};
 use crate::load::{self, ReadyChunk};
 use crate::meter::Meter;
 use crate::progress;
 use crate::restore;
+use crate::ImageKey;
+
+/// An image that passed every check, in a local directory.
+#[derive(Debug, Clone)]
+struct Opened {
+    manifest: Manifest,
+    schema: ImageSchema,
+    /// The local image directory (the work directory for a remote image).
+    dir: PathBuf,
+}
 
 /// Where an image is read from.
 #[derive(Clone)]
@@ -66,9 +80,10 @@ pub struct ImageRestore {
     retry: RetryPolicy,
     master: Option<ServerAddr>,
     resume: bool,
-    /// The manifest and schema once read (shared by clones: a remote image's are fetched
+    key: Option<ImageKey>,
+    /// The image once checked (shared by clones: a remote image is fetched and checked
     /// once for the preflight, the progress check, the restore and the cleanup).
-    opened: Arc<tokio::sync::OnceCell<(Manifest, ImageSchema)>>,
+    opened: Arc<tokio::sync::OnceCell<Opened>>,
 }
 
 impl ImageRestore {
@@ -83,8 +98,28 @@ impl ImageRestore {
             retry: RetryPolicy::default(),
             master: None,
             resume: false,
+            key: None,
             opened: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// Requires the image to be signed with `key` (`amsu backup --image-key`): an image
+    /// without a signature, or with one that does not match, is refused before anything
+    /// changes. `None` (the default): a signature is not checked.
+    pub fn key(mut self, key: Option<ImageKey>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Checks the whole image without changing anything: signature (with a key),
+    /// manifest, schema and every statement in it, every file's size and SHA-256 (a
+    /// remote image is fetched into the work directory for that). Done once; [`run`]
+    /// and the preflight call it too. An error for which [`ImageError::is_refusal`] holds
+    /// means the image is damaged or not trusted.
+    ///
+    /// [`run`]: ImageRestore::run
+    pub async fn check(&self) -> Result<(), ImageError> {
+        self.open().await.map(|_| ())
     }
 
     /// The master replication will start from: its preflight ([`Preflight`]) checks
@@ -124,7 +159,7 @@ impl ImageRestore {
     /// The number of chunks of this image recorded as loaded on the replica, or `None`
     /// when no restore of this image was started there.
     pub async fn recorded_chunks(&self) -> Result<Option<usize>, ImageError> {
-        let (manifest, _) = self.open().await?;
+        let manifest = self.open().await?.manifest;
         let mut rs = Session::open(&self.replica).await?;
         let done = progress::recorded(&mut rs, &progress::image_id(&manifest)).await?;
         Ok(done.map(|d| d.len()))
@@ -133,7 +168,7 @@ impl ImageRestore {
     /// Deletes this image's progress records from the replica (call once the restore is
     /// complete and recorded elsewhere; a later run starts fresh).
     pub async fn forget_progress(&self) -> Result<(), ImageError> {
-        let (manifest, _) = self.open().await?;
+        let manifest = self.open().await?.manifest;
         let mut rs = Session::open(&self.replica).await?;
         restore::prepare_session(&mut rs).await?;
         progress::forget(&mut rs, &progress::image_id(&manifest)).await?;
@@ -146,10 +181,16 @@ impl ImageRestore {
         &self,
         events: Arc<dyn EventSink>,
     ) -> Result<(CopyReport, Manifest), ImageError> {
-        let (manifest, schema) = self.open().await?;
+        // Every check before the first statement on the replica.
+        let Opened {
+            manifest,
+            schema,
+            dir,
+        } = self.open().await?;
         let image: Arc<str> = progress::image_id(&manifest).into();
         let schema = Arc::new(schema);
         let mut rs = Session::open(&self.replica).await?;
+        rs.single_statements();
         load::apply_settings(&mut rs, &schema.session).await?;
         let (done, existing) = if self.resume {
             let Some(done) = progress::recorded(&mut rs, &image).await? else {
@@ -207,9 +248,13 @@ impl ImageRestore {
         let meter = Arc::new(Meter::new(expected.len() as u64));
         meter.plan(todo.iter().map(|p| p.weight).sum());
 
-        let sessions = load::open_sessions(&self.replica, self.threads, &schema.session).await?;
+        let mut sessions =
+            load::open_sessions(&self.replica, self.threads, &schema.session).await?;
+        for s in &mut sessions {
+            s.single_statements();
+        }
         let (tx, rx) = mpsc::channel::<ReadyChunk>(self.threads);
-        let producer = self.produce(&manifest, todo, tx);
+        let producer = self.produce(&manifest, &dir, todo, tx);
         let loaders = load::load_all(
             sessions,
             Arc::new(schema.tables.clone()),
@@ -248,168 +293,155 @@ impl ImageRestore {
         Ok((report, manifest))
     }
 
-    /// Reads and checks the manifest and the schema.
-    async fn open(&self) -> Result<(Manifest, ImageSchema), ImageError> {
+    /// The image, checked ([`ImageRestore::check`]).
+    async fn open(&self) -> Result<Opened, ImageError> {
         self.opened
             .get_or_try_init(|| self.read_image())
             .await
             .cloned()
     }
 
-    /// Reads and checks the manifest and the schema from the source.
-    async fn read_image(&self) -> Result<(Manifest, ImageSchema), ImageError> {
-        match &self.source {
-            ImageSource::Local(dir) => {
-                let r = ImageReader::open(dir).await?;
-                Ok((r.manifest().clone(), r.schema().clone()))
-            }
+    /// Reads and checks the whole image (a remote one fetched first; its fetched files
+    /// are deleted when it is refused).
+    async fn read_image(&self) -> Result<Opened, ImageError> {
+        let r = self.read_image_inner().await;
+        if let (Err(_), ImageSource::Remote { work_dir, .. }) = (&r, &self.source) {
+            let _ = tokio::fs::remove_dir_all(work_dir).await;
+        }
+        r
+    }
+
+    async fn read_image_inner(&self) -> Result<Opened, ImageError> {
+        let dir = match &self.source {
+            ImageSource::Local(dir) => dir.clone(),
             ImageSource::Remote {
                 transport,
                 dir,
                 work_dir,
             } => {
-                tokio::fs::create_dir_all(work_dir)
-                    .await
-                    .map_err(|e| ImageError::io(work_dir, e))?;
-                let remote = join(dir, MANIFEST_FILE);
-                let location = if dir.is_empty() { "/" } else { dir.as_str() }.to_string();
-                let exists = transport
-                    .size(&remote)
-                    .await
-                    .map_err(amsu_transfer::TransferError::from_boxed)?;
-                if exists.is_none() {
-                    return Err(ImageError::NoManifest { location });
-                }
-                let local = work_dir.join(format!("{MANIFEST_FILE}.amsu-fetch"));
-                let _ = tokio::fs::remove_file(&local).await;
-                transport
-                    .fetch(&remote, 0, &local)
-                    .await
-                    .map_err(amsu_transfer::TransferError::from_boxed)?;
-                let text = tokio::fs::read_to_string(&local)
-                    .await
-                    .map_err(|e| ImageError::io(&local, e))?;
-                let manifest = parse_manifest(&text, &location)?;
-                let entry = manifest
-                    .files
-                    .iter()
-                    .find(|f| f.path == SCHEMA_FILE)
-                    .expect("checked by parse_manifest");
-                let got = self.fetch(entry).await?;
-                let bytes = tokio::fs::read(&got)
-                    .await
-                    .map_err(|e| ImageError::io(&got, e))?;
-                let schema = parse_schema(&bytes, &manifest)?;
-                Ok((manifest, schema))
+                self.stage(&**transport, dir, work_dir).await?;
+                work_dir.clone()
             }
-        }
+        };
+        let r = ImageReader::open_with(&dir, self.key.as_ref()).await?;
+        r.verify_files().await?;
+        Ok(Opened {
+            manifest: r.manifest().clone(),
+            schema: r.schema().clone(),
+            dir,
+        })
     }
 
-    /// Fetches one file of a remote image, verified; returns its local path.
-    async fn fetch(&self, entry: &FileEntry) -> Result<PathBuf, ImageError> {
-        let ImageSource::Remote {
+    /// Fetches a whole remote image into `work_dir`, each file verified against the
+    /// remote manifest.
+    async fn stage(
+        &self,
+        transport: &dyn Transport,
+        dir: &str,
+        work_dir: &std::path::Path,
+    ) -> Result<(), ImageError> {
+        let remote = join(dir, MANIFEST_FILE);
+        let location = if dir.is_empty() { "/" } else { dir }.to_string();
+        let exists = transport
+            .size(&remote)
+            .await
+            .map_err(amsu_transfer::TransferError::from_boxed)?;
+        if exists.is_none() {
+            return Err(ImageError::NoManifest { location });
+        }
+        fetch_image(
             transport,
             dir,
             work_dir,
-        } = &self.source
-        else {
-            unreachable!("only remote images are fetched")
-        };
-        let mut e = entry.clone();
-        e.path = join(dir, &entry.path);
-        fetch_verified(&**transport, &e, work_dir, &self.retry)
-            .await
-            .map_err(|err| match err {
-                amsu_transfer::TransferError::ChecksumMismatch {
-                    expected, actual, ..
-                } => ImageError::Checksum {
-                    path: entry.path.clone(),
-                    expected: format!("sha256 {expected}"),
-                    actual: format!("sha256 {actual}"),
-                },
-                other => other.into(),
-            })?;
-        Ok(work_dir.join(&e.path))
+            self.fetch_parallel,
+            &self.retry,
+            &|_, _| {},
+        )
+        .await
+        .map_err(|err| match err {
+            amsu_transfer::TransferError::ChecksumMismatch {
+                path,
+                expected,
+                actual,
+            } => ImageError::Checksum {
+                path,
+                expected: format!("sha256 {expected}"),
+                actual: format!("sha256 {actual}"),
+            },
+            amsu_transfer::TransferError::SizeMismatch {
+                path,
+                expected,
+                actual,
+            } => ImageError::Checksum {
+                path,
+                expected: format!("{expected} bytes"),
+                actual: format!("{actual} bytes"),
+            },
+            amsu_transfer::TransferError::NotFound { path, .. } => ImageError::Missing { path },
+            other => other.into(),
+        })?;
+        Ok(())
     }
 
-    /// Sends every chunk, verified (and fetched), in order, to the loaders.
+    /// Sends every chunk, in order, to the loaders. Each chunk was verified before the
+    /// restore began and is verified again just before it is loaded (a local image
+    /// directory may change meanwhile); a remote image's fetched chunks are deleted once
+    /// loaded.
     async fn produce(
         &self,
         manifest: &Manifest,
+        dir: &std::path::Path,
         todo: Vec<Pending>,
         tx: mpsc::Sender<ReadyChunk>,
     ) -> Result<(), ImageError> {
-        match &self.source {
-            ImageSource::Local(dir) => {
-                for p in todo {
-                    let c = &p.chunk;
-                    let entry = manifest
-                        .files
-                        .iter()
-                        .find(|f| f.path == c.path)
-                        .expect("validated");
-                    let local = dir.join(&c.path);
-                    crate::image::verify_file(&local, entry).await?;
-                    let ready = ReadyChunk {
-                        local,
-                        table: c.table,
-                        zstd: c.zstd,
-                        remove_after: false,
-                        record: p.record,
-                        clear_first: p.clear_first,
-                        weight: p.weight,
-                    };
-                    if tx.send(ready).await.is_err() {
-                        return Ok(()); // the loaders stopped; they report why
-                    }
-                }
-                Ok(())
-            }
-            ImageSource::Remote { .. } => {
-                let mut fetched = futures_util::stream::iter(todo)
-                    .map(|p| async move {
-                        let entry = manifest
-                            .files
-                            .iter()
-                            .find(|f| f.path == p.chunk.path)
-                            .expect("validated");
-                        self.fetch(entry).await.map(|local| ReadyChunk {
-                            local,
-                            table: p.chunk.table,
-                            zstd: p.chunk.zstd,
-                            remove_after: true,
-                            record: p.record,
-                            clear_first: p.clear_first,
-                            weight: p.weight,
-                        })
-                    })
-                    .buffered(self.fetch_parallel);
-                while let Some(r) = fetched.next().await {
-                    if tx.send(r?).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                Ok(())
+        let remote = matches!(self.source, ImageSource::Remote { .. });
+        for p in todo {
+            let c = &p.chunk;
+            let entry = manifest
+                .files
+                .iter()
+                .find(|f| f.path == c.path)
+                .expect("validated");
+            let local = dir.join(&c.path);
+            crate::image::verify_file(&local, entry).await?;
+            let ready = ReadyChunk {
+                local,
+                table: c.table,
+                zstd: c.zstd,
+                remove_after: remote,
+                record: p.record,
+                clear_first: p.clear_first,
+                weight: p.weight,
+            };
+            if tx.send(ready).await.is_err() {
+                return Ok(()); // the loaders stopped; they report why
             }
         }
+        Ok(())
     }
 }
 
-/// Before any change: the image opens (manifest present and valid, schema matching its
-/// checksum), was taken from the given master (same `server_id`), and the master still
+/// Before any change: the image passes every check ([`ImageRestore::check`]: signature,
+/// manifest, schema and its statements, every file's checksum), was taken from the given
+/// master (same `server_id`), and the master still
 /// has the binary log file the image's coordinates name.
 #[async_trait]
 impl Preflight for ImageRestore {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
         let manifest = match self.open().await {
-            Ok((m, _)) => m,
+            Ok(o) => o.manifest,
             Err(e) => {
+                let what = if e.is_refusal() {
+                    "is refused"
+                } else {
+                    "cannot be read"
+                };
                 return Ok(vec![Finding::blocking(
                     Role::Replica,
                     "image_invalid",
-                    format!("the image cannot be used: {e}"),
-                    "point --image at a complete amsu image (one with manifest.json), or take a new one with amsu backup",
-                )])
+                    format!("the image {what}, nothing was loaded: {e}"),
+                    "point --image at a complete, undamaged amsu image (with --image-key, one signed with that key), or take a new one with amsu backup",
+                )]);
             }
         };
         let Some(master) = &self.master else {

@@ -24,6 +24,7 @@ mod outfile;
 mod physical;
 mod progress;
 pub mod restore;
+mod signature;
 mod snapshot;
 
 pub use backup::ImageBackup;
@@ -36,6 +37,7 @@ pub use physical::{
     PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService, SandboxService,
     ServiceCommandError, SystemdService,
 };
+pub use signature::{ImageKey, KeyError};
 
 use amsu_mysql::MysqlError;
 

@@ -1,5 +1,10 @@
 //! Loading schema, objects and accounts into the replica. Every statement runs with
 //! `sql_log_bin = 0`, so the replica's own binary log never records the copy.
+//!
+//! Definitions (of databases, tables, objects, accounts, grants) are sent with
+//! [`Session::exec_one`]: on a session in single-statement mode (a restore from an
+//! image) they go through the prepared-statement protocol and never run as more than
+//! one statement.
 
 use amsu_core::Flavor;
 use amsu_mysql::conn::{text, Session, SESSION_SETUP};
@@ -36,7 +41,7 @@ pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), M
             .create_sql
             .replacen("CREATE DATABASE ", "CREATE DATABASE IF NOT EXISTS ", 1)
             .replacen("IF NOT EXISTS /*!32312 IF NOT EXISTS*/", "IF NOT EXISTS", 1);
-        s.exec(
+        s.exec_one(
             &sql,
             &format!("creating database {}", quote::ident(&db.name)),
         )
@@ -69,7 +74,7 @@ pub(crate) async fn create_tables(
             )
             .await?;
             let sql = d.as_ref().map_or(t.create_sql.as_str(), |d| &d.create_sql);
-            s.exec(sql, &format!("creating table {}", t.qualified()))
+            s.exec_one(sql, &format!("creating table {}", t.qualified()))
                 .await?;
         }
         if let Some(d) = d {
@@ -159,8 +164,18 @@ async fn add_keys(s: &mut Session, t: &Table, d: &Deferred) -> Result<(), MysqlE
         )
         .await?;
     if let Some(sql) = d.alter_sql(t, &existing) {
+        if s.is_single_statements() {
+            // The keys are lines of the image's CREATE TABLE: the ALTER must be one
+            // statement on this table, whatever those lines hold.
+            let e = amsu_mysql::statement::Expected::AlterTable {
+                db: &t.db,
+                name: &t.name,
+            };
+            amsu_mysql::statement::check(&sql, &e)
+                .map_err(|err| s.unexpected(&what, format!("refused: {err}")))?;
+        }
         tracing::debug!(table = %t.qualified(), "adding deferred keys");
-        s.exec(&sql, &what).await?;
+        s.exec_one(&sql, &what).await?;
     }
     Ok(())
 }
@@ -265,7 +280,7 @@ pub async fn restore_sequences(
             quote::qualified(&st.db, &st.name)
         );
         for sql in st.restore_sql() {
-            s.exec(&sql, &what).await?;
+            s.exec_one(&sql, &what).await?;
         }
     }
     Ok(())
@@ -349,7 +364,7 @@ async fn create_object_as(
         .then(|| disabled_on_slave(&o.name, sql))
         .flatten();
     let r = s
-        .exec(slave_disabled.as_deref().unwrap_or(sql), &what)
+        .exec_one(slave_disabled.as_deref().unwrap_or(sql), &what)
         .await;
     let r = match r {
         Ok(()) if replica_event && slave_disabled.is_none() => {
@@ -630,7 +645,7 @@ pub async fn create_account_names(s: &mut Session, accounts: &[Account]) -> Resu
         };
         s.exec(&drop, &drop).await?;
         let what = format!("creating account {target}");
-        match s.exec(&a.create_sql, &what).await {
+        match s.exec_one(&a.create_sql, &what).await {
             Ok(()) => {}
             // MariaDB gives a role's creator the role with ADMIN OPTION; the role may
             // already exist when an earlier account's grants named it.
@@ -646,7 +661,7 @@ pub async fn apply_grants(s: &mut Session, accounts: &[Account]) -> Result<(), M
     for a in accounts {
         for g in &a.grants {
             let what = format!("applying grants of {}@{}", a.user, a.host);
-            s.exec(g, &what).await?;
+            s.exec_one(g, &what).await?;
         }
     }
     Ok(())

@@ -129,6 +129,10 @@ pub struct SetupArgs {
     /// Seed the replica from an existing image (DIR or ftp://…) instead of the master.
     #[arg(long, value_name = "DIR|URL")]
     pub image: Option<String>,
+    /// With --image: accept only an image signed with the secret key in FILE (amsu
+    /// backup --image-key); an unsigned image or a wrong signature is refused, exit 3.
+    #[arg(long, value_name = "FILE", requires = "image")]
+    pub image_key: Option<std::path::PathBuf>,
     /// outfile: keep the run directory on the master as a reusable image.
     #[arg(long)]
     pub keep_image: bool,
@@ -249,6 +253,10 @@ pub struct BackupArgs {
     /// Compress the chunks with zstd.
     #[arg(long)]
     pub zstd: bool,
+    /// Sign the image: an HMAC-SHA-256 of its manifest with the secret key in FILE
+    /// (at least 16 bytes; trailing line breaks ignored), written to manifest.sig.
+    #[arg(long, value_name = "FILE")]
+    pub image_key: Option<std::path::PathBuf>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -292,6 +300,10 @@ pub struct RestoreArgs {
     /// and a replica holding anything else is refused (exit 3).
     #[arg(long)]
     pub force: bool,
+    /// Accept only an image signed with the secret key in FILE (amsu backup
+    /// --image-key): an unsigned image or a wrong signature is refused, exit 3.
+    #[arg(long, value_name = "FILE")]
+    pub image_key: Option<std::path::PathBuf>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

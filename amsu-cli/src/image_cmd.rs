@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_backup::{
-    ImageBackup, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
+    ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy,
+    PhysicalCopy,
 };
 use amsu_core::{
     DataCopier, EventSink, MasterServer, Preflight, ReplicaServer, ReplicationSource, Secret,
@@ -106,6 +107,12 @@ fn scratch(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("amsu-{what}-{}-{nanos:x}", std::process::id()))
 }
 
+/// The image key in `file` (never shown: a refusal names the file only).
+fn image_key(file: Option<&std::path::Path>) -> Result<Option<ImageKey>, Exit> {
+    file.map(|f| ImageKey::from_file(f).map_err(usage))
+        .transpose()
+}
+
 fn image_source(image: &str, o: &FtpOptions) -> Result<ImageSource, Exit> {
     if is_ftp(image) {
         let t = ftp(image, o)?;
@@ -136,6 +143,11 @@ impl Copier {
     ) -> Result<Copier, Exit> {
         let threads = a.threads.unwrap_or(2).max(1);
         if a.method == Method::Physical {
+            if a.image_key.is_some() {
+                return Err(usage(anyhow!(
+                    "--image-key checks logical images; a physical image is not signed"
+                )));
+            }
             return crate::physical::copier(a, master, replica).map(Copier::Physical);
         }
         if let Some(image) = &a.image {
@@ -144,7 +156,8 @@ impl Copier {
             }
             let r = ImageRestore::new(image_source(image, &a.ftp_options)?, replica.clone())
                 .threads(threads)
-                .master(master.clone());
+                .master(master.clone())
+                .key(image_key(a.image_key.as_deref())?);
             return Ok(Copier::Image(r));
         }
         match a.method {
@@ -204,10 +217,16 @@ impl Copier {
 
 /// `amsu backup`.
 pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
+    if a.method == Method::Physical && a.image_key.is_some() {
+        return Err(usage(anyhow!(
+            "--image-key signs logical images; a physical image is not signed"
+        )));
+    }
     if a.method == Method::Physical {
         return crate::physical::backup(a).await;
     }
     let master = master_addr(&a.master, &a.passwords)?;
+    let key = image_key(a.image_key.as_deref())?;
     let remote = if is_ftp(&a.out) {
         Some(ftp_upload(&a.out, &a.ftp_options)?)
     } else {
@@ -221,7 +240,8 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let sink: Arc<dyn EventSink> = renderer.clone();
     let b = ImageBackup::new(master.clone(), &dir)
         .threads(a.threads.unwrap_or(2))
-        .zstd(a.zstd.then_some(3));
+        .zstd(a.zstd.then_some(3))
+        .key(key);
     let result = b.run(sink).await;
     renderer.finish();
     let (manifest, report) = result
@@ -296,8 +316,10 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         ),
         None => None,
     };
+    let key = image_key(a.image_key.as_deref())?;
     let mut restore = ImageRestore::new(image_source(&a.image, &a.ftp_options)?, replica.clone())
-        .threads(a.threads.unwrap_or(2));
+        .threads(a.threads.unwrap_or(2))
+        .key(key);
     let failed = |e: anyhow::Error| {
         Exit(
             exit::FAILED,
@@ -307,6 +329,22 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
             )),
         )
     };
+    // The whole image is checked before anything changes: a damaged or untrusted image
+    // loads nothing.
+    if let Err(e) = restore.check().await {
+        let what = if e.is_refusal() {
+            "is refused"
+        } else {
+            "cannot be read"
+        };
+        return Err(Exit(
+            exit::PRECONDITION,
+            anyhow::Error::new(e).context(format!(
+                "the image {} {what}; nothing was changed on {replica}",
+                shown(&a.image)
+            )),
+        ));
+    }
     // An interrupted restore of this image goes on where it stopped; anything else on
     // the replica is left alone unless --force.
     let recorded = restore

@@ -11,6 +11,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The file name of the manifest inside an image directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The file name of the manifest's keyed signature (HMAC-SHA-256 of the manifest's bytes,
+/// lower-case hex) inside an image directory, when the image is signed. Written before
+/// the manifest; not listed in it.
+pub const SIGNATURE_FILE: &str = "manifest.sig";
+
 /// The source server of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceServer {

@@ -55,6 +55,7 @@ pub struct Session {
     /// The connection.
     pub conn: Conn,
     server: String,
+    single: bool,
 }
 
 impl Session {
@@ -63,12 +64,32 @@ impl Session {
         Ok(Session {
             conn: connect(addr).await?,
             server: addr.to_string(),
+            single: false,
         })
     }
 
     /// Wraps an open connection.
     pub fn new(conn: Conn, server: String) -> Session {
-        Session { conn, server }
+        Session {
+            conn,
+            server,
+            single: false,
+        }
+    }
+
+    /// From now on, [`Session::exec_one`] never lets the server run more than one
+    /// statement of a text (for SQL text from outside, such as an image).
+    ///
+    /// mysql_async always asks for `CLIENT_MULTI_STATEMENTS` and has no way to turn it
+    /// off, so with it a text query `a; b` runs both. A statement sent with the
+    /// prepared-statement protocol is always one statement: the server refuses `a; b`.
+    pub fn single_statements(&mut self) {
+        self.single = true;
+    }
+
+    /// True after [`Session::single_statements`].
+    pub fn is_single_statements(&self) -> bool {
+        self.single
     }
 
     /// The server, for messages.
@@ -90,6 +111,66 @@ impl Session {
     pub async fn exec(&mut self, sql: &str, what: &str) -> Result<(), MysqlError> {
         let e = self.err(what);
         self.conn.query_drop(sql).await.map_err(e)
+    }
+
+    /// Runs one statement of SQL text that did not come from amsu (a definition from an
+    /// image); `what` describes it in errors.
+    ///
+    /// On a session in [`Session::single_statements`] mode the text is sent with the
+    /// prepared-statement protocol (prepare, execute, close), which never runs more than
+    /// one statement. A statement the server cannot prepare (`ER_UNSUPPORTED_PS`: MySQL
+    /// and MariaDB before 10.6 for routines, triggers and events) is sent as text only
+    /// when it lexes as a single statement ([`crate::statement::is_single`]); otherwise
+    /// it is refused without being run. The same holds for a text with `?` or `:name`
+    /// outside quotes ([`crate::statement::has_parameter_markers`]), which mysql_async
+    /// would prepare with parameter markers in their place. Other sessions send it as
+    /// text, as [`Session::exec`].
+    pub async fn exec_one(&mut self, sql: &str, what: &str) -> Result<(), MysqlError> {
+        if !self.single {
+            return self.exec(sql, what).await;
+        }
+        let e = self.err(what);
+        let as_text = |s: &mut Session, why: &str| {
+            if crate::statement::is_single(sql) {
+                return Ok(());
+            }
+            Err(s.unexpected(
+                what,
+                format!(
+                    "{why}, and as text it could run more than one statement (it holds `;`); \
+                     refusing to send it. Create it by hand, or restore into MariaDB 10.6 or later"
+                ),
+            ))
+        };
+        if crate::statement::has_parameter_markers(sql) {
+            // mysql_async would prepare `?` in place of `:name`: not the text given.
+            as_text(self, "the text holds `:name` or `?` markers")?;
+            return self.exec(sql, what).await;
+        }
+        let prepared = match self.conn.prep(sql).await {
+            Ok(stmt) => stmt,
+            Err(err) if crate::server_code(&err) == Some(crate::codes::UNSUPPORTED_PS) => {
+                as_text(self, "the server cannot prepare this statement")?;
+                return self.exec(sql, what).await;
+            }
+            // mysql_async reads `:name` outside quotes as a named parameter and sends
+            // `?` instead: such a text is not what the image holds.
+            Err(mysql_async::Error::Driver(mysql_async::DriverError::MixedParams)) => {
+                as_text(self, "the text holds `:name` or `?` markers")?;
+                return self.exec(sql, what).await;
+            }
+            Err(err) => return Err(e(err)),
+        };
+        if prepared.num_params() > 0 {
+            // `?` or `:name` outside quotes: executing would need values, and the text
+            // the server prepared is not the text given.
+            self.conn.close(prepared).await.map_err(self.err(what))?;
+            as_text(self, "the text holds `:name` or `?` markers")?;
+            return self.exec(sql, what).await;
+        }
+        let r = self.conn.exec_drop(&prepared, ()).await.map_err(e);
+        let closed = self.conn.close(prepared).await.map_err(self.err(what));
+        r.and(closed)
     }
 
     /// Runs a query and returns all rows.

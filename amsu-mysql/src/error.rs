@@ -17,6 +17,8 @@ pub mod codes {
     /// `ER_NO_SUCH_USER`: the definer of an object does not exist (a note when the
     /// creating user may name any definer; an error when a view is used through one).
     pub const NO_SUCH_USER: u16 = 1449;
+    /// `ER_UNSUPPORTED_PS`: the statement cannot be prepared (MySQL's `CREATE PROCEDURE`).
+    pub const UNSUPPORTED_PS: u16 = 1295;
     /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
 }

@@ -15,6 +15,7 @@ pub mod quote;
 pub mod replica_config;
 pub mod sandbox;
 mod server;
+pub mod statement;
 pub mod verify;
 
 pub use error::{codes, server_code, MysqlError};

@@ -7,9 +7,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use amsu_core::manifest::{check_relative_path, FileEntry, Manifest, MANIFEST_FILE};
+use amsu_core::manifest::{
+    check_relative_path, FileEntry, Manifest, MANIFEST_FILE, SIGNATURE_FILE,
+};
 use amsu_core::Transport;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -184,7 +186,8 @@ async fn fetch_file<T: Transport + ?Sized>(
 /// then on); the remote manifest is fetched and validated (known version, safe paths)
 /// before any other file; every file is fetched and verified with [`fetch_verified`]'s
 /// logic by `parallel` concurrent workers (at least 1), resuming partial local files; the
-/// manifest is written locally last, by a rename, so a local image with a manifest is
+/// signature (`manifest.sig`) is fetched when the image has one; the manifest is written
+/// locally last, by a rename, so a local image with a manifest is
 /// complete. `progress(done, total)` is called with the bytes present locally after every
 /// transfer attempt.
 ///
@@ -203,11 +206,9 @@ pub async fn fetch_image<T: Transport + ?Sized>(
         .await
         .map_err(|e| TransferError::local(local_dir, e))?;
     let manifest_path = local_dir.join(MANIFEST_FILE);
-    match tokio::fs::remove_file(&manifest_path).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(TransferError::local(&manifest_path, e)),
-    }
+    remove(&manifest_path).await?;
+    let signature_path = local_dir.join(SIGNATURE_FILE);
+    remove(&signature_path).await?;
 
     // The manifest first, into a temporary name.
     let remote_manifest = join(remote_dir, MANIFEST_FILE);
@@ -241,11 +242,38 @@ pub async fn fetch_image<T: Transport + ?Sized>(
         };
         progress(now, total);
     };
-    let reports: Vec<FetchReport> = futures_util::stream::iter(&manifest.files)
-        .map(|f| fetch_file(transport, remote_dir, f, local_dir, policy, &on_bytes))
+    // The futures are made up front and boxed: a stream that maps with a closure is not
+    // provably `Send` for every lifetime, which callers inside `#[async_trait]` methods
+    // need (rust-lang/rust#102211).
+    let fetches: Vec<_> = manifest
+        .files
+        .iter()
+        .map(|f| fetch_file(transport, remote_dir, f, local_dir, policy, &on_bytes).boxed())
+        .collect();
+    let reports: Vec<FetchReport> = futures_util::stream::iter(fetches)
         .buffer_unordered(parallel.max(1))
         .try_collect()
         .await?;
+
+    // The signature, when the image has one (checked by the reader, with its key).
+    let remote_signature = join(remote_dir, SIGNATURE_FILE);
+    let signed = with_retry(policy, &remote_signature, |_| async {
+        transport
+            .size(&remote_signature)
+            .await
+            .map_err(TransferError::from_boxed)
+    })
+    .await?;
+    if signed.is_some() {
+        with_retry(policy, &remote_signature, |_| async {
+            remove(&signature_path).await?;
+            transport
+                .fetch(&remote_signature, 0, &signature_path)
+                .await
+                .map_err(TransferError::from_boxed)
+        })
+        .await?;
+    }
 
     // Last: the manifest, exactly as fetched.
     tokio::fs::rename(&part, &manifest_path)
@@ -268,8 +296,8 @@ pub async fn fetch_image<T: Transport + ?Sized>(
 /// The local manifest is read and validated first, and every file's size checked against
 /// it. A remote `manifest.json` is deleted before anything else (the remote image is
 /// incomplete from then on); every file is uploaded by `parallel` workers (at least 1),
-/// retried with `policy` on connection errors and its remote size checked; the manifest is
-/// uploaded last. `progress(done, total)` is called after every file.
+/// retried with `policy` on connection errors and its remote size checked; the signature
+/// (`manifest.sig`), when there is one, and then the manifest are uploaded last. `progress(done, total)` is called after every file.
 pub async fn put_image<T: Transport + ?Sized>(
     local_dir: &Path,
     transport: &T,
@@ -300,12 +328,16 @@ pub async fn put_image<T: Transport + ?Sized>(
     }
 
     let remote_manifest = join(remote_dir, MANIFEST_FILE);
+    let remote_signature = join(remote_dir, SIGNATURE_FILE);
     with_retry(policy, remote_dir, |_| async {
         if !remote_dir.is_empty() {
             transport.mkdir(remote_dir).await?;
         }
         if transport.size(&remote_manifest).await?.is_some() {
             transport.delete(&remote_manifest).await?;
+        }
+        if transport.size(&remote_signature).await?.is_some() {
+            transport.delete(&remote_signature).await?;
         }
         let dirs: BTreeSet<&str> = manifest
             .files
@@ -337,6 +369,17 @@ pub async fn put_image<T: Transport + ?Sized>(
         .try_collect::<Vec<()>>()
         .await?;
 
+    let signature_path = local_dir.join(SIGNATURE_FILE);
+    if let Ok(meta) = tokio::fs::metadata(&signature_path).await {
+        put_checked(
+            transport,
+            &signature_path,
+            &remote_signature,
+            meta.len(),
+            policy,
+        )
+        .await?;
+    }
     put_checked(
         transport,
         &manifest_path,
@@ -391,7 +434,11 @@ fn parse_manifest(text: &str, location: &str) -> Result<Manifest, TransferError>
     })?;
     let mut seen = BTreeSet::new();
     for f in &m.files {
-        if f.path == MANIFEST_FILE || f.path.ends_with(PART_SUFFIX) || !seen.insert(&f.path) {
+        if f.path == MANIFEST_FILE
+            || f.path == SIGNATURE_FILE
+            || f.path.ends_with(PART_SUFFIX)
+            || !seen.insert(&f.path)
+        {
             return Err(TransferError::unsafe_path(&f.path));
         }
     }

@@ -125,7 +125,7 @@ async fn image_backup_then_restore_yields_equal_replica() {
 }
 
 /// A chunk whose bytes changed (same size) is refused by its checksum before anything is
-/// loaded from it; an image without a manifest is refused with a clear error.
+/// created or loaded (exit 3); an image without a manifest is refused with a clear error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_or_incomplete_image_is_refused() {
     let p = pair(|o| o, |o| o).await;
@@ -160,11 +160,19 @@ async fn corrupted_or_incomplete_image_is_refused() {
     std::fs::write(&path, &bytes).unwrap();
 
     let code = amsu(&["restore", "--image", &img_s, "--replica", &p.replica.url()]).await;
-    assert_ne!(code, 0, "a corrupted chunk must fail the restore");
     assert_eq!(
-        scalar(&r, "SELECT COUNT(*) FROM d.t").await.as_deref(),
+        code, 3,
+        "a corrupted chunk is refused before anything changes"
+    );
+    assert_eq!(
+        scalar(
+            &r,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'd'"
+        )
+        .await
+        .as_deref(),
         Some("0"),
-        "nothing may be loaded from a corrupted chunk"
+        "nothing may be created or loaded from a corrupted image"
     );
     let i = reader
         .schema()
@@ -218,7 +226,6 @@ async fn corrupted_or_incomplete_image_is_refused() {
     let err = ImageReader::open(&img).await.unwrap_err();
     assert!(matches!(err, ImageError::NoManifest { .. }), "{err}");
     assert!(err.to_string().contains("manifest.json"), "{err}");
-    exec(&r, &["DROP DATABASE d"]).await;
     let code = amsu(&["restore", "--image", &img_s, "--replica", &p.replica.url()]).await;
     assert_ne!(code, 0, "an image without a manifest must be refused");
     let code = amsu(&[

@@ -3,6 +3,7 @@
 mod check;
 mod fidelity;
 mod hostile;
+mod hostile_image;
 mod hostile_ops;
 mod image;
 mod physical;
