@@ -63,7 +63,14 @@ impl ImageBackup {
     ) -> Result<(Manifest, CopyReport), ImageError> {
         let writer = Arc::new(ImageWriter::create(&self.dir)?.zstd(self.zstd));
         let mut ctl = Session::open(&self.master).await?;
-        let cat = Catalog::read(&mut ctl, snapshot::BUSY_WAIT, &events).await?;
+        let cat = Catalog::read(
+            &self.master,
+            &mut ctl,
+            self.threads,
+            snapshot::BUSY_WAIT,
+            &events,
+        )
+        .await?;
         let done = Arc::new(Mutex::new(Vec::new()));
         let sinks = (0..self.threads)
             .map(|_| FileSink {

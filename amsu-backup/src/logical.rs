@@ -112,7 +112,14 @@ pub(crate) struct Chunk {
 impl LogicalCopy {
     async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
         let mut ctl = Session::open(&self.master).await?;
-        let cat = Catalog::read(&mut ctl, self.options.busy_wait, &events).await?;
+        let cat = Catalog::read(
+            &self.master,
+            &mut ctl,
+            self.options.threads,
+            self.options.busy_wait,
+            &events,
+        )
+        .await?;
         let plugins = catalog::account_plugins(&mut ctl, cat.info.flavor).await?;
 
         let settings = snapshot::dump_settings();

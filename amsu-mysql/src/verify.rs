@@ -97,27 +97,58 @@ pub async fn table_specs(s: &mut Session) -> Result<Vec<TableSpec>, MysqlError> 
         .map(|d| quote::string(d))
         .collect::<Vec<_>>()
         .join(",");
+    // One statement per information_schema table, grouped here (a correlated subquery
+    // per column is quadratic on a server with many tables), each bounded in time.
+    let prior = s.statement_limit();
+    s.limit_statements(crate::conn::metadata_limit()).await?;
+    let base: std::collections::HashSet<(String, String)> = s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA NOT IN ({sys}) AND TABLE_TYPE = 'BASE TABLE'"
+            ),
+            "listing tables to digest",
+        )
+        .await?
+        .iter()
+        .map(|r| pair(r))
+        .collect();
+    let mut primary: std::collections::HashMap<(String, String), Vec<String>> =
+        std::collections::HashMap::new();
+    for r in s
+        .rows(
+            &format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA NOT IN ({sys}) AND INDEX_NAME = 'PRIMARY'"
+            ),
+            "listing primary keys to digest",
+        )
+        .await?
+    {
+        let col = r.as_ref(2).and_then(text).unwrap_or_default();
+        primary.entry(pair(&r)).or_default().push(col);
+    }
     let rows = s
         .rows(
             &format!(
-                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, LOWER(c.DATA_TYPE), \
-                 (SELECT COUNT(*) FROM information_schema.STATISTICS k WHERE k.TABLE_SCHEMA = c.TABLE_SCHEMA \
-                  AND k.TABLE_NAME = c.TABLE_NAME AND k.INDEX_NAME = 'PRIMARY'), \
-                 (SELECT COUNT(*) FROM information_schema.STATISTICS k WHERE k.TABLE_SCHEMA = c.TABLE_SCHEMA \
-                  AND k.TABLE_NAME = c.TABLE_NAME AND k.INDEX_NAME = 'PRIMARY' AND k.COLUMN_NAME = c.COLUMN_NAME) \
-                 FROM information_schema.COLUMNS c \
-                 JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
-                 WHERE c.TABLE_SCHEMA NOT IN ({sys}) AND t.TABLE_TYPE = 'BASE TABLE' \
-                 ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION"
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE) \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA NOT IN ({sys}) \
+                 ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
             ),
             "listing columns to digest",
         )
         .await?;
+    s.limit_statements(prior.unwrap_or_default()).await?;
     let mut specs: Vec<TableSpec> = Vec::new();
     let mut keys: Vec<Option<String>> = Vec::new();
     for r in &rows {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
         let (db, table, col) = (t(0), t(1), t(2));
+        let id = (db, table);
+        if !base.contains(&id) {
+            continue;
+        }
+        let (db, table) = id;
         if specs.last().map(|l| (&l.db, &l.table)) != Some((&db, &table)) {
             specs.push(TableSpec {
                 db: db.clone(),
@@ -131,7 +162,9 @@ pub async fn table_specs(s: &mut Session) -> Result<Vec<TableSpec>, MysqlError> 
             t(3).as_str(),
             "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
         );
-        if t(4) == "1" && t(5) == "1" && integer {
+        // The key is a primary key of one integer column.
+        let pk = primary.get(&(db, table));
+        if pk.is_some_and(|k| k.len() == 1 && k[0] == col) && integer {
             *keys.last_mut().expect("pushed") = Some(col.clone());
         }
         specs.last_mut().expect("pushed").columns.push(col);
@@ -167,6 +200,12 @@ pub async fn table_specs(s: &mut Session) -> Result<Vec<TableSpec>, MysqlError> 
         }
     }
     Ok(specs)
+}
+
+/// (schema, table) of the first two columns of a row.
+fn pair(r: &mysql_async::Row) -> (String, String) {
+    let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+    (t(0), t(1))
 }
 
 /// Digests the tables of `specs` on this session (inside whatever transaction it has).
