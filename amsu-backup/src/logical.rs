@@ -131,6 +131,7 @@ impl LogicalCopy {
         load::apply_settings(&mut rs, &settings).await?;
         restore::create_databases(&mut rs, &cat.databases).await?;
         let deferred = restore::create_tables(&mut rs, &cat.tables, &HashSet::new()).await?;
+        tracing::debug!(tables = cat.tables.len(), "tables created on the replica");
 
         // Every connection (and its handshake) before the snapshot's lock.
         let sessions = load::open_sessions(&self.replica, self.options.threads, &settings).await?;

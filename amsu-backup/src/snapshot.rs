@@ -85,6 +85,11 @@ impl Catalog {
         catalog::table_ddl(all(ctl, &mut extra), &mut tables).await?;
         let objects = catalog::objects_on(all(ctl, &mut extra)).await?;
         drop(extra);
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            sessions = helpers + 1,
+            "catalog: SHOW CREATE read"
+        );
         if let Some(why) = catalog::refusal(&tables) {
             return Err(BackupError::Unsupported(why).into());
         }

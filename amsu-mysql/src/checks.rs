@@ -1760,6 +1760,10 @@ const MEASURE_BATCH_TABLES: usize = 100;
 /// larger than this is measured alone).
 const MEASURE_BATCH_BYTES: u64 = 64 * MIB;
 
+/// How long the checks measure rows, at most; the rows of the tables left are estimated
+/// (on a server with very many tables).
+const MEASURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads the master's tables, their keys and large columns, and its other objects, in a
 /// few set-based statements (one per `information_schema` table: a correlated
 /// subquery per table is quadratic on a server with many tables).
@@ -1842,8 +1846,13 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
         .collect();
     let mut measured: BTreeMap<usize, u64> = BTreeMap::new();
     let batches = measure_batches(&to_measure, |i| d.tables[i].bytes);
+    let started = std::time::Instant::now();
     for batch in batches {
-        measure(s, &batch, &mut measured).await?;
+        if started.elapsed() >= MEASURE_BUDGET {
+            tracing::debug!("time to measure rows used up: the other tables' rows are estimated");
+            break;
+        }
+        measure(s, batch, &mut measured).await?;
     }
     for (i, t) in d.tables.iter().enumerate() {
         match measured.get(&i) {
