@@ -340,12 +340,15 @@ pub async fn databases_on(mut sessions: Vec<&mut Session>) -> Result<Vec<Databas
         .collect())
 }
 
+/// A row as (column name, text value) pairs.
+pub type TextRow = Vec<(String, Option<String>)>;
+
 /// Runs `statements` (each answering one row: a `SHOW CREATE …`) spread over
 /// `sessions`, concurrently; returns their first rows in order, or the first error.
 pub async fn show_each(
     sessions: &mut [&mut Session],
     statements: &[String],
-) -> Result<Vec<Vec<(String, Option<String>)>>, MysqlError> {
+) -> Result<Vec<TextRow>, MysqlError> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -373,7 +376,7 @@ pub async fn show_each(
         }
     }))
     .await;
-    let mut rows: Vec<Option<Vec<(String, Option<String>)>>> = vec![None; statements.len()];
+    let mut rows: Vec<Option<TextRow>> = vec![None; statements.len()];
     for part in parts {
         for (i, row) in part? {
             rows[i] = Some(row);

@@ -32,8 +32,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use amsu_core::{
-    BoxError, Event, EventSink, Finding, Flavor, NoEvents, Role, ServerAddr, ServerInfo,
-    Severity, Version,
+    BoxError, Event, EventSink, Finding, Flavor, NoEvents, Role, ServerAddr, ServerInfo, Severity,
+    Version,
 };
 use async_trait::async_trait;
 
@@ -1901,10 +1901,10 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
 /// Groups the per-table measuring statements into `UNION ALL` batches of at most
 /// [`MEASURE_BATCH_TABLES`] tables and (unless one table alone is larger)
 /// [`MEASURE_BATCH_BYTES`].
-fn measure_batches<'a>(
-    selects: &'a [(usize, String)],
+fn measure_batches(
+    selects: &[(usize, String)],
     bytes: impl Fn(usize) -> u64,
-) -> Vec<&'a [(usize, String)]> {
+) -> Vec<&[(usize, String)]> {
     let mut out = Vec::new();
     let (mut start, mut sum) = (0, 0u64);
     for (k, (i, _)) in selects.iter().enumerate() {
@@ -1919,6 +1919,22 @@ fn measure_batches<'a>(
         out.push(&selects[start..]);
     }
     out
+}
+
+#[cfg(test)]
+mod measure_tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_at_most_so_many_tables_and_bytes() {
+        let selects: Vec<(usize, String)> = (0..250).map(|i| (i, format!("q{i}"))).collect();
+        let sizes = |b: &[&[(usize, String)]]| b.iter().map(|x| x.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(&measure_batches(&selects, |_| 0)), [100, 100, 50]);
+        // 30 MiB each: two fit under 64 MiB; a table larger than that goes alone.
+        let b = measure_batches(&selects[..5], |i| if i == 2 { 100 * MIB } else { 30 * MIB });
+        assert_eq!(sizes(&b), [2, 1, 2]);
+        assert!(measure_batches(&[], |_| 0).is_empty());
+    }
 }
 
 /// Measures the largest row of each table of `batch` in one statement. A batch the

@@ -111,7 +111,7 @@ pub async fn table_specs(s: &mut Session) -> Result<Vec<TableSpec>, MysqlError> 
         )
         .await?
         .iter()
-        .map(|r| pair(r))
+        .map(pair)
         .collect();
     let mut primary: std::collections::HashMap<(String, String), Vec<String>> =
         std::collections::HashMap::new();

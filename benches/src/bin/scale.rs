@@ -144,10 +144,7 @@ async fn main() -> Result<()> {
         master.keep();
         return Ok(());
     }
-    let mut rows = vec![(
-        format!("create {} tables (generator)", a.tables),
-        generated,
-    )];
+    let mut rows = vec![(format!("create {} tables (generator)", a.tables), generated)];
     rows.push((
         "amsu check".into(),
         timed(

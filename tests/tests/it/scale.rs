@@ -130,7 +130,13 @@ async fn ten_thousand_tables_are_checked_and_copied() {
     let started = Instant::now();
     let journal = p.dir.path().join("journal.json");
     let out = tokio::process::Command::new(amsu_bin())
-        .args(["setup", "--master", &url(&p.master), "--replica", &url(&p.replica)])
+        .args([
+            "setup",
+            "--master",
+            &url(&p.master),
+            "--replica",
+            &url(&p.replica),
+        ])
         .args(["--yes", "--threads", "2"])
         .arg("--journal")
         .arg(&journal)
@@ -152,7 +158,10 @@ async fn ten_thousand_tables_are_checked_and_copied() {
     assert_eq!(copied, Some(total.to_string()));
     let (a, b) = (checksums(&m).await, checksums(&r).await);
     assert_eq!(a.len(), total);
-    assert!(a.values().all(Option::is_some), "every table has a checksum");
+    assert!(
+        a.values().all(Option::is_some),
+        "every table has a checksum"
+    );
     assert_eq!(a, b, "every table equal on the replica");
     let status = query(&r, "SHOW SLAVE STATUS").await;
     assert_eq!(status.len(), 1, "the replica replicates");
@@ -170,7 +179,9 @@ async fn a_metadata_statement_past_its_bound_is_stopped_and_named() {
     let addr = sb.addr();
 
     let mut s = Session::open(&addr).await.unwrap();
-    s.limit_statements(Duration::from_millis(200)).await.unwrap();
+    s.limit_statements(Duration::from_millis(200))
+        .await
+        .unwrap();
     assert_eq!(s.statement_limit(), Some(Duration::from_millis(200)));
     let err = s
         .rows("SELECT SLEEP(5)", "reading the test catalog")
