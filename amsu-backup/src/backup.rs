@@ -75,7 +75,14 @@ impl ImageBackup {
                 .key(self.key.clone()),
         );
         let mut ctl = Session::open(&self.master).await?;
-        let cat = Catalog::read(&mut ctl, snapshot::BUSY_WAIT, &events).await?;
+        let cat = Catalog::read(
+            &self.master,
+            &mut ctl,
+            self.threads,
+            snapshot::BUSY_WAIT,
+            &events,
+        )
+        .await?;
         let done = Arc::new(Mutex::new(Vec::new()));
         let sinks = (0..self.threads)
             .map(|_| FileSink {

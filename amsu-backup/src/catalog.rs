@@ -385,7 +385,13 @@ fn system_list() -> String {
 
 /// Reads the user databases.
 pub async fn databases(s: &mut Session) -> Result<Vec<Database>, MysqlError> {
-    let names = s
+    databases_on(vec![s]).await
+}
+
+/// Reads the user databases, their `SHOW CREATE DATABASE` spread over `sessions` (the
+/// first one lists them).
+pub async fn databases_on(mut sessions: Vec<&mut Session>) -> Result<Vec<Database>, MysqlError> {
+    let names = sessions[0]
         .column(
             &format!(
                 "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ({}) ORDER BY 1",
@@ -394,21 +400,100 @@ pub async fn databases(s: &mut Session) -> Result<Vec<Database>, MysqlError> {
             "listing databases",
         )
         .await?;
-    let mut out = Vec::new();
-    for name in names {
-        let what = format!("SHOW CREATE DATABASE {}", quote::ident(&name));
-        let row = s
-            .first_row(&what, &what)
-            .await?
-            .ok_or_else(|| s.unexpected(&what, "no row"))?;
-        let create_sql = row.get(1).and_then(|(_, v)| v.clone()).unwrap_or_default();
-        out.push(Database { name, create_sql });
-    }
-    Ok(out)
+    let shows: Vec<String> = names
+        .iter()
+        .map(|n| format!("SHOW CREATE DATABASE {}", quote::ident(n)))
+        .collect();
+    let rows = show_each(&mut sessions, &shows).await?;
+    Ok(names
+        .into_iter()
+        .zip(rows)
+        .map(|(name, row)| Database {
+            name,
+            create_sql: row.get(1).and_then(|(_, v)| v.clone()).unwrap_or_default(),
+        })
+        .collect())
 }
 
-/// Reads every base table and sequence of the user databases, with columns and keys.
+/// A row as (column name, text value) pairs.
+pub type TextRow = Vec<(String, Option<String>)>;
+
+/// Runs `statements` (each answering one row: a `SHOW CREATE …`) spread over
+/// `sessions`, concurrently; returns their first rows in order, or the first error.
+pub async fn show_each(
+    sessions: &mut [&mut Session],
+    statements: &[String],
+) -> Result<Vec<TextRow>, MysqlError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let (next, failed) = (&next, &failed);
+    let parts = futures_util::future::join_all(sessions.iter_mut().map(|s| async move {
+        let mut got = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= statements.len() || failed.load(Ordering::Relaxed) {
+                return Ok(got);
+            }
+            let what = &statements[i];
+            let row = match s.first_row(what, what).await {
+                Ok(Some(row)) => row,
+                Ok(None) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(s.unexpected(what, "no row"));
+                }
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            got.push((i, row));
+        }
+    }))
+    .await;
+    let mut rows: Vec<Option<TextRow>> = vec![None; statements.len()];
+    for part in parts {
+        for (i, row) in part? {
+            rows[i] = Some(row);
+        }
+    }
+    Ok(rows.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// Reads every base table and sequence of the user databases, with columns, keys and
+/// `SHOW CREATE` text.
 pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
+    let mut tables = table_list(s).await?;
+    table_ddl(vec![s], &mut tables).await?;
+    Ok(tables)
+}
+
+/// Fills in the `SHOW CREATE` text of `tables`, spread over `sessions`.
+pub async fn table_ddl(
+    mut sessions: Vec<&mut Session>,
+    tables: &mut [Table],
+) -> Result<(), MysqlError> {
+    let shows: Vec<String> = tables
+        .iter()
+        .map(|t| {
+            let keyword = match t.kind {
+                TableKind::Sequence => "SEQUENCE",
+                _ => "TABLE",
+            };
+            format!("SHOW CREATE {keyword} {}", t.qualified())
+        })
+        .collect();
+    let rows = show_each(&mut sessions, &shows).await?;
+    for (t, row) in tables.iter_mut().zip(rows) {
+        t.create_sql = row.get(1).and_then(|(_, v)| v.clone()).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Reads every base table and sequence of the user databases, with columns and keys, in
+/// three set-based statements (`TABLES`, `COLUMNS`, `STATISTICS`); `create_sql` is left
+/// empty for [`table_ddl`].
+pub async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
     let sys = system_list();
     let rows = s
         .rows(
@@ -510,24 +595,18 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
             tables[i].chunk_key = Some(col);
         }
     }
-    for t in &mut tables {
-        let keyword = match t.kind {
-            TableKind::Sequence => "SEQUENCE",
-            _ => "TABLE",
-        };
-        let what = format!("SHOW CREATE {keyword} {}", t.qualified());
-        let row = s
-            .first_row(&what, &what)
-            .await?
-            .ok_or_else(|| s.unexpected(&what, "no row"))?;
-        t.create_sql = row.get(1).and_then(|(_, v)| v.clone()).unwrap_or_default();
-    }
     by_name.clear();
     Ok(tables)
 }
 
 /// Reads views, routines, triggers and events.
 pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
+    objects_on(vec![s]).await
+}
+
+/// Reads views, routines, triggers and events, their `SHOW CREATE` spread over
+/// `sessions` (the first one lists them).
+pub async fn objects_on(mut sessions: Vec<&mut Session>) -> Result<Vec<SchemaObject>, MysqlError> {
     let sys = system_list();
     let mut names: Vec<(ObjectKind, String, String, bool)> = Vec::new();
     let lists = [
@@ -549,7 +628,7 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
         ),
     ];
     for (sql, what) in lists {
-        for r in s.rows(&sql, what).await? {
+        for r in sessions[0].rows(&sql, what).await? {
             let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
             let kind = match t(2).as_str() {
                 "VIEW" => ObjectKind::View,
@@ -563,17 +642,20 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
             names.push((kind, t(0), t(1), t(2) == "EVENT DISABLED"));
         }
     }
+    let shows: Vec<String> = names
+        .iter()
+        .map(|(kind, db, name, _)| {
+            format!(
+                "SHOW CREATE {} {}",
+                kind.show_keyword(),
+                quote::qualified(db, name)
+            )
+        })
+        .collect();
+    let rows = show_each(&mut sessions, &shows).await?;
+    let s = &sessions[0];
     let mut out = Vec::new();
-    for (kind, db, name, disabled) in names {
-        let what = format!(
-            "SHOW CREATE {} {}",
-            kind.show_keyword(),
-            quote::qualified(&db, &name)
-        );
-        let row = s
-            .first_row(&what, &what)
-            .await?
-            .ok_or_else(|| s.unexpected(&what, "no row"))?;
+    for (((kind, db, name, disabled), row), what) in names.into_iter().zip(rows).zip(&shows) {
         let create_col = match kind {
             ObjectKind::View => "Create View",
             ObjectKind::Procedure => "Create Procedure",
@@ -586,7 +668,7 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
         let create_sql = field(&row, create_col)
             .ok_or_else(|| {
                 s.unexpected(
-                    &what,
+                    what,
                     format!("no {create_col} (does the user lack a privilege on this object?)"),
                 )
             })?

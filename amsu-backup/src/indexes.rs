@@ -40,6 +40,9 @@ impl Deferred {
     }
 }
 
+/// Tables with less data than this (`DATA_LENGTH`) are created with all their keys.
+pub(crate) const DEFER_FROM_BYTES: u64 = 1 << 20;
+
 /// The tables among `all` that have foreign keys (the only ones that can refer to
 /// another table): pass them to [`defer`].
 pub(crate) fn with_foreign_keys(all: &[Table]) -> Vec<&Table> {
@@ -52,7 +55,13 @@ pub(crate) fn with_foreign_keys(all: &[Table]) -> Vec<&Table> {
 /// `with_fks` are the tables of the copy that have foreign keys
 /// ([`with_foreign_keys`]), to find the tables they refer to.
 pub(crate) fn defer(t: &Table, with_fks: &[&Table]) -> Option<Deferred> {
-    if !t.transactional() || t.kind != crate::catalog::TableKind::Base {
+    // A small table gains nothing from building its keys after its data, and each
+    // deferred key is one more statement per table (thousands, on a server with many
+    // small tables).
+    if !t.transactional()
+        || t.kind != crate::catalog::TableKind::Base
+        || t.data_length < DEFER_FROM_BYTES
+    {
         return None;
     }
     let referenced = with_fks.iter().any(|o| references(&o.create_sql, &o.db, t));
@@ -249,11 +258,16 @@ mod tests {
             kind: crate::catalog::TableKind::Base,
             engine: "InnoDB".into(),
             rows_estimate: 0,
-            data_length: 0,
+            data_length: DEFER_FROM_BYTES,
             columns: vec![],
             chunk_key: None,
             create_sql: SBTEST.into(),
         };
+        let small = Table {
+            data_length: DEFER_FROM_BYTES - 1,
+            ..t.clone()
+        };
+        assert_eq!(defer(&small, &[]), None);
         assert_eq!(
             d.alter_sql(&t, &[]).as_deref(),
             Some("ALTER TABLE `sb`.`sbtest1` ADD KEY `k_1` (`k`)")

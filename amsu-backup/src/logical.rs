@@ -121,7 +121,14 @@ pub(crate) struct Chunk {
 impl LogicalCopy {
     async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
         let mut ctl = Session::open(&self.master).await?;
-        let cat = Catalog::read(&mut ctl, self.options.busy_wait, &events).await?;
+        let cat = Catalog::read(
+            &self.master,
+            &mut ctl,
+            self.options.threads,
+            self.options.busy_wait,
+            &events,
+        )
+        .await?;
         let plugins = catalog::account_plugins(&mut ctl, cat.info.flavor).await?;
 
         let settings = snapshot::dump_settings();
@@ -133,6 +140,7 @@ impl LogicalCopy {
         load::apply_settings(&mut rs, &settings).await?;
         restore::create_databases(&mut rs, &cat.databases).await?;
         let deferred = restore::create_tables(&mut rs, &cat.tables, &HashSet::new()).await?;
+        tracing::debug!(tables = cat.tables.len(), "tables created on the replica");
 
         // Every connection (and its handshake) before the snapshot's lock.
         let sessions = load::open_sessions(&self.replica, self.options.threads, &settings).await?;

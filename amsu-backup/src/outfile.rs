@@ -243,7 +243,14 @@ impl OutfileCopy {
         events: Arc<dyn EventSink>,
     ) -> Result<CopyReport, ImageError> {
         self.check_endpoint(ctl, target, run_dir, work).await?;
-        let cat = Catalog::read(ctl, snapshot::BUSY_WAIT, &events).await?;
+        let cat = Catalog::read(
+            &self.master,
+            ctl,
+            self.threads,
+            snapshot::BUSY_WAIT,
+            &events,
+        )
+        .await?;
         let settings = snapshot::dump_settings();
         let mut rs = Session::open(&self.replica).await?;
         load::apply_settings(&mut rs, &settings).await?;

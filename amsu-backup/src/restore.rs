@@ -65,14 +65,18 @@ pub(crate) async fn create_tables(
 ) -> Result<Vec<(Table, Deferred)>, MysqlError> {
     let mut deferred = Vec::new();
     let with_fks = indexes::with_foreign_keys(tables);
+    let mut current_db: Option<&str> = None;
     for t in tables {
         let d = indexes::defer(t, &with_fks);
         if !existing.contains(&(t.db.clone(), t.name.clone())) {
-            s.exec(
-                &format!("USE {}", quote::ident(&t.db)),
-                "selecting the database",
-            )
-            .await?;
+            if current_db != Some(t.db.as_str()) {
+                s.exec(
+                    &format!("USE {}", quote::ident(&t.db)),
+                    "selecting the database",
+                )
+                .await?;
+                current_db = Some(t.db.as_str());
+            }
             let sql = d.as_ref().map_or(t.create_sql.as_str(), |d| &d.create_sql);
             s.exec_one(sql, &format!("creating table {}", t.qualified()))
                 .await?;

@@ -35,22 +35,64 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// Waits (at most `busy_wait`) until no statement runs that the snapshot's lock would
-    /// wait for, then reads the catalog; refuses what the copy cannot carry.
+    /// wait for, then reads the catalog; refuses what the copy cannot carry. The
+    /// per-object `SHOW CREATE` statements are spread over `threads` sessions (`ctl` and
+    /// helpers opened to `master`). Every statement of `ctl` is bounded in time from here
+    /// on ([`amsu_mysql::conn::metadata_limit`]).
     pub(crate) async fn read(
+        master: &ServerAddr,
         ctl: &mut Session,
+        threads: usize,
         busy_wait: Duration,
         events: &Arc<dyn EventSink>,
     ) -> Result<Catalog, ImageError> {
+        ctl.limit_statements(amsu_mysql::conn::metadata_limit())
+            .await?;
         let info = probe(ctl).await?;
         // The count first, then no DDL running: any DDL not in the catalog read below
         // moves the count.
         let ddl_count = wait_until_not_busy(ctl, info.flavor, busy_wait, events).await?;
-        let databases = catalog::databases(ctl).await?;
-        let mut tables = catalog::tables(ctl).await?;
+        events.emit(&Event::CatalogReading {
+            server: amsu_core::Role::Master,
+            purpose: "the copy".into(),
+        });
+        let started = Instant::now();
+        let mut tables = catalog::table_list(ctl).await?;
+        events.emit(&Event::CatalogRead {
+            server: amsu_core::Role::Master,
+            databases: tables
+                .iter()
+                .map(|t| t.db.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64,
+            tables: tables.len() as u64,
+            millis: started.elapsed().as_millis() as u64,
+        });
+        // Helpers only where they pay for their connection.
+        let helpers = if tables.len() >= HELPERS_FROM_TABLES {
+            threads.clamp(1, MAX_HELPERS) - 1
+        } else {
+            0
+        };
+        let mut extra = Vec::with_capacity(helpers);
+        for _ in 0..helpers {
+            extra.push(Session::open_bounded(master).await?);
+        }
+        fn all<'a>(ctl: &'a mut Session, extra: &'a mut [Session]) -> Vec<&'a mut Session> {
+            std::iter::once(ctl).chain(extra.iter_mut()).collect()
+        }
+        let databases = catalog::databases_on(all(ctl, &mut extra)).await?;
+        catalog::table_ddl(all(ctl, &mut extra), &mut tables).await?;
+        let objects = catalog::objects_on(all(ctl, &mut extra)).await?;
+        drop(extra);
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            sessions = helpers + 1,
+            "catalog: SHOW CREATE read"
+        );
         if let Some(why) = catalog::history_columns(ctl, &mut tables).await? {
             return Err(BackupError::Unsupported(why).into());
         }
-        let objects = catalog::objects(ctl).await?;
         Ok(Catalog {
             info,
             databases,
@@ -68,9 +110,9 @@ pub(crate) async fn copy_findings(
     master: &ServerAddr,
     replica: &ServerAddr,
 ) -> Result<Vec<Finding>, ImageError> {
-    let mut ctl = Session::open(master).await?;
+    let mut ctl = Session::open_bounded(master).await?;
     let flavor = probe(&mut ctl).await?.flavor;
-    let mut tables = catalog::tables(&mut ctl).await?;
+    let mut tables = catalog::table_list(&mut ctl).await?;
     let mut out = Vec::new();
     if let Some(why) = catalog::history_columns(&mut ctl, &mut tables).await? {
         out.push(Finding::blocking(
@@ -93,6 +135,12 @@ pub(crate) async fn copy_findings(
     }
     Ok(out)
 }
+
+/// From this many tables on, the catalog's `SHOW CREATE` statements are spread over
+/// helper sessions.
+const HELPERS_FROM_TABLES: usize = 64;
+/// At most this many sessions read the catalog's `SHOW CREATE` statements.
+const MAX_HELPERS: usize = 8;
 
 /// The status counters of statements that change the schema amsu copies (accounts are
 /// left out: they are read inside the snapshot window).

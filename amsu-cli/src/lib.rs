@@ -241,7 +241,9 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         m = m.with_admin(admin);
     }
     let r = MysqlReplica::new(replica.clone());
+    let renderer = Arc::new(Renderer::new(a.json));
     let checks = MysqlPreflight::new(master.clone())
+        .events(renderer.clone())
         .admin(admin.clone())
         .replica(Some(replica.clone()))
         .options(CheckOptions {
@@ -286,7 +288,6 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     if let Some(p) = copier.preflight() {
         setup = setup.with_preflight(p);
     }
-    let renderer = Arc::new(Renderer::new(a.json));
 
     if a.dry_run {
         return match setup.check(&*renderer).await {
@@ -533,6 +534,25 @@ pub async fn check_findings(
     admin: Option<ServerAddr>,
     repl_user: &str,
 ) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
+    check_findings_with(
+        master,
+        replica,
+        admin,
+        repl_user,
+        Arc::new(amsu_core::NoEvents),
+    )
+    .await
+}
+
+/// [`check_findings`], telling `events` how the checks progress (the catalog read and
+/// the number of tables found).
+pub async fn check_findings_with(
+    master: &ServerAddr,
+    replica: Option<&ServerAddr>,
+    admin: Option<ServerAddr>,
+    repl_user: &str,
+    events: Arc<dyn EventSink>,
+) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
     let m = MysqlMaster::new(master.clone());
     let mut findings = Vec::new();
     let minfo = m
@@ -584,6 +604,7 @@ pub async fn check_findings(
         findings.extend(preflight_master(&minfo));
     }
     let checks = MysqlPreflight::new(master.clone())
+        .events(events)
         .admin(admin)
         .replica(replica.cloned())
         .options(CheckOptions {
@@ -616,9 +637,13 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
         ),
         None => None,
     };
-    let (minfo, findings) = check_findings(&master, replica.as_ref(), admin, &a.repl_user)
-        .await
-        .map_err(|e| Exit(exit::PRECONDITION, e))?;
+    // Progress goes to stderr as text (stdout holds the report, one JSON document with
+    // --json).
+    let progress: Arc<dyn EventSink> = Arc::new(Renderer::new(false));
+    let (minfo, findings) =
+        check_findings_with(&master, replica.as_ref(), admin, &a.repl_user, progress)
+            .await
+            .map_err(|e| Exit(exit::PRECONDITION, e))?;
     let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
     if a.json {
         outln!(

@@ -69,6 +69,17 @@ impl EventSink for Renderer {
             Event::CommitBlocked { millis } => {
                 self.line(&format!("  master commits blocked for {millis:.1} ms"))
             }
+            Event::CatalogReading { server, purpose } => {
+                self.line(&format!("  reading the {server}'s catalog for {purpose} …"))
+            }
+            Event::CatalogRead {
+                server,
+                databases,
+                tables,
+                millis,
+            } => self.line(&format!(
+                "  {server}: {tables} tables in {databases} databases ({millis} ms)"
+            )),
             Event::Snapshot { coordinates } => self.line(&format!("  snapshot at {coordinates}")),
             Event::Replication { seconds_behind } => self.line(&format!(
                 "  replication running, {} s behind",

@@ -73,6 +73,25 @@ pub enum Event {
         /// The coordinates.
         coordinates: Coordinates,
     },
+    /// amsu began reading a server's catalog (its databases and tables): sent before the
+    /// first catalog query, so that a large server shows progress from the start.
+    CatalogReading {
+        /// Which server.
+        server: Role,
+        /// What the catalog is read for (`the checks`, `the copy`).
+        purpose: String,
+    },
+    /// amsu read a server's catalog.
+    CatalogRead {
+        /// Which server.
+        server: Role,
+        /// User databases found.
+        databases: u64,
+        /// Tables found (base tables and sequences).
+        tables: u64,
+        /// How long the read took, in milliseconds.
+        millis: u64,
+    },
     /// Replication state after start or while catching up.
     Replication {
         /// Seconds behind the master, when known.

@@ -29,9 +29,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use amsu_core::{BoxError, Finding, Flavor, Role, ServerAddr, ServerInfo, Severity, Version};
+use amsu_core::{
+    BoxError, Event, EventSink, Finding, Flavor, NoEvents, Role, ServerAddr, ServerInfo, Severity,
+    Version,
+};
 use async_trait::async_trait;
 
 use crate::conn::{row_texts, text, Session};
@@ -1773,34 +1776,63 @@ async fn server_facts(s: &mut Session, role: Role) -> Result<ServerFacts, MysqlE
     Ok(f)
 }
 
+/// Tables whose largest row is measured in one statement, at most.
+const MEASURE_BATCH_TABLES: usize = 100;
+/// Bytes of tables whose largest row is measured in one statement, at most (one table
+/// larger than this is measured alone).
+const MEASURE_BATCH_BYTES: u64 = 64 * MIB;
+
+/// How long the checks measure rows, at most; the rows of the tables left are estimated
+/// (on a server with very many tables).
+const MEASURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the master's tables, their keys and large columns, and its other objects, in a
+/// few set-based statements (one per `information_schema` table: a correlated
+/// subquery per table is quadratic on a server with many tables).
 async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
     let sys = system_list();
     let mut d = DataFacts::default();
     let rows = s
         .rows(
             &format!(
-                "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, COALESCE(t.ENGINE, ''), \
-                 COALESCE(t.DATA_LENGTH, 0) + COALESCE(t.INDEX_LENGTH, 0), COALESCE(t.AVG_ROW_LENGTH, 0), \
-                 EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA \
-                   AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') \
-                 FROM information_schema.TABLES t WHERE t.TABLE_TYPE = 'BASE TABLE' AND t.TABLE_SCHEMA NOT IN ({sys}) \
-                 ORDER BY 1, 2"
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, ''), \
+                 COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0), COALESCE(AVG_ROW_LENGTH, 0) \
+                 FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ({sys})"
             ),
             "listing the master's tables",
         )
         .await?;
+    let keyed: BTreeSet<(String, String)> = s
+        .rows(
+            &format!(
+                "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.STATISTICS \
+                 WHERE INDEX_NAME = 'PRIMARY' AND TABLE_SCHEMA NOT IN ({sys})"
+            ),
+            "listing the master's primary keys",
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let g = |i| r.as_ref(i).and_then(text).unwrap_or_default();
+            (g(0), g(1))
+        })
+        .collect();
     for r in &rows {
         let t = row_texts(r);
         let get = |i: usize| t.get(i).and_then(|(_, v)| v.clone()).unwrap_or_default();
+        let (db, name) = (get(0), get(1));
+        let has_primary_key = keyed.contains(&(db.clone(), name.clone()));
         d.tables.push(TableFacts {
-            db: get(0),
-            name: get(1),
+            db,
+            name,
             engine: get(2),
             bytes: get(3).parse().unwrap_or(0),
             avg_row_length: get(4).parse().unwrap_or(0),
-            has_primary_key: get(5) == "1",
+            has_primary_key,
         });
     }
+    d.tables
+        .sort_by(|a, b| (&a.db, &a.name).cmp(&(&b.db, &b.name)));
     // Largest rows: measured over the large columns of tables small enough to scan,
     // estimated from AVG_ROW_LENGTH otherwise.
     let lob_rows = s
@@ -1819,23 +1851,34 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
         let g = |i| r.as_ref(i).and_then(text).unwrap_or_default();
         lobs.entry((g(0), g(1))).or_default().push(g(2));
     }
-    for t in &d.tables {
-        let key = (t.db.clone(), t.name.clone());
-        let measured = match lobs.get(&key) {
-            Some(cols) if t.bytes <= MEASURE_ROWS_UP_TO_BYTES => {
-                let sum = cols
-                    .iter()
-                    .map(|c| format!("COALESCE(LENGTH({}), 0)", quote::ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(" + ");
-                let sql = format!("SELECT MAX({sum}) FROM {}", t.qualified());
-                soft(s.column(&sql, "measuring the largest row").await)?
-                    .and_then(|v| v.first().and_then(|n| n.parse::<u64>().ok()))
-            }
-            _ => None,
-        };
-        match measured {
-            Some(b) => d.rows.push(RowSize {
+    let to_measure: Vec<(usize, String)> = d
+        .tables
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.bytes <= MEASURE_ROWS_UP_TO_BYTES)
+        .filter_map(|(i, t)| {
+            let cols = lobs.get(&(t.db.clone(), t.name.clone()))?;
+            let sum = cols
+                .iter()
+                .map(|c| format!("COALESCE(LENGTH({}), 0)", quote::ident(c)))
+                .collect::<Vec<_>>()
+                .join(" + ");
+            Some((i, format!("SELECT {i}, MAX({sum}) FROM {}", t.qualified())))
+        })
+        .collect();
+    let mut measured: BTreeMap<usize, u64> = BTreeMap::new();
+    let batches = measure_batches(&to_measure, |i| d.tables[i].bytes);
+    let started = std::time::Instant::now();
+    for batch in batches {
+        if started.elapsed() >= MEASURE_BUDGET {
+            tracing::debug!("time to measure rows used up: the other tables' rows are estimated");
+            break;
+        }
+        measure(s, batch, &mut measured).await?;
+    }
+    for (i, t) in d.tables.iter().enumerate() {
+        match measured.get(&i) {
+            Some(&b) => d.rows.push(RowSize {
                 table: t.qualified(),
                 bytes: b.max(t.avg_row_length),
                 measured: true,
@@ -1875,6 +1918,82 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
     }
     d.accounts = data_facts_accounts(s).await?;
     Ok(d)
+}
+
+/// Groups the per-table measuring statements into `UNION ALL` batches of at most
+/// [`MEASURE_BATCH_TABLES`] tables and (unless one table alone is larger)
+/// [`MEASURE_BATCH_BYTES`].
+fn measure_batches(
+    selects: &[(usize, String)],
+    bytes: impl Fn(usize) -> u64,
+) -> Vec<&[(usize, String)]> {
+    let mut out = Vec::new();
+    let (mut start, mut sum) = (0, 0u64);
+    for (k, (i, _)) in selects.iter().enumerate() {
+        let b = bytes(*i);
+        if k > start && (k - start >= MEASURE_BATCH_TABLES || sum + b > MEASURE_BATCH_BYTES) {
+            out.push(&selects[start..k]);
+            (start, sum) = (k, 0);
+        }
+        sum += b;
+    }
+    if start < selects.len() {
+        out.push(&selects[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod measure_tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_at_most_so_many_tables_and_bytes() {
+        let selects: Vec<(usize, String)> = (0..250).map(|i| (i, format!("q{i}"))).collect();
+        let sizes = |b: &[&[(usize, String)]]| b.iter().map(|x| x.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(&measure_batches(&selects, |_| 0)), [100, 100, 50]);
+        // 30 MiB each: two fit under 64 MiB; a table larger than that goes alone.
+        let b = measure_batches(&selects[..5], |i| if i == 2 { 100 * MIB } else { 30 * MIB });
+        assert_eq!(sizes(&b), [2, 1, 2]);
+        assert!(measure_batches(&[], |_| 0).is_empty());
+    }
+}
+
+/// Measures the largest row of each table of `batch` in one statement. A batch the
+/// server refuses (a table the user may not read) is measured table by table; a table
+/// it refuses, or a statement that runs out of time, is left to the estimate.
+async fn measure(
+    s: &mut Session,
+    batch: &[(usize, String)],
+    measured: &mut BTreeMap<usize, u64>,
+) -> Result<(), MysqlError> {
+    let sql = batch
+        .iter()
+        .map(|(_, q)| q.as_str())
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    match s.rows(&sql, "measuring the largest rows").await {
+        Ok(rows) => {
+            for r in rows {
+                let g = |i| r.as_ref(i).and_then(text).and_then(|v| v.parse().ok());
+                if let (Some(i), Some(b)) = (g(0), g(1)) {
+                    measured.insert(i as usize, b);
+                }
+            }
+            Ok(())
+        }
+        Err(e @ MysqlError::StatementTimeout { .. }) => {
+            tracing::debug!("largest rows left to the estimate: {e}");
+            Ok(())
+        }
+        Err(e) if e.server_code().is_some() && batch.len() > 1 => {
+            for one in batch {
+                Box::pin(measure(s, std::slice::from_ref(one), measured)).await?;
+            }
+            Ok(())
+        }
+        Err(e) => soft(Err::<(), _>(e)).map(|_| ()),
+    }
 }
 
 async fn repl_user_facts(s: &mut Session, name: &str) -> Result<ReplUserFacts, MysqlError> {
@@ -1935,6 +2054,7 @@ pub struct MysqlPreflight {
     replica: Option<ServerAddr>,
     options: CheckOptions,
     plan: Mutex<Option<RetentionPlan>>,
+    events: Arc<dyn EventSink>,
 }
 
 impl fmt::Debug for MysqlPreflight {
@@ -1959,7 +2079,15 @@ impl MysqlPreflight {
             replica: None,
             options: CheckOptions::default(),
             plan: Mutex::new(None),
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// Where the checks report their progress (the catalog read, with the number of
+    /// tables found). Default: nowhere.
+    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
     }
 
     /// The admin account that creates the replication user and sets server_id.
@@ -1982,12 +2110,28 @@ impl MysqlPreflight {
 
     /// Reads everything [`evaluate`] needs; read-only.
     pub async fn facts(&self) -> Result<Facts, MysqlError> {
-        let mut m = Session::open(&self.master).await?;
+        let mut m = Session::open_bounded(&self.master).await?;
         let master = server_facts(&mut m, Role::Master).await?;
+        self.events.emit(&Event::CatalogReading {
+            server: Role::Master,
+            purpose: "the checks".into(),
+        });
+        let started = std::time::Instant::now();
         let data = data_facts(&mut m).await?;
+        self.events.emit(&Event::CatalogRead {
+            server: Role::Master,
+            databases: data
+                .tables
+                .iter()
+                .map(|t| t.db.as_str())
+                .collect::<BTreeSet<_>>()
+                .len() as u64,
+            tables: data.tables.len() as u64,
+            millis: started.elapsed().as_millis() as u64,
+        });
         let (admin, mut meta) = match &self.admin {
             Some(a) => {
-                let mut s = Session::open(a).await?;
+                let mut s = Session::open_bounded(a).await?;
                 (Some(account_grants(&mut s).await?), s)
             }
             None => (None, m),
@@ -2002,7 +2146,7 @@ impl MysqlPreflight {
         let (replica, replica_disk) = match &self.replica {
             None => (None, DiskSpace::NoReplica),
             Some(addr) => {
-                let mut r = Session::open(addr).await?;
+                let mut r = Session::open_bounded(addr).await?;
                 let rf = server_facts(&mut r, Role::Replica).await?;
                 let disk = if is_local_host(&addr.host) {
                     match rf.var("datadir") {
@@ -2077,14 +2221,14 @@ impl amsu_core::Preflight for MysqlPreflight {
 /// Raises the master's binary log retention as `plan` says (`SET GLOBAL`); undo with
 /// [`restore_retention`].
 pub async fn raise_retention(admin: &ServerAddr, plan: &RetentionPlan) -> Result<(), MysqlError> {
-    let mut s = Session::open(admin).await?;
+    let mut s = Session::open_bounded(admin).await?;
     let sql = plan.raise_sql();
     s.exec(&sql, &sql).await
 }
 
 /// Puts the master's binary log retention back to what it was before [`raise_retention`].
 pub async fn restore_retention(admin: &ServerAddr, plan: &RetentionPlan) -> Result<(), MysqlError> {
-    let mut s = Session::open(admin).await?;
+    let mut s = Session::open_bounded(admin).await?;
     let sql = plan.restore_sql();
     s.exec(&sql, &sql).await
 }

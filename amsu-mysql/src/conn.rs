@@ -50,12 +50,45 @@ pub async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, 
     }
 }
 
+/// How long a metadata statement (a catalog read, a check, an administrative statement)
+/// may run on a server by default, unless `AMSU_METADATA_TIMEOUT` (seconds) says
+/// otherwise: see [`metadata_limit`].
+pub const METADATA_LIMIT: Duration = Duration::from_secs(300);
+
+/// The bound on metadata statements: `AMSU_METADATA_TIMEOUT` (whole seconds, at least 1)
+/// when set to a number, [`METADATA_LIMIT`] otherwise.
+pub fn metadata_limit() -> Duration {
+    std::env::var("AMSU_METADATA_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.max(1)))
+        .unwrap_or(METADATA_LIMIT)
+}
+
+/// The server-side limit a session runs its statements under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// MariaDB's `max_statement_time` (every statement).
+    MariaDb(Duration),
+    /// MySQL's `max_execution_time` (read-only `SELECT`s).
+    MySql(Duration),
+}
+
+impl Limit {
+    fn duration(self) -> Duration {
+        match self {
+            Limit::MariaDb(d) | Limit::MySql(d) => d,
+        }
+    }
+}
+
 /// A connection that remembers which server it talks to, for error messages.
 pub struct Session {
     /// The connection.
     pub conn: Conn,
     server: String,
     single: bool,
+    limit: Option<Limit>,
 }
 
 impl Session {
@@ -65,7 +98,17 @@ impl Session {
             conn: connect(addr).await?,
             server: addr.to_string(),
             single: false,
+            limit: None,
         })
+    }
+
+    /// Connects to `addr` for metadata work: every statement of the session is bounded
+    /// by [`metadata_limit`] on the server itself (see [`Session::limit_statements`]), so
+    /// none keeps running on the server when amsu is gone.
+    pub async fn open_bounded(addr: &ServerAddr) -> Result<Session, MysqlError> {
+        let mut s = Session::open(addr).await?;
+        s.limit_statements(metadata_limit()).await?;
+        Ok(s)
     }
 
     /// Wraps an open connection.
@@ -74,6 +117,7 @@ impl Session {
             conn,
             server,
             single: false,
+            limit: None,
         }
     }
 
@@ -92,6 +136,42 @@ impl Session {
         self.single
     }
 
+    /// Bounds every following statement of this session to `limit` on the server itself:
+    /// MariaDB's `max_statement_time` (every statement), or MySQL's `max_execution_time`
+    /// (read-only `SELECT`s). The server stops a statement that runs longer, whether or
+    /// not amsu is still there to wait for it; amsu reports it as
+    /// [`MysqlError::StatementTimeout`] naming what the statement was for. A zero
+    /// `limit` lifts the bound.
+    pub async fn limit_statements(&mut self, limit: Duration) -> Result<(), MysqlError> {
+        let secs = limit.as_secs_f64();
+        let mariadb = format!("SET SESSION max_statement_time = {secs:.3}");
+        match self.conn.query_drop(&mariadb).await {
+            Ok(()) => {
+                self.limit = (!limit.is_zero()).then_some(Limit::MariaDb(limit));
+                return Ok(());
+            }
+            // MySQL has no max_statement_time (ER_UNKNOWN_SYSTEM_VARIABLE).
+            Err(e) if crate::server_code(&e) == Some(crate::codes::UNKNOWN_SYSTEM_VARIABLE) => {}
+            Err(source) => {
+                return Err(MysqlError::Query {
+                    server: self.server.clone(),
+                    what: "bounding the session's statement time".into(),
+                    source,
+                })
+            }
+        }
+        let mysql = format!("SET SESSION max_execution_time = {}", limit.as_millis());
+        self.exec(&mysql, "bounding the session's statement time")
+            .await?;
+        self.limit = (!limit.is_zero()).then_some(Limit::MySql(limit));
+        Ok(())
+    }
+
+    /// The bound set by [`Session::limit_statements`], if any.
+    pub fn statement_limit(&self) -> Option<Duration> {
+        self.limit.map(Limit::duration)
+    }
+
     /// The server, for messages.
     pub fn server(&self) -> &str {
         &self.server
@@ -100,10 +180,20 @@ impl Session {
     fn err(&self, what: &str) -> impl FnOnce(mysql_async::Error) -> MysqlError {
         let server = self.server.clone();
         let what = what.to_string();
-        move |source| MysqlError::Query {
-            server,
-            what,
-            source,
+        let limit = self.limit.map(Limit::duration);
+        move |source| match crate::server_code(&source) {
+            Some(crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT) => {
+                MysqlError::StatementTimeout {
+                    server,
+                    what,
+                    millis: limit.map_or(0, |l| l.as_millis() as u64),
+                }
+            }
+            _ => MysqlError::Query {
+                server,
+                what,
+                source,
+            },
         }
     }
 

@@ -21,6 +21,12 @@ pub mod codes {
     pub const UNSUPPORTED_PS: u16 = 1295;
     /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
+    /// `ER_UNKNOWN_SYSTEM_VARIABLE`.
+    pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    /// MariaDB's `ER_STATEMENT_TIMEOUT`: `max_statement_time` exceeded.
+    pub const STATEMENT_TIMEOUT: u16 = 1969;
+    /// MySQL's `ER_QUERY_TIMEOUT`: `max_execution_time` exceeded.
+    pub const QUERY_TIMEOUT: u16 = 3024;
 }
 
 /// An error talking to a MySQL-family server. Messages name the server (never a password)
@@ -71,6 +77,21 @@ pub enum MysqlError {
         last_io_error: String,
         /// `Last_SQL_Error`, verbatim.
         last_sql_error: String,
+    },
+    /// The server stopped a statement that ran longer than the session's bound (see
+    /// `Session::limit_statements`).
+    #[error(
+        "{server}: {what} took longer than {} s and was stopped by the server \
+         (the bound on amsu's metadata statements; raise it with AMSU_METADATA_TIMEOUT=SECONDS)",
+        *millis as f64 / 1000.0
+    )]
+    StatementTimeout {
+        /// The server.
+        server: String,
+        /// What the statement was for.
+        what: String,
+        /// The bound, in milliseconds (0 when unknown).
+        millis: u64,
     },
     /// A wait ran out of time.
     #[error("{server}: timed out after {seconds} s waiting for {what}")]

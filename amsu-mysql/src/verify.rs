@@ -195,7 +195,10 @@ pub async fn list_tables(
         .map(|d| quote::string(d))
         .collect::<Vec<_>>()
         .join(",");
-    // Two plain queries: correlated subqueries on information_schema take seconds.
+    // Two plain queries (correlated subqueries on information_schema take seconds),
+    // each bounded in time on the server.
+    let prior = s.statement_limit();
+    s.limit_statements(crate::conn::metadata_limit()).await?;
     let rows = s
         .rows(
             &format!(
@@ -217,6 +220,7 @@ pub async fn list_tables(
             "listing the primary keys",
         )
         .await?;
+    s.limit_statements(prior.unwrap_or_default()).await?;
     let mut primary: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for r in &keys {
         let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();

@@ -9,6 +9,7 @@ mod image;
 mod physical;
 mod resume;
 mod sandbox;
+mod scale;
 mod setup;
 mod snapshot;
 mod torture;
