@@ -26,6 +26,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "error: cargo (Rust 1.85 or newer) is required; install it with rustup (https://rustup.rs)" >&2
+  echo "error: cargo (Rust 1.89 or newer) is required; install it with rustup (https://rustup.rs)" >&2
   exit 1
 fi

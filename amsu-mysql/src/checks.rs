@@ -348,7 +348,10 @@ pub fn evaluate(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
     if let Some(m) = &facts.data.accounts {
         f.extend(accounts::anonymous_findings(m));
     }
-    f.extend(disk_findings(&facts.replica_disk, bytes));
+    f.extend(disk_findings(
+        &facts.replica_disk,
+        replica_disk_need(&facts.data.tables),
+    ));
     f.extend(definer_findings(&facts.data));
     f.extend(repl_user_findings(
         &facts.master.info,
@@ -1152,6 +1155,30 @@ pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<
 // Disk space
 
 /// The replica's free space against the master's data size; pure.
+/// Space a restore takes on the replica beyond the tables' own size, per table: an
+/// InnoDB file-per-table starts at about 96 KiB whatever its rows (other engines: a few
+/// files of a few KiB).
+pub const PER_TABLE_BYTES: u64 = 128 * 1024;
+/// Fixed space a restore takes beyond the tables: undo and system tablespace growth,
+/// temporary files, the replica's relay log at the start: 128 MiB.
+pub const FIXED_RESTORE_BYTES: u64 = 128 * MIB;
+
+/// What the copy needs on the replica's disk, from the master's tables: their data and
+/// indexes plus 30 % (pages filled less tightly by a load than on a long-lived table, and
+/// `DATA_LENGTH` is an estimate), a minimum per table ([`PER_TABLE_BYTES`]), room to
+/// sort the largest table's keys when they are built after its data, and
+/// [`FIXED_RESTORE_BYTES`]. Pure.
+pub fn replica_disk_need(tables: &[TableFacts]) -> u64 {
+    let per_table: u64 = tables
+        .iter()
+        .map(|t| (t.bytes + t.bytes * 3 / 10).max(PER_TABLE_BYTES))
+        .sum();
+    let largest = tables.iter().map(|t| t.bytes).max().unwrap_or(0);
+    per_table + largest + FIXED_RESTORE_BYTES
+}
+
+/// Whether the replica's disk holds `bytes`, the space the copy needs (see
+/// [`replica_disk_need`]); pure.
 pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
     let info = |problem: String| Finding {
         severity: Severity::Info,
@@ -1175,7 +1202,7 @@ pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
         ))],
         DiskSpace::Free { datadir, bytes: free } => {
             let problem = format!(
-                "the replica's data directory {datadir} has {} free; the master holds {} of data and indexes",
+                "the replica's data directory {datadir} has {} free; the copy needs about {} (the master's data and indexes with load overhead, per-table files, index builds and InnoDB logs)",
                 human_bytes(*free),
                 human_bytes(bytes)
             );

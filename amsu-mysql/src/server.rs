@@ -574,11 +574,17 @@ impl ReplicaServer for MysqlReplica {
 
     async fn release_lock(&self, name: &str) -> Result<(), BoxError> {
         if let Some(mut s) = self.locks.lock().await.remove(name) {
-            s.exec(
-                &format!("DO RELEASE_LOCK({})", quote::string(name)),
-                &format!("releasing the lock {name}"),
-            )
-            .await?;
+            // A session that died (the replica restarted, as the physical method does)
+            // already lost its locks: nothing left to release.
+            let released = s
+                .exec(
+                    &format!("DO RELEASE_LOCK({})", quote::string(name)),
+                    &format!("releasing the lock {name}"),
+                )
+                .await;
+            if let Err(e) = released {
+                tracing::debug!(error = %e, "the lock's session is gone; the server released it");
+            }
             let _ = s.conn.disconnect().await;
         }
         Ok(())

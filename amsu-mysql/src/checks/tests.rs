@@ -870,3 +870,26 @@ fn evaluate_collects_every_finding() {
         ]
     );
 }
+
+#[test]
+fn the_disk_need_counts_small_tables_index_builds_and_logs() {
+    // 100 small tables of 100 KiB each (the case where a plain sum said 10 MiB).
+    let tables: Vec<_> = (0..100)
+        .map(|i| table("d", &format!("t{i}"), "InnoDB", 100 * 1024, true))
+        .collect();
+    let need = replica_disk_need(&tables);
+    assert!(need >= 100 * PER_TABLE_BYTES + FIXED_RESTORE_BYTES, "{need}");
+    // One large table: its data, 30 % load overhead and one more copy for sorting keys.
+    let big = [table("d", "big", "InnoDB", 1000 * MIB, true)];
+    assert_eq!(
+        replica_disk_need(&big),
+        1300 * MIB + 1000 * MIB + FIXED_RESTORE_BYTES
+    );
+    let free = DiskSpace::Free {
+        datadir: "/var/lib/mysql/".into(),
+        bytes: need - 1,
+    };
+    let out = disk_findings(&free, need);
+    assert_eq!(codes(&out), [("disk_space", Severity::Blocking)]);
+    assert!(out[0].problem.contains("needs about"), "{}", out[0].problem);
+}
