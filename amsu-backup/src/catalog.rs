@@ -774,6 +774,12 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
             )
         };
         let what = format!("SHOW GRANTS FOR {target}");
+        // MariaDB lists the grants of the roles granted to a role too; those belong to
+        // the other roles (copied with them): keep the lines of this account only.
+        let own = amsu_mysql::statement::Expected::Grant {
+            user: &user,
+            host: (!is_role).then_some(host.as_str()),
+        };
         let grants = s
             .rows(&what, &what)
             .await?
@@ -785,6 +791,7 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
                     .and_then(|(_, v)| v)
                     .unwrap_or_default()
             })
+            .filter(|g| amsu_mysql::statement::check(g, &own).is_ok())
             .collect();
         out.push(Account {
             user,

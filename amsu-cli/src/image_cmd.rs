@@ -295,6 +295,21 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         }
         (_, false) => None,
     };
+    // Master and replica must be two servers before anything else (not overridable).
+    if let Some(m) = &master {
+        let same = amsu_core::distinct_servers(
+            &amsu_mysql::MysqlMaster::new(m.clone()),
+            &amsu_mysql::MysqlReplica::new(replica.clone()),
+        )
+        .await
+        .map_err(|e| Exit(exit::PRECONDITION, anyhow!("{e}")))?;
+        if let Some(f) = same {
+            return Err(Exit(
+                exit::PRECONDITION,
+                anyhow!("{}; nothing was changed. Fix: {}", f.problem, f.fix),
+            ));
+        }
+    }
     // The replication user is checked before anything changes; replication never runs as
     // the master URL's user.
     let repl_user = match &master {

@@ -878,7 +878,10 @@ fn the_disk_need_counts_small_tables_index_builds_and_logs() {
         .map(|i| table("d", &format!("t{i}"), "InnoDB", 100 * 1024, true))
         .collect();
     let need = replica_disk_need(&tables);
-    assert!(need >= 100 * PER_TABLE_BYTES + FIXED_RESTORE_BYTES, "{need}");
+    assert!(
+        need >= 100 * PER_TABLE_BYTES + FIXED_RESTORE_BYTES,
+        "{need}"
+    );
     // One large table: its data, 30 % load overhead and one more copy for sorting keys.
     let big = [table("d", "big", "InnoDB", 1000 * MIB, true)];
     assert_eq!(

@@ -62,6 +62,38 @@ async fn a_replica_url_naming_the_master_is_refused_under_every_spelling() {
             assert!(out.text().contains("same_server"), "{}", out.text());
         }
     }
+    // An image of the master restored "into a replica" that is the master itself.
+    let image = dir.path().join("image");
+    let out = amsu_output(
+        &[
+            "backup",
+            "--master",
+            &master,
+            "--out",
+            image.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let replica = format!("mysql://root@localhost:{}", m.port());
+    let out = amsu_output(
+        &[
+            "restore",
+            "--image",
+            image.to_str().unwrap(),
+            "--replica",
+            &replica,
+            "--start-replication",
+            "--master",
+            &master,
+            "--force",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(out.text().contains("same server"), "{}", out.text());
     assert_eq!((state(&addr).await, checksums(&addr).await), before);
 }
 
@@ -301,4 +333,38 @@ async fn anonymous_accounts_on_the_master_are_found_before_any_change() {
     )
     .await;
     assert_eq!(out.code, Some(0), "{}", out.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_a_failed_start_does_not_call_its_own_state_errant() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 10).await;
+    // The replica has transactions of its own in its binary log (it never replicated).
+    exec(&r, &["CREATE DATABASE scratch", "DROP DATABASE scratch"]).await;
+    let journal = p.dir.path().join("journal.json");
+    let args = [
+        "setup",
+        "--master",
+        &p.master.url(),
+        "--replica",
+        &p.replica.url(),
+        "--yes",
+        "--gtid",
+        // The replica cannot reach the master there: replication fails to start.
+        "--master-host-for-replica",
+        "127.0.0.2",
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    let first = amsu_output(&args, &[]).await;
+    assert_eq!(first.code, Some(1), "{}", first.text());
+    assert!(first.text().contains("start_replica"), "{}", first.text());
+    // The plain rerun goes on to the failing step again instead of refusing the
+    // replica's own transactions (which the first run accepted) as errant.
+    let second = amsu_output(&args, &[]).await;
+    assert!(!second.text().contains("errant"), "{}", second.text());
+    assert_eq!(second.code, Some(1), "{}", second.text());
+    assert!(second.text().contains("start_replica"), "{}", second.text());
 }

@@ -109,6 +109,8 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
         "--start-replication",
         "--master",
         &master.url(),
+        "--repl-password-file",
+        &repl_pw,
     ])
     .await;
     assert_eq!(code, 0, "restore");
