@@ -513,6 +513,10 @@ impl PhysicalCopy {
             ));
         }
 
+        if !matches!(self.source, PhysicalSource::Image { .. }) {
+            f.extend(backtick_findings(&mut m).await?);
+        }
+
         let datadir = match &self.opts.datadir {
             Some(d) => d.clone(),
             None => replica_datadir.clone(),
@@ -997,6 +1001,33 @@ impl Preflight for PhysicalCopy {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
         Ok(self.check_all().await?.0)
     }
+}
+
+/// Databases and tables whose names hold a backtick: mariadb-backup (10.11) names them
+/// unescaped in its `BACKUP LOCK` statements and aborts mid-backup, so the physical method
+/// is refused for such a master before anything changes (the logical methods copy them).
+async fn backtick_findings(m: &mut Session) -> Result<Vec<Finding>, BoxError> {
+    let names = m
+        .column(
+            "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES \
+             WHERE LOCATE('`', TABLE_SCHEMA) > 0 OR LOCATE('`', TABLE_NAME) > 0 \
+             UNION SELECT SCHEMA_NAME FROM information_schema.SCHEMATA \
+             WHERE LOCATE('`', SCHEMA_NAME) > 0 ORDER BY 1 LIMIT 20",
+            "looking for names mariadb-backup cannot lock",
+        )
+        .await?;
+    if names.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vec![Finding::blocking(
+        Role::Master,
+        "physical_identifier",
+        format!(
+            "names with a backtick ({}): mariadb-backup does not escape them in its BACKUP LOCK statements and aborts the backup",
+            names.join(", ")
+        ),
+        "use the logical method (--method logical), which copies them exactly, or rename them on the master",
+    )])
 }
 
 /// What [`backup_image`] made.

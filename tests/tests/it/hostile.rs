@@ -368,3 +368,130 @@ async fn a_rerun_after_a_failed_start_does_not_call_its_own_state_errant() {
     assert_eq!(second.code, Some(1), "{}", second.text());
     assert!(second.text().contains("start_replica"), "{}", second.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_mariadb_backup_cannot_lock_refuses_the_physical_method_first() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 10).await;
+    exec(
+        &m,
+        &[
+            "CREATE DATABASE `odd``name`",
+            "CREATE TABLE `odd``name`.t (id INT PRIMARY KEY) ENGINE=Aria",
+        ],
+    )
+    .await;
+    let before = (state(&m).await, state(&r).await);
+    let (stop, start, _restarted) = crate::physical::shell_service(&p.replica);
+    let out = amsu_output(
+        &[
+            "setup",
+            "--method",
+            "physical",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--replica-stop-command",
+            &stop,
+            "--replica-start-command",
+            &start,
+            "--yes",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(
+        out.text().contains("physical_identifier") || out.text().contains("backtick"),
+        "{}",
+        out.text()
+    );
+    assert!(out.text().contains("odd`name"), "{}", out.text());
+    assert_eq!((state(&m).await, state(&r).await), before);
+    // The logical method copies it.
+    let out = amsu_output(
+        &[
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--yes",
+            "--wait-caught-up",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+}
+
+/// Bytes the files below `dir` take on disk (the larger of size and allocated blocks).
+fn disk_use(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let md = e.metadata().unwrap();
+        if md.is_dir() {
+            total += disk_use(&e.path());
+        } else {
+            total += md.len().max(md.blocks() * 512);
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_estimate_holds_for_what_a_restore_really_uses() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    // Many small tables (the case a plain sum of DATA_LENGTH got wrong) and a larger one
+    // with a secondary key built after its data.
+    let mut sqls = vec!["CREATE DATABASE many".to_string()];
+    for i in 0..150 {
+        sqls.push(format!(
+            "CREATE TABLE many.t{i} (id INT PRIMARY KEY, v VARCHAR(40), KEY (v))"
+        ));
+        sqls.push(format!("INSERT INTO many.t{i} VALUES (1, 'a'), (2, 'b')"));
+    }
+    sqls.push(
+        "CREATE TABLE many.big (id BIGINT PRIMARY KEY, note VARCHAR(200), KEY (note))".into(),
+    );
+    sqls.push(
+        "INSERT INTO many.big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150) FROM many.seq_1_to_120000"
+            .into(),
+    );
+    sqls.push("ANALYZE TABLE many.big".into());
+    let sqls: Vec<&str> = sqls.iter().map(String::as_str).collect();
+    exec(&m, &sqls).await;
+    let facts = amsu_mysql::checks::MysqlPreflight::new(m.clone())
+        .replica(Some(r.clone()))
+        .facts()
+        .await
+        .expect("facts");
+    let need = amsu_mysql::checks::replica_disk_need(&facts.data.tables);
+    let before = disk_use(p.replica.datadir());
+    let out = amsu_output(
+        &[
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--yes",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let used = disk_use(p.replica.datadir()).saturating_sub(before);
+    eprintln!("disk estimate {need} bytes, the restore used {used} bytes");
+    assert!(
+        used <= need,
+        "the restore used {used} bytes but the estimate was {need}"
+    );
+}

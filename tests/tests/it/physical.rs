@@ -651,7 +651,7 @@ fn sh_quote(s: &str) -> String {
 
 /// Stops, by the PID in its pid file, a sandbox server that a start command of
 /// [`shell_service`] ran outside this process's children.
-struct RestartedServer {
+pub(crate) struct RestartedServer {
     pid_file: PathBuf,
     /// The sandbox's own child, which its `Sandbox` handle stops and reaps.
     original_pid: u32,
@@ -691,7 +691,9 @@ impl Drop for RestartedServer {
 /// pid file and returns once the server has exited (a zombie child of this test process
 /// counts); the start command runs the server's own command line again (read from /proc,
 /// with `--skip-slave-start`), detached. The guard stops a server started that way.
-fn shell_service(sandbox: &amsu_mysql::sandbox::Sandbox) -> (String, String, RestartedServer) {
+pub(crate) fn shell_service(
+    sandbox: &amsu_mysql::sandbox::Sandbox,
+) -> (String, String, RestartedServer) {
     let pid = sandbox.pid();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the server's cmdline");
     let args: Vec<String> = cmdline
