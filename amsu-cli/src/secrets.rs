@@ -49,7 +49,7 @@ fn record(addr: &ServerAddr, origin: String) {
 /// What to say about an error `message`: when a server refused a login, where the
 /// password came from, or which sources were tried when there was none.
 pub fn remedy(message: &str) -> Option<String> {
-    if !message.contains("Access denied") {
+    if !message.contains("Access denied for user") {
         return None;
     }
     let origins = ORIGINS.lock().ok()?;

@@ -50,6 +50,17 @@ fn validated(out: &Out, what: &str) -> Vec<Value> {
         serde_json::from_str(&std::fs::read_to_string(schema_path()).expect("schema file"))
             .expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    // The schema rejects what the contract forbids.
+    for bad in [
+        r#"{"v":2,"event":"result","command":"check","ok":true,"exit_code":0}"#,
+        r#"{"event":"result","command":"check","ok":true,"exit_code":0}"#,
+        r#"{"v":1,"ok":false,"error":"prose"}"#,
+        r#"{"v":1,"event":"error","command":"check","error":"prose"}"#,
+        r#"{"v":1,"event":"no_such_event"}"#,
+    ] {
+        let bad: Value = serde_json::from_str(bad).unwrap();
+        assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
+    }
     let lines: Vec<Value> = out
         .stdout
         .lines()
@@ -94,7 +105,7 @@ async fn json_lines_of_every_command_match_the_schema() {
         &[
             "CREATE DATABASE shop",
             "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20))",
-            "INSERT INTO shop.items SELECT seq, CONCAT('n', seq) FROM seq_1_to_500",
+            "INSERT INTO shop.items SELECT seq, CONCAT('n', seq) FROM shop.seq_1_to_500",
         ],
     )
     .await;
@@ -269,7 +280,7 @@ async fn app_user(sb: &Sandbox) {
         &[
             "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'App pw #1'",
             "CREATE USER 'app'@'localhost' IDENTIFIED BY 'App pw #1'",
-            "GRANT SELECT, REPLICATION CLIENT ON *.* TO 'app'@'127.0.0.1', 'app'@'localhost'",
+            "GRANT SELECT, SLAVE MONITOR ON *.* TO 'app'@'127.0.0.1', 'app'@'localhost'",
         ],
     )
     .await;
@@ -373,15 +384,15 @@ async fn credentials_come_from_option_files_and_sockets() {
 async fn completions_man_page_and_help() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    for (shell, needle) in [
-        ("bash", "_amsu()"),
-        ("zsh", "#compdef amsu"),
-        ("fish", "complete -c amsu"),
+    for (shell, needle, flag) in [
+        ("bash", "_amsu()", "--master"),
+        ("zsh", "#compdef amsu", "--master"),
+        ("fish", "complete -c amsu", "-l master"),
     ] {
         let out = run(&["completions", shell], &[], h).await;
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(out.stdout.contains(needle), "{shell}: {}", out.stdout);
-        assert!(out.stdout.contains("--master"), "{shell}");
+        assert!(out.stdout.contains(flag), "{shell}");
     }
     let out = run(&["man"], &[], h).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
