@@ -47,8 +47,7 @@ Colour on a terminal; NO_COLOR=1 turns it off.";
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Turn the replica into a running replica of the master.
-    #[command(
-        after_help = "Examples:
+    #[command(after_help = "Examples:
   # see the checks, the plan and every statement; nothing is changed
   amsu setup --master mysql://root@db1 --replica mysql://root@127.0.0.1 --dry-run
   # do it, waiting until the replica has caught up, then prove the data equal
@@ -62,8 +61,7 @@ things: the message says what was left behind, the journal records it, and rerun
 command resumes; 2 usage; 3 a precondition failed, or the run was interrupted before it changed \
 anything. SIGINT, SIGTERM, SIGHUP and a closed stdout stop the run at a safe point; a second \
 signal exits at once (1). A replication password amsu generates is kept in \
-~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master.",
-    )]
+~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master.")]
     Setup(SetupArgs),
     /// Preflight report: every problem and its fix; changes nothing.
     #[command(
@@ -197,9 +195,10 @@ pub(crate) fn man(a: ManArgs) -> Result<i32, crate::Exit> {
     let page = match &a.command {
         None => clap_mangen::Man::new(cmd),
         Some(name) => {
-            let sub = cmd.find_subcommand(name).cloned().ok_or_else(|| {
-                crate::usage(anyhow::anyhow!("amsu has no command {name:?}"))
-            })?;
+            let sub = cmd
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| crate::usage(anyhow::anyhow!("amsu has no command {name:?}")))?;
             clap_mangen::Man::new(sub).title(format!("amsu-{name}"))
         }
     };

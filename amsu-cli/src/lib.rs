@@ -10,8 +10,8 @@ mod demo;
 mod durable;
 mod image_cmd;
 mod interrupt;
-pub mod json;
 mod journal;
+pub mod json;
 mod physical;
 mod remedy;
 mod render;
@@ -90,7 +90,7 @@ pub async fn run(cli: Cli) -> i32 {
             } else {
                 errln!("{} {message}", style::error_label());
                 if let Some(r) = remedy {
-                    errln!("  {r}");
+                    errln!("  hint: {r}");
                 }
             }
             code
@@ -136,7 +136,9 @@ fn error_json(
         server_error,
         message: chain_message(chain()),
         remedy,
-        findings: setup.map(|s| json::findings(s.findings())).unwrap_or_default(),
+        findings: setup
+            .map(|s| json::findings(s.findings()))
+            .unwrap_or_default(),
     }
 }
 
@@ -571,7 +573,7 @@ fn report_error(e: &SetupError, json: bool) -> i32 {
     } else {
         errln!("{} {message}", style::error_label());
         if let Some(r) = remedy {
-            errln!("  {r}");
+            errln!("  hint: {r}");
         }
     }
     e.exit_code()

@@ -76,8 +76,8 @@ impl EventSink for Renderer {
             Event::Changed { server, what } => self.line(&format!("  changed on {server}: {what}")),
             Event::Warning { server, message } => match server {
                 Some(s) => self.line(&format!(
-                    "  {} ({s}) {message}",
-                    crate::style::warning_label()
+                    "  {} {message}",
+                    crate::style::warning_on(&s.to_string())
                 )),
                 None => self.line(&format!("  {} {message}", crate::style::warning_label())),
             },

@@ -89,7 +89,9 @@ pub fn server(
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let url_has_user = authority.contains('@');
     let hostport = authority.rsplit('@').next().unwrap_or_default();
-    let url_has_port = hostport.rsplit_once(':').is_some_and(|(h, _)| !h.ends_with('['))
+    let url_has_port = hostport
+        .rsplit_once(':')
+        .is_some_and(|(h, _)| !h.ends_with('['))
         && !hostport.ends_with(']');
     let url_password = addr.password.is_some();
     let mut tried = vec![

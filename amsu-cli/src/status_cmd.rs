@@ -9,11 +9,11 @@
 //! | 5 | a replication thread is stopped, or an error is set |
 //! | 6 | the lag exceeds `--max-lag` (or is unknown while `--max-lag` is given) |
 
-use amsu_core::{ReplicaServer, ReplicationStatus};
-use amsu_mysql::MysqlReplica;
 use crate::args::StatusArgs;
 use crate::json;
 use crate::{exit, replica_addr, Exit};
+use amsu_core::{ReplicaServer, ReplicationStatus};
+use amsu_mysql::MysqlReplica;
 
 /// Exit code: not configured as a replica.
 pub(crate) const NOT_A_REPLICA: i32 = 4;

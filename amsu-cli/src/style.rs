@@ -26,6 +26,11 @@ pub(crate) fn warning_label() -> String {
     paint(WARNING, "warning:")
 }
 
+/// `warning (SERVER):`.
+pub(crate) fn warning_on(server: &str) -> String {
+    paint(WARNING, &format!("warning ({server}):"))
+}
+
 /// A line that says it worked.
 pub(crate) fn success(text: &str) -> String {
     paint(SUCCESS, text)

@@ -17,7 +17,11 @@ pub(crate) async fn run(a: VerifyArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
     let code = compare(&master, &replica, a.timeout, a.json, "").await?;
-    Ok(crate::finish(crate::json::CommandName::Verify, a.json, code))
+    Ok(crate::finish(
+        crate::json::CommandName::Verify,
+        a.json,
+        code,
+    ))
 }
 
 /// Compares `replica` with `master`, prints the outcome and returns the exit code: 0

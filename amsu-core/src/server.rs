@@ -334,10 +334,15 @@ mod tests {
 
     #[test]
     fn parses_a_socket_url() {
-        let a: ServerAddr = "mysql://app@localhost/?socket=/run/my%20sql.sock".parse().unwrap();
+        let a: ServerAddr = "mysql://app@localhost/?socket=/run/my%20sql.sock"
+            .parse()
+            .unwrap();
         assert_eq!(a.socket.as_deref(), Some("/run/my sql.sock"));
         assert_eq!((a.host.as_str(), a.user.as_str()), ("localhost", "app"));
-        assert_eq!(a.to_string(), "mysql://app@localhost:3306/?socket=/run/my sql.sock");
+        assert_eq!(
+            a.to_string(),
+            "mysql://app@localhost:3306/?socket=/run/my sql.sock"
+        );
         assert!("mysql://h/?sock=/x".parse::<ServerAddr>().is_err());
         assert_eq!("mysql://h:1".parse::<ServerAddr>().unwrap().socket, None);
     }

@@ -69,7 +69,11 @@ fn validated(out: &Out, what: &str) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("{what}: not one JSON object per line ({e}): {l}"))
         })
         .collect();
-    assert!(!lines.is_empty(), "{what}: no output; stderr: {}", out.stderr);
+    assert!(
+        !lines.is_empty(),
+        "{what}: no output; stderr: {}",
+        out.stderr
+    );
     for l in &lines {
         if let Err(e) = validator.validate(l) {
             panic!("{what}: a line does not match the schema: {e}\n{l}");
@@ -113,7 +117,12 @@ async fn json_lines_of_every_command_match_the_schema() {
     let h = home.path();
     let repl = [("AMSU_REPL_PASSWORD", "Contract-Repl-1")];
 
-    let out = run(&["check", "--master", &m, "--replica", &r, "--json"], &[], h).await;
+    let out = run(
+        &["check", "--master", &m, "--replica", &r, "--json"],
+        &[],
+        h,
+    )
+    .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = validated(&out, "check");
     let pre = event(&lines, "preflight");
@@ -125,7 +134,15 @@ async fn json_lines_of_every_command_match_the_schema() {
     }
 
     let out = run(
-        &["setup", "--master", &m, "--replica", &r, "--dry-run", "--json"],
+        &[
+            "setup",
+            "--master",
+            &m,
+            "--replica",
+            &r,
+            "--dry-run",
+            "--json",
+        ],
         &repl,
         h,
     )
@@ -164,7 +181,10 @@ async fn json_lines_of_every_command_match_the_schema() {
     let lines = validated(&out, "backup");
     let err = &lines.last().unwrap()["error"];
     assert_eq!(err["kind"], "precondition");
-    assert!(err["message"].as_str().unwrap().contains("--overwrite"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("--overwrite"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(image.join("manifest.json")).unwrap(), before);
     let out = run(
         &["backup", "--master", &m, "--out", image_s, "--overwrite"],
@@ -232,7 +252,10 @@ async fn json_lines_of_every_command_match_the_schema() {
         .find(|f| f["code"] == "replica_not_empty")
         .unwrap_or_else(|| panic!("{err}"));
     assert_eq!(f["flag"], "--force", "{f}");
-    assert!(!f["fix"].as_str().unwrap().contains("--"), "neutral fix: {f}");
+    assert!(
+        !f["fix"].as_str().unwrap().contains("--"),
+        "neutral fix: {f}"
+    );
 
     let mut forced = setup_args.to_vec();
     forced.push("--force");
@@ -248,7 +271,12 @@ async fn json_lines_of_every_command_match_the_schema() {
     let lines = validated(&out, "status");
     assert_eq!(event(&lines, "status")["healthy"], true);
 
-    let out = run(&["verify", "--master", &m, "--replica", &r, "--json"], &[], h).await;
+    let out = run(
+        &["verify", "--master", &m, "--replica", &r, "--json"],
+        &[],
+        h,
+    )
+    .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = validated(&out, "verify");
     assert_eq!(event(&lines, "verify_result")["equal"], true);
@@ -333,10 +361,7 @@ async fn credentials_come_from_option_files_and_sockets() {
     let out = run(&["status", "--replica", &sock, "--json"], &[], h).await;
     assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
     // The app user over the socket, its password from the environment.
-    let app_sock = format!(
-        "mysql://app@localhost/?socket={}",
-        sb.socket().display()
-    );
+    let app_sock = format!("mysql://app@localhost/?socket={}", sb.socket().display());
     let out = run(
         &["status", "--replica", &app_sock],
         &[("AMSU_REPLICA_PASSWORD", "App pw #1")],
@@ -351,7 +376,9 @@ async fn credentials_come_from_option_files_and_sockets() {
     assert!(out.stderr.contains("using password: NO"), "{}", out.stderr);
     assert!(
         out.stderr.contains("no password was given")
-            && out.stderr.contains("AMSU_REPLICA_PASSWORD (not in amsu's environment")
+            && out
+                .stderr
+                .contains("AMSU_REPLICA_PASSWORD (not in amsu's environment")
             && out.stderr.contains(".my.cnf (no such file)"),
         "{}",
         out.stderr
@@ -396,10 +423,18 @@ async fn completions_man_page_and_help() {
     }
     let out = run(&["man"], &[], h).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.starts_with(".ie") || out.stdout.contains(".TH amsu"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with(".ie") || out.stdout.contains(".TH amsu"),
+        "{}",
+        out.stdout
+    );
     let out = run(&["man", "setup"], &[], h).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("amsu\\-setup"), "{}", &out.stdout[..400.min(out.stdout.len())]);
+    assert!(
+        out.stdout.contains("amsu\\-setup"),
+        "{}",
+        &out.stdout[..400.min(out.stdout.len())]
+    );
     assert!(out.stdout.contains("wait\\-caught\\-up"));
     assert_eq!(run(&["man", "nosuch"], &[], h).await.code, 2);
 
@@ -415,16 +450,29 @@ async fn completions_man_page_and_help() {
         "[default: 3600]",
         "[default: number of cores]",
     ] {
-        assert!(setup.contains(needle), "setup --help lacks {needle:?}:\n{setup}");
+        assert!(
+            setup.contains(needle),
+            "setup --help lacks {needle:?}:\n{setup}"
+        );
     }
     assert!(!setup.contains("\x1b["), "no colour when piped");
     let status = run(&["status", "--help"], &[], h).await.stdout;
     assert!(status.contains("--replica-password-file"), "{status}");
-    for unused in ["--admin-password-file", "--master-password-file", "--repl-password-file"] {
-        assert!(!status.contains(unused), "status --help shows {unused}:\n{status}");
+    for unused in [
+        "--admin-password-file",
+        "--master-password-file",
+        "--repl-password-file",
+    ] {
+        assert!(
+            !status.contains(unused),
+            "status --help shows {unused}:\n{status}"
+        );
     }
     let backup = run(&["backup", "--help"], &[], h).await.stdout;
-    assert!(backup.contains("[default: 2]") && backup.contains("--overwrite"), "{backup}");
+    assert!(
+        backup.contains("[default: 2]") && backup.contains("--overwrite"),
+        "{backup}"
+    );
     let sandbox = run(&["sandbox", "--help"], &[], h).await.stdout;
     assert!(sandbox.contains("[env: AMSU_SANDBOX_HOME"), "{sandbox}");
 }
