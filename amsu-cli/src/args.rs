@@ -7,7 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// amsu — auto-magic slave setup: turn an empty MySQL/MariaDB server into a verified,
 /// running replica of a live master with one command.
 #[derive(Debug, Parser)]
-#[command(name = "amsu", version, about, long_about = None)]
+#[command(
+    name = "amsu",
+    version,
+    about,
+    long_about = None,
+    after_help = TOP_HELP,
+)]
 pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -17,39 +23,190 @@ pub struct Cli {
     pub command: Command,
 }
 
+const TOP_HELP: &str = "\
+Examples:
+  amsu demo                                   # the whole job on two local sandboxes
+  amsu check --master mysql://root@db1 --replica mysql://root@127.0.0.1
+  amsu setup --master mysql://root@db1 --replica mysql://root@127.0.0.1 --dry-run
+  amsu status --replica mysql://root@127.0.0.1 --max-lag 60
+
+Servers are URLs: mysql://USER[:PASSWORD]@HOST[:PORT], or a unix socket:
+mysql://USER@localhost/?socket=/run/mysqld/mysqld.sock. Passwords (never in argv): the
+--…-password-file flags, the exported variables AMSU_MASTER_PASSWORD,
+AMSU_REPLICA_PASSWORD, AMSU_ADMIN_PASSWORD, AMSU_REPL_PASSWORD, AMSU_FTP_PASSWORD, an
+option file (--defaults-file, else ~/.my.cnf: [amsu-master] / [amsu-replica] over
+[client]), or --ask-pass on a terminal.
+
+Exit codes: 0 done; 1 failed while changing things; 2 usage; 3 a precondition failed
+(nothing was changed); amsu status also 4, 5, 6 (see amsu status --help).
+--json: one JSON object per line, each with \"v\": 1 and an \"event\"; the last one is a
+\"result\" or an \"error\" (schema: docs/amsu-json.schema.json).
+Colour on a terminal; NO_COLOR=1 turns it off.";
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Turn the replica into a running replica of the master.
-    #[command(
-        after_help = "Exit codes: 0 done; 1 failed (or was interrupted) while changing \
+    #[command(after_help = "Examples:
+  # see the checks, the plan and every statement; nothing is changed
+  amsu setup --master mysql://root@db1 --replica mysql://root@127.0.0.1 --dry-run
+  # do it, waiting until the replica has caught up, then prove the data equal
+  export AMSU_MASTER_PASSWORD AMSU_REPLICA_PASSWORD
+  amsu setup --master mysql://root@db1 --replica mysql://root@127.0.0.1 --yes --verify
+  # a replica holding old data: drop it (the plan lists what)
+  amsu setup --master mysql://root@db1 --replica mysql://root@127.0.0.1 --yes --force
+
+Exit codes: 0 done; 1 failed (or was interrupted) while changing \
 things: the message says what was left behind, the journal records it, and rerunning the same \
 command resumes; 2 usage; 3 a precondition failed, or the run was interrupted before it changed \
 anything. SIGINT, SIGTERM, SIGHUP and a closed stdout stop the run at a safe point; a second \
 signal exits at once (1). A replication password amsu generates is kept in \
-~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master."
-    )]
+~/.amsu/repl/MASTERHOST_PORT.cnf ($AMSU_HOME/repl/…) for the next replica of the same master.")]
     Setup(SetupArgs),
     /// Preflight report: every problem and its fix; changes nothing.
+    #[command(
+        after_help = "Examples:
+  amsu check --master mysql://root@db1
+  amsu check --master mysql://root@db1 --replica mysql://root@127.0.0.1 --json
+
+Exit codes: 0 nothing blocking; 2 usage; 3 a blocking finding, or a server cannot be \
+reached or read.",
+        mut_arg("repl_password_file", |a| a.hide(true)),
+    )]
     Check(CheckArgs),
     /// Replication status of a replica; the exit code says whether it replicates.
     #[command(
-        after_help = "Exit codes: 0 replicating (both threads run, no error, lag within \
+        after_help = "Examples:
+  amsu status --replica mysql://root@127.0.0.1
+  amsu status --replica mysql://monitor@127.0.0.1 --max-lag 60 --json   # for monitoring
+
+Exit codes: 0 replicating (both threads run, no error, lag within \
 --max-lag); 1 the replica cannot be reached or read; 2 usage; 4 not configured as a replica; \
 5 a replication thread is stopped or an error is set; 6 the lag exceeds --max-lag (or is \
-unknown while --max-lag is given)."
+unknown while --max-lag is given).",
+        mut_arg("master_password_file", |a| a.hide(true)),
+        mut_arg("admin_password_file", |a| a.hide(true)),
+        mut_arg("repl_password_file", |a| a.hide(true)),
     )]
     Status(StatusArgs),
     /// Compare master and replica data (every table's checksum at one position).
+    #[command(after_help = "Examples:
+  amsu verify --master mysql://root@db1 --replica mysql://root@127.0.0.1
+  amsu verify --master mysql://root@db1 --replica mysql://root@127.0.0.1 --json --timeout 60
+
+Exit codes: 0 equal; 1 different, or the comparison failed; 2 usage.",
+        mut_arg("admin_password_file", |a| a.hide(true)),
+        mut_arg("repl_password_file", |a| a.hide(true)),
+    )]
     Verify(VerifyArgs),
     /// Write one consistent image of the master (reusable by many replicas).
+    #[command(after_help = "Examples:
+  amsu backup --master mysql://root@db1 --out /var/backups/db1-image --zstd
+  amsu backup --master mysql://root@db1 --out /var/backups/db1-image --overwrite
+  AMSU_FTP_PASSWORD=… amsu backup --master mysql://root@db1 --out ftp://amsu@files/db1
+
+Exit codes: 0 done; 1 failed; 2 usage (e.g. --method outfile, which only `amsu setup` \
+does); 3 the image already exists (give --overwrite).",
+        mut_arg("replica_password_file", |a| a.hide(true)),
+        mut_arg("admin_password_file", |a| a.hide(true)),
+        mut_arg("repl_password_file", |a| a.hide(true)),
+    )]
     Backup(BackupArgs),
     /// Load an image into a replica (and optionally start replicating).
+    #[command(after_help = "Examples:
+  amsu restore --image /var/backups/db1-image --replica mysql://root@127.0.0.1
+  amsu restore --image /var/backups/db1-image --replica mysql://root@127.0.0.1 \\
+      --start-replication --master mysql://root@db1
+
+Exit codes: 0 done; 1 failed while changing things (the message says what was left \
+behind); 2 usage; 3 a precondition failed (nothing was changed).",
+        mut_arg("admin_password_file", |a| a.hide(true)),
+    )]
     Restore(RestoreArgs),
     /// Throwaway local MariaDB servers.
+    #[command(after_help = "Examples:
+  amsu sandbox deploy m1 --server-id 1
+  amsu sandbox list
+  amsu sandbox stop m1 --remove")]
     Sandbox(SandboxArgs),
     /// The whole job on two local sandboxes, under a write load.
+    #[command(after_help = "Examples:
+  amsu demo
+  amsu demo --rows 1000000 --keep")]
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:
+  amsu completions bash > /etc/bash_completion.d/amsu
+  amsu completions zsh > \"${fpath[1]}/_amsu\"
+  amsu completions fish > ~/.config/fish/completions/amsu.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of amsu or of one of its commands.
+    #[command(after_help = "Examples:
+  amsu man | man -l -
+  amsu man setup > amsu-setup.1")]
+    Man(ManArgs),
+}
+
+impl Command {
+    /// The command, when it prints JSON lines (`--json`).
+    pub fn json(&self) -> Option<crate::json::CommandName> {
+        use crate::json::CommandName as N;
+        match self {
+            Command::Setup(a) if a.json => Some(N::Setup),
+            Command::Check(a) if a.json => Some(N::Check),
+            Command::Status(a) if a.json => Some(N::Status),
+            Command::Verify(a) if a.json => Some(N::Verify),
+            Command::Backup(a) if a.json => Some(N::Backup),
+            Command::Restore(a) if a.json => Some(N::Restore),
+            _ => None,
+        }
+    }
+}
+
+/// `amsu completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `amsu man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (default: amsu itself).
+    pub command: Option<String>,
+}
+
+/// `amsu completions SHELL`: the script on stdout.
+pub(crate) fn completions(a: CompletionsArgs) -> Result<i32, crate::Exit> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(a.shell, &mut Cli::command(), "amsu", &mut buf);
+    outln!("{}", String::from_utf8_lossy(&buf).trim_end());
+    Ok(crate::exit::OK)
+}
+
+/// `amsu man [COMMAND]`: the roff page on stdout.
+pub(crate) fn man(a: ManArgs) -> Result<i32, crate::Exit> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let page = match &a.command {
+        None => clap_mangen::Man::new(cmd),
+        Some(name) => {
+            let sub = cmd
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| crate::usage(anyhow::anyhow!("amsu has no command {name:?}")))?;
+            clap_mangen::Man::new(sub).title(format!("amsu-{name}"))
+        }
+    };
+    let mut buf = Vec::new();
+    page.render(&mut buf)
+        .map_err(|e| crate::Exit(crate::exit::FAILED, e.into()))?;
+    outln!("{}", String::from_utf8_lossy(&buf).trim_end());
+    Ok(crate::exit::OK)
 }
 
 /// How the data is copied.
@@ -65,6 +222,7 @@ pub enum Method {
 
 /// Password sources shared by commands.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Passwords")]
 pub struct PasswordFiles {
     /// File holding the master user's password (else AMSU_MASTER_PASSWORD, else the URL).
     #[arg(long, value_name = "FILE")]
@@ -80,12 +238,12 @@ pub struct PasswordFiles {
     /// writes the password it uses there (mode 0600).
     #[arg(long, value_name = "FILE")]
     pub repl_password_file: Option<PathBuf>,
-    /// A MySQL option file: `password` (and `user`) from its `[amsu-master]` /
-    /// `[amsu-replica]` section, else from `[client]`, for servers whose password is not
-    /// given otherwise.
+    /// A MySQL option file read instead of ~/.my.cnf: `password`, `user`, `port` and
+    /// `socket` (for host localhost) from its `[amsu-master]` / `[amsu-replica]` section,
+    /// else from `[client]`, where the URL does not give them.
     #[arg(long, value_name = "FILE")]
     pub defaults_file: Option<PathBuf>,
-    /// Ask on the terminal for passwords not given otherwise.
+    /// Ask on the terminal for passwords not given otherwise (fails without a terminal).
     #[arg(long)]
     pub ask_pass: bool,
 }
@@ -94,23 +252,28 @@ pub struct PasswordFiles {
 #[derive(Debug, Args)]
 pub struct SetupArgs {
     /// The master: mysql://USER[:PASSWORD]@HOST[:PORT].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Servers")]
     pub master: String,
     /// The replica: mysql://USER[:PASSWORD]@HOST[:PORT].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Servers")]
     pub replica: String,
     /// A master user with CREATE USER (and SUPER for server_id), when the master URL's
     /// user lacks them. Password from AMSU_ADMIN_PASSWORD or --admin-password-file.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", help_heading = "Servers")]
     pub admin_user: Option<String>,
     /// The replication user (created if missing).
-    #[arg(long, value_name = "USER", default_value = "amsu_repl")]
+    #[arg(
+        long,
+        value_name = "USER",
+        default_value = "amsu_repl",
+        help_heading = "Servers"
+    )]
     pub repl_user: String,
-    /// The host the replica uses to reach the master (default: the master URL's host).
-    #[arg(long, value_name = "HOST")]
+    /// The host the replica uses to reach the master [default: the master URL's host].
+    #[arg(long, value_name = "HOST", help_heading = "Servers")]
     pub master_host_for_replica: Option<String>,
     /// How the data is copied.
-    #[arg(long, value_enum, default_value_t = Method::Logical)]
+    #[arg(long, value_enum, default_value_t = Method::Logical, help_heading = "Copy")]
     pub method: Method,
     /// Replication TLS options.
     #[command(flatten)]
@@ -118,23 +281,23 @@ pub struct SetupArgs {
     /// Replicate with GTID positioning (MariaDB MASTER_USE_GTID=slave_pos, starting at the
     /// snapshot's GTID position) and wait for catch-up by GTID; default: binary log file
     /// and position.
-    #[arg(long)]
+    #[arg(long, help_heading = "Copy")]
     pub gtid: bool,
-    /// Parallel connections for the copy (default: number of cores).
-    #[arg(long, value_name = "N")]
+    /// Parallel connections for the copy [default: number of cores].
+    #[arg(long, value_name = "N", help_heading = "Copy")]
     pub threads: Option<usize>,
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Copy")]
     pub ftp: Option<String>,
     /// Seed the replica from an existing image (DIR or ftp://…) instead of the master.
-    #[arg(long, value_name = "DIR|URL")]
+    #[arg(long, value_name = "DIR|URL", help_heading = "Copy")]
     pub image: Option<String>,
     /// With --image: accept only an image signed with the secret key in FILE (amsu
     /// backup --image-key); an unsigned image or a wrong signature is refused, exit 3.
     #[arg(long, value_name = "FILE", requires = "image")]
     pub image_key: Option<std::path::PathBuf>,
     /// outfile: keep the run directory on the master as a reusable image.
-    #[arg(long)]
+    #[arg(long, help_heading = "Copy")]
     pub keep_image: bool,
     /// FTP options.
     #[command(flatten)]
@@ -143,42 +306,47 @@ pub struct SetupArgs {
     #[command(flatten)]
     pub physical: Box<crate::physical::PhysicalArgs>,
     /// Print the plan and run the read-only checks; change nothing.
-    #[arg(long)]
+    #[arg(long, help_heading = "Safety")]
     pub dry_run: bool,
     /// Do not ask for confirmation.
-    #[arg(long, short = 'y')]
+    #[arg(long, short = 'y', help_heading = "Safety")]
     pub yes: bool,
     /// Newline-delimited JSON events and a JSON report on stdout.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     /// Wait until the replica has caught up with the master.
-    #[arg(long)]
+    #[arg(long, help_heading = "Replication")]
     pub wait_caught_up: bool,
     /// Allow a replica holding user databases or a replication configuration: they are
     /// dropped / reset.
-    #[arg(long)]
+    #[arg(long, help_heading = "Safety")]
     pub force: bool,
     /// After the setup, prove the data equal (`amsu verify`); implies --wait-caught-up.
-    #[arg(long)]
+    #[arg(long, help_heading = "Replication")]
     pub verify: bool,
-    /// The journal file that lets a rerun resume (default
-    /// ~/.amsu/journal/REPLICAHOST_PORT.json).
-    #[arg(long, value_name = "FILE")]
+    /// The journal file that lets a rerun resume [default:
+    /// ~/.amsu/journal/REPLICAHOST_PORT.json].
+    #[arg(long, value_name = "FILE", help_heading = "Safety")]
     pub journal: Option<PathBuf>,
     /// Seconds to wait for catch-up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        help_heading = "Replication"
+    )]
     pub catch_up_timeout: u64,
     /// When the master's binary log retention is shorter than the setup needs, raise it
     /// for the setup's duration and restore it afterwards (instead of refusing).
-    #[arg(long)]
+    #[arg(long, help_heading = "Safety")]
     pub protect_binlogs: bool,
     /// After the setup, write the replica's settings (server_id, read_only,
     /// skip_slave_start, relay_log, report_host) to this option file, to be included in
     /// the replica's configuration so that they survive a restart.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Replication")]
     pub replica_config_file: Option<PathBuf>,
     /// `report_host` for --replica-config-file.
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", help_heading = "Replication")]
     pub report_host: Option<String>,
     /// Password files.
     #[command(flatten)]
@@ -188,6 +356,7 @@ pub struct SetupArgs {
 /// TLS of the replica's connection to the master (`CHANGE MASTER TO MASTER_SSL…`). The
 /// paths are on the replica's host: the replica server reads them.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Replication TLS")]
 pub struct ReplTlsArgs {
     /// Replicate over TLS (MASTER_SSL=1).
     #[arg(long)]
@@ -223,6 +392,7 @@ impl ReplTlsArgs {
 
 /// FTP/FTPS client options shared by commands.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "FTP")]
 pub struct FtpOptions {
     /// File holding the FTP password (else AMSU_FTP_PASSWORD).
     #[arg(long, value_name = "FILE")]
@@ -244,11 +414,12 @@ pub struct BackupArgs {
     /// Where to write the image: a local directory or ftp://… / ftps://….
     #[arg(long, value_name = "DIR|URL")]
     pub out: String,
-    /// logical (default), or physical: mariadb-backup here, on the master's host.
+    /// logical, or physical: mariadb-backup here, on the master's host (outfile is a
+    /// method of `amsu setup` only).
     #[arg(long, value_enum, default_value_t = Method::Logical)]
     pub method: Method,
-    /// Parallel connections (default 2).
-    #[arg(long, value_name = "N")]
+    /// Parallel connections.
+    #[arg(long, value_name = "N", default_value = "2")]
     pub threads: Option<usize>,
     /// Compress the chunks with zstd.
     #[arg(long)]
@@ -257,6 +428,9 @@ pub struct BackupArgs {
     /// (at least 16 bytes; trailing line breaks ignored), written to manifest.sig.
     #[arg(long, value_name = "FILE")]
     pub image_key: Option<std::path::PathBuf>,
+    /// Replace an image that already exists at --out (without it, amsu refuses: exit 3).
+    #[arg(long)]
+    pub overwrite: bool,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -292,8 +466,8 @@ pub struct RestoreArgs {
     /// The host the replica uses to reach the master (default: the master URL's host).
     #[arg(long, value_name = "HOST")]
     pub master_host_for_replica: Option<String>,
-    /// Parallel loading connections (default 2).
-    #[arg(long, value_name = "N")]
+    /// Parallel loading connections.
+    #[arg(long, value_name = "N", default_value = "2")]
     pub threads: Option<usize>,
     /// Restore even though the replica already holds databases (the image's tables must
     /// not exist there). Without it, an interrupted restore of the same image is resumed,
@@ -382,8 +556,8 @@ pub struct SandboxArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: SandboxAction,
-    /// Where sandboxes live (default $AMSU_SANDBOX_HOME or ~/.amsu/sandboxes).
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Where sandboxes live [default: ~/.amsu/sandboxes].
+    #[arg(long, global = true, value_name = "DIR", env = "AMSU_SANDBOX_HOME")]
     pub home: Option<PathBuf>,
 }
 

@@ -43,13 +43,10 @@ pub(crate) async fn report_runtime_only(report: &SetupReport, replica: &ServerAd
         }
     };
     if json {
-        outln!(
-            "{}",
-            serde_json::json!({"runtime_only": {
-                "settings": names,
-                "option_file_snippet": snippet,
-            }})
-        );
+        crate::json::emit(crate::json::Body::RuntimeOnly {
+            settings: names.iter().map(|n| n.to_string()).collect(),
+            option_file_snippet: snippet,
+        });
         return;
     }
     outln!(

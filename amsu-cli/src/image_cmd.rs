@@ -222,6 +222,33 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             "--image-key signs logical images; a physical image is not signed"
         )));
     }
+    if a.method == Method::Outfile {
+        return Err(usage(anyhow!(
+            "amsu backup does not make outfile images: --method outfile is a method of \
+             `amsu setup` (the master writes the image into its secure_file_priv directory \
+             for one replica). Use --method logical (the default) for a reusable image, or \
+             --method physical"
+        )));
+    }
+    if !is_ftp(&a.out) {
+        let manifest = std::path::Path::new(&a.out).join(amsu_core::manifest::MANIFEST_FILE);
+        if manifest.exists() {
+            if !a.overwrite {
+                return Err(Exit(
+                    exit::PRECONDITION,
+                    anyhow!(
+                        "{} already holds an image ({} exists); nothing was changed. Pass \
+                         --overwrite to replace it, or choose another --out",
+                        a.out,
+                        manifest.display()
+                    ),
+                ));
+            }
+            std::fs::remove_dir_all(&a.out)
+                .with_context(|| format!("--overwrite: cannot remove the old image {}", a.out))
+                .map_err(|e| Exit(exit::FAILED, e))?;
+        }
+    }
     if a.method == Method::Physical {
         return crate::physical::backup(a).await;
     }
@@ -262,10 +289,12 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             .map_err(|e| Exit(exit::FAILED, e))?;
     }
     if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({"ok": true, "manifest": manifest, "report": report})
-        );
+        crate::json::emit(crate::json::Body::Manifest {
+            location: shown(&a.out),
+            manifest: crate::json::value(&manifest),
+            report: crate::json::value(&report),
+        });
+        crate::finish(crate::json::CommandName::Backup, true, exit::OK);
     } else {
         outln!(
             "Image written to {}: {} tables, {} rows in {} files, snapshot at {}",
@@ -458,10 +487,12 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         status = Some(st);
     }
     if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({"ok": true, "report": report, "replication": status})
-        );
+        crate::json::emit(crate::json::Body::Restored {
+            image: shown(&a.image),
+            report: crate::json::value(&report),
+            replication: status.as_ref().map(crate::json::value),
+        });
+        crate::finish(crate::json::CommandName::Restore, true, exit::OK);
     } else {
         outln!(
             "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",

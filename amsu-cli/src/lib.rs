@@ -11,11 +11,14 @@ mod durable;
 mod image_cmd;
 mod interrupt;
 mod journal;
+pub mod json;
 mod physical;
+mod remedy;
 mod render;
 mod repl_creds;
 mod secrets;
 mod status_cmd;
+mod style;
 mod verify_cmd;
 
 use std::io::IsTerminal;
@@ -60,6 +63,7 @@ fn usage(e: impl Into<anyhow::Error>) -> Exit {
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     init_logging(cli.verbose);
+    let json = cli.command.json();
     let r = match cli.command {
         Command::Setup(a) => setup(a).await,
         Command::Check(a) => check(a).await,
@@ -69,13 +73,72 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Restore(a) => image_cmd::restore(a).await,
         Command::Sandbox(a) => sandbox_cmd(a).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Completions(a) => args::completions(a),
+        Command::Man(a) => args::man(a),
     };
     match r {
         Ok(code) => code,
         Err(Exit(code, e)) => {
-            errln!("error: {}", chain_message(e.chain()));
+            let message = chain_message(e.chain());
+            let remedy = secrets::remedy(&message);
+            if let Some(command) = json {
+                let first: &(dyn std::error::Error + 'static) = e.as_ref();
+                json::emit(json::Body::Error {
+                    command,
+                    error: error_json(code, first, None, command, remedy),
+                });
+            } else {
+                errln!("{} {message}", style::error_label());
+                if let Some(r) = remedy {
+                    errln!("  hint: {r}");
+                }
+            }
             code
         }
+    }
+}
+
+/// The structured form of an error (its chain walked for a server error number).
+fn error_json(
+    code: i32,
+    e: &(dyn std::error::Error + 'static),
+    setup: Option<&SetupError>,
+    command: json::CommandName,
+    remedy: Option<String>,
+) -> json::ErrorJson {
+    let chain = || std::iter::successors(Some(e), |e| e.source());
+    let server_error = chain().find_map(|e| match e.downcast_ref::<mysql_async::Error>() {
+        Some(mysql_async::Error::Server(se)) => Some(se.code),
+        _ => None,
+    });
+    let (step, server) = match setup {
+        Some(SetupError::Unchanged { step, server, .. })
+        | Some(SetupError::Failed { step, server, .. }) => {
+            (Some(step.to_string()), Some((*server).into()))
+        }
+        _ => (None, None),
+    };
+    let kind = if setup.is_some_and(|s| s.is_interrupted()) {
+        json::ErrorKind::Interrupted
+    } else {
+        match code {
+            exit::USAGE => json::ErrorKind::Usage,
+            exit::PRECONDITION => json::ErrorKind::Precondition,
+            exit::FAILED if command == json::CommandName::Status => json::ErrorKind::Unreachable,
+            _ => json::ErrorKind::Failed,
+        }
+    };
+    json::ErrorJson {
+        kind,
+        exit_code: code,
+        step,
+        server,
+        server_error,
+        message: chain_message(chain()),
+        remedy,
+        findings: setup
+            .map(|s| json::findings(s.findings()))
+            .unwrap_or_default(),
     }
 }
 
@@ -139,18 +202,16 @@ fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> 
 }
 
 /// The plan with the statements each action runs on its server (passwords redacted).
-fn plan_json(c: &amsu_core::Checked) -> Vec<serde_json::Value> {
+fn plan_json(c: &amsu_core::Checked) -> Vec<json::PlanStep> {
     let dm = Dialect::new(c.master.flavor, c.master.version);
     let dr = Dialect::new(c.replica.flavor, c.replica.version);
     c.plan
         .iter()
-        .map(|a| {
-            serde_json::json!({
-                "step": a.step(),
-                "server": a.server(),
-                "action": a,
-                "statements": amsu_mysql::plan_sql::statements(a, &dm, &dr),
-            })
+        .map(|a| json::PlanStep {
+            step: a.step().to_string(),
+            server: a.server().into(),
+            action: json::value(a),
+            statements: amsu_mysql::plan_sql::statements(a, &dm, &dr),
         })
         .collect()
 }
@@ -176,14 +237,22 @@ fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr)
 fn print_findings(findings: &[amsu_core::Finding]) {
     for f in findings {
         outln!(
-            "[{}] {} ({}): {}\n    fix: {}",
-            f.severity,
+            "{} {} ({}): {}\n    fix: {}{}",
+            style::severity(f.severity),
             f.server,
             f.code,
             f.problem,
-            f.fix
+            f.fix,
+            hint(&f.code)
         );
     }
+}
+
+/// The CLI's flag for a finding, as a suffix of its fix.
+fn hint(code: &str) -> String {
+    remedy::hint_for(code)
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default()
 }
 
 /// Findings grouped: blocking first, then warnings, then information.
@@ -200,14 +269,15 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
         if group.is_empty() {
             continue;
         }
-        outln!("{title} ({}):", group.len());
+        outln!("{} ({}):", style::heading(severity, title), group.len());
         for f in group {
             outln!(
-                "  - {} [{}]: {}\n    fix: {}",
+                "  - {} [{}]: {}\n    fix: {}{}",
                 f.server,
                 f.code,
                 f.problem,
-                f.fix
+                f.fix,
+                hint(&f.code)
             );
         }
     }
@@ -293,15 +363,16 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         return match setup.check(&*renderer).await {
             Ok(c) => {
                 if a.json {
-                    outln!(
-                        "{}",
-                        serde_json::json!({
-                            "dry_run": true,
-                            "ok": true,
-                            "findings": c.findings,
-                            "plan": plan_json(&c),
-                        })
-                    );
+                    json::emit(json::Body::Plan {
+                        findings: json::findings(&c.findings),
+                        steps: plan_json(&c),
+                    });
+                    json::emit(json::Body::Result {
+                        command: json::CommandName::Setup,
+                        ok: true,
+                        exit_code: exit::OK,
+                        dry_run: true,
+                    });
                 } else {
                     print_findings(&c.findings);
                     print_plan(&c, &master, &replica);
@@ -383,30 +454,41 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     }
     if a.verify {
         let token = interrupt::token();
-        return tokio::select! {
+        let code = tokio::select! {
             biased;
             _ = token.cancelled() => Err(Exit(exit::FAILED, anyhow!(
                 "interrupted during the verification: the replica is set up and replicating; run `amsu verify` to compare the data"
             ))),
             r = verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ") => r,
-        };
+        }?;
+        return Ok(finish(json::CommandName::Setup, a.json, code));
     }
-    Ok(exit::OK)
+    Ok(finish(json::CommandName::Setup, a.json, exit::OK))
+}
+
+/// With `json`, the closing `result` line; returns `code`.
+fn finish(command: json::CommandName, json: bool, code: i32) -> i32 {
+    if json {
+        json::emit(json::Body::Result {
+            command,
+            ok: code == exit::OK,
+            exit_code: code,
+            dry_run: false,
+        });
+    }
+    code
 }
 
 /// Puts back the retention `--protect-binlogs` raised, and says what was done.
 async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json: bool) {
     let restored = amsu_mysql::checks::restore_retention(admin, plan).await;
     if json {
-        outln!(
-            "{}",
-            serde_json::json!({"binlog_retention": {
-                "variable": plan.variable,
-                "original": plan.original,
-                "raised": plan.raised,
-                "restored": restored.is_ok(),
-            }})
-        );
+        json::emit(json::Body::BinlogRetention {
+            variable: plan.variable.to_string(),
+            original: json::value(&plan.original),
+            raised: json::value(&plan.raised),
+            restored: restored.is_ok(),
+        });
     }
     match restored {
         Ok(()) if !json => errln!(
@@ -415,8 +497,9 @@ async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json
         ),
         Ok(()) => {}
         Err(e) => errln!(
-            "warning: --protect-binlogs: {plan} on the master for the setup, but restoring it failed ({e}); run `{}` on the master.",
-            plan.restore_sql()
+            "{} --protect-binlogs: {plan} on the master for the setup, but restoring it failed ({e}); run `{}` on the master.",
+            plan.restore_sql(),
+            style::warning_label()
         ),
     }
 }
@@ -445,10 +528,9 @@ async fn write_replica_config(
         .with_context(|| format!("cannot write {}", path.display()))
         .map_err(failed)?;
     if json {
-        outln!(
-            "{}",
-            serde_json::json!({"replica_config_file": path.display().to_string()})
-        );
+        json::emit(json::Body::ReplicaConfigFile {
+            path: path.display().to_string(),
+        });
     } else {
         outln!(
             "Wrote the replica's settings to {p}. Include it in the replica's option file (add `!include {p}` to its my.cnf) so that server_id, read_only and {} survive a restart.",
@@ -460,27 +542,49 @@ async fn write_replica_config(
 }
 
 fn report_error(e: &SetupError, json: bool) -> i32 {
+    let first: &(dyn std::error::Error + 'static) = e;
+    let chain = std::iter::successors(Some(first), |e| e.source());
+    let message = chain_message(chain);
+    let remedy = secrets::remedy(&message);
     if json && !output::stdout_closed() {
-        outln!(
-            "{}",
-            serde_json::json!({
-                "ok": false,
-                "exit_code": e.exit_code(),
-                "error": e.to_string(),
-                "findings": e.findings(),
-            })
+        json::emit(json::Body::Error {
+            command: json::CommandName::Setup,
+            error: error_json(
+                e.exit_code(),
+                first,
+                Some(e),
+                json::CommandName::Setup,
+                remedy,
+            ),
+        });
+    } else if let SetupError::Preconditions(findings) = e {
+        errln!(
+            "{} preflight check failed; nothing was changed on either server:",
+            style::error_label()
         );
+        for f in findings.iter().filter(|f| f.severity == Severity::Blocking) {
+            errln!(
+                "  - {}: {}\n    fix: {}{}",
+                f.server,
+                f.problem,
+                f.fix,
+                hint(&f.code)
+            );
+        }
     } else {
-        let first: &(dyn std::error::Error + 'static) = e;
-        let chain = std::iter::successors(Some(first), |e| e.source());
-        errln!("error: {}", chain_message(chain));
+        errln!("{} {message}", style::error_label());
+        if let Some(r) = remedy {
+            errln!("  hint: {r}");
+        }
     }
     e.exit_code()
 }
 
 fn print_report(r: &SetupReport, json: bool) {
     if json {
-        outln!("{}", serde_json::json!({"ok": true, "report": r}));
+        json::emit(json::Body::Report {
+            report: json::value(r),
+        });
         return;
     }
     if r.already_done {
@@ -490,7 +594,7 @@ fn print_report(r: &SetupReport, json: bool) {
     if r.resumed {
         outln!("Resumed an interrupted earlier run from its journal.");
     }
-    outln!("Replica set up and replicating.");
+    outln!("{}", style::success("Replica set up and replicating."));
     outln!(
         "  master {} ({} {}), server_id {}",
         r.master.version_string,
@@ -558,24 +662,24 @@ pub async fn check_findings_with(
     let minfo = m
         .probe()
         .await
-        .map_err(|e| anyhow!("master {master}: {e}"))?;
+        .map_err(|e| anyhow::Error::from_boxed(e).context(format!("master {master}")))?;
     if let Some(replica) = replica {
         let r = MysqlReplica::new(replica.clone());
         let rinfo = r
             .probe()
             .await
-            .map_err(|e| anyhow!("replica {replica}: {e}"))?;
+            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
         let st = r
             .replication_status()
             .await
-            .map_err(|e| anyhow!("replica {replica}: {e}"))?;
+            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
         let dbs = r
             .user_databases()
             .await
-            .map_err(|e| anyhow!("replica {replica}: {e}"))?;
+            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
         if let Some(f) = amsu_core::distinct_servers(&m, &r)
             .await
-            .map_err(|e| anyhow!("replica {replica}: {e}"))?
+            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?
         {
             return Ok((minfo, vec![f]));
         }
@@ -645,11 +749,17 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
             .await
             .map_err(|e| Exit(exit::PRECONDITION, e))?;
     let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
+    let code = if blocking {
+        exit::PRECONDITION
+    } else {
+        exit::OK
+    };
     if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({"ok": !blocking, "master": minfo, "findings": findings})
-        );
+        json::emit(json::Body::Preflight {
+            master: json::value(&minfo),
+            findings: json::findings(&findings),
+        });
+        return Ok(finish(json::CommandName::Check, true, code));
     } else {
         outln!(
             "master: {} {} (server_id {}, log_bin {}, binlog_format {})",
@@ -664,11 +774,7 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
         }
         print_findings_by_severity(&findings);
     }
-    Ok(if blocking {
-        exit::PRECONDITION
-    } else {
-        exit::OK
-    })
+    Ok(code)
 }
 
 async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {

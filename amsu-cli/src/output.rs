@@ -1,7 +1,8 @@
 //! Writing to stdout and stderr without ever panicking. `println!` panics when stdout is
 //! a closed pipe (`amsu setup … | head -1`); here a failed write to stdout asks the run to
 //! stop at a safe point instead (see [`crate::interrupt`]) and later output to stdout is
-//! dropped. A failed write to stderr is ignored.
+//! dropped. A failed write to stderr is ignored. Both go through anstream, which strips
+//! the colour of [`crate::style`] where it is off (not a terminal, `NO_COLOR`).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ pub(crate) fn out(args: std::fmt::Arguments<'_>, newline: bool) {
     if stdout_closed() {
         return;
     }
-    let mut o = std::io::stdout().lock();
+    let mut o = anstream::AutoStream::auto(std::io::stdout().lock());
     let r = o
         .write_fmt(args)
         .and_then(|()| if newline { o.write_all(b"\n") } else { Ok(()) })
@@ -37,8 +38,11 @@ pub(crate) fn out(args: std::fmt::Arguments<'_>, newline: bool) {
 
 /// Writes one line to stderr; errors are ignored.
 pub(crate) fn err_line(args: std::fmt::Arguments<'_>) {
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_fmt(args).and_then(|()| e.write_all(b"\n"));
+    let mut e = anstream::AutoStream::auto(std::io::stderr().lock());
+    let _ = e
+        .write_fmt(args)
+        .and_then(|()| e.write_all(b"\n"))
+        .and_then(|()| e.flush());
 }
 
 /// `println!` that never panics (see the module docs).

@@ -165,10 +165,12 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     }
     let bytes: u64 = image.manifest.files.iter().map(|f| f.size).sum();
     if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({"ok": true, "manifest": image.manifest, "info": image.info})
-        );
+        crate::json::emit(crate::json::Body::Manifest {
+            location: shown(&a.out),
+            manifest: crate::json::value(&image.manifest),
+            report: crate::json::value(&image.info),
+        });
+        crate::finish(crate::json::CommandName::Backup, true, exit::OK);
     } else {
         outln!(
             "Physical image written to {}: {} files, {:.1} MiB, snapshot at {}",

@@ -13,6 +13,9 @@ pub struct Renderer {
     bar: Mutex<Option<ProgressBar>>,
     terminal: bool,
     last_progress: Mutex<std::time::Instant>,
+    /// Step lines already shown, so that a step checked again (the preflight runs before
+    /// the confirmation and again in the run) is shown once.
+    shown: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Renderer {
@@ -23,7 +26,13 @@ impl Renderer {
             bar: Mutex::new(None),
             terminal: std::io::stderr().is_terminal(),
             last_progress: Mutex::new(std::time::Instant::now()),
+            shown: Mutex::new(Default::default()),
         }
+    }
+
+    /// True the first time `key` is seen.
+    fn first(&self, key: String) -> bool {
+        self.shown.lock().expect("shown lock").insert(key)
     }
 
     fn line(&self, s: &str) {
@@ -46,25 +55,31 @@ impl EventSink for Renderer {
     fn emit(&self, event: &Event) {
         if self.json {
             // A closed stdout asks the run to stop (see `output`).
-            match serde_json::to_string(event) {
-                Ok(line) => outln!("{line}"),
-                Err(e) => errln!("amsu: cannot render an event as JSON: {e}"),
-            }
+            crate::json::emit_event(event);
             return;
         }
         match event {
-            Event::StepStarted { step } => self.line(&format!("» {}: {}", step, step.describe())),
+            Event::StepStarted { step } => {
+                if self.first(format!("start {step}")) {
+                    self.line(&format!("» {}: {}", step, step.describe()))
+                }
+            }
             Event::StepFinished { step, millis } => {
                 if *step == amsu_core::Step::CopyData {
                     self.finish();
                 }
-                self.line(&format!("  ✓ {step} ({millis} ms)"))
+                if self.first(format!("done {step}")) {
+                    self.line(&format!("  ✓ {step} ({millis} ms)"))
+                }
             }
             Event::StepSkipped { step, reason } => self.line(&format!("  – {step}: {reason}")),
             Event::Changed { server, what } => self.line(&format!("  changed on {server}: {what}")),
             Event::Warning { server, message } => match server {
-                Some(s) => self.line(&format!("  warning ({s}): {message}")),
-                None => self.line(&format!("  warning: {message}")),
+                Some(s) => self.line(&format!(
+                    "  {} {message}",
+                    crate::style::warning_on(&s.to_string())
+                )),
+                None => self.line(&format!("  {} {message}", crate::style::warning_label())),
             },
             Event::CommitBlocked { millis } => {
                 self.line(&format!("  master commits blocked for {millis:.1} ms"))

@@ -192,7 +192,7 @@ pub(crate) async fn save_and_say(
         Ok(written) => {
             let paths: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
             if json {
-                outln!("{}", serde_json::json!({"repl_password_saved": paths}));
+                crate::json::emit(crate::json::Body::ReplPasswordSaved { paths });
             } else {
                 errln!(
                     "The password of the replication user '{}' is kept in {} (mode 0600): later setups of replicas of this master use it.",

@@ -1,5 +1,7 @@
-//! Where passwords come from: a `--…-password-file`, else an environment variable, else
-//! the URL. They are wrapped in `Secret` at once and never printed.
+//! Where credentials come from: a `--…-password-file`, else an environment variable, else
+//! the URL, else a MySQL option file (`--defaults-file` or `~/.my.cnf`), else a prompt.
+//! Passwords are wrapped in `Secret` at once and never printed; what is remembered is
+//! only where each came from, for the message of a refused login.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -24,18 +26,55 @@ pub fn password(file: Option<&Path>, env_var: &str) -> Result<Option<Secret>> {
     Ok(std::env::var(env_var).ok().map(Secret::new))
 }
 
-/// Where else a password may come from.
+/// Where else credentials may come from.
 #[derive(Debug, Clone, Default)]
 pub struct Fallbacks<'a> {
-    /// A MySQL option file.
+    /// A MySQL option file (`--defaults-file`): read instead of `~/.my.cnf`.
     pub defaults_file: Option<&'a Path>,
     /// Prompt on a terminal.
     pub ask: bool,
 }
 
-/// Parses a server URL and fills in its password: the file flag, else the environment
-/// (these win over a password in the URL, which shows in `ps`), else the URL, else the
-/// option file (`[amsu-WHAT]`, then `[client]`), else a prompt with `--ask-pass`.
+/// Where each server's password came from (or which sources were tried), by the server as
+/// shown in messages: for the remedy of an "Access denied".
+static ORIGINS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn record(addr: &ServerAddr, origin: String) {
+    if let Ok(mut o) = ORIGINS.lock() {
+        o.retain(|(a, _)| a != &addr.to_string());
+        o.push((addr.to_string(), origin));
+    }
+}
+
+/// What to say about an error `message`: when a server refused a login, where the
+/// password came from, or which sources were tried when there was none.
+pub fn remedy(message: &str) -> Option<String> {
+    if !message.contains("Access denied for user") {
+        return None;
+    }
+    let origins = ORIGINS.lock().ok()?;
+    let said: Vec<String> = origins
+        .iter()
+        .filter(|(addr, _)| message.contains(addr.as_str()))
+        .map(|(addr, origin)| format!("{addr}: {origin}"))
+        .collect();
+    (!said.is_empty()).then(|| said.join("; "))
+}
+
+/// The option files read when `--defaults-file` is not given: `~/.my.cnf` (as the MySQL
+/// clients do).
+fn default_option_files() -> Vec<std::path::PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| vec![Path::new(&h).join(".my.cnf")])
+        .unwrap_or_default()
+}
+
+/// Parses a server URL and fills in its credentials as the MySQL clients do. The
+/// password: the file flag, else the environment (these win over a password in the URL,
+/// which shows in `ps`), else the URL, else the option file (`--defaults-file`, or
+/// `~/.my.cnf`: `[amsu-WHAT]` over `[client]`), else a prompt with `--ask-pass` (which
+/// fails without a terminal). `user`, `port` and `socket` from the option file apply
+/// where the URL does not give them.
 pub fn server(
     url: &str,
     file: Option<&Path>,
@@ -46,27 +85,100 @@ pub fn server(
     let mut addr: ServerAddr = url
         .parse()
         .with_context(|| format!("--{what} is not a valid server URL"))?;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let url_has_user = authority.contains('@');
+    let hostport = authority.rsplit('@').next().unwrap_or_default();
+    let url_has_port = hostport
+        .rsplit_once(':')
+        .is_some_and(|(h, _)| !h.ends_with('['))
+        && !hostport.ends_with(']');
+    let url_password = addr.password.is_some();
+    let mut tried = vec![
+        match file {
+            Some(f) => format!("--{what}-password-file {}", f.display()),
+            None => format!("--{what}-password-file (not given)"),
+        },
+        format!("{env_var} (not in amsu's environment: a shell variable must be exported)"),
+        "the URL (no :PASSWORD)".to_string(),
+    ];
+    let mut origin = None;
     if let Some(p) = password(file, env_var)? {
+        origin = Some(match file {
+            Some(f) => format!("the password came from {}", f.display()),
+            None => format!("the password came from {env_var}"),
+        });
         addr.password = Some(p);
+    } else if url_password {
+        origin = Some("the password came from the URL".to_string());
     }
-    if addr.password.is_none() {
-        if let Some(path) = fallbacks.defaults_file {
-            let opts = option_file(path)?;
-            let section = format!("amsu-{what}");
-            let get = |key: &str| {
-                opts.iter()
-                    .filter(|(s, k, _)| (s == &section || s == "client") && k == key)
-                    .max_by_key(|(s, _, _)| s == &section)
-                    .map(|(_, _, v)| v.clone())
-            };
-            addr.password = get("password").map(Secret::new);
+    let files: Vec<std::path::PathBuf> = match fallbacks.defaults_file {
+        Some(f) => vec![f.to_path_buf()],
+        None => default_option_files(),
+    };
+    let section = format!("amsu-{what}");
+    for path in &files {
+        let explicit = fallbacks.defaults_file.is_some();
+        if !explicit && !path.exists() {
+            tried.push(format!("{} (no such file)", path.display()));
+            continue;
+        }
+        let opts = option_file(path)?;
+        let get = |key: &str| {
+            opts.iter()
+                .filter(|(s, k, _)| (s == &section || s == "client") && k == key)
+                .max_by_key(|(s, _, _)| s == &section)
+                .map(|(s, _, v)| (s.clone(), v.clone()))
+        };
+        if !url_has_user {
+            if let Some((_, u)) = get("user") {
+                addr.user = u;
+            }
+        }
+        if !url_has_port {
+            if let Some(p) = get("port").and_then(|(_, p)| p.parse().ok()) {
+                addr.port = p;
+            }
+        }
+        if addr.socket.is_none() && (addr.host == "localhost") {
+            addr.socket = get("socket").map(|(_, s)| s);
+        }
+        if addr.password.is_none() {
+            match get("password") {
+                Some((s, p)) => {
+                    origin = Some(format!(
+                        "the password came from [{s}] in {}",
+                        path.display()
+                    ));
+                    addr.password = Some(Secret::new(p));
+                }
+                None => tried.push(format!(
+                    "{} (no password under [{section}] or [client])",
+                    path.display()
+                )),
+            }
         }
     }
-    if addr.password.is_none() && fallbacks.ask && std::io::stdin().is_terminal() {
+    if addr.password.is_none() && fallbacks.ask {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "--ask-pass needs a terminal to ask for the {what}'s password, and stdin is not one; give it with {env_var} (exported) or --{what}-password-file FILE"
+            );
+        }
         let p = rpassword::prompt_password(format!("Password for {addr}: "))
             .context("cannot read the password from the terminal")?;
         addr.password = Some(Secret::new(p));
+        origin = Some("the password was typed at the prompt".into());
     }
+    record(
+        &addr,
+        origin.unwrap_or_else(|| {
+            format!(
+                "no password was given; tried {}, and --ask-pass was not given",
+                tried.join(", ")
+            )
+        }),
+    );
     Ok(addr)
 }
 

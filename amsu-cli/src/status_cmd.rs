@@ -9,12 +9,11 @@
 //! | 5 | a replication thread is stopped, or an error is set |
 //! | 6 | the lag exceeds `--max-lag` (or is unknown while `--max-lag` is given) |
 
+use crate::args::StatusArgs;
+use crate::json;
+use crate::{exit, replica_addr, Exit};
 use amsu_core::{ReplicaServer, ReplicationStatus};
 use amsu_mysql::MysqlReplica;
-use anyhow::anyhow;
-
-use crate::args::StatusArgs;
-use crate::{exit, replica_addr, Exit};
 
 /// Exit code: not configured as a replica.
 pub(crate) const NOT_A_REPLICA: i32 = 4;
@@ -68,20 +67,16 @@ pub(crate) async fn status(a: StatusArgs) -> Result<i32, Exit> {
     let st = r
         .replication_status()
         .await
-        .map_err(|e| Exit(exit::FAILED, anyhow!("{e}")))?;
+        .map_err(|e| Exit(exit::FAILED, anyhow::Error::from_boxed(e)))?;
     let (code, verdict) = health(st.as_ref(), a.max_lag);
     if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({
-                "replica": replica.to_string(),
-                "replication": st,
-                "healthy": code == exit::OK,
-                "verdict": verdict,
-                "exit_code": code,
-            })
-        );
-        return Ok(code);
+        json::emit(json::Body::Status {
+            replica: replica.to_string(),
+            replication: st.as_ref().map(json::value),
+            healthy: code == exit::OK,
+            verdict,
+        });
+        return Ok(crate::finish(json::CommandName::Status, true, code));
     }
     match &st {
         None => outln!("{replica} is not configured as a replica."),

@@ -12,14 +12,16 @@ use anyhow::anyhow;
 use crate::args::VerifyArgs;
 use crate::{exit, master_addr, replica_addr, Exit};
 
-/// Version of the JSON lines this module prints.
-const JSON_VERSION: u32 = 1;
-
 /// `amsu verify`.
 pub(crate) async fn run(a: VerifyArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
-    compare(&master, &replica, a.timeout, a.json, "").await
+    let code = compare(&master, &replica, a.timeout, a.json, "").await?;
+    Ok(crate::finish(
+        crate::json::CommandName::Verify,
+        a.json,
+        code,
+    ))
 }
 
 /// Compares `replica` with `master`, prints the outcome and returns the exit code: 0
@@ -47,10 +49,10 @@ pub(crate) fn render(outcome: &VerifyOutcome, json: bool) -> String {
     let mut out = String::new();
     if json {
         for d in &outcome.differences {
-            out.push_str(&difference_json(d).to_string());
+            out.push_str(&crate::json::line(&difference_json(d)));
             out.push('\n');
         }
-        out.push_str(&result_json(outcome).to_string());
+        out.push_str(&crate::json::line(&result_json(outcome)));
         out.push('\n');
         return out;
     }
@@ -122,30 +124,27 @@ pub(crate) fn summary_line(o: &VerifyOutcome) -> String {
     )
 }
 
-fn difference_json(d: &Difference) -> serde_json::Value {
-    serde_json::json!({
-        "v": JSON_VERSION,
-        "event": "verify_difference",
-        "table": d.table,
-        "kind": d.kind,
-        "key_range": d.key_range,
-        "master_rows": d.master_rows,
-        "replica_rows": d.replica_rows,
-        "detail": d.detail,
-    })
+fn difference_json(d: &Difference) -> crate::json::Body {
+    use crate::json::value;
+    crate::json::Body::VerifyDifference {
+        table: d.table.clone(),
+        kind: value(&d.kind),
+        key_range: d.key_range.as_ref().map(value),
+        master_rows: d.master_rows,
+        replica_rows: d.replica_rows,
+        detail: d.detail.clone(),
+    }
 }
 
-fn result_json(o: &VerifyOutcome) -> serde_json::Value {
-    serde_json::json!({
-        "v": JSON_VERSION,
-        "event": "verify_result",
-        "equal": o.equal(),
-        "tables": o.tables,
-        "tables_differing": o.tables_differing(),
-        "differences": o.differences.len(),
-        "ranges": o.ranges,
-        "position": o.position,
-    })
+fn result_json(o: &VerifyOutcome) -> crate::json::Body {
+    crate::json::Body::VerifyResult {
+        equal: o.equal(),
+        tables: o.tables,
+        tables_differing: o.tables_differing(),
+        differences: o.differences.len(),
+        ranges: o.ranges as u64,
+        position: crate::json::value(&o.position),
+    }
 }
 
 #[cfg(test)]

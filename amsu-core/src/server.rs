@@ -26,13 +26,15 @@ impl fmt::Display for Role {
     }
 }
 
-/// Where a server listens and whom to log in as: `mysql://USER[:PASSWORD]@HOST[:PORT]`.
+/// Where a server listens and whom to log in as: `mysql://USER[:PASSWORD]@HOST[:PORT]`,
+/// or over a unix socket: `mysql://USER@localhost/?socket=/run/mysqld/mysqld.sock`.
 ///
 /// | part | default |
 /// |---|---|
 /// | `USER` | `root` |
 /// | `PASSWORD` | none (give it through the environment or a file instead) |
 /// | `PORT` | `3306` |
+/// | `?socket=PATH` | none: TCP |
 ///
 /// `Debug` and `Display` never show the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,6 +47,9 @@ pub struct ServerAddr {
     pub user: String,
     /// Password, if any.
     pub password: Option<Secret>,
+    /// A unix socket to connect through instead of TCP (the host and port then only name
+    /// the server in messages).
+    pub socket: Option<String>,
 }
 
 impl ServerAddr {
@@ -55,6 +60,7 @@ impl ServerAddr {
             port,
             user: "root".into(),
             password: None,
+            socket: None,
         }
     }
 
@@ -69,11 +75,21 @@ impl ServerAddr {
         self.password = password;
         self
     }
+
+    /// Connects through this unix socket instead of TCP.
+    pub fn socket(mut self, socket: Option<String>) -> Self {
+        self.socket = socket;
+        self
+    }
 }
 
 impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mysql://{}@{}:{}", self.user, self.host, self.port)
+        write!(f, "mysql://{}@{}:{}", self.user, self.host, self.port)?;
+        match &self.socket {
+            Some(s) => write!(f, "/?socket={s}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -84,6 +100,7 @@ impl fmt::Debug for ServerAddr {
             .field("port", &self.port)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("socket", &self.socket)
             .finish()
     }
 }
@@ -105,6 +122,19 @@ impl FromStr for ServerAddr {
         let rest = s
             .strip_prefix("mysql://")
             .ok_or_else(|| err("it must start with mysql://"))?;
+        let (rest, socket) = match rest.split_once('?') {
+            Some((r, query)) => {
+                let mut socket = None;
+                for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+                    match kv.split_once('=') {
+                        Some(("socket", v)) if !v.is_empty() => socket = Some(percent_decode(v)),
+                        _ => return Err(err("the only URL parameter is ?socket=PATH")),
+                    }
+                }
+                (r, socket)
+            }
+            None => (rest, None),
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (userinfo, hostport) = match rest.rfind('@') {
             Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
@@ -155,6 +185,7 @@ impl FromStr for ServerAddr {
             port,
             user,
             password,
+            socket,
         })
     }
 }
@@ -300,6 +331,21 @@ impl ReplicationStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_a_socket_url() {
+        let a: ServerAddr = "mysql://app@localhost/?socket=/run/my%20sql.sock"
+            .parse()
+            .unwrap();
+        assert_eq!(a.socket.as_deref(), Some("/run/my sql.sock"));
+        assert_eq!((a.host.as_str(), a.user.as_str()), ("localhost", "app"));
+        assert_eq!(
+            a.to_string(),
+            "mysql://app@localhost:3306/?socket=/run/my sql.sock"
+        );
+        assert!("mysql://h/?sock=/x".parse::<ServerAddr>().is_err());
+        assert_eq!("mysql://h:1".parse::<ServerAddr>().unwrap().socket, None);
+    }
 
     #[test]
     fn parses_full_url() {

@@ -235,7 +235,7 @@ pub fn preflight(
                     st.master_port,
                     if st.is_active() { "running" } else { "stopped" }
                 ),
-                "run `STOP SLAVE; RESET SLAVE ALL` on it, or pass --force to let amsu do so",
+                "run `STOP SLAVE; RESET SLAVE ALL` on it, or allow amsu to reset it (force)",
             ));
         }
     }
@@ -247,7 +247,7 @@ pub fn preflight(
                 "the replica holds user databases: {}",
                 replica_databases.join(", ")
             ),
-            "use an empty server, or pass --force to drop these databases on the replica",
+            "use an empty server, or allow amsu to drop these databases on the replica (force)",
         ));
     }
     f
@@ -547,7 +547,7 @@ impl<'a> Setup<'a> {
                 Role::Master,
                 "gtid_positioning",
                 "GTID positioning is only supported with MariaDB masters",
-                "leave out --gtid to replicate by binary log file and position",
+                "replicate by binary log file and position instead of GTID positioning",
             ));
         }
         let context = PreflightContext {
@@ -624,7 +624,7 @@ impl<'a> Setup<'a> {
                     Role::Master,
                     "repl_user_password",
                     problem,
-                    format!("give its password with AMSU_REPL_PASSWORD or --repl-password-file (amsu keeps the passwords it generates in ~/.amsu/repl/), or choose another user with --repl-user; do not drop '{user}': replicas that replicate as it would stop"),
+                    format!("give its password (amsu keeps the passwords it generates in ~/.amsu/repl/), or choose another replication user; do not drop '{user}': replicas that replicate as it would stop"),
                 )),
             ));
         }
@@ -1361,7 +1361,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("precious"));
-        assert!(err.to_string().contains("--force"));
+        assert!(err.to_string().contains("(force)"));
     }
 
     #[tokio::test]
@@ -1401,7 +1401,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.findings()[0].code, "repl_user_password");
-        assert!(err.to_string().contains("AMSU_REPL_PASSWORD"));
+        assert!(err.to_string().contains("give its password"));
     }
 
     #[tokio::test]

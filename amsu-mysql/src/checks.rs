@@ -390,7 +390,7 @@ pub fn retention_need(flavor: Flavor, version: Version) -> Need {
         any_of: alts.iter().map(|p| Privilege::new(p)).collect(),
         scope: Scope::Global,
         grant_option: false,
-        reason: "raise the binary log retention for the setup (--protect-binlogs)",
+        reason: "raise the binary log retention for the setup (binlog protection)",
     }
 }
 
@@ -440,7 +440,7 @@ pub fn privilege_findings(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
     }
     if opts.protect_binlogs && retention_plan(&facts.master, facts.data.total_bytes()).is_some() {
         admin_work.push(Work {
-            label: "binlog retention (--protect-binlogs)",
+            label: "binlog retention (binlog protection)",
             needs: vec![retention_need(mf, mv)],
         });
     }
@@ -461,13 +461,13 @@ pub fn privilege_findings(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
         if opts.force {
             w.push(work(
                 StepKind::ResetReplica,
-                "replica_checks (--force: reset replication)",
+                "replica_checks (force: reset replication)",
                 rf,
                 rv,
             ));
             w.push(work(
                 StepKind::DropDatabases,
-                "replica_checks (--force: drop databases)",
+                "replica_checks (force: drop databases)",
                 rf,
                 rv,
             ));
@@ -783,7 +783,7 @@ pub fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Ve
                 "binlog_retention",
                 problem,
                 format!(
-                    "--protect-binlogs: amsu runs `{}` on the master for the setup's duration and `{}` afterwards",
+                    "binlog protection: amsu runs `{}` on the master for the setup's duration and `{}` afterwards",
                     plan.raise_sql(),
                     plan.restore_sql()
                 ),
@@ -795,7 +795,7 @@ pub fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Ve
             "binlog_retention",
             problem,
             format!(
-                "pass --protect-binlogs (amsu raises it for the setup and restores it), or on the master `{}` and `{option_line}` under [mysqld] in its option file",
+                "let amsu raise it for the setup and restore it afterwards (binlog protection), or on the master `{}` and `{option_line}` under [mysqld] in its option file",
                 plan.raise_sql()
             ),
         )]
@@ -1606,14 +1606,14 @@ pub fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool)
         errant.join(", ")
     );
     let fix = match flavor {
-        Flavor::MariaDb => "check what these transactions are (mariadb-binlog on the replica's binary logs); if they may be thrown away, on the replica: STOP SLAVE; RESET SLAVE ALL; RESET MASTER; SET GLOBAL gtid_slave_pos = ''; and drop its data (or pass --force)",
-        Flavor::MySql => "check what these transactions are (mysqlbinlog on the replica's binary logs); if they may be thrown away, on the replica: STOP REPLICA; RESET REPLICA ALL; RESET MASTER (8.4: RESET BINARY LOGS AND GTIDS); and drop its data (or pass --force)",
+        Flavor::MariaDb => "check what these transactions are (mariadb-binlog on the replica's binary logs); if they may be thrown away, on the replica: STOP SLAVE; RESET SLAVE ALL; RESET MASTER; SET GLOBAL gtid_slave_pos = ''; and drop its data (or allow amsu to: force)",
+        Flavor::MySql => "check what these transactions are (mysqlbinlog on the replica's binary logs); if they may be thrown away, on the replica: STOP REPLICA; RESET REPLICA ALL; RESET MASTER (8.4: RESET BINARY LOGS AND GTIDS); and drop its data (or allow amsu to: force)",
     };
     if force {
         vec![Finding::warning(
             Role::Replica,
             "errant_gtids",
-            format!("{problem}; --force drops the replica's data, but its GTID state keeps them"),
+            format!("{problem}; forcing drops the replica's data, but its GTID state keeps them"),
             fix,
         )]
     } else {

@@ -16,9 +16,11 @@ pub const SESSION_SETUP: &[&str] = &[
     "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 ];
 
-/// mysql_async options for `addr`: TCP only, no statement cache, amsu's session settings.
+/// mysql_async options for `addr`: TCP (or the unix socket `addr` names, never one
+/// found on its own), no statement cache, amsu's session settings.
 pub fn opts(addr: &ServerAddr) -> OptsBuilder {
     OptsBuilder::default()
+        .socket(addr.socket.clone())
         .ip_or_hostname(addr.host.clone())
         .tcp_port(addr.port)
         .user(Some(addr.user.clone()))

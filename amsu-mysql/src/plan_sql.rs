@@ -6,8 +6,18 @@ use amsu_core::{Action, Coordinates, Positioning, ReplicationSource, Secret};
 use crate::dialect::{ChangeSourceOptions, Dialect};
 use crate::quote;
 
+/// A position no binary log reaches, rendered and then replaced by a placeholder: the
+/// plan is made before the snapshot, so its position is not known yet.
+const PLACEHOLDER_POSITION: u64 = 987_654_321_987_654_321;
+
+/// Replaces [`PLACEHOLDER_POSITION`] in `sql` by `placeholder`.
+fn placeholder(sql: String, placeholder: &str) -> String {
+    sql.replace(&PLACEHOLDER_POSITION.to_string(), placeholder)
+}
+
 /// The statements `action` runs on its server (master or replica, see
-/// [`Action::server`]), passwords redacted.
+/// [`Action::server`]), passwords redacted; what is known only later is shown as a
+/// `<placeholder>`.
 pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<String> {
     let redacted = "'***'";
     match action {
@@ -83,7 +93,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
                 password: Secret::new("***"),
                 coordinates: coordinates.clone().unwrap_or(Coordinates {
                     file: "<snapshot file>".into(),
-                    position: 0,
+                    position: PLACEHOLDER_POSITION,
                     gtid: Some("<snapshot GTID position>".into()),
                 }),
                 positioning: *positioning,
@@ -93,7 +103,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             let mut v: Vec<String> = replica
                 .change_source_statements(&source, &opts)
                 .into_iter()
-                .map(|(_, shown)| shown)
+                .map(|(_, shown)| placeholder(shown, "<snapshot position>"))
                 .collect();
             if coordinates.is_none() {
                 if let Some(last) = v.last_mut() {
@@ -121,13 +131,16 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
                 v.push(replica.wait_for_gtid("<GTID position>", 1) + "  -- repeated until reached");
             } else {
                 v.push(
-                    replica.wait_for_position(
-                        &Coordinates {
-                            file: "<file>".into(),
-                            position: 0,
-                            gtid: None,
-                        },
-                        1,
+                    placeholder(
+                        replica.wait_for_position(
+                            &Coordinates {
+                                file: "<file>".into(),
+                                position: PLACEHOLDER_POSITION,
+                                gtid: None,
+                            },
+                            1,
+                        ),
+                        "<position>",
                     ) + "  -- repeated until reached",
                 );
             }
@@ -162,6 +175,19 @@ mod tests {
         };
         let s = statements(&c, &d, &d).join(" ");
         assert!(s.contains("MASTER_HOST") && s.contains("'***'"), "{s}");
+        assert!(
+            s.contains("MASTER_LOG_FILE='<snapshot file>', MASTER_LOG_POS=<snapshot position>"),
+            "{s}"
+        );
+        let w = statements(
+            &Action::WaitCaughtUp {
+                positioning: Positioning::FilePosition,
+            },
+            &d,
+            &d,
+        )
+        .join(" ");
+        assert!(w.contains("<position>") && !w.contains(", 0,"), "{w}");
         assert!(!s.contains("MASTER_SSL"), "{s}");
     }
 

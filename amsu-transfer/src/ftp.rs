@@ -147,7 +147,7 @@ impl FtpConfig {
         }
         if let Some(p) = u.password() {
             tracing::warn!(
-                "the FTP URL contains a password; prefer AMSU_FTP_PASSWORD or a password file"
+                "the FTP URL contains a password, which shows in process lists; prefer giving it from the environment or a password file"
             );
             c.password = Secret::new(percent_decode(p)?);
         }

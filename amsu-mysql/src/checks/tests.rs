@@ -383,7 +383,7 @@ fn short_retention_blocks_and_names_the_oldest_binlog() {
         p.contains("oldest binary log still present is mariadb-bin.000003 (2 file(s), 2.0 MiB"),
         "{p}"
     );
-    assert!(out[0].fix.contains("--protect-binlogs"));
+    assert!(out[0].fix.contains("binlog protection"));
     assert!(out[0]
         .fix
         .contains("SET GLOBAL binlog_expire_logs_seconds = 3600"));

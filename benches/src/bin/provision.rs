@@ -558,7 +558,8 @@ async fn run_amsu(
         // With --json a setup error is a JSON line on stdout; usage errors go to stderr.
         let json_error = text.lines().find_map(|l| {
             let v = serde_json::from_str::<serde_json::Value>(l).ok()?;
-            v.get("error")?.as_str().map(str::to_string)
+            let e = v.get("error")?;
+            e.get("message").unwrap_or(e).as_str().map(str::to_string)
         });
         let first = json_error.unwrap_or_else(|| {
             std::fs::read_to_string(&err)

@@ -102,7 +102,7 @@ async fn check_reports_every_problem_and_setup_refuses() {
     let f = find(&findings, "binlog_retention", "kept for 1 s");
     assert_eq!((f.severity, f.server), (Severity::Blocking, Role::Master));
     assert!(f.problem.contains("assumed 20 MiB/s"), "{}", f.problem);
-    assert!(f.fix.contains("--protect-binlogs"), "{}", f.fix);
+    assert!(f.fix.contains("binlog protection"), "{}", f.fix);
     assert!(
         f.fix
             .contains("SET GLOBAL binlog_expire_logs_seconds = 3600"),

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module runs against real servers.
 
 mod check;
+mod cli_contract;
 mod fidelity;
 mod hostile;
 mod hostile_image;
