@@ -6,6 +6,7 @@ mod hostile_ops;
 mod image;
 mod physical;
 mod resume;
+mod s3;
 mod sandbox;
 mod setup;
 mod snapshot;
