@@ -240,6 +240,15 @@ impl Garage {
 
     /// Waits until the bucket answers through every node's S3 API.
     fn wait_ready(&self) {
+        // On a thread of its own: the caller may be inside a runtime.
+        std::thread::scope(|s| {
+            s.spawn(|| self.wait_ready_blocking())
+                .join()
+                .expect("garage readiness check")
+        });
+    }
+
+    fn wait_ready_blocking(&self) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

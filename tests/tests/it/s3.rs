@@ -247,7 +247,7 @@ async fn damaged_object_is_refused_before_anything_loads() {
 }
 
 /// Three Garage nodes, replication factor 3: node 2 is stopped in the middle of the
-/// upload (after the first quarter of the bytes), the upload through node 0 completes,
+/// upload (after its first file, with more than half of the bytes to go), the upload through node 0 completes,
 /// a multipart object goes through with the node down, and the image restores into an
 /// equal replica that replicates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +255,21 @@ async fn three_nodes_one_stopped_mid_upload_still_completes() {
     let g = Arc::new(Garage::start(3));
     let p = pair(|o| o, |o| o).await;
     let (m, r) = (p.master.addr(), p.replica.addr());
-    fill(&m, 60_000).await;
+    // Eight tables of the same size: the upload is many similar files, so the first one
+    // done is early in the upload.
+    exec(&m, &["CREATE DATABASE many"]).await;
+    for i in 0..8 {
+        exec(
+            &m,
+            &[
+                &format!("CREATE TABLE many.t{i} (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB"),
+                &format!(
+                    "INSERT INTO many.t{i} SELECT seq, CONCAT('v', seq, REPEAT('y', seq % 150)) FROM many.seq_1_to_8000"
+                ),
+            ],
+        )
+        .await;
+    }
     let local = p.dir.path().join("img");
     amsu_backup::ImageBackup::new(m.clone(), &local)
         .threads(2)
@@ -269,7 +283,8 @@ async fn three_nodes_one_stopped_mid_upload_still_completes() {
     let gg = g.clone();
     let rep = put_image(&local, &t, "", 2, &RetryPolicy::default(), &|done, total| {
         calls.fetch_add(1, Ordering::Relaxed);
-        if done > 0 && done >= total / 4 && done < total && !stopped.swap(true, Ordering::SeqCst) {
+        // After the first file, with more than half of the bytes still to go.
+        if done > 0 && done < total / 2 && !stopped.swap(true, Ordering::SeqCst) {
             gg.stop_node(2);
         }
     })
