@@ -223,9 +223,12 @@ impl Copier {
             if a.method != Method::Logical {
                 return Err(usage(anyhow!("--image and --method exclude each other")));
             }
-            let r = ImageRestore::new(image_source(image, &a.ftp_options, &a.s3_options)?, replica.clone())
-                .threads(threads)
-                .master(master.clone());
+            let r = ImageRestore::new(
+                image_source(image, &a.ftp_options, &a.s3_options)?,
+                replica.clone(),
+            )
+            .threads(threads)
+            .master(master.clone());
             return Ok(Copier::Image(r));
         }
         match a.method {
@@ -405,8 +408,11 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         ),
         None => None,
     };
-    let mut restore = ImageRestore::new(image_source(&a.image, &a.ftp_options, &a.s3_options)?, replica.clone())
-        .threads(a.threads.unwrap_or(2));
+    let mut restore = ImageRestore::new(
+        image_source(&a.image, &a.ftp_options, &a.s3_options)?,
+        replica.clone(),
+    )
+    .threads(a.threads.unwrap_or(2));
     let failed = |e: anyhow::Error| {
         Exit(
             exit::FAILED,

@@ -22,9 +22,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig,
-};
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::image::open_for_append;
@@ -104,7 +102,9 @@ impl S3Credentials {
         }
         let shared = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws/credentials")));
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws/credentials"))
+            });
         match shared {
             Some(p) if p.exists() => Self::from_file(&p, &profile),
             _ => Err(TransferError::Config(
@@ -332,9 +332,10 @@ impl fmt::Debug for S3Transport {
 impl S3Transport {
     /// A transport for `config`; connects lazily.
     pub fn new(config: S3Config) -> Result<Self, TransferError> {
-        let creds = config.credentials.clone().ok_or_else(|| {
-            TransferError::Config("S3 credentials are required".into())
-        })?;
+        let creds = config
+            .credentials
+            .clone()
+            .ok_or_else(|| TransferError::Config("S3 credentials are required".into()))?;
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
@@ -396,7 +397,11 @@ impl S3Transport {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => TransferError::AuthFailed {
                 server: self.server(),
-                user: self.config.credentials.as_ref().map_or_else(String::new, |c| c.access_key_id.clone()),
+                user: self
+                    .config
+                    .credentials
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.access_key_id.clone()),
                 message: e.to_string(),
             },
             other => TransferError::Connection {
@@ -422,10 +427,7 @@ impl S3Transport {
         key: &ObjectPath,
         len: u64,
     ) -> Result<(), TransferError> {
-        let part_size = self
-            .config
-            .part_size
-            .max(len.div_ceil(MAX_PARTS) as usize);
+        let part_size = self.config.part_size.max(len.div_ceil(MAX_PARTS) as usize);
         let n = len.div_ceil(part_size as u64) as usize;
         let resumed = self
             .uploads

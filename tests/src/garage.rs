@@ -191,7 +191,14 @@ impl Garage {
         g.cli(
             0,
             &[
-                "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", "amsu-test",
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                &bucket,
+                "--key",
+                "amsu-test",
             ],
         );
         g.wait_ready();

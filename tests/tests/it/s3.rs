@@ -75,11 +75,17 @@ async fn s3_transport_multipart_resume_and_unsafe_paths() {
     std::fs::write(&dst, &data[..7_000_000]).unwrap();
     let n = t.fetch("a/big", 7_000_000, &dst).await.unwrap();
     assert_eq!(n as usize, data.len() - 7_000_000);
-    assert!(std::fs::read(&dst).unwrap() == data, "resumed download differs");
+    assert!(
+        std::fs::read(&dst).unwrap() == data,
+        "resumed download differs"
+    );
     // At the end: nothing more.
     assert_eq!(t.fetch("a/big", data.len() as u64, &dst).await.unwrap(), 0);
 
-    let e = t.fetch("a/none", 0, &dir.path().join("x")).await.unwrap_err();
+    let e = t
+        .fetch("a/none", 0, &dir.path().join("x"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(TransferError::from_boxed(e), TransferError::NotFound { .. }),
         "a missing object is NotFound"
@@ -87,7 +93,10 @@ async fn s3_transport_multipart_resume_and_unsafe_paths() {
     for p in ["../x", "/etc/passwd", "a/../../b"] {
         let e = t.put(&src, p).await.unwrap_err();
         assert!(
-            matches!(TransferError::from_boxed(e), TransferError::UnsafePath { .. }),
+            matches!(
+                TransferError::from_boxed(e),
+                TransferError::UnsafePath { .. }
+            ),
             "{p}"
         );
     }
@@ -146,14 +155,20 @@ async fn image_round_trip_through_garage_keeps_credentials_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0), "backup: {text}");
-    assert!(!text.contains(g.secret.expose()), "the secret leaked: {text}");
+    assert!(
+        !text.contains(g.secret.expose()),
+        "the secret leaked: {text}"
+    );
     let last = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
         .unwrap()
         .to_string();
     let report: serde_json::Value = serde_json::from_str(&last).unwrap();
-    assert!(report["upload"]["mb_per_s"].as_f64().unwrap() > 0.0, "{last}");
+    assert!(
+        report["upload"]["mb_per_s"].as_f64().unwrap() > 0.0,
+        "{last}"
+    );
     assert!(report["upload"]["mb_per_s_per_stream"].as_f64().unwrap() > 0.0);
     // The manifest is there, with every file it names.
     let t = g.transport(0, "images/first");
@@ -179,9 +194,15 @@ async fn image_round_trip_through_garage_keeps_credentials_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0), "setup --image s3://: {text}");
-    assert!(!text.contains(g.secret.expose()), "the secret leaked: {text}");
+    assert!(
+        !text.contains(g.secret.expose()),
+        "the secret leaked: {text}"
+    );
     let j = std::fs::read_to_string(&journal).unwrap_or_default();
-    assert!(!j.contains(g.secret.expose()), "the secret is in the journal");
+    assert!(
+        !j.contains(g.secret.expose()),
+        "the secret is in the journal"
+    );
     wait_caught_up(&m, &r).await;
     assert_eq!(checksums(&m).await, checksums(&r).await);
 }
@@ -232,7 +253,11 @@ async fn damaged_object_is_refused_before_anything_loads() {
     let replica_url = p.replica.url();
     let mut args = vec!["restore", "--image", &url, "--replica", &replica_url];
     args.extend(flags.iter().map(String::as_str));
-    assert_ne!(amsu(&args).await, 0, "a damaged object must fail the restore");
+    assert_ne!(
+        amsu(&args).await,
+        0,
+        "a damaged object must fail the restore"
+    );
     assert!(
         matches!(
             scalar(&r, "SELECT COUNT(*) FROM d.t").await.as_deref(),
@@ -243,7 +268,11 @@ async fn damaged_object_is_refused_before_anything_loads() {
 
     // No manifest: refused.
     t.delete(MANIFEST_FILE).await.unwrap();
-    assert_ne!(amsu(&args).await, 0, "an image without a manifest is refused");
+    assert_ne!(
+        amsu(&args).await,
+        0,
+        "an image without a manifest is refused"
+    );
 }
 
 /// Three Garage nodes, replication factor 3: node 2 is stopped in the middle of the
@@ -281,13 +310,20 @@ async fn three_nodes_one_stopped_mid_upload_still_completes() {
     let stopped = AtomicBool::new(false);
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let gg = g.clone();
-    let rep = put_image(&local, &t, "", 2, &RetryPolicy::default(), &|done, total| {
-        calls.fetch_add(1, Ordering::Relaxed);
-        // After the first file, with more than half of the bytes still to go.
-        if done > 0 && done < total / 2 && !stopped.swap(true, Ordering::SeqCst) {
-            gg.stop_node(2);
-        }
-    })
+    let rep = put_image(
+        &local,
+        &t,
+        "",
+        2,
+        &RetryPolicy::default(),
+        &|done, total| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            // After the first file, with more than half of the bytes still to go.
+            if done > 0 && done < total / 2 && !stopped.swap(true, Ordering::SeqCst) {
+                gg.stop_node(2);
+            }
+        },
+    )
     .await
     .expect("the upload completes with a node stopped");
     assert!(
@@ -301,7 +337,9 @@ async fn three_nodes_one_stopped_mid_upload_still_completes() {
     let big = p.dir.path().join("big");
     let data = pattern(12 * 1024 * 1024);
     std::fs::write(&big, &data).unwrap();
-    t.put(&big, "extra/big").await.expect("multipart upload with a node down");
+    t.put(&big, "extra/big")
+        .await
+        .expect("multipart upload with a node down");
     let back = p.dir.path().join("back");
     t.fetch("extra/big", 0, &back).await.unwrap();
     assert!(std::fs::read(&back).unwrap() == data);
