@@ -7,6 +7,12 @@
 //! server); a part that fails is retried alone, and a failed upload keeps its finished
 //! parts so the next [`Transport::put`] of the same file resumes it. Downloads are ranged
 //! `GET`s, so [`Transport::fetch`] resumes at any offset.
+//!
+//! Why `object_store` (Apache Arrow) rather than `opendal`: it is the smaller dependency
+//! for one backend, is maintained by the Arrow project with a stable S3 client (signing,
+//! retries with backoff, path-style requests, custom endpoints), and exposes the
+//! low-level multipart calls ([`MultipartStore`]) that resuming an upload part by part
+//! needs, with S3's per-part `x-amz-checksum-sha256`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -168,6 +174,7 @@ impl S3Credentials {
 /// | credentials | [`S3Config::credentials`] | (required) |
 /// | parallel part streams per file | [`S3Config::streams`] | 2 × cores, 4 to 16 |
 /// | part size | [`S3Config::part_size`] | 8 MiB (more when a file would need over 10 000 parts) |
+/// | retries of one request by the HTTP client | [`S3Config::client_retries`] | 3 |
 #[derive(Clone)]
 pub struct S3Config {
     bucket: String,
@@ -178,6 +185,7 @@ pub struct S3Config {
     credentials: Option<S3Credentials>,
     streams: usize,
     part_size: usize,
+    client_retries: usize,
 }
 
 impl fmt::Debug for S3Config {
@@ -236,6 +244,7 @@ impl S3Config {
             credentials: None,
             streams: (cores * 2).clamp(4, 16),
             part_size: 8 * 1024 * 1024,
+            client_retries: 3,
         })
     }
 
@@ -277,6 +286,13 @@ impl S3Config {
     /// Part size of multipart uploads (at least 5 MiB).
     pub fn part_size(mut self, bytes: usize) -> Self {
         self.part_size = bytes.max(MIN_PART);
+        self
+    }
+
+    /// How often one request (a part, a range) is retried at once by the HTTP client
+    /// (default 3) before the error reaches the caller, whose retry resumes.
+    pub fn client_retries(mut self, n: usize) -> Self {
+        self.client_retries = n;
         self
     }
 
@@ -350,7 +366,7 @@ impl S3Transport {
                     .with_timeout(Duration::from_secs(120)),
             )
             .with_retry(RetryConfig {
-                max_retries: 3,
+                max_retries: config.client_retries,
                 retry_timeout: Duration::from_secs(60),
                 ..RetryConfig::default()
             });

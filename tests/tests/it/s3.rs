@@ -362,3 +362,48 @@ async fn three_nodes_one_stopped_mid_upload_still_completes() {
     wait_caught_up(&m, &r).await;
     assert_eq!(checksums(&m).await, checksums(&r).await);
 }
+
+/// A multipart upload cut in its second part (the HTTP client's own retries off) fails;
+/// the next `put` of the same file resumes: it sends only the parts not yet stored, and
+/// the object is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_multipart_upload_resumes_its_missing_parts() {
+    use amsu_tests::proxy::Proxy;
+    use amsu_transfer::{S3Config, S3Credentials, S3Transport};
+    let g = Garage::single();
+    let proxy = Proxy::start(g.endpoint(0).trim_start_matches("http://").parse().unwrap()).await;
+    let c = S3Config::from_url(&g.url("cut"))
+        .unwrap()
+        .endpoint(Some(format!("http://{}", proxy.addr())))
+        .region(Some(g.region.clone()))
+        .path_style(true)
+        .streams(1)
+        .client_retries(0)
+        .credentials(S3Credentials::new(&g.key_id, g.secret.clone()));
+    let t = S3Transport::new(c).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big");
+    let data = pattern(3 * 8 * 1024 * 1024 - 1000);
+    std::fs::write(&src, &data).unwrap();
+
+    // The first connection to carry more than 10 MB (part 1 is 8 MiB) is cut.
+    proxy.cut_first_over(10_000_000);
+    let e = t.put(&src, "big").await.expect_err("the cut upload fails");
+    assert!(TransferError::from_boxed(e).is_retryable());
+    assert_eq!(proxy.cuts(), 1);
+    assert_eq!(t.size("big").await.unwrap(), None, "no partial object");
+    let before: u64 = proxy.uploads().iter().sum();
+
+    assert_eq!(t.put(&src, "big").await.unwrap(), data.len() as u64);
+    let resent: u64 = proxy.uploads().iter().sum::<u64>() - before;
+    assert!(
+        resent < data.len() as u64 - 8 * 1024 * 1024 + 1_000_000,
+        "the resumed upload sent {resent} bytes: part 1 must not be sent again"
+    );
+    let back = dir.path().join("back");
+    t.fetch("big", 0, &back).await.unwrap();
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "the resumed object differs"
+    );
+}
