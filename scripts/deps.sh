@@ -29,3 +29,20 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo (Rust 1.89 or newer) is required; install it with rustup (https://rustup.rs)" >&2
   exit 1
 fi
+
+# Garage (S3-compatible object store) for the S3 image tests. A prebuilt binary from
+# ../shared/tools/garage.sh when that folder is beside the repository (it saves the ~15
+# minutes a build takes), else `cargo install` once per machine; reused when present.
+GARAGE_VERSION=2.5.0
+if ! command -v garage >/dev/null 2>&1 && [ -z "${AMSU_GARAGE_BIN:-}" ]; then
+  repo=$(cd "$(dirname "$0")/.." && pwd)
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  if [ -f "$repo/../shared/tools/garage.sh" ]; then
+    bin=$(bash "$repo/../shared/tools/garage.sh")
+    echo "installing garage from $bin"
+    $SUDO install -m 0755 "$bin" /usr/local/bin/garage
+  else
+    echo "building garage $GARAGE_VERSION (cargo install, once per machine)"
+    cargo install garage --locked --version "$GARAGE_VERSION"
+  fi
+fi

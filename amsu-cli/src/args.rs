@@ -289,7 +289,7 @@ pub struct SetupArgs {
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
     #[arg(long, value_name = "URL", help_heading = "Copy")]
     pub ftp: Option<String>,
-    /// Seed the replica from an existing image (DIR or ftp://…) instead of the master.
+    /// Seed the replica from an existing image (DIR, ftp://… or s3://…) instead of the master.
     #[arg(long, value_name = "DIR|URL", help_heading = "Copy")]
     pub image: Option<String>,
     /// With --image: accept only an image signed with the secret key in FILE (amsu
@@ -302,6 +302,9 @@ pub struct SetupArgs {
     /// FTP options.
     #[command(flatten)]
     pub ftp_options: FtpOptions,
+    /// S3 options (for s3:// images).
+    #[command(flatten)]
+    pub s3_options: S3Options,
     /// Options of --method physical.
     #[command(flatten)]
     pub physical: Box<crate::physical::PhysicalArgs>,
@@ -405,13 +408,34 @@ pub struct FtpOptions {
     pub ftp_insecure: bool,
 }
 
+/// Options of images in S3-compatible object storage (`s3://BUCKET/PREFIX`). Credentials
+/// come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the shared credentials file
+/// (~/.aws/credentials, AWS_SHARED_CREDENTIALS_FILE, profile AWS_PROFILE) or
+/// --s3-credentials-file; never from the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct S3Options {
+    /// S3 endpoint URL, e.g. http://127.0.0.1:3900 (default AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; Garage: garage).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Path-style requests (ENDPOINT/BUCKET/KEY), as most self-hosted stores need.
+    #[arg(long)]
+    pub s3_path_style: bool,
+    /// An AWS shared-credentials file (INI, profile AWS_PROFILE or default) holding
+    /// aws_access_key_id and aws_secret_access_key.
+    #[arg(long, value_name = "FILE")]
+    pub s3_credentials_file: Option<PathBuf>,
+}
+
 /// `amsu backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// The master URL.
     #[arg(long, value_name = "URL")]
     pub master: String,
-    /// Where to write the image: a local directory or ftp://… / ftps://….
+    /// Where to write the image: a local directory, ftp://… / ftps://… or s3://BUCKET/PREFIX.
     #[arg(long, value_name = "DIR|URL")]
     pub out: String,
     /// logical, or physical: mariadb-backup here, on the master's host (outfile is a
@@ -437,6 +461,9 @@ pub struct BackupArgs {
     /// FTP options.
     #[command(flatten)]
     pub ftp_options: FtpOptions,
+    /// S3 options (for s3:// images).
+    #[command(flatten)]
+    pub s3_options: S3Options,
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,
@@ -445,7 +472,7 @@ pub struct BackupArgs {
 /// `amsu restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The image: a local directory or ftp://… / ftps://….
+    /// The image: a local directory, ftp://… / ftps://… or s3://BUCKET/PREFIX.
     #[arg(long, value_name = "DIR|URL")]
     pub image: String,
     /// The replica URL.
@@ -484,6 +511,9 @@ pub struct RestoreArgs {
     /// FTP options.
     #[command(flatten)]
     pub ftp_options: FtpOptions,
+    /// S3 options (for s3:// images).
+    #[command(flatten)]
+    pub s3_options: S3Options,
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,

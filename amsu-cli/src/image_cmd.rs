@@ -14,10 +14,13 @@ use amsu_core::{
     ServerAddr,
 };
 use amsu_mysql::MysqlReplica;
-use amsu_transfer::{put_image, FtpConfig, FtpTransport, RetryPolicy};
+use amsu_transfer::{
+    is_s3_url, put_image, FtpConfig, FtpTransport, RetryPolicy, S3Config, S3Credentials,
+    S3Transport,
+};
 use anyhow::{anyhow, Context};
 
-use crate::args::{BackupArgs, FtpOptions, Method, RestoreArgs, SetupArgs};
+use crate::args::{BackupArgs, FtpOptions, Method, RestoreArgs, S3Options, SetupArgs};
 use crate::render::Renderer;
 use crate::{exit, master_addr, replica_addr, secrets, usage, Exit};
 
@@ -81,7 +84,79 @@ fn ftp_config(url: &str, o: &FtpOptions) -> Result<FtpConfig, Exit> {
     Ok(c)
 }
 
-/// A fresh local directory under the system temp directory.
+/// An S3 transport rooted at `s3://BUCKET/PREFIX`, with the endpoint, region and
+/// credentials of the options (never from the command line).
+pub(crate) fn s3(url: &str, o: &S3Options) -> Result<Arc<S3Transport>, Exit> {
+    let creds = S3Credentials::resolve(o.s3_credentials_file.as_deref()).map_err(usage)?;
+    let c = S3Config::from_url(url)
+        .map_err(usage)?
+        .endpoint(o.s3_endpoint.clone())
+        .region(o.s3_region.clone())
+        .path_style(o.s3_path_style)
+        .credentials(creds);
+    Ok(Arc::new(S3Transport::new(c).map_err(usage)?))
+}
+
+/// A [`Transport`](amsu_core::Transport) that times its uploads: bytes and the time
+/// spent in `put` summed over every call, to report MB/s per stream and in total.
+pub(crate) struct Metered<'a> {
+    inner: &'a dyn amsu_core::Transport,
+    bytes: std::sync::atomic::AtomicU64,
+    busy_us: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> Metered<'a> {
+    pub(crate) fn new(inner: &'a dyn amsu_core::Transport) -> Self {
+        Metered {
+            inner,
+            bytes: 0.into(),
+            busy_us: 0.into(),
+        }
+    }
+
+    /// `(bytes, MB/s per stream)`: the bytes uploaded and their rate while a stream was
+    /// busy.
+    pub(crate) fn per_stream(&self) -> (u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let b = self.bytes.load(Relaxed);
+        let us = self.busy_us.load(Relaxed).max(1);
+        (b, b as f64 / us as f64)
+    }
+}
+
+#[async_trait::async_trait]
+impl amsu_core::Transport for Metered<'_> {
+    async fn list(&self, dir: &str) -> Result<Vec<amsu_core::RemoteEntry>, amsu_core::BoxError> {
+        self.inner.list(dir).await
+    }
+    async fn size(&self, path: &str) -> Result<Option<u64>, amsu_core::BoxError> {
+        self.inner.size(path).await
+    }
+    async fn fetch(
+        &self,
+        path: &str,
+        offset: u64,
+        local: &std::path::Path,
+    ) -> Result<u64, amsu_core::BoxError> {
+        self.inner.fetch(path, offset, local).await
+    }
+    async fn put(&self, local: &std::path::Path, path: &str) -> Result<u64, amsu_core::BoxError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let start = std::time::Instant::now();
+        let n = self.inner.put(local, path).await?;
+        self.busy_us
+            .fetch_add(start.elapsed().as_micros() as u64, Relaxed);
+        self.bytes.fetch_add(n, Relaxed);
+        Ok(n)
+    }
+    async fn delete(&self, path: &str) -> Result<(), amsu_core::BoxError> {
+        self.inner.delete(path).await
+    }
+    async fn mkdir(&self, path: &str) -> Result<(), amsu_core::BoxError> {
+        self.inner.mkdir(path).await
+    }
+}
+
 /// A local staging directory for an image bound for FTP: removed when dropped, whether
 /// the backup and upload succeeded or failed.
 pub(crate) struct Staging(pub(crate) PathBuf);
@@ -113,8 +188,14 @@ fn image_key(file: Option<&std::path::Path>) -> Result<Option<ImageKey>, Exit> {
         .transpose()
 }
 
-fn image_source(image: &str, o: &FtpOptions) -> Result<ImageSource, Exit> {
-    if is_ftp(image) {
+fn image_source(image: &str, o: &FtpOptions, s3o: &S3Options) -> Result<ImageSource, Exit> {
+    if is_s3_url(image) {
+        Ok(ImageSource::Remote {
+            transport: s3(image, s3o)?,
+            dir: String::new(),
+            work_dir: scratch("restore"),
+        })
+    } else if is_ftp(image) {
         let t = ftp(image, o)?;
         Ok(ImageSource::Remote {
             transport: t,
@@ -154,10 +235,13 @@ impl Copier {
             if a.method != Method::Logical {
                 return Err(usage(anyhow!("--image and --method exclude each other")));
             }
-            let r = ImageRestore::new(image_source(image, &a.ftp_options)?, replica.clone())
-                .threads(threads)
-                .master(master.clone())
-                .key(image_key(a.image_key.as_deref())?);
+            let r = ImageRestore::new(
+                image_source(image, &a.ftp_options, &a.s3_options)?,
+                replica.clone(),
+            )
+            .threads(threads)
+            .master(master.clone())
+            .key(image_key(a.image_key.as_deref())?);
             return Ok(Copier::Image(r));
         }
         match a.method {
@@ -254,8 +338,14 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     }
     let master = master_addr(&a.master, &a.passwords)?;
     let key = image_key(a.image_key.as_deref())?;
-    let remote = if is_ftp(&a.out) {
-        Some(ftp_upload(&a.out, &a.ftp_options)?)
+    let remote: Option<(Arc<dyn amsu_core::Transport>, String, usize)> = if is_s3_url(&a.out) {
+        let t = s3(&a.out, &a.s3_options)?;
+        // Files in flight: the store's parallel streams, at least --threads.
+        let streams = t.config().stream_count().max(a.threads.unwrap_or(2));
+        Some((t, String::new(), streams))
+    } else if is_ftp(&a.out) {
+        let (t, dir) = ftp_upload(&a.out, &a.ftp_options)?;
+        Some((t, dir, a.threads.unwrap_or(2)))
     } else {
         None
     };
@@ -274,12 +364,15 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let (manifest, report) = result
         .with_context(|| format!("backup of {master} failed"))
         .map_err(|e| Exit(exit::FAILED, e))?;
-    if let Some((t, remote_dir)) = &remote {
+    let mut upload = None;
+    if let Some((t, remote_dir, streams)) = &remote {
+        let metered = Metered::new(&**t);
+        let start = std::time::Instant::now();
         let put = put_image(
             &dir,
-            &**t,
+            &metered,
             remote_dir,
-            a.threads.unwrap_or(2),
+            *streams,
             &RetryPolicy::default(),
             &|_, _| {},
         )
@@ -287,12 +380,22 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         drop(staging);
         put.context("uploading the image")
             .map_err(|e| Exit(exit::FAILED, e))?;
+        let secs = start.elapsed().as_secs_f64().max(1e-6);
+        let (bytes, per_stream) = metered.per_stream();
+        upload = Some(serde_json::json!({
+            "bytes": bytes,
+            "seconds": secs,
+            "streams": streams,
+            "mb_per_s": bytes as f64 / 1e6 / secs,
+            "mb_per_s_per_stream": per_stream,
+        }));
     }
     if a.json {
         crate::json::emit(crate::json::Body::Manifest {
             location: shown(&a.out),
             manifest: crate::json::value(&manifest),
             report: crate::json::value(&report),
+            upload: upload.clone(),
         });
         crate::finish(crate::json::CommandName::Backup, true, exit::OK);
     } else {
@@ -308,6 +411,16 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             "  master commits blocked for {:.1} ms",
             report.commit_blocked_ms
         );
+        if let Some(u) = &upload {
+            outln!(
+                "  uploaded {:.1} MB in {:.1} s: {:.1} MB/s in total, {:.1} MB/s per stream ({} streams)",
+                u["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+                u["seconds"].as_f64().unwrap_or(0.0),
+                u["mb_per_s"].as_f64().unwrap_or(0.0),
+                u["mb_per_s_per_stream"].as_f64().unwrap_or(0.0),
+                u["streams"]
+            );
+        }
     }
     Ok(exit::OK)
 }
@@ -361,9 +474,12 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         None => None,
     };
     let key = image_key(a.image_key.as_deref())?;
-    let mut restore = ImageRestore::new(image_source(&a.image, &a.ftp_options)?, replica.clone())
-        .threads(a.threads.unwrap_or(2))
-        .key(key);
+    let mut restore = ImageRestore::new(
+        image_source(&a.image, &a.ftp_options, &a.s3_options)?,
+        replica.clone(),
+    )
+    .threads(a.threads.unwrap_or(2))
+    .key(key);
     let failed = |e: anyhow::Error| {
         Exit(
             exit::FAILED,

@@ -190,6 +190,10 @@ pub enum Body {
         manifest: Value,
         /// The copy's report (tables, rows, commit block) or the physical backup's info.
         report: Value,
+        /// The upload to a remote store (bytes, seconds, MB/s in total and per stream),
+        /// when the image went to FTP or S3.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<Value>,
     },
     /// `restore`: the image loaded.
     Restored {

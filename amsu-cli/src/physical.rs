@@ -86,6 +86,10 @@ pub(crate) fn copier(
                 "--image and --master-backup-command exclude each other"
             )))
         }
+        (Some(image), None) if amsu_transfer::is_s3_url(image) => PhysicalSource::Image {
+            transport: crate::image_cmd::s3(image, &a.s3_options)? as Arc<dyn Transport>,
+            dir: String::new(),
+        },
         (Some(image), None) if is_ftp(image) => PhysicalSource::Image {
             transport: Arc::new(ftp(image, &a.ftp_options)?) as Arc<dyn Transport>,
             dir: String::new(),
@@ -134,10 +138,15 @@ pub(crate) fn copier(
 pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
     // A staging directory (for FTP) is removed on every way out, failures included.
-    let (staging, remote) = if is_ftp(&a.out) {
+    let (staging, remote) = if amsu_transfer::is_s3_url(&a.out) {
         (
             Some(crate::image_cmd::Staging::new("physical")),
-            Some(ftp(&a.out, &a.ftp_options)?),
+            Some(crate::image_cmd::s3(&a.out, &a.s3_options)? as Arc<dyn Transport>),
+        )
+    } else if is_ftp(&a.out) {
+        (
+            Some(crate::image_cmd::Staging::new("physical")),
+            Some(Arc::new(ftp(&a.out, &a.ftp_options)?) as Arc<dyn Transport>),
         )
     } else {
         (None, None)
@@ -152,7 +161,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     if let Some(t) = &remote {
         let put = put_image(
             &dir,
-            t,
+            &**t,
             "",
             a.threads.unwrap_or(2),
             &RetryPolicy::default(),
@@ -169,6 +178,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             location: shown(&a.out),
             manifest: crate::json::value(&image.manifest),
             report: crate::json::value(&image.info),
+            upload: None,
         });
         crate::finish(crate::json::CommandName::Backup, true, exit::OK);
     } else {

@@ -6,7 +6,9 @@
 //!   [`FtpTransport`] (FTP or explicit FTPS on suppaftp, passive mode, binary type, pooled
 //!   connections so files can be fetched in parallel, `REST` to resume). Every path from a
 //!   caller, a listing or a manifest that is absolute, has `..` or leaves the root is
-//!   refused.
+//!   refused. [`S3Transport`] keeps images in S3-compatible object storage (AWS S3,
+//!   Garage, MinIO) on `object_store`: multipart uploads on parallel streams with a
+//!   SHA-256 per part, resumed parts, ranged (resumable) downloads.
 //! - Robust transfers over any transport: [`fetch_verified`] resumes a partial file,
 //!   retries connection errors with exponential backoff ([`RetryPolicy`]) and checks size
 //!   and SHA-256 against the manifest; [`fetch_image`] and [`put_image`] move a whole image
@@ -35,9 +37,11 @@ mod ftp;
 mod image;
 mod local;
 mod retry;
+mod s3;
 
 pub use error::TransferError;
 pub use ftp::{FtpConfig, FtpSecurity, FtpTransport, TlsTrust};
 pub use image::{fetch_image, fetch_verified, put_image, sha256_file, FetchReport, ImageReport};
 pub use local::LocalTransport;
 pub use retry::RetryPolicy;
+pub use s3::{is_s3_url, S3Config, S3Credentials, S3Transport};

@@ -9,6 +9,7 @@ mod hostile_ops;
 mod image;
 mod physical;
 mod resume;
+mod s3;
 mod sandbox;
 mod scale;
 mod setup;
