@@ -1,0 +1,311 @@
+//! The fast-load profile of the replica: which server globals a setup relaxes while the
+//! copy loads, to what, and how they are put back. Pure logic; `Setup` plans it as
+//! [`Action::RelaxReplicaDurability`](crate::Action::RelaxReplicaDurability) before the
+//! copy and [`Action::RestoreReplicaSettings`](crate::Action::RestoreReplicaSettings)
+//! after it, with the original values journaled before the first change.
+//!
+//! A replica being provisioned holds nothing to lose until it is set up: if it crashes
+//! during the load, the copy is dropped and started again anyway. So durability can be
+//! relaxed while loading, and is restored before replication starts:
+//!
+//! | global | while loading | why |
+//! |---|---|---|
+//! | `innodb_flush_log_at_trx_commit` | `0` | no redo log flush per loaded chunk |
+//! | `sync_binlog` | `0` | no binary log fsync per commit (the load sessions do not log, `sql_log_bin = 0`, but other sessions may) |
+//! | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online) | at least 1 GiB | fewer checkpoints under a write-heavy load |
+//! | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30) | at least 1 GiB | the same |
+//!
+//! A global already at (or above) its relaxed value is not touched.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Flavor, ServerInfo, Version};
+
+/// One global the profile changes: its name, the value it had and the value it gets
+/// while the copy loads. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalChange {
+    /// The global variable's name (lower case, `[a-z0-9_]`).
+    pub name: String,
+    /// Its value before the setup changed it (`SELECT @@global.name`).
+    pub original: String,
+    /// Its value while the copy loads.
+    pub relaxed: String,
+}
+
+/// What a knob is set to while loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relaxed {
+    /// Exactly this value.
+    Value(&'static str),
+    /// At least this many (bytes); a larger current value is kept.
+    AtLeast(u64),
+}
+
+/// One global the profile may relax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knob {
+    /// The global variable's name.
+    pub name: &'static str,
+    /// Its value while loading.
+    pub relaxed: Relaxed,
+}
+
+/// The redo log size while loading (1 GiB).
+pub const LOAD_REDO_LOG_BYTES: u64 = 1 << 30;
+
+/// The knobs of the profile for a replica of this flavor and version.
+pub fn knobs(replica: &ServerInfo) -> Vec<Knob> {
+    let mut k = vec![
+        Knob {
+            name: "innodb_flush_log_at_trx_commit",
+            relaxed: Relaxed::Value("0"),
+        },
+        Knob {
+            name: "sync_binlog",
+            relaxed: Relaxed::Value("0"),
+        },
+    ];
+    match replica.flavor {
+        Flavor::MariaDb if replica.version >= Version::new(10, 11, 0) => k.push(Knob {
+            name: "innodb_log_file_size",
+            relaxed: Relaxed::AtLeast(LOAD_REDO_LOG_BYTES),
+        }),
+        Flavor::MySql if replica.version >= Version::new(8, 0, 30) => k.push(Knob {
+            name: "innodb_redo_log_capacity",
+            relaxed: Relaxed::AtLeast(LOAD_REDO_LOG_BYTES),
+        }),
+        _ => {}
+    }
+    k
+}
+
+/// The names of `knobs`, to read their current values.
+pub fn knob_names(knobs: &[Knob]) -> Vec<String> {
+    knobs.iter().map(|k| k.name.to_string()).collect()
+}
+
+/// The originals to plan from: the values read on the replica now, except where a journal
+/// of an interrupted earlier run still holds a relaxed global (`pending`): the server
+/// shows amsu's own relaxed value then, and the journaled original is the true one.
+pub fn originals(
+    current: &[(String, Option<String>)],
+    pending: &[GlobalChange],
+) -> Vec<(String, Option<String>)> {
+    current
+        .iter()
+        .map(|(name, value)| {
+            let journaled = pending.iter().find(|g| g.name.eq_ignore_ascii_case(name));
+            match journaled {
+                Some(g) => (name.clone(), Some(g.original.clone())),
+                None => (name.clone(), value.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The changes to make, in order: one per knob whose original value (from
+/// [`originals`]) differs from its relaxed value. A knob the server does not know
+/// (`None`, or missing from `current`) or whose value is not a number where one is needed
+/// is left alone.
+pub fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<GlobalChange> {
+    knobs
+        .iter()
+        .filter_map(|k| {
+            let original = current
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k.name))
+                .and_then(|(_, v)| v.as_deref())?
+                .trim();
+            let relaxed = match k.relaxed {
+                Relaxed::Value(v) => v.to_string(),
+                Relaxed::AtLeast(min) => {
+                    let now: u64 = original.parse().ok()?;
+                    if now >= min {
+                        return None;
+                    }
+                    min.to_string()
+                }
+            };
+            (original != relaxed).then(|| GlobalChange {
+                name: k.name.to_string(),
+                original: original.to_string(),
+                relaxed,
+            })
+        })
+        .collect()
+}
+
+/// `(name, value)` pairs that apply `changes`, in order.
+pub fn relaxed_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
+    changes
+        .iter()
+        .map(|g| (g.name.clone(), g.relaxed.clone()))
+        .collect()
+}
+
+/// `(name, value)` pairs that undo `changes`: the originals, in reverse order.
+pub fn restore_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
+    changes
+        .iter()
+        .rev()
+        .map(|g| (g.name.clone(), g.original.clone()))
+        .collect()
+}
+
+/// Adds `changes` to the journaled `pending` list, keeping the original already journaled
+/// for a name (a global relaxed twice was restored in between or never, and the first
+/// original is the true one either way).
+pub fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
+    for g in changes {
+        if !pending.iter().any(|p| p.name == g.name) {
+            pending.push(g.clone());
+        }
+    }
+}
+
+/// Removes the restored `changes` from the journaled `pending` list.
+pub fn forget_restored(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
+    pending.retain(|p| !changes.iter().any(|g| g.name == p.name));
+}
+
+/// `name = value` pairs in words, for the plan and the list of changes.
+pub fn describe(changes: &[GlobalChange], restore: bool) -> String {
+    changes
+        .iter()
+        .map(|g| {
+            if restore {
+                format!("{} = {} (was {})", g.name, g.original, g.relaxed)
+            } else {
+                format!("{} = {} (was {})", g.name, g.relaxed, g.original)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mariadb(major: u16, minor: u16) -> ServerInfo {
+        ServerInfo {
+            flavor: Flavor::MariaDb,
+            version: Version::new(major, minor, 5),
+            version_string: String::new(),
+            server_id: 2,
+            log_bin: false,
+            binlog_format: "ROW".into(),
+            read_only: false,
+        }
+    }
+
+    fn cur(pairs: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
+            .collect()
+    }
+
+    #[test]
+    fn the_redo_log_is_resized_only_where_the_server_does_it_online() {
+        let names = |i: &ServerInfo| knob_names(&knobs(i));
+        assert!(names(&mariadb(10, 11)).contains(&"innodb_log_file_size".to_string()));
+        assert!(!names(&mariadb(10, 6)).contains(&"innodb_log_file_size".to_string()));
+        let mut mysql = mariadb(8, 0);
+        mysql.flavor = Flavor::MySql;
+        mysql.version = Version::new(8, 0, 30);
+        assert!(names(&mysql).contains(&"innodb_redo_log_capacity".to_string()));
+        mysql.version = Version::new(8, 0, 29);
+        assert_eq!(names(&mysql).len(), 2);
+    }
+
+    #[test]
+    fn relaxes_only_what_differs_and_keeps_a_larger_redo_log() {
+        let k = knobs(&mariadb(10, 11));
+        let changes = relax(
+            &k,
+            &cur(&[
+                ("innodb_flush_log_at_trx_commit", Some("1")),
+                ("sync_binlog", Some("0")),
+                ("innodb_log_file_size", Some("100663296")),
+            ]),
+        );
+        assert_eq!(
+            changes,
+            vec![
+                GlobalChange {
+                    name: "innodb_flush_log_at_trx_commit".into(),
+                    original: "1".into(),
+                    relaxed: "0".into()
+                },
+                GlobalChange {
+                    name: "innodb_log_file_size".into(),
+                    original: "100663296".into(),
+                    relaxed: LOAD_REDO_LOG_BYTES.to_string()
+                },
+            ]
+        );
+        let big = relax(
+            &k,
+            &cur(&[("innodb_log_file_size", Some("4294967296")), ("sync_binlog", None)]),
+        );
+        assert!(big.is_empty(), "{big:?}");
+    }
+
+    #[test]
+    fn an_unknown_or_garbled_value_is_left_alone() {
+        let k = knobs(&mariadb(10, 11));
+        assert!(relax(&k, &cur(&[("innodb_log_file_size", Some("lots"))])).is_empty());
+        assert!(relax(&k, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_journaled_original_wins_over_the_relaxed_value_the_server_shows() {
+        let pending = vec![GlobalChange {
+            name: "sync_binlog".into(),
+            original: "1".into(),
+            relaxed: "0".into(),
+        }];
+        let now = cur(&[("sync_binlog", Some("0")), ("innodb_flush_log_at_trx_commit", Some("0"))]);
+        let o = originals(&now, &pending);
+        assert_eq!(o, cur(&[("sync_binlog", Some("1")), ("innodb_flush_log_at_trx_commit", Some("0"))]));
+        let changes = relax(&knobs(&mariadb(10, 6)), &o);
+        assert_eq!(relaxed_pairs(&changes), vec![("sync_binlog".into(), "0".into())]);
+    }
+
+    #[test]
+    fn restores_originals_in_reverse_order() {
+        let changes = vec![
+            GlobalChange {
+                name: "a".into(),
+                original: "1".into(),
+                relaxed: "0".into(),
+            },
+            GlobalChange {
+                name: "b".into(),
+                original: "10".into(),
+                relaxed: "20".into(),
+            },
+        ];
+        assert_eq!(
+            restore_pairs(&changes),
+            vec![("b".into(), "10".into()), ("a".into(), "1".into())]
+        );
+        assert_eq!(describe(&changes[..1], true), "a = 1 (was 0)");
+    }
+
+    #[test]
+    fn the_journal_keeps_the_first_original_and_forgets_restored_ones() {
+        let g = |n: &str, o: &str, r: &str| GlobalChange {
+            name: n.into(),
+            original: o.into(),
+            relaxed: r.into(),
+        };
+        let mut pending = vec![g("sync_binlog", "1", "0")];
+        journal_pending(&mut pending, &[g("sync_binlog", "0", "0"), g("x", "5", "6")]);
+        assert_eq!(pending, vec![g("sync_binlog", "1", "0"), g("x", "5", "6")]);
+        forget_restored(&mut pending, &[g("sync_binlog", "1", "0")]);
+        assert_eq!(pending, vec![g("x", "5", "6")]);
+    }
+}
