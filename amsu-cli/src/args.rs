@@ -154,6 +154,11 @@ pub struct SetupArgs {
     /// dropped / reset.
     #[arg(long)]
     pub force: bool,
+    /// Keep the replica's durability settings while loading (default: relax
+    /// innodb_flush_log_at_trx_commit, sync_binlog and the redo log size for the copy and
+    /// restore them before replication starts; shown in the plan).
+    #[arg(long)]
+    pub no_fast_load: bool,
     /// After the setup, prove the data equal (`amsu verify`); implies --wait-caught-up.
     #[arg(long)]
     pub verify: bool,

@@ -12,8 +12,8 @@
 //! |---|---|---|
 //! | `innodb_flush_log_at_trx_commit` | `0` | no redo log flush per loaded chunk |
 //! | `sync_binlog` | `0` | no binary log fsync per commit (the load sessions do not log, `sql_log_bin = 0`, but other sessions may) |
-//! | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online) | at least 1 GiB | fewer checkpoints under a write-heavy load |
-//! | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30) | at least 1 GiB | the same |
+//! | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online) | the buffer pool's size, at most 4 GiB | fewer checkpoints under a write-heavy load (a redo log larger than the buffer pool gains little) |
+//! | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30) | the same | the same |
 //!
 //! A global already at (or above) its relaxed value is not touched.
 
@@ -38,9 +38,13 @@ pub struct GlobalChange {
 pub enum Relaxed {
     /// Exactly this value.
     Value(&'static str),
-    /// At least this many (bytes); a larger current value is kept.
-    AtLeast(u64),
+    /// As large as `innodb_buffer_pool_size`, at most this many bytes; a larger current
+    /// value is kept.
+    BufferPoolSized(u64),
 }
+
+/// Read with the knobs: sizes the redo log ([`Relaxed::BufferPoolSized`]).
+pub const BUFFER_POOL: &str = "innodb_buffer_pool_size";
 
 /// One global the profile may relax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +55,8 @@ pub struct Knob {
     pub relaxed: Relaxed,
 }
 
-/// The redo log size while loading (1 GiB).
-pub const LOAD_REDO_LOG_BYTES: u64 = 1 << 30;
+/// The largest redo log the profile sets while loading (4 GiB).
+pub const MAX_REDO_LOG_BYTES: u64 = 4 << 30;
 
 /// The knobs of the profile for a replica of this flavor and version.
 pub fn knobs(replica: &ServerInfo) -> Vec<Knob> {
@@ -69,20 +73,28 @@ pub fn knobs(replica: &ServerInfo) -> Vec<Knob> {
     match replica.flavor {
         Flavor::MariaDb if replica.version >= Version::new(10, 11, 0) => k.push(Knob {
             name: "innodb_log_file_size",
-            relaxed: Relaxed::AtLeast(LOAD_REDO_LOG_BYTES),
+            relaxed: Relaxed::BufferPoolSized(MAX_REDO_LOG_BYTES),
         }),
         Flavor::MySql if replica.version >= Version::new(8, 0, 30) => k.push(Knob {
             name: "innodb_redo_log_capacity",
-            relaxed: Relaxed::AtLeast(LOAD_REDO_LOG_BYTES),
+            relaxed: Relaxed::BufferPoolSized(MAX_REDO_LOG_BYTES),
         }),
         _ => {}
     }
     k
 }
 
-/// The names of `knobs`, to read their current values.
+/// The names of `knobs` (and of [`BUFFER_POOL`] when a knob is sized from it), to read
+/// their current values.
 pub fn knob_names(knobs: &[Knob]) -> Vec<String> {
-    knobs.iter().map(|k| k.name.to_string()).collect()
+    let mut names: Vec<String> = knobs.iter().map(|k| k.name.to_string()).collect();
+    if knobs
+        .iter()
+        .any(|k| matches!(k.relaxed, Relaxed::BufferPoolSized(_)))
+    {
+        names.push(BUFFER_POOL.to_string());
+    }
+    names
 }
 
 /// The originals to plan from: the values read on the replica now, except where a journal
@@ -109,22 +121,27 @@ pub fn originals(
 /// (`None`, or missing from `current`) or whose value is not a number where one is needed
 /// is left alone.
 pub fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<GlobalChange> {
+    let value = |name: &str| {
+        current
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_deref())
+            .map(str::trim)
+    };
     knobs
         .iter()
         .filter_map(|k| {
-            let original = current
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k.name))
-                .and_then(|(_, v)| v.as_deref())?
-                .trim();
+            let original = value(k.name)?;
             let relaxed = match k.relaxed {
                 Relaxed::Value(v) => v.to_string(),
-                Relaxed::AtLeast(min) => {
+                Relaxed::BufferPoolSized(max) => {
                     let now: u64 = original.parse().ok()?;
-                    if now >= min {
+                    let pool: u64 = value(BUFFER_POOL)?.parse().ok()?;
+                    let want = pool.min(max);
+                    if now >= want {
                         return None;
                     }
-                    min.to_string()
+                    want.to_string()
                 }
             };
             (original != relaxed).then(|| GlobalChange {
@@ -211,13 +228,17 @@ mod tests {
     fn the_redo_log_is_resized_only_where_the_server_does_it_online() {
         let names = |i: &ServerInfo| knob_names(&knobs(i));
         assert!(names(&mariadb(10, 11)).contains(&"innodb_log_file_size".to_string()));
+        assert!(names(&mariadb(10, 11)).contains(&BUFFER_POOL.to_string()));
         assert!(!names(&mariadb(10, 6)).contains(&"innodb_log_file_size".to_string()));
         let mut mysql = mariadb(8, 0);
         mysql.flavor = Flavor::MySql;
         mysql.version = Version::new(8, 0, 30);
         assert!(names(&mysql).contains(&"innodb_redo_log_capacity".to_string()));
         mysql.version = Version::new(8, 0, 29);
-        assert_eq!(names(&mysql).len(), 2);
+        assert_eq!(
+            names(&mysql),
+            vec!["innodb_flush_log_at_trx_commit", "sync_binlog"]
+        );
     }
 
     #[test]
@@ -229,6 +250,7 @@ mod tests {
                 ("innodb_flush_log_at_trx_commit", Some("1")),
                 ("sync_binlog", Some("0")),
                 ("innodb_log_file_size", Some("100663296")),
+                (BUFFER_POOL, Some("17179869184")),
             ]),
         );
         assert_eq!(
@@ -242,21 +264,46 @@ mod tests {
                 GlobalChange {
                     name: "innodb_log_file_size".into(),
                     original: "100663296".into(),
-                    relaxed: LOAD_REDO_LOG_BYTES.to_string()
+                    relaxed: MAX_REDO_LOG_BYTES.to_string()
                 },
             ]
         );
         let big = relax(
             &k,
-            &cur(&[("innodb_log_file_size", Some("4294967296")), ("sync_binlog", None)]),
+            &cur(&[
+                ("innodb_log_file_size", Some("4294967296")),
+                (BUFFER_POOL, Some("17179869184")),
+                ("sync_binlog", None),
+            ]),
         );
         assert!(big.is_empty(), "{big:?}");
+        // A small server gets a redo log as large as its buffer pool.
+        let small = relax(
+            &k,
+            &cur(&[
+                ("innodb_log_file_size", Some("33554432")),
+                (BUFFER_POOL, Some("134217728")),
+            ]),
+        );
+        assert_eq!(
+            relaxed_pairs(&small),
+            vec![("innodb_log_file_size".into(), "134217728".into())]
+        );
+        // Without the buffer pool's size the redo log is left alone.
+        assert!(relax(&k, &cur(&[("innodb_log_file_size", Some("33554432"))])).is_empty());
     }
 
     #[test]
     fn an_unknown_or_garbled_value_is_left_alone() {
         let k = knobs(&mariadb(10, 11));
-        assert!(relax(&k, &cur(&[("innodb_log_file_size", Some("lots"))])).is_empty());
+        assert!(relax(
+            &k,
+            &cur(&[
+                ("innodb_log_file_size", Some("lots")),
+                (BUFFER_POOL, Some("134217728"))
+            ])
+        )
+        .is_empty());
         assert!(relax(&k, &[]).is_empty());
     }
 
@@ -267,11 +314,23 @@ mod tests {
             original: "1".into(),
             relaxed: "0".into(),
         }];
-        let now = cur(&[("sync_binlog", Some("0")), ("innodb_flush_log_at_trx_commit", Some("0"))]);
+        let now = cur(&[
+            ("sync_binlog", Some("0")),
+            ("innodb_flush_log_at_trx_commit", Some("0")),
+        ]);
         let o = originals(&now, &pending);
-        assert_eq!(o, cur(&[("sync_binlog", Some("1")), ("innodb_flush_log_at_trx_commit", Some("0"))]));
+        assert_eq!(
+            o,
+            cur(&[
+                ("sync_binlog", Some("1")),
+                ("innodb_flush_log_at_trx_commit", Some("0"))
+            ])
+        );
         let changes = relax(&knobs(&mariadb(10, 6)), &o);
-        assert_eq!(relaxed_pairs(&changes), vec![("sync_binlog".into(), "0".into())]);
+        assert_eq!(
+            relaxed_pairs(&changes),
+            vec![("sync_binlog".into(), "0".into())]
+        );
     }
 
     #[test]
@@ -303,7 +362,10 @@ mod tests {
             relaxed: r.into(),
         };
         let mut pending = vec![g("sync_binlog", "1", "0")];
-        journal_pending(&mut pending, &[g("sync_binlog", "0", "0"), g("x", "5", "6")]);
+        journal_pending(
+            &mut pending,
+            &[g("sync_binlog", "0", "0"), g("x", "5", "6")],
+        );
         assert_eq!(pending, vec![g("sync_binlog", "1", "0"), g("x", "5", "6")]);
         forget_restored(&mut pending, &[g("sync_binlog", "1", "0")]);
         assert_eq!(pending, vec![g("x", "5", "6")]);

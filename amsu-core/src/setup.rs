@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::{
-    profile, Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error, Event,
-    EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LockOutcome, LoginCheck,
+    profile, Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error,
+    Event, EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LockOutcome, LoginCheck,
     MasterServer, Positioning, Preflight, PreflightContext, ReplicaServer, ReplicationSource,
     ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
 };
@@ -1093,8 +1093,7 @@ impl<'a> Setup<'a> {
                     self.save(journal).map_err(fail)?;
                     p.step(
                         step,
-                        self.replica
-                            .set_globals(&profile::relaxed_pairs(settings)),
+                        self.replica.set_globals(&profile::relaxed_pairs(settings)),
                     )
                     .await
                     .map_err(fail)?;
@@ -1109,8 +1108,7 @@ impl<'a> Setup<'a> {
                 Action::RestoreReplicaSettings { settings } => {
                     p.step(
                         step,
-                        self.replica
-                            .set_globals(&profile::restore_pairs(settings)),
+                        self.replica.set_globals(&profile::restore_pairs(settings)),
                     )
                     .await
                     .map_err(fail)?;
@@ -1826,6 +1824,7 @@ mod tests {
                         "innodb_flush_log_at_trx_commit" => "1",
                         "sync_binlog" => "1",
                         "innodb_log_file_size" => "100663296",
+                        "innodb_buffer_pool_size" => "17179869184",
                         _ => return (n.clone(), None),
                     };
                     (n.clone(), Some(v.to_string()))
@@ -1846,7 +1845,7 @@ mod tests {
             g(
                 "innodb_log_file_size",
                 "100663296",
-                &profile::LOAD_REDO_LOG_BYTES.to_string(),
+                &profile::MAX_REDO_LOG_BYTES.to_string(),
             ),
         ]
     }
@@ -1946,7 +1945,14 @@ mod tests {
         r.expect_read_globals().returning(|names| {
             Ok(names
                 .iter()
-                .map(|n| (n.clone(), Some("0".to_string())))
+                .map(|n| {
+                    let v = match n.as_str() {
+                        "innodb_buffer_pool_size" => "17179869184".to_string(),
+                        "innodb_log_file_size" => profile::MAX_REDO_LOG_BYTES.to_string(),
+                        _ => "0".to_string(),
+                    };
+                    (n.clone(), Some(v))
+                })
                 .collect())
         });
         let mut seq = Sequence::new();
@@ -2034,7 +2040,10 @@ mod tests {
         let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
             .with_journal(&store);
         let err = setup.run(Arc::new(NoEvents)).await.unwrap_err();
-        assert!(err.to_string().contains("copy") || err.exit_code() == 1, "{err}");
+        assert!(
+            err.to_string().contains("copy") || err.exit_code() == 1,
+            "{err}"
+        );
         assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
     }
 

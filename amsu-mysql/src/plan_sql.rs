@@ -200,7 +200,11 @@ mod tests {
             vec!["SET GLOBAL sync_binlog = 0  -- was 1"]
         );
         assert_eq!(
-            statements(&Action::RestoreReplicaSettings { settings: vec![g] }, &d, &d),
+            statements(
+                &Action::RestoreReplicaSettings { settings: vec![g] },
+                &d,
+                &d
+            ),
             vec!["SET GLOBAL sync_binlog = 1"]
         );
     }

@@ -638,8 +638,12 @@ impl ReplicaServer for MysqlReplica {
         }
         let mut s = Session::open(&self.addr).await?;
         for (name, value) in pairs {
-            let sql = crate::plan_sql::set_global(name, value)
-                .ok_or_else(|| s.unexpected("setting a global", format!("refused the variable name `{name}`")))?;
+            let sql = crate::plan_sql::set_global(name, value).ok_or_else(|| {
+                s.unexpected(
+                    "setting a global",
+                    format!("refused the variable name `{name}`"),
+                )
+            })?;
             s.exec(&sql, &sql).await?;
         }
         Ok(())

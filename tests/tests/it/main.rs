@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module runs against real servers.
 
 mod check;
+mod fast_load;
 mod fidelity;
 mod hostile_ops;
 mod image;

@@ -10,14 +10,14 @@ use amsu_tests::servers::{
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `amsu setup … --json -vv`; when `kill_on` matches a stdout line, sends SIGKILL.
-async fn setup(
+pub(crate) async fn setup(
     p: &Pair,
     journal: &PathBuf,
     env: &[(&str, &str)],
