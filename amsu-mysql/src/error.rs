@@ -17,6 +17,9 @@ pub mod codes {
     /// `ER_NO_SUCH_USER`: the definer of an object does not exist (a note when the
     /// creating user may name any definer; an error when a view is used through one).
     pub const NO_SUCH_USER: u16 = 1449;
+    /// `ER_LOCK_WAIT_TIMEOUT`: a lock (also a metadata or backup lock) was not granted
+    /// within `lock_wait_timeout`.
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
     /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
 }
