@@ -14,6 +14,7 @@
 mod backup;
 pub mod catalog;
 pub mod encode;
+pub mod governor;
 pub mod image;
 mod image_restore;
 mod indexes;
@@ -27,6 +28,7 @@ pub mod restore;
 mod snapshot;
 
 pub use backup::ImageBackup;
+pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
 pub use logical::{LogicalCopy, LogicalOptions};

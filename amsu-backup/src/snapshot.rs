@@ -16,6 +16,7 @@ use amsu_mysql::{binlog_position, probe};
 use async_trait::async_trait;
 
 use crate::catalog::{self, Account, Database, SchemaObject, SequenceState, Table, TableKind};
+use crate::governor::{Governor, GovernorOptions, LatencyProbe, RateLimiter, RoundTripProbe};
 use crate::image::{ImageError, SessionSettings};
 use crate::logical::{plan_chunks, Chunk};
 use crate::meter::Meter;
@@ -186,7 +187,8 @@ pub(crate) fn dump_settings() -> SessionSettings {
 }
 
 /// Takes the snapshot on `sinks.len()` worker connections and dumps every table of
-/// `cat` into the sinks. `ctl` is the control session that takes the lock.
+/// `cat` into the sinks. `ctl` is the control session that takes the lock. The reads
+/// after the lock is released are governed by the default [`GovernorOptions`].
 pub(crate) async fn dump<S: ChunkSink>(
     master: &ServerAddr,
     ctl: &mut Session,
@@ -195,6 +197,31 @@ pub(crate) async fn dump<S: ChunkSink>(
     chunk_bytes: u64,
     events: &Arc<dyn EventSink>,
 ) -> Result<(Dumped, Vec<S>), ImageError> {
+    let governor = GovernorOptions::default();
+    dump_governed(master, ctl, cat, sinks, chunk_bytes, &governor, events).await
+}
+
+/// [`dump`], with the reads after the lock governed by `governor` (the window under the
+/// lock is never slowed down).
+pub(crate) async fn dump_governed<S: ChunkSink>(
+    master: &ServerAddr,
+    ctl: &mut Session,
+    cat: &Catalog,
+    sinks: Vec<S>,
+    chunk_bytes: u64,
+    governor: &GovernorOptions,
+    events: &Arc<dyn EventSink>,
+) -> Result<(Dumped, Vec<S>), ImageError> {
+    // The probe's connection and its idle samples come before the lock.
+    let governor = if governor.is_active() {
+        let probe = match governor.adaptive_probe() {
+            true => Some(Box::new(RoundTripProbe::open(master).await?) as Box<dyn LatencyProbe>),
+            false => None,
+        };
+        Governor::start(governor, probe).await
+    } else {
+        Governor::unlimited()
+    };
     let settings = dump_settings();
     let mut workers = Vec::with_capacity(sinks.len());
     for sink in sinks {
@@ -287,7 +314,7 @@ pub(crate) async fn dump<S: ChunkSink>(
                 })
             })
             .collect();
-        let ws = run(std::mem::take(&mut workers), jobs, &progress, events).await?;
+        let ws = run(std::mem::take(&mut workers), jobs, &progress, None, events).await?;
         tracing::debug!(
             ms = ms(blocked_at),
             "window: non-transactional tables copied"
@@ -311,7 +338,7 @@ pub(crate) async fn dump<S: ChunkSink>(
 
     let chunks = plan_chunks(&mut workers[0].0, &transactional, chunk_bytes).await?;
     let jobs = chunks.into_iter().map(job).collect();
-    let workers = run(workers, jobs, &progress, events).await?;
+    let workers = run(workers, jobs, &progress, Some(governor.limiter()), events).await?;
     let mut sinks = Vec::with_capacity(workers.len());
     for (mut m, sink) in workers {
         let _ = m.exec("COMMIT", "ending the snapshot").await;
@@ -457,11 +484,13 @@ struct Progress {
     left: Mutex<HashMap<usize, u64>>,
 }
 
-/// Runs `jobs` on the workers in parallel; returns the workers, or the first error.
+/// Runs `jobs` on the workers in parallel; returns the workers, or the first error. Each
+/// chunk's bytes are charged to `limiter`, when given.
 async fn run<S: ChunkSink>(
     workers: Vec<(Session, S)>,
     jobs: Vec<ChunkJob>,
     progress: &Arc<Progress>,
+    limiter: Option<&Arc<RateLimiter>>,
     events: &Arc<dyn EventSink>,
 ) -> Result<Vec<(Session, S)>, ImageError> {
     if jobs.is_empty() {
@@ -477,6 +506,7 @@ async fn run<S: ChunkSink>(
     let mut handles = Vec::new();
     for (mut m, mut sink) in workers {
         let (queue, progress, events) = (queue.clone(), progress.clone(), events.clone());
+        let limiter = limiter.cloned();
         handles.push(tokio::spawn(async move {
             loop {
                 if progress.failed.load(Ordering::Relaxed) {
@@ -499,6 +529,9 @@ async fn run<S: ChunkSink>(
                             job.chunk.weight,
                             finished,
                         ));
+                        if let Some(l) = &limiter {
+                            l.charge(bytes).await;
+                        }
                     }
                     Err(e) => {
                         progress.failed.store(true, Ordering::Relaxed);

@@ -123,6 +123,15 @@ pub struct SetupArgs {
     /// Parallel connections for the copy (default: number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// logical: read at most this many bytes per second from the master after the
+    /// snapshot's lock (`K`, `M`, `G` suffixes, powers of 1024; e.g. `50M`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
+    pub max_rate: Option<u64>,
+    /// logical: do not adapt the read rate to the master's latency (by default the copy
+    /// halves its rate whenever the master answers slower than 2 × its idle latency
+    /// + 5 ms, and raises it again when calm). A --max-rate still applies.
+    #[arg(long)]
+    pub no_governor: bool,
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
     #[arg(long, value_name = "URL")]
     pub ftp: Option<String>,
@@ -478,5 +487,46 @@ mod tests {
         );
         // A certificate needs its key.
         assert!(setup(&["--repl-ssl-cert", "c.pem"]).is_err());
+    }
+}
+
+/// A byte rate: a number with an optional `K`, `M` or `G` suffix (powers of 1024).
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("unknown suffix in {s:?} (use K, M or G)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a byte rate: {s:?} (e.g. 50M)"))?;
+    match n.checked_mul(mult) {
+        Some(0) => Err("the rate must be more than 0".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("{s:?} is too large")),
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_take_binary_suffixes() {
+        assert_eq!(parse_rate("50M"), Ok(50 << 20));
+        assert_eq!(parse_rate("1g"), Ok(1 << 30));
+        assert_eq!(parse_rate("4096"), Ok(4096));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("5X").is_err());
+        assert!(parse_rate("fast").is_err());
     }
 }
