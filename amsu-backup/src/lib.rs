@@ -34,9 +34,9 @@ pub use image_restore::{ImageRestore, ImageSource};
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
 pub use physical::{
-    backup_image, CommandService, ImageInfo, PhysicalCopy, PhysicalError, PhysicalImage,
-    PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService, SandboxService,
-    ServiceCommandError, SystemdService,
+    backup_image, BackupThrottle, CommandService, ImageInfo, PhysicalCopy, PhysicalError,
+    PhysicalImage, PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService,
+    SandboxService, ServiceCommandError, SystemdService,
 };
 
 use amsu_mysql::MysqlError;

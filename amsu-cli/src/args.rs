@@ -123,13 +123,15 @@ pub struct SetupArgs {
     /// Parallel connections for the copy (default: number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// logical: read at most this many bytes per second from the master after the
-    /// snapshot's lock (`K`, `M`, `G` suffixes, powers of 1024; e.g. `50M`).
+    /// Read at most this many bytes per second from the master (`K`, `M`, `G` suffixes,
+    /// powers of 1024; e.g. `50M`): logical, after the snapshot's lock; physical, as
+    /// `mariadb-backup --throttle` in 10 MiB chunks (local backups only).
     #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
     pub max_rate: Option<u64>,
-    /// logical: do not adapt the read rate to the master's latency (by default the copy
-    /// halves its rate whenever the master answers slower than 2 × its idle latency
-    /// + 5 ms, and raises it again when calm). A --max-rate still applies.
+    /// Do not govern the copy's reads from the master. By default the logical copy halves
+    /// its read rate whenever the master answers slower than 2 × its idle latency + 5 ms
+    /// (raising it again when calm), and a local physical backup runs at the lowest
+    /// best-effort I/O priority (ionice -c2 -n7). A --max-rate still applies.
     #[arg(long)]
     pub no_governor: bool,
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
