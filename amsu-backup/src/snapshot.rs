@@ -272,7 +272,8 @@ pub(crate) async fn dump_governed<S: ChunkSink>(
             .sum(),
     );
 
-    let (blocked_at, earlier_ms) = take_lock(ctl, cat.info.flavor, LockRetry::default()).await?;
+    let (blocked_at, earlier_ms) =
+        take_lock(ctl, cat.info.flavor, LockRetry::default(), events).await?;
     let window = async {
         let (snaps, reset) = tokio::join!(
             futures_util::future::join_all(workers.iter_mut().map(|(m, _)| {
@@ -414,6 +415,7 @@ async fn take_lock(
     ctl: &mut Session,
     flavor: Flavor,
     retry: LockRetry,
+    events: &Arc<dyn EventSink>,
 ) -> Result<(Instant, f64), ImageError> {
     let sql = format!("SET SESSION lock_wait_timeout = {}", retry.wait_secs);
     ctl.exec(&sql, "setting lock_wait_timeout").await?;
@@ -467,12 +469,16 @@ async fn take_lock(
             _ => return Err(e.into()),
         };
         earlier_ms += held;
-        tracing::info!(
-            attempt = failed,
-            pause_ms = pause.as_millis() as u64,
-            "the snapshot's lock was not granted within {} s (a long statement holds it); trying again",
-            retry.wait_secs
-        );
+        events.emit(&Event::Warning {
+            server: Some(Role::Master),
+            message: format!(
+                "the snapshot's lock was not granted within {} s (another session holds a lock it waits for); gave up the queue and trying again in {} ms (attempt {} of {})",
+                retry.wait_secs,
+                pause.as_millis(),
+                failed + 1,
+                retry.attempts
+            ),
+        });
         tokio::time::sleep(pause).await;
     }
 }

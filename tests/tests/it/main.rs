@@ -5,6 +5,7 @@ mod fast_load;
 mod fidelity;
 mod hostile_ops;
 mod image;
+mod lock_retry;
 mod physical;
 mod resume;
 mod sandbox;
