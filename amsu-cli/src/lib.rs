@@ -266,6 +266,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     .new_repl_password(repl_pw.generated.clone())
     .force(a.force)
     .fast_load(!a.no_fast_load)
+    .resize_redo_log(a.resize_redo_log)
     .wait_caught_up(a.wait_caught_up || a.verify)
     .replica_id(format!("{}:{}", replica.host, replica.port))
     .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))

@@ -12,10 +12,13 @@
 //! |---|---|---|
 //! | `innodb_flush_log_at_trx_commit` | `0` | no redo log flush per loaded chunk |
 //! | `sync_binlog` | `0` | no binary log fsync per commit (the load sessions do not log, `sql_log_bin = 0`, but other sessions may) |
-//! | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online) | the buffer pool's size, at most 4 GiB | fewer checkpoints under a write-heavy load (a redo log larger than the buffer pool gains little) |
-//! | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30) | the same | the same |
+//! | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online; only with `resize_redo`) | the buffer pool's size, at most 4 GiB | fewer checkpoints under a write-heavy load (a redo log larger than the buffer pool gains little) |
+//! | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30; only with `resize_redo`) | the same | the same |
 //!
-//! A global already at (or above) its relaxed value is not touched.
+//! A global already at (or above) its relaxed value is not touched. Resizing the redo log
+//! is off by default: measured with `benches/` (`provision --size quick`), growing a
+//! 256 MiB redo log to 512 MiB and back took about 2 s each way, more than it saved on a
+//! 55 MB copy; it can pay off only for large copies.
 
 use serde::{Deserialize, Serialize};
 
@@ -58,8 +61,9 @@ pub struct Knob {
 /// The largest redo log the profile sets while loading (4 GiB).
 pub const MAX_REDO_LOG_BYTES: u64 = 4 << 30;
 
-/// The knobs of the profile for a replica of this flavor and version.
-pub fn knobs(replica: &ServerInfo) -> Vec<Knob> {
+/// The knobs of the profile for a replica of this flavor and version; the redo log's size
+/// only with `resize_redo`.
+pub fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
     let mut k = vec![
         Knob {
             name: "innodb_flush_log_at_trx_commit",
@@ -70,6 +74,9 @@ pub fn knobs(replica: &ServerInfo) -> Vec<Knob> {
             relaxed: Relaxed::Value("0"),
         },
     ];
+    if !resize_redo {
+        return k;
+    }
     match replica.flavor {
         Flavor::MariaDb if replica.version >= Version::new(10, 11, 0) => k.push(Knob {
             name: "innodb_log_file_size",
@@ -226,7 +233,7 @@ mod tests {
 
     #[test]
     fn the_redo_log_is_resized_only_where_the_server_does_it_online() {
-        let names = |i: &ServerInfo| knob_names(&knobs(i));
+        let names = |i: &ServerInfo| knob_names(&knobs(i, true));
         assert!(names(&mariadb(10, 11)).contains(&"innodb_log_file_size".to_string()));
         assert!(names(&mariadb(10, 11)).contains(&BUFFER_POOL.to_string()));
         assert!(!names(&mariadb(10, 6)).contains(&"innodb_log_file_size".to_string()));
@@ -234,6 +241,10 @@ mod tests {
         mysql.flavor = Flavor::MySql;
         mysql.version = Version::new(8, 0, 30);
         assert!(names(&mysql).contains(&"innodb_redo_log_capacity".to_string()));
+        assert_eq!(
+            knob_names(&knobs(&mysql, false)),
+            vec!["innodb_flush_log_at_trx_commit", "sync_binlog"]
+        );
         mysql.version = Version::new(8, 0, 29);
         assert_eq!(
             names(&mysql),
@@ -243,7 +254,7 @@ mod tests {
 
     #[test]
     fn relaxes_only_what_differs_and_keeps_a_larger_redo_log() {
-        let k = knobs(&mariadb(10, 11));
+        let k = knobs(&mariadb(10, 11), true);
         let changes = relax(
             &k,
             &cur(&[
@@ -295,7 +306,7 @@ mod tests {
 
     #[test]
     fn an_unknown_or_garbled_value_is_left_alone() {
-        let k = knobs(&mariadb(10, 11));
+        let k = knobs(&mariadb(10, 11), true);
         assert!(relax(
             &k,
             &cur(&[
@@ -326,7 +337,7 @@ mod tests {
                 ("innodb_flush_log_at_trx_commit", Some("0"))
             ])
         );
-        let changes = relax(&knobs(&mariadb(10, 6)), &o);
+        let changes = relax(&knobs(&mariadb(10, 6), true), &o);
         assert_eq!(
             relaxed_pairs(&changes),
             vec![("sync_binlog".into(), "0".into())]

@@ -29,6 +29,7 @@ pub struct SetupOptions {
     positioning: Positioning,
     tls: ReplicationTls,
     fast_load: bool,
+    resize_redo: bool,
 }
 
 impl SetupOptions {
@@ -49,6 +50,7 @@ impl SetupOptions {
             positioning: Positioning::FilePosition,
             tls: ReplicationTls::off(),
             fast_load: true,
+            resize_redo: false,
         }
     }
 
@@ -57,6 +59,14 @@ impl SetupOptions {
     /// starts. Default `true`.
     pub fn fast_load(mut self, fast_load: bool) -> Self {
         self.fast_load = fast_load;
+        self
+    }
+
+    /// With [`fast_load`](Self::fast_load): also grow the replica's redo log for the copy
+    /// where the server resizes it online (see [`crate::profile`]; resizing takes seconds
+    /// each way, worth it only for large copies). Default `false`.
+    pub fn resize_redo_log(mut self, resize: bool) -> Self {
+        self.resize_redo = resize;
         self
     }
 
@@ -581,7 +591,7 @@ impl<'a> Setup<'a> {
             });
         }
         let replica_globals = if self.options.fast_load && !journal.is_done(Step::CopyData) {
-            let names = profile::knob_names(&profile::knobs(&replica));
+            let names = profile::knob_names(&profile::knobs(&replica, self.options.resize_redo));
             p.step(Step::ReplicaChecks, self.replica.read_globals(&names))
                 .await
                 .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?
@@ -707,7 +717,7 @@ impl<'a> Setup<'a> {
                 read_only: true,
             });
             let relaxed = profile::relax(
-                &profile::knobs(&c.replica),
+                &profile::knobs(&c.replica, o.resize_redo),
                 &profile::originals(&c.replica_globals, &journal.relaxed),
             );
             if !relaxed.is_empty() {
@@ -1901,8 +1911,15 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_| Ok(ReplicationStatus::default()));
         two_servers(&mut m, &mut r);
-        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
-            .with_journal(&*store);
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .resize_redo_log(true),
+        )
+        .with_journal(&*store);
         let report = setup.run(Arc::new(NoEvents)).await.expect("setup runs");
         let copy_at = report.plan.iter().position(|a| *a == Action::CopyData);
         assert_eq!(
@@ -1992,8 +2009,15 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_| Ok(ReplicationStatus::default()));
         two_servers(&mut m, &mut r);
-        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
-            .with_journal(&store);
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .resize_redo_log(true),
+        )
+        .with_journal(&store);
         let report = setup.run(Arc::new(NoEvents)).await.expect("resumes");
         assert_eq!(
             report.plan[0],
@@ -2037,8 +2061,15 @@ mod tests {
             .returning(|_| Ok(()));
         r.expect_start_replication().never();
         two_servers(&mut m, &mut r);
-        let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
-            .with_journal(&store);
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .resize_redo_log(true),
+        )
+        .with_journal(&store);
         let err = setup.run(Arc::new(NoEvents)).await.unwrap_err();
         assert!(
             err.to_string().contains("copy") || err.exit_code() == 1,

@@ -1,6 +1,7 @@
 //! The replica's fast-load profile: durability relaxed for the copy, every relaxed global
 //! back to its original value before replication starts — also when `amsu setup` is
-//! killed in the middle of the load and run again.
+//! killed in the middle of the load and run again. (The redo log is resized only with
+//! `--resize-redo-log`; `innodb_log_file_size` is checked to stay as it was.)
 
 use amsu_core::ServerAddr;
 use amsu_tests::servers::{
@@ -74,7 +75,7 @@ async fn killed_mid_load_a_rerun_restores_every_relaxed_global_before_replicatio
             && dry
                 .stdout
                 .contains("SET GLOBAL innodb_flush_log_at_trx_commit = 0  -- was 1")
-            && dry.stdout.contains("SET GLOBAL innodb_log_file_size = "),
+            && !dry.stdout.contains("innodb_log_file_size"),
         "{}",
         dry.stdout
     );
@@ -94,7 +95,7 @@ async fn killed_mid_load_a_rerun_restores_every_relaxed_global_before_replicatio
     assert_eq!(relaxed[0].as_deref(), Some("0"), "relaxed while loading");
     assert_eq!(relaxed[1].as_deref(), Some("0"), "relaxed while loading");
     let pending = journaled_relaxed(&journal);
-    assert_eq!(pending.len(), 3, "originals journaled: {pending:?}");
+    assert_eq!(pending.len(), 2, "originals journaled: {pending:?}");
 
     let second = setup(&p, &journal, &env, "admin", None, &[]).await;
     assert_eq!(
