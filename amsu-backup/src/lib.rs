@@ -14,6 +14,7 @@
 mod backup;
 pub mod catalog;
 pub mod encode;
+pub mod governor;
 pub mod image;
 mod image_restore;
 mod indexes;
@@ -28,14 +29,15 @@ mod signature;
 mod snapshot;
 
 pub use backup::ImageBackup;
+pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
 pub use physical::{
-    backup_image, CommandService, ImageInfo, PhysicalCopy, PhysicalError, PhysicalImage,
-    PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService, SandboxService,
-    ServiceCommandError, SystemdService,
+    backup_image, BackupThrottle, CommandService, ImageInfo, PhysicalCopy, PhysicalError,
+    PhysicalImage, PhysicalOptions, PhysicalSource, PhysicalTimings, ReplicaLeft, ReplicaService,
+    SandboxService, ServiceCommandError, SystemdService,
 };
 pub use signature::{ImageKey, KeyError};
 

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{self, Table};
 use crate::encode::push_values;
+use crate::governor::GovernorOptions;
 use crate::image::ImageError;
 use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
 use crate::{load, restore, BackupError};
@@ -29,6 +30,7 @@ pub struct LogicalOptions {
     chunk_bytes: u64,
     piece_bytes: usize,
     busy_wait: Duration,
+    governor: GovernorOptions,
 }
 
 impl Default for LogicalOptions {
@@ -44,6 +46,7 @@ impl Default for LogicalOptions {
             chunk_bytes: 32 << 20,
             piece_bytes: 1 << 20,
             busy_wait: snapshot::BUSY_WAIT,
+            governor: GovernorOptions::default(),
         }
     }
 }
@@ -60,6 +63,13 @@ impl LogicalOptions {
     /// still run after that, the copy fails naming them, with nothing locked.
     pub fn busy_wait(mut self, wait: Duration) -> Self {
         self.busy_wait = wait;
+        self
+    }
+
+    /// How the reads from the master are governed (after the snapshot's lock). Default:
+    /// [`GovernorOptions::default`] (adaptive, no fixed limit).
+    pub fn governor(mut self, governor: GovernorOptions) -> Self {
+        self.governor = governor;
         self
     }
 
@@ -152,12 +162,13 @@ impl LogicalCopy {
                 character_set: settings.character_set.clone(),
             })
             .collect();
-        let (dumped, sinks) = snapshot::dump(
+        let (dumped, sinks) = snapshot::dump_governed(
             &self.master,
             &mut ctl,
             &cat,
             sinks,
             self.options.chunk_bytes,
+            &self.options.governor,
             &events,
         )
         .await?;

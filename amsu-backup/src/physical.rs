@@ -270,6 +270,8 @@ impl std::fmt::Debug for PhysicalSource {
 /// | `keep_old_datadir` | off: the old data directory is deleted once the new one runs |
 /// | `parallel` | 4 files copied at once by `mariadb-backup --backup --parallel`, or fetched at once from an image |
 /// | `retry` | [`RetryPolicy::default`] for image transfers |
+/// | `throttle` | none: `mariadb-backup` copies as fast as it can (see [`PhysicalOptions::max_rate`]) |
+/// | `ionice` | on: `mariadb-backup --backup` on this host runs at the lowest best-effort I/O priority (`ionice -c2 -n7`), below the master's own I/O |
 #[derive(Debug, Clone)]
 pub struct PhysicalOptions {
     datadir: Option<PathBuf>,
@@ -279,6 +281,57 @@ pub struct PhysicalOptions {
     keep_old_datadir: bool,
     parallel: usize,
     retry: RetryPolicy,
+    throttle: BackupThrottle,
+}
+
+/// How `mariadb-backup --backup` on this host is held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupThrottle {
+    /// `--throttle`: chunks of 10 MiB copied per second.
+    pub chunks_per_second: Option<u64>,
+    /// Run it under `ionice -c2 -n7` (when `ionice` is installed).
+    pub ionice: bool,
+}
+
+impl Default for BackupThrottle {
+    fn default() -> Self {
+        BackupThrottle {
+            chunks_per_second: None,
+            ionice: true,
+        }
+    }
+}
+
+/// The size of the chunks `mariadb-backup --throttle` counts.
+const THROTTLE_CHUNK_BYTES: u64 = 10 << 20;
+
+impl BackupThrottle {
+    /// `--throttle` for at most `bytes_per_second` (rounded up to whole chunks, at least 1).
+    pub fn chunks_for(bytes_per_second: u64) -> u64 {
+        bytes_per_second.div_ceil(THROTTLE_CHUNK_BYTES).max(1)
+    }
+
+    /// The command that runs `tool` with these limits: `ionice` first when asked and found.
+    fn command(&self, tool: &Path) -> tokio::process::Command {
+        let ionice = self
+            .ionice
+            .then(|| find_program(&["ionice"]).ok())
+            .flatten();
+        match ionice {
+            Some(ionice) => {
+                let mut c = tokio::process::Command::new(ionice);
+                c.args(["-c2", "-n7"]).arg(tool);
+                c
+            }
+            None => tokio::process::Command::new(tool),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        self.chunks_per_second
+            .map(|n| vec![format!("--throttle={n}")])
+            .unwrap_or_default()
+    }
 }
 
 impl Default for PhysicalOptions {
@@ -291,6 +344,7 @@ impl Default for PhysicalOptions {
             keep_old_datadir: false,
             parallel: 4,
             retry: RetryPolicy::default(),
+            throttle: BackupThrottle::default(),
         }
     }
 }
@@ -336,6 +390,20 @@ impl PhysicalOptions {
     /// Retries of image transfers.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// At most this many bytes per second read by `mariadb-backup --backup` on this host
+    /// (its `--throttle`, in 10 MiB chunks). Default: no limit.
+    pub fn max_rate(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.throttle.chunks_per_second = bytes_per_second.map(BackupThrottle::chunks_for);
+        self
+    }
+
+    /// Run `mariadb-backup --backup` on this host at the lowest best-effort I/O priority
+    /// (`ionice -c2 -n7`). Default on.
+    pub fn ionice(mut self, on: bool) -> Self {
+        self.throttle.ionice = on;
         self
     }
 }
@@ -659,6 +727,7 @@ impl PhysicalCopy {
                     &staged,
                     &r.work_dir,
                     self.opts.parallel,
+                    self.opts.throttle,
                 )
                 .await?;
                 commit_blocked_ms(&lines)
@@ -1073,7 +1142,7 @@ pub async fn backup_image(
     let work = tempdir_in(out.parent().unwrap_or(Path::new(".")))?;
     let t = Instant::now();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let lines = backup_local(&tool, master, out, &work, cores).await;
+    let lines = backup_local(&tool, master, out, &work, cores, BackupThrottle::default()).await;
     let log = work.join("backup.log");
     let _ = std::fs::copy(&log, out.join(IMAGE_LOG_FILE));
     let _ = std::fs::remove_dir_all(&work);
@@ -1306,6 +1375,7 @@ async fn backup_local(
     target: &Path,
     work_dir: &Path,
     parallel: usize,
+    throttle: BackupThrottle,
 ) -> Result<Vec<LogLine>, PhysicalError> {
     let mut cnf = String::from("[xtrabackup]\n");
     if let Some(pw) = master.password.as_ref().filter(|p| !p.is_empty()) {
@@ -1318,7 +1388,7 @@ async fn backup_local(
         cnf.push_str(&format!("password={v}\n"));
     }
     let secret = SecretFile::create(work_dir.join("backup.cnf"), &cnf)?;
-    let mut cmd = tokio::process::Command::new(tool);
+    let mut cmd = throttle.command(tool);
     // --defaults-file must come first.
     cmd.arg(format!("--defaults-file={}", secret.0.display()))
         .arg("--backup")
@@ -1329,7 +1399,8 @@ async fn backup_local(
         .arg(format!("--parallel={}", parallel.max(1)))
         .arg(format!("--host={}", master.host))
         .arg(format!("--port={}", master.port))
-        .arg(format!("--user={}", master.user));
+        .arg(format!("--user={}", master.user))
+        .args(throttle.args());
     let log = work_dir.join("backup.log");
     let r = run_logged(cmd, None, &log, "mariadb-backup --backup").await;
     drop(secret);
@@ -1619,6 +1690,18 @@ fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_max_rate_becomes_whole_throttle_chunks() {
+        assert_eq!(BackupThrottle::chunks_for(1), 1);
+        assert_eq!(BackupThrottle::chunks_for(10 << 20), 1);
+        assert_eq!(BackupThrottle::chunks_for((10 << 20) + 1), 2);
+        assert_eq!(BackupThrottle::chunks_for(100 << 20), 10);
+        let o = PhysicalOptions::default().max_rate(Some(50 << 20));
+        assert_eq!(o.throttle.args(), vec!["--throttle=5".to_string()]);
+        assert!(PhysicalOptions::default().throttle.args().is_empty());
+        assert!(PhysicalOptions::default().throttle.ionice);
+    }
 
     #[test]
     fn siblings_and_hosts() {

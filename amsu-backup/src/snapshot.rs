@@ -16,6 +16,7 @@ use amsu_mysql::{binlog_position, probe};
 use async_trait::async_trait;
 
 use crate::catalog::{self, Account, Database, SchemaObject, SequenceState, Table, TableKind};
+use crate::governor::{Governor, GovernorOptions, LatencyProbe, RateLimiter, RoundTripProbe};
 use crate::image::{ImageError, SessionSettings};
 use crate::logical::{plan_chunks, Chunk};
 use crate::meter::Meter;
@@ -234,7 +235,8 @@ pub(crate) fn dump_settings() -> SessionSettings {
 }
 
 /// Takes the snapshot on `sinks.len()` worker connections and dumps every table of
-/// `cat` into the sinks. `ctl` is the control session that takes the lock.
+/// `cat` into the sinks. `ctl` is the control session that takes the lock. The reads
+/// after the lock is released are governed by the default [`GovernorOptions`].
 pub(crate) async fn dump<S: ChunkSink>(
     master: &ServerAddr,
     ctl: &mut Session,
@@ -243,6 +245,31 @@ pub(crate) async fn dump<S: ChunkSink>(
     chunk_bytes: u64,
     events: &Arc<dyn EventSink>,
 ) -> Result<(Dumped, Vec<S>), ImageError> {
+    let governor = GovernorOptions::default();
+    dump_governed(master, ctl, cat, sinks, chunk_bytes, &governor, events).await
+}
+
+/// [`dump`], with the reads after the lock governed by `governor` (the window under the
+/// lock is never slowed down).
+pub(crate) async fn dump_governed<S: ChunkSink>(
+    master: &ServerAddr,
+    ctl: &mut Session,
+    cat: &Catalog,
+    sinks: Vec<S>,
+    chunk_bytes: u64,
+    governor: &GovernorOptions,
+    events: &Arc<dyn EventSink>,
+) -> Result<(Dumped, Vec<S>), ImageError> {
+    // The probe's connection and its idle samples come before the lock.
+    let governor = if governor.is_active() {
+        let probe = match governor.adaptive_probe() {
+            true => Some(Box::new(RoundTripProbe::open(master).await?) as Box<dyn LatencyProbe>),
+            false => None,
+        };
+        Governor::start(governor, probe).await
+    } else {
+        Governor::unlimited()
+    };
     let settings = dump_settings();
     let mut workers = Vec::with_capacity(sinks.len());
     for sink in sinks {
@@ -260,11 +287,6 @@ pub(crate) async fn dump<S: ChunkSink>(
         }
         workers.push((m, sink));
     }
-    ctl.exec(
-        "SET SESSION lock_wait_timeout = 30",
-        "setting lock_wait_timeout",
-    )
-    .await?;
     let index: HashMap<(&str, &str), usize> = cat
         .tables
         .iter()
@@ -298,41 +320,20 @@ pub(crate) async fn dump<S: ChunkSink>(
             .sum(),
     );
 
-    // Commits can be held from the moment the blocking statement is sent (it may queue
-    // behind a running commit): the window is counted from there, not from when it is
-    // granted. The stages before BLOCK_COMMIT (flushing non-transactional tables,
-    // blocking DDL) hold no commit and are taken first, as mariadb-backup does.
-    let mut blocked_at = Instant::now();
-    match cat.info.flavor {
-        Flavor::MariaDb => {
-            for stage in [
-                "BACKUP STAGE START",
-                "BACKUP STAGE FLUSH",
-                "BACKUP STAGE BLOCK_DDL",
-            ] {
-                ctl.exec(stage, stage).await?;
-            }
-            blocked_at = Instant::now();
-            ctl.exec("BACKUP STAGE BLOCK_COMMIT", "BACKUP STAGE BLOCK_COMMIT")
-                .await?;
-            tracing::debug!(
-                ms = blocked_at.elapsed().as_secs_f64() * 1000.0,
-                "window: BLOCK_COMMIT granted"
-            );
-        }
-        Flavor::MySql => {
-            ctl.exec("FLUSH TABLES WITH READ LOCK", "FLUSH TABLES WITH READ LOCK")
-                .await?;
-        }
-    }
+    let (blocked_at, earlier_ms) =
+        take_lock(ctl, cat.info.flavor, LockRetry::default(), events).await?;
     let window = async {
-        let snaps = futures_util::future::join_all(workers.iter_mut().map(|(m, _)| {
-            m.exec(
-                "START TRANSACTION WITH CONSISTENT SNAPSHOT",
-                "START TRANSACTION WITH CONSISTENT SNAPSHOT",
-            )
-        }))
-        .await;
+        let (snaps, reset) = tokio::join!(
+            futures_util::future::join_all(workers.iter_mut().map(|(m, _)| {
+                m.exec(
+                    "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+                    "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+                )
+            })),
+            // Reads inside the window may wait on a lock longer than one lock attempt.
+            ctl.exec(LOCK_WAIT_DEFAULT, "setting lock_wait_timeout"),
+        );
+        reset?;
         for r in snaps {
             r?;
         }
@@ -362,7 +363,7 @@ pub(crate) async fn dump<S: ChunkSink>(
                 })
             })
             .collect();
-        let ws = run(std::mem::take(&mut workers), jobs, &progress, events).await?;
+        let ws = run(std::mem::take(&mut workers), jobs, &progress, None, events).await?;
         tracing::debug!(
             ms = ms(blocked_at),
             "window: non-transactional tables copied"
@@ -375,7 +376,8 @@ pub(crate) async fn dump<S: ChunkSink>(
         Flavor::MySql => "UNLOCK TABLES",
     };
     let released = ctl.exec(release, release).await;
-    let blocked_ms = blocked_at.elapsed().as_secs_f64() * 1000.0;
+    // Commits were also held while earlier attempts queued for the lock.
+    let blocked_ms = earlier_ms + blocked_at.elapsed().as_secs_f64() * 1000.0;
     let (coordinates, accounts, sequences, mut workers) = window?;
     released?;
     events.emit(&Event::CommitBlocked { millis: blocked_ms });
@@ -385,7 +387,7 @@ pub(crate) async fn dump<S: ChunkSink>(
 
     let chunks = plan_chunks(&mut workers[0].0, &transactional, chunk_bytes).await?;
     let jobs = chunks.into_iter().map(job).collect();
-    let workers = run(workers, jobs, &progress, events).await?;
+    let workers = run(workers, jobs, &progress, Some(governor.limiter()), events).await?;
     let mut sinks = Vec::with_capacity(workers.len());
     for (mut m, sink) in workers {
         let _ = m.exec("COMMIT", "ending the snapshot").await;
@@ -402,6 +404,133 @@ pub(crate) async fn dump<S: ChunkSink>(
     Ok((dumped, sinks))
 }
 
+/// `lock_wait_timeout` of the control session outside the lock attempts.
+const LOCK_WAIT_DEFAULT: &str = "SET SESSION lock_wait_timeout = 30";
+
+/// How the snapshot's lock is taken: each attempt queues for at most `wait_secs` (the
+/// control session's `lock_wait_timeout`) and then gives up its place, so that a long
+/// statement ahead of it does not keep the master's commits waiting behind the queued
+/// lock; the next attempt follows after a growing pause, up to `attempts` in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockRetry {
+    /// Seconds one attempt waits for the lock.
+    pub(crate) wait_secs: u64,
+    /// Attempts in all.
+    pub(crate) attempts: u32,
+    /// Pause after the first failed attempt; doubles after each, at most `max_pause`.
+    pub(crate) pause: Duration,
+    /// The longest pause.
+    pub(crate) max_pause: Duration,
+}
+
+impl Default for LockRetry {
+    /// 1 s per attempt, 20 attempts, pauses from 250 ms doubling up to 5 s.
+    fn default() -> Self {
+        LockRetry {
+            wait_secs: 1,
+            attempts: 20,
+            pause: Duration::from_millis(250),
+            max_pause: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LockRetry {
+    /// The pause after failed attempt number `failed` (1-based), `None` when it was the
+    /// last one.
+    pub(crate) fn pause_after(&self, failed: u32) -> Option<Duration> {
+        if failed >= self.attempts {
+            return None;
+        }
+        let doubling = 2u32.saturating_pow(failed.saturating_sub(1).min(16));
+        Some(self.pause.saturating_mul(doubling).min(self.max_pause))
+    }
+}
+
+/// True when `e` is a lock not granted within `lock_wait_timeout`.
+fn lock_timed_out(e: &amsu_mysql::MysqlError) -> bool {
+    e.server_code() == Some(amsu_mysql::codes::LOCK_WAIT_TIMEOUT)
+}
+
+/// Takes the snapshot's lock: MariaDB's backup stages up to `BLOCK_COMMIT`, MySQL's
+/// `FLUSH TABLES WITH READ LOCK`, each attempt bounded by [`LockRetry`]. Returns when
+/// the commit-blocking statement was sent the last time (commits can be held from then,
+/// while it queues behind a running commit: the window is counted from there, not from
+/// when it is granted), and the milliseconds commits were held by earlier attempts that
+/// timed out. The stages before `BLOCK_COMMIT` (flushing non-transactional tables,
+/// blocking DDL) hold no commit and are taken first, as mariadb-backup does.
+async fn take_lock(
+    ctl: &mut Session,
+    flavor: Flavor,
+    retry: LockRetry,
+    events: &Arc<dyn EventSink>,
+) -> Result<(Instant, f64), ImageError> {
+    let sql = format!("SET SESSION lock_wait_timeout = {}", retry.wait_secs);
+    ctl.exec(&sql, "setting lock_wait_timeout").await?;
+    let mut earlier_ms = 0.0;
+    let mut failed = 0;
+    loop {
+        // When the commit-blocking statement was sent, and whether a backup stage began.
+        let mut sent: Option<Instant> = None;
+        let mut in_stage = false;
+        let attempt: Result<(), amsu_mysql::MysqlError> = async {
+            match flavor {
+                Flavor::MariaDb => {
+                    ctl.exec("BACKUP STAGE START", "BACKUP STAGE START").await?;
+                    in_stage = true;
+                    for stage in ["BACKUP STAGE FLUSH", "BACKUP STAGE BLOCK_DDL"] {
+                        ctl.exec(stage, stage).await?;
+                    }
+                    sent = Some(Instant::now());
+                    ctl.exec("BACKUP STAGE BLOCK_COMMIT", "BACKUP STAGE BLOCK_COMMIT")
+                        .await
+                }
+                Flavor::MySql => {
+                    sent = Some(Instant::now());
+                    ctl.exec("FLUSH TABLES WITH READ LOCK", "FLUSH TABLES WITH READ LOCK")
+                        .await
+                }
+            }
+        }
+        .await;
+        let e = match (attempt, sent) {
+            (Ok(()), Some(at)) => {
+                tracing::debug!(
+                    ms = at.elapsed().as_secs_f64() * 1000.0,
+                    attempts = failed + 1,
+                    "window: lock granted"
+                );
+                return Ok((at, earlier_ms));
+            }
+            (Ok(()), None) => unreachable!("the lock statement was sent"),
+            (Err(e), _) => e,
+        };
+        // A stage before BLOCK_COMMIT that timed out held no commit; BLOCK_COMMIT (or
+        // FTWRL) did while it queued.
+        let held = sent.map_or(0.0, |at| at.elapsed().as_secs_f64() * 1000.0);
+        if in_stage {
+            ctl.exec("BACKUP STAGE END", "BACKUP STAGE END").await?;
+        }
+        failed += 1;
+        let pause = match retry.pause_after(failed) {
+            Some(p) if lock_timed_out(&e) => p,
+            _ => return Err(e.into()),
+        };
+        earlier_ms += held;
+        events.emit(&Event::Warning {
+            server: Some(Role::Master),
+            message: format!(
+                "the snapshot's lock was not granted within {} s (another session holds a lock it waits for); gave up the queue and trying again in {} ms (attempt {} of {})",
+                retry.wait_secs,
+                pause.as_millis(),
+                failed + 1,
+                retry.attempts
+            ),
+        });
+        tokio::time::sleep(pause).await;
+    }
+}
+
 struct Progress {
     meter: Meter,
     failed: AtomicBool,
@@ -409,11 +538,13 @@ struct Progress {
     left: Mutex<HashMap<usize, u64>>,
 }
 
-/// Runs `jobs` on the workers in parallel; returns the workers, or the first error.
+/// Runs `jobs` on the workers in parallel; returns the workers, or the first error. Each
+/// chunk's bytes are charged to `limiter`, when given.
 async fn run<S: ChunkSink>(
     workers: Vec<(Session, S)>,
     jobs: Vec<ChunkJob>,
     progress: &Arc<Progress>,
+    limiter: Option<&Arc<RateLimiter>>,
     events: &Arc<dyn EventSink>,
 ) -> Result<Vec<(Session, S)>, ImageError> {
     if jobs.is_empty() {
@@ -429,6 +560,7 @@ async fn run<S: ChunkSink>(
     let mut handles = Vec::new();
     for (mut m, mut sink) in workers {
         let (queue, progress, events) = (queue.clone(), progress.clone(), events.clone());
+        let limiter = limiter.cloned();
         handles.push(tokio::spawn(async move {
             loop {
                 if progress.failed.load(Ordering::Relaxed) {
@@ -451,6 +583,9 @@ async fn run<S: ChunkSink>(
                             job.chunk.weight,
                             finished,
                         ));
+                        if let Some(l) = &limiter {
+                            l.charge(bytes).await;
+                        }
                     }
                     Err(e) => {
                         progress.failed.store(true, Ordering::Relaxed);
@@ -552,6 +687,18 @@ async fn wait_until_not_busy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_attempts_pause_longer_each_time_and_stop_at_the_limit() {
+        let r = LockRetry::default();
+        assert_eq!(r.wait_secs, 1);
+        assert_eq!(r.pause_after(1), Some(Duration::from_millis(250)));
+        assert_eq!(r.pause_after(2), Some(Duration::from_millis(500)));
+        assert_eq!(r.pause_after(3), Some(Duration::from_secs(1)));
+        assert_eq!(r.pause_after(10), Some(Duration::from_secs(5)));
+        assert_eq!(r.pause_after(r.attempts - 1), Some(Duration::from_secs(5)));
+        assert_eq!(r.pause_after(r.attempts), None);
+    }
 
     #[test]
     fn temporary_tables_do_not_count_as_ddl() {

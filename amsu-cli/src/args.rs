@@ -286,6 +286,17 @@ pub struct SetupArgs {
     /// Parallel connections for the copy [default: number of cores].
     #[arg(long, value_name = "N", help_heading = "Copy")]
     pub threads: Option<usize>,
+    /// Read at most this many bytes per second from the master (`K`, `M`, `G` suffixes,
+    /// powers of 1024; e.g. `50M`): logical, after the snapshot's lock; physical, as
+    /// `mariadb-backup --throttle` in 10 MiB chunks (local backups only).
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
+    pub max_rate: Option<u64>,
+    /// Do not govern the copy's reads from the master. By default the logical copy halves
+    /// its read rate whenever the master answers slower than 2 × its idle latency + 5 ms
+    /// (raising it again when calm), and a local physical backup runs at the lowest
+    /// best-effort I/O priority (ionice -c2 -n7). A --max-rate still applies.
+    #[arg(long)]
+    pub no_governor: bool,
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
     #[arg(long, value_name = "URL", help_heading = "Copy")]
     pub ftp: Option<String>,
@@ -324,6 +335,16 @@ pub struct SetupArgs {
     /// dropped / reset.
     #[arg(long, help_heading = "Safety")]
     pub force: bool,
+    /// Keep the replica's durability settings while loading (default: relax
+    /// innodb_flush_log_at_trx_commit, sync_binlog and the redo log size for the copy and
+    /// restore them before replication starts; shown in the plan).
+    #[arg(long)]
+    pub no_fast_load: bool,
+    /// With the fast-load profile, also grow the replica's redo log to its buffer pool's
+    /// size (at most 4 GiB) for the load where the server resizes it online (MariaDB
+    /// 10.11+, MySQL 8.0.30+); it takes seconds each way, worth it for large copies only.
+    #[arg(long)]
+    pub resize_redo_log: bool,
     /// After the setup, prove the data equal (`amsu verify`); implies --wait-caught-up.
     #[arg(long, help_heading = "Replication")]
     pub verify: bool,
@@ -689,5 +710,46 @@ mod tests {
         );
         // A certificate needs its key.
         assert!(setup(&["--repl-ssl-cert", "c.pem"]).is_err());
+    }
+}
+
+/// A byte rate: a number with an optional `K`, `M` or `G` suffix (powers of 1024).
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("unknown suffix in {s:?} (use K, M or G)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a byte rate: {s:?} (e.g. 50M)"))?;
+    match n.checked_mul(mult) {
+        Some(0) => Err("the rate must be more than 0".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("{s:?} is too large")),
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_take_binary_suffixes() {
+        assert_eq!(parse_rate("50M"), Ok(50 << 20));
+        assert_eq!(parse_rate("1g"), Ok(1 << 30));
+        assert_eq!(parse_rate("4096"), Ok(4096));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("5X").is_err());
+        assert!(parse_rate("fast").is_err());
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_backup::{
-    ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy,
-    PhysicalCopy,
+    GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions,
+    OutfileCopy, PhysicalCopy,
 };
 use amsu_core::{
     DataCopier, EventSink, MasterServer, Preflight, ReplicaServer, ReplicationSource, Secret,
@@ -251,7 +251,11 @@ impl Copier {
                         "--ftp is only used by --method outfile (or --image ftp://…)"
                     )));
                 }
-                let mut lopts = LogicalOptions::default();
+                let mut lopts = LogicalOptions::default().governor(
+                    GovernorOptions::default()
+                        .adaptive(!a.no_governor)
+                        .max_rate(a.max_rate),
+                );
                 if let Some(n) = a.threads {
                     lopts = lopts.threads(n);
                 }

@@ -337,6 +337,8 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     .repl_password(repl_pw.given.clone())
     .new_repl_password(repl_pw.generated.clone())
     .force(a.force)
+    .fast_load(!a.no_fast_load)
+    .resize_redo_log(a.resize_redo_log)
     .wait_caught_up(a.wait_caught_up || a.verify)
     .replica_id(format!("{}:{}", replica.host, replica.port))
     .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))

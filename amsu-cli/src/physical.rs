@@ -114,7 +114,10 @@ pub(crate) fn copier(
             )))
         }
     };
-    let mut opts = PhysicalOptions::default().keep_old_datadir(p.keep_old_datadir);
+    let mut opts = PhysicalOptions::default()
+        .keep_old_datadir(p.keep_old_datadir)
+        .max_rate(a.max_rate)
+        .ionice(!a.no_governor);
     if let Some(d) = &p.replica_datadir {
         opts = opts.datadir(d);
     }

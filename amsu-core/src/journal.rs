@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BoxError, Coordinates, CopyReport, Step};
+use crate::{BoxError, Coordinates, CopyReport, GlobalChange, Step};
 
 /// The journal of one setup of one replica from one master.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,11 @@ pub struct Journal {
     pub master_changes: Vec<String>,
     /// Changes made on the replica, in words.
     pub replica_changes: Vec<String>,
+    /// Replica globals the fast-load profile relaxed and not yet restored, with their
+    /// original values: journaled before they are changed, so that a rerun after a crash
+    /// restores them first.
+    #[serde(default)]
+    pub relaxed: Vec<GlobalChange>,
     /// The whole setup finished.
     pub complete: bool,
     /// Why the last run stopped before finishing (`interrupted: …` when it was asked to

@@ -63,6 +63,10 @@
 //!     async fn release_lock(&self, _: &str) -> Result<(), BoxError> { Ok(()) }
 //!     async fn owned_databases(&self) -> Result<Vec<String>, BoxError> { Ok(vec![]) }
 //!     async fn forget_owned(&self) -> Result<(), BoxError> { Ok(()) }
+//!     async fn read_globals(&self, names: &[String]) -> Result<Vec<(String, Option<String>)>, BoxError> {
+//!         Ok(names.iter().map(|n| (n.clone(), None)).collect())
+//!     }
+//!     async fn set_globals(&self, _: &[(String, String)]) -> Result<(), BoxError> { Ok(()) }
 //! }
 //! struct Copier;
 //! #[async_trait::async_trait]
@@ -124,6 +128,7 @@ mod identity;
 mod journal;
 pub mod manifest;
 mod plan;
+pub mod profile;
 mod secret;
 mod server;
 mod setup;
@@ -138,6 +143,7 @@ pub use identity::{distinct_servers, same_server};
 pub use journal::MockJournalStore;
 pub use journal::{Journal, JournalStore};
 pub use plan::Action;
+pub use profile::GlobalChange;
 pub use secret::Secret;
 pub use server::{
     AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr, ServerInfo, Version,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Coordinates, Positioning, ReplicationTls, Role, Step};
+use crate::{Coordinates, GlobalChange, Positioning, ReplicationTls, Role, Step};
 
 /// One change on one server. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +42,18 @@ pub enum Action {
         server_id: Option<u32>,
         /// read_only.
         read_only: bool,
+    },
+    /// The replica's fast-load profile ([`crate::profile`]): `SET GLOBAL` each global to
+    /// its relaxed value for the copy. The originals are journaled first.
+    RelaxReplicaDurability {
+        /// Every global changed, with its original and relaxed value.
+        settings: Vec<GlobalChange>,
+    },
+    /// `SET GLOBAL` each relaxed global back to its original value, before replication
+    /// starts (also first thing in a rerun after an interrupted run relaxed them).
+    RestoreReplicaSettings {
+        /// The globals to restore, with their original values.
+        settings: Vec<GlobalChange>,
     },
     /// Copy the data (method-specific statements).
     CopyData,
@@ -94,7 +106,9 @@ impl Action {
             Action::SetMasterServerId { .. } => Step::MasterConfig,
             Action::ResetReplica
             | Action::DropReplicaDatabases { .. }
-            | Action::ConfigureReplica { .. } => Step::ConfigureReplica,
+            | Action::ConfigureReplica { .. }
+            | Action::RelaxReplicaDurability { .. }
+            | Action::RestoreReplicaSettings { .. } => Step::ConfigureReplica,
             Action::CopyData => Step::CopyData,
             Action::ChangeMaster { .. } | Action::UpdateReplicaCredentials { .. } => {
                 Step::ChangeMaster

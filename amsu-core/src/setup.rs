@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::{
-    Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error, Event,
-    EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LockOutcome, LoginCheck,
+    profile, Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error,
+    Event, EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LockOutcome, LoginCheck,
     MasterServer, Positioning, Preflight, PreflightContext, ReplicaServer, ReplicationSource,
     ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
 };
@@ -28,6 +28,8 @@ pub struct SetupOptions {
     catch_up_timeout: Duration,
     positioning: Positioning,
     tls: ReplicationTls,
+    fast_load: bool,
+    resize_redo: bool,
 }
 
 impl SetupOptions {
@@ -47,7 +49,25 @@ impl SetupOptions {
             catch_up_timeout: Duration::from_secs(3600),
             positioning: Positioning::FilePosition,
             tls: ReplicationTls::off(),
+            fast_load: true,
+            resize_redo: false,
         }
+    }
+
+    /// Relax the replica's durability while the copy loads ([`crate::profile`]): the
+    /// changed globals are journaled, shown in the plan and restored before replication
+    /// starts. Default `true`.
+    pub fn fast_load(mut self, fast_load: bool) -> Self {
+        self.fast_load = fast_load;
+        self
+    }
+
+    /// With [`fast_load`](Self::fast_load): also grow the replica's redo log for the copy
+    /// where the server resizes it online (see [`crate::profile`]; resizing takes seconds
+    /// each way, worth it only for large copies). Default `false`.
+    pub fn resize_redo_log(mut self, resize: bool) -> Self {
+        self.resize_redo = resize;
+        self
     }
 
     /// Replication user name. Default `amsu_repl`.
@@ -570,7 +590,16 @@ impl<'a> Setup<'a> {
                 message: format!("{} Fix: {}", w.problem, w.fix),
             });
         }
+        let replica_globals = if self.options.fast_load && !journal.is_done(Step::CopyData) {
+            let names = profile::knob_names(&profile::knobs(&replica, self.options.resize_redo));
+            p.step(Step::ReplicaChecks, self.replica.read_globals(&names))
+                .await
+                .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?
+        } else {
+            Vec::new()
+        };
         let mut checked = Checked {
+            replica_globals,
             master,
             replica,
             replica_status: status,
@@ -635,6 +664,12 @@ impl<'a> Setup<'a> {
     fn plan(&self, c: &Checked, journal: &Journal) -> Vec<Action> {
         let o = &self.options;
         let mut plan = Vec::new();
+        // Globals an interrupted earlier run relaxed go back first, whatever comes next.
+        if !journal.relaxed.is_empty() {
+            plan.push(Action::RestoreReplicaSettings {
+                settings: journal.relaxed.clone(),
+            });
+        }
         match &c.repl_user {
             Some(ReplUserPlan::Create(_)) => plan.push(Action::CreateReplicationUser {
                 user: o.repl_user.clone(),
@@ -681,7 +716,19 @@ impl<'a> Setup<'a> {
                 server_id: ids.replica,
                 read_only: true,
             });
+            let relaxed = profile::relax(
+                &profile::knobs(&c.replica, o.resize_redo),
+                &profile::originals(&c.replica_globals, &journal.relaxed),
+            );
+            if !relaxed.is_empty() {
+                plan.push(Action::RelaxReplicaDurability {
+                    settings: relaxed.clone(),
+                });
+            }
             plan.push(Action::CopyData);
+            if !relaxed.is_empty() {
+                plan.push(Action::RestoreReplicaSettings { settings: relaxed });
+            }
         }
         if !change_master_done {
             plan.push(Action::ChangeMaster {
@@ -786,6 +833,7 @@ impl<'a> Setup<'a> {
             }
             Err((step, server, source)) => {
                 journal.stopped = Some(format!("step {step} failed on the {server}: {source}"));
+                self.restore_relaxed(&mut p, &mut journal).await;
                 self.revert_created_user(&mut p, &mut journal).await;
                 let _ = self.save(&journal);
                 Err(p.failed(step, server, source))
@@ -835,6 +883,36 @@ impl<'a> Setup<'a> {
                     "The replication user '{user}'@'{host}' is kept: dropping it failed ({e}); a rerun reuses it, or drop it with `DROP USER '{user}'@'{host}'` on the master."
                 ));
             }
+        }
+    }
+
+    /// After a failed run: puts back the replica globals the fast-load profile relaxed
+    /// (a rerun would restore them first anyway; the journal keeps them until it worked).
+    async fn restore_relaxed(&self, p: &mut Progress<'_>, journal: &mut Journal) {
+        if journal.relaxed.is_empty() {
+            return;
+        }
+        let settings = journal.relaxed.clone();
+        match self
+            .replica
+            .set_globals(&profile::restore_pairs(&settings))
+            .await
+        {
+            Ok(()) => {
+                p.changed(
+                    Role::Replica,
+                    format!(
+                        "restored {}, since the setup failed",
+                        profile::describe(&settings, true)
+                    ),
+                );
+                profile::forget_restored(&mut journal.relaxed, &settings);
+                journal.replica_changes = p.replica_changes.clone();
+            }
+            Err(e) => p.notes.push(format!(
+                "The replica's globals {} are still relaxed for the load: restoring them failed ({e}); a rerun restores them first.",
+                profile::describe(&settings, false)
+            )),
         }
     }
 
@@ -1016,6 +1094,38 @@ impl<'a> Setup<'a> {
                             "read_only = {} (SET GLOBAL, runtime only: lost on restart unless in the replica's option file)",
                             if *read_only { "ON" } else { "OFF" }
                         ),
+                    );
+                }
+                Action::RelaxReplicaDurability { settings } => {
+                    // The originals are journaled before anything changes: after a crash
+                    // the rerun knows what to put back.
+                    profile::journal_pending(&mut journal.relaxed, settings);
+                    self.save(journal).map_err(fail)?;
+                    p.step(
+                        step,
+                        self.replica.set_globals(&profile::relaxed_pairs(settings)),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    p.changed(
+                        Role::Replica,
+                        format!(
+                            "fast-load profile: {} (SET GLOBAL; restored before replication starts)",
+                            profile::describe(settings, false)
+                        ),
+                    );
+                }
+                Action::RestoreReplicaSettings { settings } => {
+                    p.step(
+                        step,
+                        self.replica.set_globals(&profile::restore_pairs(settings)),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    profile::forget_restored(&mut journal.relaxed, settings);
+                    p.changed(
+                        Role::Replica,
+                        format!("restored {}", profile::describe(settings, true)),
                     );
                 }
                 Action::CopyData => {
@@ -1203,6 +1313,8 @@ pub struct Checked {
     pub repl_user: Option<ReplUserPlan>,
     /// Every change the setup will make, in order.
     pub plan: Vec<Action>,
+    /// The replica's current values of the fast-load profile's globals.
+    pub replica_globals: Vec<(String, Option<String>)>,
 }
 
 #[cfg(test)]
@@ -1268,6 +1380,8 @@ mod tests {
         r.expect_release_lock().returning(|_| Ok(()));
         r.expect_owned_databases().returning(|| Ok(vec![]));
         r.expect_forget_owned().returning(|| Ok(()));
+        r.expect_read_globals()
+            .returning(|names| Ok(names.iter().map(|n| (n.clone(), None)).collect()));
     }
 
     fn forbid_changes(m: &mut MockMasterServer, r: &mut MockReplicaServer, c: &mut MockDataCopier) {
@@ -1709,6 +1823,291 @@ mod tests {
             *self.0.lock().unwrap() = Some(j.clone());
             Ok(())
         }
+    }
+
+    fn relaxing_replica(r: &mut MockReplicaServer) {
+        r.expect_read_globals().returning(|names| {
+            Ok(names
+                .iter()
+                .map(|n| {
+                    let v = match n.as_str() {
+                        "innodb_flush_log_at_trx_commit" => "1",
+                        "sync_binlog" => "1",
+                        "innodb_log_file_size" => "100663296",
+                        "innodb_buffer_pool_size" => "17179869184",
+                        _ => return (n.clone(), None),
+                    };
+                    (n.clone(), Some(v.to_string()))
+                })
+                .collect())
+        });
+    }
+
+    fn relaxed_settings() -> Vec<crate::GlobalChange> {
+        let g = |n: &str, o: &str, r: &str| crate::GlobalChange {
+            name: n.into(),
+            original: o.into(),
+            relaxed: r.into(),
+        };
+        vec![
+            g("innodb_flush_log_at_trx_commit", "1", "0"),
+            g("sync_binlog", "1", "0"),
+            g(
+                "innodb_log_file_size",
+                "100663296",
+                &profile::MAX_REDO_LOG_BYTES.to_string(),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn relaxes_durability_for_the_copy_and_restores_it_before_replication() {
+        let store = Arc::new(MemJournal::default());
+        let (mut m, mut r) = (MockMasterServer::new(), MockReplicaServer::new());
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_check_login().returning(|_, _| Ok(LoginCheck::Ok));
+        m.expect_user_exists().returning(|_| Ok(false));
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        r.expect_configure().returning(|_, _| Ok(()));
+        relaxing_replica(&mut r);
+        let mut seq = Sequence::new();
+        let journaled = store.clone();
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::relaxed_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| {
+                // The originals are journaled before the first change.
+                let j = journaled.0.lock().unwrap().clone().expect("journal saved");
+                assert_eq!(j.relaxed, relaxed_settings());
+                Ok(())
+            });
+        let mut c = MockDataCopier::new();
+        c.expect_copy()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                Ok(CopyReport {
+                    coordinates: Some(coords()),
+                    ..Default::default()
+                })
+            });
+        c.expect_finished().returning(|| Ok(()));
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_change_master()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(ReplicationStatus::default()));
+        two_servers(&mut m, &mut r);
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .resize_redo_log(true),
+        )
+        .with_journal(&*store);
+        let report = setup.run(Arc::new(NoEvents)).await.expect("setup runs");
+        let copy_at = report.plan.iter().position(|a| *a == Action::CopyData);
+        assert_eq!(
+            report.plan[copy_at.unwrap() - 1],
+            Action::RelaxReplicaDurability {
+                settings: relaxed_settings()
+            }
+        );
+        assert_eq!(
+            report.plan[copy_at.unwrap() + 1],
+            Action::RestoreReplicaSettings {
+                settings: relaxed_settings()
+            }
+        );
+        assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rerun_after_a_crash_mid_copy_restores_the_relaxed_globals_first() {
+        let store = MemJournal::default();
+        let mut j = Journal::new("db1:3306".into(), "r:1".into());
+        j.done = vec![Step::ReplicationUser, Step::ConfigureReplica];
+        j.created_user = Some(("amsu_repl".into(), "%".into()));
+        j.copy_started = true;
+        j.in_flight = Some(Step::CopyData);
+        j.relaxed = relaxed_settings();
+        *store.0.lock().unwrap() = Some(j);
+
+        let mut m = MockMasterServer::new();
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_user_exists().returning(|_| Ok(true));
+        m.expect_set_replication_password()
+            .returning(|_, _, _| Ok(()));
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        r.expect_configure().returning(|_, _| Ok(()));
+        // The server shows amsu's relaxed values; the journal holds the true originals.
+        r.expect_read_globals().returning(|names| {
+            Ok(names
+                .iter()
+                .map(|n| {
+                    let v = match n.as_str() {
+                        "innodb_buffer_pool_size" => "17179869184".to_string(),
+                        "innodb_log_file_size" => profile::MAX_REDO_LOG_BYTES.to_string(),
+                        _ => "0".to_string(),
+                    };
+                    (n.clone(), Some(v))
+                })
+                .collect())
+        });
+        let mut seq = Sequence::new();
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::relaxed_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_resumable().return_const(false);
+        c.expect_copy()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                Ok(CopyReport {
+                    coordinates: Some(coords()),
+                    ..Default::default()
+                })
+            });
+        c.expect_finished().returning(|| Ok(()));
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_change_master()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(ReplicationStatus::default()));
+        two_servers(&mut m, &mut r);
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .resize_redo_log(true),
+        )
+        .with_journal(&store);
+        let report = setup.run(Arc::new(NoEvents)).await.expect("resumes");
+        assert_eq!(
+            report.plan[0],
+            Action::RestoreReplicaSettings {
+                settings: relaxed_settings()
+            }
+        );
+        assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_copy_restores_the_relaxed_globals() {
+        let store = MemJournal::default();
+        let (mut m, mut r) = (MockMasterServer::new(), MockReplicaServer::new());
+        m.expect_probe().returning(|| Ok(info(1, true)));
+        m.expect_check_login().returning(|_, _| Ok(LoginCheck::Ok));
+        m.expect_user_exists().returning(|_| Ok(false));
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        m.expect_drop_replication_user().returning(|_, _| Ok(()));
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        r.expect_configure().returning(|_, _| Ok(()));
+        relaxing_replica(&mut r);
+        let mut seq = Sequence::new();
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::relaxed_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let mut c = MockDataCopier::new();
+        c.expect_copy()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err("master went away".into()));
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        r.expect_start_replication().never();
+        two_servers(&mut m, &mut r);
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .resize_redo_log(true),
+        )
+        .with_journal(&store);
+        let err = setup.run(Arc::new(NoEvents)).await.unwrap_err();
+        assert!(
+            err.to_string().contains("copy") || err.exit_code() == 1,
+            "{err}"
+        );
+        assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_fast_load_reads_and_changes_no_global() {
+        let (mut m, _) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        let mut r2 = MockReplicaServer::new();
+        r2.expect_probe().returning(|| Ok(info(2, false)));
+        r2.expect_replication_status().returning(|| Ok(None));
+        r2.expect_user_databases().returning(|| Ok(vec![]));
+        r2.expect_configure().returning(|_, _| Ok(()));
+        r2.expect_change_master().returning(|_| Ok(()));
+        r2.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r2.expect_read_globals().never();
+        r2.expect_set_globals().never();
+        replica_identity(&mut r2);
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        c.expect_finished().returning(|| Ok(()));
+        let setup = Setup::new(&m, &r2, &c, SetupOptions::new("db1", 3306).fast_load(false));
+        let report = setup.run(Arc::new(NoEvents)).await.expect("setup runs");
+        assert!(!report.plan.iter().any(|a| matches!(
+            a,
+            Action::RelaxReplicaDurability { .. } | Action::RestoreReplicaSettings { .. }
+        )));
     }
 
     #[tokio::test]

@@ -267,6 +267,15 @@ pub trait ReplicaServer: Send + Sync {
     /// Removes the records of [`ReplicaServer::owned_databases`] (the copy is finished
     /// and journaled: from now on a rerun does not copy again).
     async fn forget_owned(&self) -> Result<(), BoxError>;
+    /// The current values of the global variables `names` (`SELECT @@global.name`), in
+    /// the same order; `None` for a variable this server does not have. Reads only.
+    async fn read_globals(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Option<String>)>, BoxError>;
+    /// `SET GLOBAL name = value` for each pair, in order (runtime only, not persisted).
+    /// After an error, the pairs before the failing one are applied and the rest are not.
+    async fn set_globals(&self, pairs: &[(String, String)]) -> Result<(), BoxError>;
 }
 
 /// Further read-only checks run before any change (privileges, binlog retention, table

@@ -19,6 +19,9 @@ pub mod codes {
     pub const NO_SUCH_USER: u16 = 1449;
     /// `ER_UNSUPPORTED_PS`: the statement cannot be prepared (MySQL's `CREATE PROCEDURE`).
     pub const UNSUPPORTED_PS: u16 = 1295;
+    /// `ER_LOCK_WAIT_TIMEOUT`: a lock (also a metadata or backup lock) was not granted
+    /// within `lock_wait_timeout`.
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
     /// `ER_MASTER_FATAL_ERROR_READING_BINLOG`: the binlog the replica needs is gone.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
     /// `ER_UNKNOWN_SYSTEM_VARIABLE`.

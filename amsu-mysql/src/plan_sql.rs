@@ -60,6 +60,16 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             ));
             v
         }
+        Action::RelaxReplicaDurability { settings } => settings
+            .iter()
+            .filter_map(|g| {
+                set_global(&g.name, &g.relaxed).map(|sql| format!("{sql}  -- was {}", g.original))
+            })
+            .collect(),
+        Action::RestoreReplicaSettings { settings } => amsu_core::profile::restore_pairs(settings)
+            .iter()
+            .filter_map(|(name, value)| set_global(name, value))
+            .collect(),
         Action::CopyData => vec![
             "-- on the master, after opening every worker connection:".into(),
             "BACKUP STAGE START".into(),
@@ -150,10 +160,67 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
     }
 }
 
+/// `SET GLOBAL name = value`: a number as it is, anything else as a quoted string;
+/// `None` when `name` is not a plain variable name (`[a-z0-9_]`, from a journal that may
+/// have been edited).
+pub fn set_global(name: &str, value: &str) -> Option<String> {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !plain {
+        return None;
+    }
+    let numeric = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    let v = if numeric {
+        value.to_string()
+    } else {
+        quote::string(value)
+    };
+    Some(format!("SET GLOBAL {name} = {v}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use amsu_core::{Flavor, ReplicationTls, Version};
+
+    #[test]
+    fn set_global_quotes_text_and_refuses_odd_names() {
+        assert_eq!(
+            set_global("sync_binlog", "0").as_deref(),
+            Some("SET GLOBAL sync_binlog = 0")
+        );
+        assert_eq!(
+            set_global("x_mode", "a'b").as_deref(),
+            Some("SET GLOBAL x_mode = 'a''b'")
+        );
+        assert_eq!(set_global("a = 1; DROP", "0"), None);
+        let g = amsu_core::GlobalChange {
+            name: "sync_binlog".into(),
+            original: "1".into(),
+            relaxed: "0".into(),
+        };
+        let d = Dialect::new(Flavor::MariaDb, Version::new(10, 11, 19));
+        assert_eq!(
+            statements(
+                &Action::RelaxReplicaDurability {
+                    settings: vec![g.clone()]
+                },
+                &d,
+                &d
+            ),
+            vec!["SET GLOBAL sync_binlog = 0  -- was 1"]
+        );
+        assert_eq!(
+            statements(
+                &Action::RestoreReplicaSettings { settings: vec![g] },
+                &d,
+                &d
+            ),
+            vec!["SET GLOBAL sync_binlog = 1"]
+        );
+    }
 
     #[test]
     fn never_shows_a_password() {

@@ -597,6 +597,63 @@ impl ReplicaServer for MysqlReplica {
     async fn forget_owned(&self) -> Result<(), BoxError> {
         Ok(crate::owned::forget(&mut Session::open(&self.addr).await?).await?)
     }
+
+    async fn read_globals(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Option<String>)>, BoxError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut s = Session::open(&self.addr).await?;
+        let list = names
+            .iter()
+            .map(|n| quote::string(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})");
+        let rows = s.rows(&sql, "reading the replica's globals").await?;
+        let found: Vec<(String, Option<String>)> = rows
+            .iter()
+            .map(|r| {
+                let t = crate::conn::row_texts(r);
+                (
+                    t.first()
+                        .and_then(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                    t.get(1).and_then(|(_, v)| v.clone()),
+                )
+            })
+            .collect();
+        Ok(names
+            .iter()
+            .map(|n| {
+                let v = found
+                    .iter()
+                    .find(|(f, _)| f.eq_ignore_ascii_case(n))
+                    .and_then(|(_, v)| v.clone());
+                (n.clone(), v)
+            })
+            .collect())
+    }
+
+    async fn set_globals(&self, pairs: &[(String, String)]) -> Result<(), BoxError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut s = Session::open(&self.addr).await?;
+        for (name, value) in pairs {
+            let sql = crate::plan_sql::set_global(name, value).ok_or_else(|| {
+                s.unexpected(
+                    "setting a global",
+                    format!("refused the variable name `{name}`"),
+                )
+            })?;
+            s.exec(&sql, &sql).await?;
+        }
+        Ok(())
+    }
 }
 
 /// After a wait slice that did not reach its target: fails when replication stopped (its

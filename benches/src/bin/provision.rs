@@ -68,6 +68,12 @@ impl Size {
 enum Method {
     /// `amsu setup --method logical`.
     AmsuLogical,
+    /// `amsu setup --method logical --no-fast-load`: the replica's durability kept while
+    /// loading (measures the fast-load profile).
+    AmsuLogicalDurable,
+    /// `amsu setup --method logical --no-governor`: reads from the master not adapted to
+    /// its latency (measures the governor).
+    AmsuLogicalUngoverned,
     /// `amsu setup --method outfile` (when the binary has it).
     AmsuOutfile,
     /// `amsu setup --method physical` (when the binary has it).
@@ -87,6 +93,8 @@ impl Method {
     fn label(self) -> &'static str {
         match self {
             Method::AmsuLogical => "amsu logical",
+            Method::AmsuLogicalDurable => "amsu logical --no-fast-load",
+            Method::AmsuLogicalUngoverned => "amsu logical --no-governor",
             Method::AmsuOutfile => "amsu outfile",
             Method::AmsuPhysical => "amsu physical",
             Method::MariadbDump => "mariadb-dump | mariadb",
@@ -99,6 +107,8 @@ impl Method {
     fn slug(self) -> &'static str {
         match self {
             Method::AmsuLogical => "amsu-logical",
+            Method::AmsuLogicalDurable => "amsu-logical-durable",
+            Method::AmsuLogicalUngoverned => "amsu-logical-ungoverned",
             Method::AmsuOutfile => "amsu-outfile",
             Method::AmsuPhysical => "amsu-physical",
             Method::MariadbDump => "mariadb-dump",
@@ -110,7 +120,9 @@ impl Method {
 
     fn amsu_method(self) -> Option<&'static str> {
         match self {
-            Method::AmsuLogical => Some("logical"),
+            Method::AmsuLogical | Method::AmsuLogicalDurable | Method::AmsuLogicalUngoverned => {
+                Some("logical")
+            }
             Method::AmsuOutfile => Some("outfile"),
             Method::AmsuPhysical => Some("physical"),
             _ => None,
@@ -120,7 +132,10 @@ impl Method {
     /// The programs the method needs.
     fn programs(self) -> &'static [&'static str] {
         match self {
-            Method::AmsuLogical | Method::AmsuPhysical => &[],
+            Method::AmsuLogical
+            | Method::AmsuLogicalDurable
+            | Method::AmsuLogicalUngoverned
+            | Method::AmsuPhysical => &[],
             Method::AmsuOutfile => &["pure-ftpd"],
             Method::MariadbDump => &["mariadb-dump", "mariadb"],
             Method::Mydumper => &["mydumper", "myloader"],
@@ -424,7 +439,11 @@ async fn run_method(
         let t0 = Instant::now();
         let provisioned = async {
             match m {
-                Method::AmsuLogical | Method::AmsuOutfile | Method::AmsuPhysical => {
+                Method::AmsuLogical
+                | Method::AmsuLogicalDurable
+                | Method::AmsuLogicalUngoverned
+                | Method::AmsuOutfile
+                | Method::AmsuPhysical => {
                     run_amsu(a, amsu, master, &replica, m, ftp, &logs, &mut out).await
                 }
                 Method::MariadbDump => mariadb_dump(master, &replica, &logs, &mut out).await,
@@ -514,6 +533,15 @@ async fn run_amsu(
     .env("AMSU_REPL_PASSWORD", REPL_PASSWORD)
     .env_remove("AMSU_MASTER_PASSWORD")
     .env_remove("AMSU_REPLICA_PASSWORD");
+    match m {
+        Method::AmsuLogicalDurable => {
+            cmd.arg("--no-fast-load");
+        }
+        Method::AmsuLogicalUngoverned => {
+            cmd.arg("--no-governor");
+        }
+        _ => {}
+    }
     if m == Method::AmsuOutfile {
         let f = ftp.context("the outfile method needs the harness's FTP server")?;
         cmd.arg("--ftp")

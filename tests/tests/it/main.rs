@@ -2,11 +2,13 @@
 
 mod check;
 mod cli_contract;
+mod fast_load;
 mod fidelity;
 mod hostile;
 mod hostile_image;
 mod hostile_ops;
 mod image;
+mod lock_retry;
 mod physical;
 mod resume;
 mod s3;
