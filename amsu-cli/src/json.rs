@@ -317,6 +317,10 @@ pub enum CoreEventName {
     CommitBlocked,
     /// The snapshot's coordinates.
     Snapshot,
+    /// Reading the master's catalog began.
+    CatalogReading,
+    /// The master's catalog was read (tables and databases counted).
+    CatalogRead,
     /// Replication state while starting or catching up.
     Replication,
 }

@@ -40,8 +40,13 @@ async fn a_replica_url_naming_the_master_is_refused_under_every_spelling() {
     create_bank(&addr, "keep", 50).await;
     let before = (state(&addr).await, checksums(&addr).await);
     let master = m.url();
-    for host in ["127.0.0.1", "localhost"] {
-        let replica = format!("mysql://root@{host}:{}", m.port());
+    let spellings = [
+        format!("mysql://root@127.0.0.1:{}", m.port()),
+        format!("mysql://root@localhost:{}", m.port()),
+        format!("mysql://root@localhost/?socket={}", m.socket().display()),
+    ];
+    for replica in &spellings {
+        let host = replica;
         for extra in [&[][..], &["--force"][..]] {
             let mut args = vec![
                 "setup",
