@@ -61,8 +61,7 @@ async fn a_replica_url_naming_the_master_is_refused_under_every_spelling() {
             let out = amsu_output(&args, &[]).await;
             assert_eq!(out.code, Some(3), "{host} {extra:?}: {}", out.text());
             assert!(out.text().contains("same server"), "{}", out.text());
-            let out =
-                amsu_output(&["check", "--master", &master, "--replica", &replica], &[]).await;
+            let out = amsu_output(&["check", "--master", &master, "--replica", replica], &[]).await;
             assert_eq!(out.code, Some(3), "check {host}: {}", out.text());
             assert!(out.text().contains("same_server"), "{}", out.text());
         }

@@ -522,7 +522,9 @@ async fn verify_output_is_readable_and_json_lines() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
-    assert_eq!(events.len(), 4, "{out}");
+    // Three differences, the verify result, and the command's closing result line.
+    assert_eq!(events.len(), 5, "{out}");
+    assert_eq!(events[4]["event"], "result", "{out}");
     for e in &events[..3] {
         assert_eq!(e["v"], 1, "{e}");
         assert_eq!(e["event"], "verify_difference", "{e}");
