@@ -563,7 +563,14 @@ async fn verify_output_is_readable_and_json_lines() {
     .await;
     let (code, out) = amsu_output(&json_args).await;
     assert_eq!(code, 0, "{out}");
-    let result: serde_json::Value = serde_json::from_str(out.trim()).expect("one line");
+    // The verify result, then the command's closing result line.
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[1]["event"], "result", "{out}");
+    let result = &lines[0];
     assert_eq!(result["event"], "verify_result");
     assert_eq!(result["equal"], true);
     assert_eq!(result["tables"], 3);
