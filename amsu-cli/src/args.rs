@@ -212,6 +212,10 @@ pub(crate) fn man(a: ManArgs) -> Result<i32, crate::Exit> {
 /// How the data is copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
+    /// Choose (the default of `setup`): physical when its flags are given (the replica's
+    /// service or stop/start commands, or a master backup command), outfile when --ftp
+    /// is given, else logical; an --image is restored. The choice and why are printed.
+    Auto,
     /// Parallel consistent snapshot over the MySQL protocol, loaded with LOAD DATA.
     Logical,
     /// The master writes the image with SELECT … INTO OUTFILE; fetched over FTP.
@@ -273,7 +277,7 @@ pub struct SetupArgs {
     #[arg(long, value_name = "HOST", help_heading = "Servers")]
     pub master_host_for_replica: Option<String>,
     /// How the data is copied.
-    #[arg(long, value_enum, default_value_t = Method::Logical, help_heading = "Copy")]
+    #[arg(long, value_enum, default_value_t = Method::Auto, help_heading = "Copy")]
     pub method: Method,
     /// Replication TLS options.
     #[command(flatten)]
@@ -687,6 +691,28 @@ mod tests {
     }
 
     #[test]
+    fn method_auto_is_the_default_and_resolves_from_the_flags() {
+        use super::Method;
+        let m = |extra: &[&str]| setup(extra).unwrap().resolved_method().0;
+        assert_eq!(setup(&[]).unwrap().method, Method::Auto);
+        assert_eq!(m(&[]), Method::Logical);
+        assert_eq!(m(&["--ftp", "ftp://u@h/p"]), Method::Outfile);
+        assert_eq!(m(&["--image", "/img"]), Method::Logical);
+        let physical = [
+            "--replica-stop-command",
+            "stop",
+            "--replica-start-command",
+            "start",
+        ];
+        assert_eq!(m(&physical), Method::Physical);
+        assert_eq!(m(&["--replica-service", "mariadb"]), Method::Physical);
+        // An explicit method is kept.
+        let mut explicit = physical.to_vec();
+        explicit.extend(["--method", "logical"]);
+        assert_eq!(m(&explicit), Method::Logical);
+    }
+
+    #[test]
     fn replication_tls_and_gtid_flags() {
         let a = setup(&[]).unwrap();
         assert_eq!(a.repl_tls.tls(), amsu_core::ReplicationTls::off());
@@ -751,5 +777,36 @@ mod rate_tests {
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("5X").is_err());
         assert!(parse_rate("fast").is_err());
+    }
+}
+
+impl SetupArgs {
+    /// `--method`, with `auto` resolved from the other flags, and why (pure).
+    pub fn resolved_method(&self) -> (Method, &'static str) {
+        if self.method != Method::Auto {
+            return (self.method, "given with --method");
+        }
+        let p = &self.physical;
+        if self.image.is_some() {
+            (Method::Logical, "--image: the image is restored")
+        } else if p.replica_service.is_some()
+            || p.replica_stop_command.is_some()
+            || p.master_backup_command.is_some()
+        {
+            (
+                Method::Physical,
+                "the physical flags are given: a physical copy is the fastest exact copy",
+            )
+        } else if self.ftp.is_some() {
+            (
+                Method::Outfile,
+                "--ftp is given: the master writes the image itself, the faster logical method",
+            )
+        } else {
+            (
+                Method::Logical,
+                "no physical flags and no --ftp: the logical method needs nothing on the master's host",
+            )
+        }
     }
 }

@@ -223,7 +223,8 @@ impl Copier {
         replica: &ServerAddr,
     ) -> Result<Copier, Exit> {
         let threads = a.threads.unwrap_or(2).max(1);
-        if a.method == Method::Physical {
+        let method = a.resolved_method().0;
+        if method == Method::Physical {
             if a.image_key.is_some() {
                 return Err(usage(anyhow!(
                     "--image-key checks logical images; a physical image is not signed"
@@ -232,7 +233,7 @@ impl Copier {
             return crate::physical::copier(a, master, replica).map(Copier::Physical);
         }
         if let Some(image) = &a.image {
-            if a.method != Method::Logical {
+            if method != Method::Logical {
                 return Err(usage(anyhow!("--image and --method exclude each other")));
             }
             let r = ImageRestore::new(
@@ -244,8 +245,8 @@ impl Copier {
             .key(image_key(a.image_key.as_deref())?);
             return Ok(Copier::Image(r));
         }
-        match a.method {
-            Method::Logical => {
+        match method {
+            Method::Logical | Method::Auto => {
                 if a.ftp.is_some() {
                     return Err(usage(anyhow!(
                         "--ftp is only used by --method outfile (or --image ftp://…)"

@@ -283,8 +283,15 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
     }
 }
 
-async fn setup(a: SetupArgs) -> Result<i32, Exit> {
+async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     interrupt::install();
+    if a.method == args::Method::Auto {
+        let (method, why) = a.resolved_method();
+        a.method = method;
+        if !a.json {
+            errln!("method: {} ({why})", format!("{method:?}").to_lowercase());
+        }
+    }
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
     let copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
@@ -321,7 +328,7 @@ async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             protect_binlogs: a.protect_binlogs,
             repl_user: a.repl_user.clone(),
             snapshot: match a.method {
-                args::Method::Logical => StepKind::LogicalSnapshot,
+                args::Method::Logical | args::Method::Auto => StepKind::LogicalSnapshot,
                 args::Method::Outfile => StepKind::OutfileSnapshot,
                 args::Method::Physical => StepKind::PhysicalBackup,
             },

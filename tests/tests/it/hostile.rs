@@ -391,9 +391,8 @@ async fn a_name_mariadb_backup_cannot_lock_refuses_the_physical_method_first() {
     let (stop, start, _restarted) = crate::physical::shell_service(&p.replica);
     let out = amsu_output(
         &[
+            // No --method: auto picks physical from its flags, and says so.
             "setup",
-            "--method",
-            "physical",
             "--master",
             &p.master.url(),
             "--replica",
@@ -414,6 +413,7 @@ async fn a_name_mariadb_backup_cannot_lock_refuses_the_physical_method_first() {
         out.text()
     );
     assert!(out.text().contains("odd`name"), "{}", out.text());
+    assert!(out.text().contains("method: physical"), "{}", out.text());
     assert_eq!((state(&m).await, state(&r).await), before);
     // The logical method copies it.
     let out = amsu_output(
