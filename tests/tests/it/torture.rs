@@ -32,13 +32,20 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
         .extra_option("--character-set-server=latin1")
         .extra_option("--collation-server=latin1_swedish_ci")
         .extra_option(format!("--secure-file-priv={}", ftp.served.display()));
-    let (master, r1, r2, r3) = tokio::join!(
+    let (master, r1, r2, r3, r4) = tokio::join!(
         Sandbox::deploy(master_opts),
         Sandbox::deploy(replica_options(dir.path(), "logical", 2)),
         Sandbox::deploy(replica_options(dir.path(), "outfile", 3)),
         Sandbox::deploy(replica_options(dir.path(), "image", 4)),
+        Sandbox::deploy(replica_options(dir.path(), "physical", 5)),
     );
-    let (master, r1, r2, r3) = (master.unwrap(), r1.unwrap(), r2.unwrap(), r3.unwrap());
+    let (master, r1, r2, r3, r4) = (
+        master.unwrap(),
+        r1.unwrap(),
+        r2.unwrap(),
+        r3.unwrap(),
+        r4.unwrap(),
+    );
     let m = master.addr();
     let sqls = dataset();
     let refs: Vec<&str> = sqls.iter().map(String::as_str).collect();
@@ -114,14 +121,44 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
     ])
     .await;
     assert_eq!(code, 0, "restore");
+    // Physical (mariadb-backup, chosen by --method auto from its flags): the dataset's
+    // names with backticks make mariadb-backup abort, so the preflight refuses it before
+    // any change; the methods above copy those names exactly.
+    let (stop, start, _restarted) = crate::physical::shell_service(&r4);
+    let code = amsu(&[
+        "setup",
+        "--master",
+        &master.url(),
+        "--replica",
+        &r4.url(),
+        "--replica-stop-command",
+        &stop,
+        "--replica-start-command",
+        &start,
+        "--repl-password-file",
+        &repl_pw,
+        "--yes",
+    ])
+    .await;
+    assert_eq!(code, 3, "physical is refused before any change");
+    assert!(amsu_tests::servers::query(
+        &r4.addr(),
+        "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'tor%'"
+    )
+    .await
+    .is_empty());
 
     let want = picture(&m).await;
-    for (name, r) in [("logical", &r1), ("outfile", &r2), ("image", &r3)] {
-        wait_caught_up(&m, &r.addr()).await;
+    for (name, r) in [
+        ("logical", r1.addr()),
+        ("outfile", r2.addr()),
+        ("image", r3.addr()),
+    ] {
+        wait_caught_up(&m, &r).await;
         assert_same(
             &format!("{name}, after the copy"),
             &want,
-            &picture(&r.addr()).await,
+            &picture(&r).await,
         );
     }
 
@@ -130,12 +167,16 @@ async fn torture_dataset_is_copied_exactly_by_every_method() {
     let refs: Vec<&str> = w.iter().map(String::as_str).collect();
     exec(&m, &refs).await;
     let want = picture(&m).await;
-    for (name, r) in [("logical", &r1), ("outfile", &r2), ("image", &r3)] {
-        wait_caught_up(&m, &r.addr()).await;
+    for (name, r) in [
+        ("logical", r1.addr()),
+        ("outfile", r2.addr()),
+        ("image", r3.addr()),
+    ] {
+        wait_caught_up(&m, &r).await;
         assert_same(
             &format!("{name}, after replicated writes"),
             &want,
-            &picture(&r.addr()).await,
+            &picture(&r).await,
         );
     }
 }
