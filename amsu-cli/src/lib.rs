@@ -283,18 +283,58 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
     }
 }
 
+/// Findings of the physical preflight that mean the physical method cannot copy this
+/// master (exactly) from here, while a logical method can: `--method auto` falls back.
+const PHYSICAL_CANNOT: &[&str] = &[
+    "physical_identifier",
+    "physical_version_mismatch",
+    "backup_tool_missing",
+    "backup_tool_version",
+    "master_not_local",
+];
+
 async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     interrupt::install();
-    if a.method == args::Method::Auto {
-        let (method, why) = a.resolved_method();
-        a.method = method;
-        if !a.json {
-            errln!("method: {} ({why})", format!("{method:?}").to_lowercase());
-        }
-    }
+    let auto = a.method == args::Method::Auto;
+    let (method, mut why) = a.resolved_method();
+    a.method = method;
     let master = master_addr(&a.master, &a.passwords)?;
     let replica = replica_addr(&a.replica, &a.passwords)?;
-    let copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
+    let mut copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
+    if auto && a.method == args::Method::Physical {
+        // Auto picks physical only where it can copy this master: its own preflight
+        // (read-only) decides, else the logical method, which copies everything.
+        let cannot = match copier.preflight() {
+            Some(p) => p
+                .findings()
+                .await
+                .map(|f| {
+                    f.into_iter()
+                        .filter(|f| {
+                            f.severity == Severity::Blocking
+                                && PHYSICAL_CANNOT.contains(&f.code.as_str())
+                        })
+                        .map(|f| f.problem)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+            None => vec![],
+        };
+        if let Some(problem) = cannot.first() {
+            a.method = args::Method::Logical;
+            copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
+            why = "the physical method cannot copy this master";
+            if !a.json {
+                errln!("physical is not possible here: {problem}");
+            }
+        }
+    }
+    if auto && !a.json {
+        errln!(
+            "method: {} ({why})",
+            format!("{:?}", a.method).to_lowercase()
+        );
+    }
     let admin = match &a.admin_user {
         Some(u) => Some(
             master.clone().user(u.clone()).password(

@@ -389,23 +389,24 @@ async fn a_name_mariadb_backup_cannot_lock_refuses_the_physical_method_first() {
     .await;
     let before = (state(&m).await, state(&r).await);
     let (stop, start, _restarted) = crate::physical::shell_service(&p.replica);
-    let out = amsu_output(
-        &[
-            // No --method: auto picks physical from its flags, and says so.
-            "setup",
-            "--master",
-            &p.master.url(),
-            "--replica",
-            &p.replica.url(),
-            "--replica-stop-command",
-            &stop,
-            "--replica-start-command",
-            &start,
-            "--yes",
-        ],
-        &[],
-    )
-    .await;
+    let (mu, ru) = (p.master.url(), p.replica.url());
+    let physical = [
+        "setup",
+        "--master",
+        &mu,
+        "--replica",
+        &ru,
+        "--replica-stop-command",
+        &stop,
+        "--replica-start-command",
+        &start,
+        "--yes",
+        "--wait-caught-up",
+    ];
+    // Asked for by name, physical is refused before any change.
+    let mut named = physical.to_vec();
+    named.extend(["--method", "physical"]);
+    let out = amsu_output(&named, &[]).await;
     assert_eq!(out.code, Some(3), "{}", out.text());
     assert!(
         out.text().contains("physical_identifier") || out.text().contains("backtick"),
@@ -413,23 +414,17 @@ async fn a_name_mariadb_backup_cannot_lock_refuses_the_physical_method_first() {
         out.text()
     );
     assert!(out.text().contains("odd`name"), "{}", out.text());
-    assert!(out.text().contains("method: physical"), "{}", out.text());
     assert_eq!((state(&m).await, state(&r).await), before);
-    // The logical method copies it.
-    let out = amsu_output(
-        &[
-            "setup",
-            "--master",
-            &p.master.url(),
-            "--replica",
-            &p.replica.url(),
-            "--yes",
-            "--wait-caught-up",
-        ],
-        &[],
-    )
-    .await;
+    // With the same flags and no --method, auto sees that physical cannot copy this
+    // master, says why, and copies it with the logical method.
+    let out = amsu_output(&physical, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.text());
+    assert!(
+        out.text().contains("physical is not possible here"),
+        "{}",
+        out.text()
+    );
+    assert!(out.text().contains("method: logical"), "{}", out.text());
     assert_eq!(checksums(&m).await, checksums(&r).await);
 }
 
