@@ -1366,6 +1366,34 @@ mod tests {
         replica_identity(r);
     }
 
+    /// In `seq`: the copy, the relaxed globals restored, `CHANGE MASTER`, `START SLAVE`.
+    fn copy_restore_then_start(
+        r: &mut MockReplicaServer,
+        c: &mut MockDataCopier,
+        seq: &mut Sequence,
+    ) {
+        c.expect_copy().times(1).in_sequence(seq).returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        c.expect_finished().returning(|| Ok(()));
+        r.expect_set_globals()
+            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
+            .times(1)
+            .in_sequence(seq)
+            .returning(|_| Ok(()));
+        r.expect_change_master()
+            .times(1)
+            .in_sequence(seq)
+            .returning(|_| Ok(()));
+        r.expect_start_replication()
+            .times(1)
+            .in_sequence(seq)
+            .returning(|_| Ok(ReplicationStatus::default()));
+    }
+
     fn master_identity(m: &mut MockMasterServer) {
         m.expect_identity()
             .returning(|| Ok(ServerIdentity::new("db1", 3306, "/var/lib/mysql/")));
@@ -1887,29 +1915,7 @@ mod tests {
                 Ok(())
             });
         let mut c = MockDataCopier::new();
-        c.expect_copy()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| {
-                Ok(CopyReport {
-                    coordinates: Some(coords()),
-                    ..Default::default()
-                })
-            });
-        c.expect_finished().returning(|| Ok(()));
-        r.expect_set_globals()
-            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(()));
-        r.expect_change_master()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(()));
-        r.expect_start_replication()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(ReplicationStatus::default()));
+        copy_restore_then_start(&mut r, &mut c, &mut seq);
         two_servers(&mut m, &mut r);
         let setup = Setup::new(
             &m,
@@ -1985,29 +1991,7 @@ mod tests {
             .returning(|_| Ok(()));
         let mut c = MockDataCopier::new();
         c.expect_resumable().return_const(false);
-        c.expect_copy()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| {
-                Ok(CopyReport {
-                    coordinates: Some(coords()),
-                    ..Default::default()
-                })
-            });
-        c.expect_finished().returning(|| Ok(()));
-        r.expect_set_globals()
-            .withf(|pairs| pairs == profile::restore_pairs(&relaxed_settings()).as_slice())
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(()));
-        r.expect_change_master()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(()));
-        r.expect_start_replication()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(ReplicationStatus::default()));
+        copy_restore_then_start(&mut r, &mut c, &mut seq);
         two_servers(&mut m, &mut r);
         let setup = Setup::new(
             &m,
