@@ -27,6 +27,7 @@ mod progress;
 pub mod restore;
 mod signature;
 mod snapshot;
+mod stream_resume;
 
 pub use backup::ImageBackup;
 pub use governor::GovernorOptions;

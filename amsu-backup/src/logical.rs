@@ -7,7 +7,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amsu_core::{BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, ServerAddr};
+use amsu_core::{
+    BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Finding, Preflight, Role,
+    ServerAddr,
+};
 use amsu_mysql::conn::{text, Session};
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
@@ -21,6 +24,7 @@ use crate::encode::push_values;
 use crate::governor::GovernorOptions;
 use crate::image::ImageError;
 use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
+use crate::stream_resume::{self, StreamState};
 use crate::{load, restore, BackupError};
 
 /// Options of the logical copy. Build with [`LogicalOptions::default`] and the setters.
@@ -104,10 +108,35 @@ impl LogicalCopy {
 impl DataCopier for LogicalCopy {
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
         // A refusal or a server error is reported as the BackupError it is.
-        self.run(events).await.map_err(|e| match e {
-            ImageError::Backup(b) => Box::new(b) as BoxError,
-            other => Box::new(other),
-        })
+        let state = StreamState::fresh(self.master.clone(), self.replica.clone(), events.clone());
+        self.run(events, Arc::new(state)).await.map_err(boxed)
+    }
+
+    /// A streamed copy resumes: see [`crate::stream_resume`].
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    /// Keeps the chunks the interrupted copy loaded that are provably still those of a
+    /// new snapshot, copies the rest ([`crate::stream_resume`]); where the proof does not
+    /// hold, says why and copies again what it must.
+    async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+        self.resume_run(events).await.map_err(boxed)
+    }
+
+    /// Drops the copy's progress records.
+    async fn finished(&self) -> Result<(), BoxError> {
+        let mut rs = Session::open(&self.replica).await?;
+        stream_resume::forget(&mut rs).await?;
+        Ok(())
+    }
+}
+
+/// A refusal or a server error is reported as the BackupError it is.
+fn boxed(e: ImageError) -> BoxError {
+    match e {
+        ImageError::Backup(b) => Box::new(b),
+        other => Box::new(other),
     }
 }
 
@@ -129,7 +158,68 @@ pub(crate) struct Chunk {
 }
 
 impl LogicalCopy {
-    async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
+    /// Resumes an interrupted copy, or starts over (dropping only amsu's own databases)
+    /// where keeping its chunks cannot be proven right.
+    async fn resume_run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
+        let mut rs = Session::open(&self.replica).await?;
+        restore::prepare_session(&mut rs).await?;
+        let recorded = stream_resume::recorded(&mut rs).await?;
+        let reason = match StreamState::oldest(&recorded) {
+            None => "no chunk of it was recorded as loaded".to_string(),
+            Some(oldest) => {
+                let mut ctl = Session::open(&self.master).await?;
+                match stream_resume::purged(&mut ctl, &oldest).await? {
+                    Some(why) => why,
+                    None => {
+                        let now = amsu_mysql::binlog_position(&mut ctl).await?;
+                        let now = stream_resume::Position::from(&now);
+                        let before = stream_resume::scan(&self.master, &oldest, &now).await?;
+                        match &before.ddl {
+                            Some(ddl) => format!(
+                                "DDL ran on the master since its snapshot ({ddl}), so table definitions may differ"
+                            ),
+                            None => {
+                                let state = StreamState::resumed(
+                                    self.master.clone(),
+                                    self.replica.clone(),
+                                    events.clone(),
+                                    recorded,
+                                    before,
+                                    now,
+                                );
+                                return self.run(events, Arc::new(state)).await;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let message = format!(
+            "cannot keep the interrupted copy: {reason}; dropping the databases amsu created \
+             (mysql.amsu_owned) and copying from the start"
+        );
+        tracing::warn!("{message}");
+        events.emit(&Event::Warning {
+            server: Some(Role::Replica),
+            message,
+        });
+        for db in amsu_mysql::owned::databases(&mut rs).await? {
+            let q = amsu_mysql::quote::ident(&db);
+            rs.exec(
+                &format!("DROP DATABASE IF EXISTS {q}"),
+                &format!("dropping amsu's own database {q}"),
+            )
+            .await?;
+        }
+        let state = StreamState::fresh(self.master.clone(), self.replica.clone(), events.clone());
+        self.run(events, Arc::new(state)).await
+    }
+
+    async fn run(
+        &self,
+        events: Arc<dyn EventSink>,
+        state: Arc<StreamState>,
+    ) -> Result<CopyReport, ImageError> {
         let mut ctl = Session::open(&self.master).await?;
         let cat = Catalog::read(
             &self.master,
@@ -148,8 +238,14 @@ impl LogicalCopy {
             return Err(BackupError::Unsupported(why).into());
         }
         load::apply_settings(&mut rs, &settings).await?;
+        let existing = if state.resuming() {
+            restore::existing_tables(&mut rs, &cat.tables).await?
+        } else {
+            stream_resume::start_fresh(&mut rs).await?;
+            HashSet::new()
+        };
         restore::create_databases(&mut rs, &cat.databases).await?;
-        let deferred = restore::create_tables(&mut rs, &cat.tables, &HashSet::new()).await?;
+        let deferred = restore::create_tables(&mut rs, &cat.tables, &existing).await?;
         tracing::debug!(tables = cat.tables.len(), "tables created on the replica");
 
         // Every connection (and its handshake) before the snapshot's lock.
@@ -160,6 +256,7 @@ impl LogicalCopy {
                 replica,
                 piece_bytes: self.options.piece_bytes,
                 character_set: settings.character_set.clone(),
+                state: state.clone(),
             })
             .collect();
         let (dumped, sinks) = snapshot::dump_governed(
@@ -281,6 +378,7 @@ async fn copy_chunk(
     job: &ChunkJob,
     piece_bytes: usize,
     character_set: &str,
+    record: Option<&Coordinates>,
 ) -> Result<(u64, u64), BackupError> {
     let chunk = &job.chunk;
     let t = &chunk.table;
@@ -368,8 +466,17 @@ async fn copy_chunk(
         }
         return Err(dumped.expect_err("one side failed"));
     }
+    let (rows, bytes) = dumped.expect("checked above");
+    if let Some(at) = record {
+        // The record commits with the rows: see crate::stream_resume.
+        let sql = stream_resume::record_sql(&t.db, &t.name, &chunk.filter, rows, at);
+        if let Err(e) = replica.exec(&sql, "recording the chunk as loaded").await {
+            let _ = replica.exec("ROLLBACK", "ROLLBACK").await;
+            return Err(e.into());
+        }
+    }
     replica.exec("COMMIT", "COMMIT").await?;
-    Ok(dumped.expect("checked above"))
+    Ok((rows, bytes))
 }
 
 /// Streams the chunks it is given into its own replica session.
@@ -377,6 +484,7 @@ struct ReplicaSink {
     replica: Session,
     piece_bytes: usize,
     character_set: String,
+    state: Arc<StreamState>,
 }
 
 #[async_trait]
@@ -386,13 +494,49 @@ impl ChunkSink for ReplicaSink {
         master: &mut Session,
         job: &ChunkJob,
     ) -> Result<(u64, u64), ImageError> {
+        let t = &job.chunk.table;
+        if !t.transactional() {
+            // No record can commit with its rows: emptied and copied whole again.
+            if self.state.resuming() {
+                self.replica
+                    .exec(
+                        &format!("DELETE FROM {}", t.qualified()),
+                        &format!(
+                            "emptying {} (non-transactional: copied again)",
+                            t.qualified()
+                        ),
+                    )
+                    .await?;
+            }
+            return Ok(copy_chunk(
+                master,
+                &mut self.replica,
+                job,
+                self.piece_bytes,
+                &self.character_set,
+                None,
+            )
+            .await?);
+        }
+        let plan = self
+            .state
+            .plan()
+            .ok_or_else(|| BackupError::Internal("a chunk before the snapshot's plan".into()))?;
+        let Some(job) = plan.remaining(job) else {
+            return Ok((0, 0));
+        };
         Ok(copy_chunk(
             master,
             &mut self.replica,
-            job,
+            &job,
             self.piece_bytes,
             &self.character_set,
+            Some(&plan.coordinates),
         )
         .await?)
+    }
+
+    async fn snapshot_taken(&mut self, coordinates: &Coordinates) -> Result<(), ImageError> {
+        self.state.on_snapshot(coordinates).await.map(|_| ())
     }
 }

@@ -216,6 +216,12 @@ pub(crate) trait ChunkSink: Send + 'static {
         master: &mut Session,
         job: &ChunkJob,
     ) -> Result<(u64, u64), ImageError>;
+
+    /// Called once the snapshot's lock is released, before the transactional tables'
+    /// chunks are planned and written, with the snapshot's coordinates. Default: nothing.
+    async fn snapshot_taken(&mut self, _coordinates: &Coordinates) -> Result<(), ImageError> {
+        Ok(())
+    }
 }
 
 /// What the snapshot produced.
@@ -384,6 +390,9 @@ pub(crate) async fn dump_governed<S: ChunkSink>(
     events.emit(&Event::Snapshot {
         coordinates: coordinates.clone(),
     });
+    for (_, sink) in workers.iter_mut() {
+        sink.snapshot_taken(&coordinates).await?;
+    }
 
     let chunks = plan_chunks(&mut workers[0].0, &transactional, chunk_bytes).await?;
     let jobs = chunks.into_iter().map(job).collect();

@@ -301,6 +301,10 @@ pub struct SetupArgs {
     /// best-effort I/O priority (ionice -c2 -n7). A --max-rate still applies.
     #[arg(long)]
     pub no_governor: bool,
+    /// Target size of a chunk of the logical copy (`K`, `M`, `G` suffixes) [default: 32M].
+    /// A chunk is the unit a resumed copy keeps or copies again.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate, hide = true)]
+    pub chunk_size: Option<u64>,
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
     #[arg(long, value_name = "URL", help_heading = "Copy")]
     pub ftp: Option<String>,

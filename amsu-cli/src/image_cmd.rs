@@ -260,6 +260,9 @@ impl Copier {
                 if let Some(n) = a.threads {
                     lopts = lopts.threads(n);
                 }
+                if let Some(bytes) = a.chunk_size {
+                    lopts = lopts.chunk_bytes(bytes);
+                }
                 Ok(Copier::Logical(LogicalCopy::new(
                     master.clone(),
                     replica.clone(),
