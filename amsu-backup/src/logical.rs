@@ -498,6 +498,10 @@ impl ChunkSink for ReplicaSink {
         if !t.transactional() {
             // No record can commit with its rows: emptied and copied whole again.
             if self.state.resuming() {
+                self.state.warn(format!(
+                    "{} is not transactional: its rows cannot be recorded atomically with them, so it is copied again",
+                    t.qualified()
+                ));
                 self.replica
                     .exec(
                         &format!("DELETE FROM {}", t.qualified()),

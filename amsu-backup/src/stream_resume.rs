@@ -339,14 +339,20 @@ pub(crate) async fn scan(
     let mut file = from.file.clone();
     let to_seq = to.seq();
     let mut reached = false;
+    let mut seen_format = false;
     while let Some(event) = stream.next().await {
         let event = event.map_err(err)?;
         out.events += 1;
         let kind = event.header().event_type_raw();
         let log_pos = u64::from(event.header().log_pos());
+        tracing::debug!(kind, log_pos, file = %file, "binlog event");
         match kind {
-            // ROTATE: the next file (also the fake one that starts the stream).
-            4 => {
+            // FORMAT_DESCRIPTION: checksums are known from here on.
+            15 => seen_format = true,
+            // ROTATE: the next file. The fake one that starts the stream names `from`'s
+            // file, and comes before the format description that says whether events
+            // end in a checksum (its name would keep the checksum's bytes): skipped.
+            4 if seen_format => {
                 if let Ok(Some(mysql_async::binlog::events::EventData::RotateEvent(r))) =
                     event.read_data()
                 {
@@ -412,6 +418,7 @@ pub(crate) async fn scan(
         }
     }
     let _ = stream.close().await;
+    tracing::debug!(events = out.events, reached, "binlog read");
     if !reached {
         return Err(BackupError::Internal(format!(
             "the master's binary log ended before {to} while reading from {from}"
@@ -621,7 +628,8 @@ impl StreamState {
         Ok(plan)
     }
 
-    fn warn(&self, message: String) {
+    /// Reports `message` as a warning (events and log).
+    pub(crate) fn warn(&self, message: String) {
         tracing::warn!("{message}");
         self.events.emit(&Event::Warning {
             server: Some(Role::Master),

@@ -20,3 +20,4 @@ mod torture;
 mod transfer;
 mod verify;
 mod verify_exact;
+mod resume_stream;
