@@ -301,7 +301,7 @@ pub(crate) async fn purged(
     let logs = ctl
         .column("SHOW BINARY LOGS", "listing the master's binary logs")
         .await?;
-    if logs.iter().any(|l| *l == from.file) {
+    if logs.contains(&from.file) {
         Ok(None)
     } else {
         Ok(Some(format!(
@@ -345,7 +345,7 @@ pub(crate) async fn scan(
         out.events += 1;
         let kind = event.header().event_type_raw();
         let log_pos = u64::from(event.header().log_pos());
-        tracing::debug!(kind, log_pos, file = %file, "binlog event");
+        tracing::trace!(kind, log_pos, file = %file, "binlog event");
         match kind {
             // FORMAT_DESCRIPTION: checksums are known from here on.
             15 => seen_format = true,

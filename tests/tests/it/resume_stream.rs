@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use amsu_tests::servers::{
-    amsu_bin, exec, journal_dir_for_tests, pair, query, scalar, wait_caught_up, Pair, Writer,
-    create_bank,
+    amsu_bin, create_bank, exec, journal_dir_for_tests, pair, query, scalar, wait_caught_up, Pair,
+    Writer,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -137,7 +137,12 @@ async fn servers() -> Pair {
 async fn total_rows(p: &Pair) -> u64 {
     let m = p.master.addr();
     let mut n = 0;
-    for t in ["shop.items", "shop.legacy", "bank.accounts", "bank.transfers"] {
+    for t in [
+        "shop.items",
+        "shop.legacy",
+        "bank.accounts",
+        "bank.transfers",
+    ] {
         n += scalar(&m, &format!("SELECT COUNT(*) FROM {t}"))
             .await
             .unwrap()
@@ -236,7 +241,7 @@ async fn refused(change: &[&str], message: &str) -> Run {
     let p = servers().await;
     let journal = p.dir.path().join("journal.json");
     let m = p.master.addr();
-    let first = setup(&p, &journal, Some((ITEMS / 2) as u64)).await;
+    let first = setup(&p, &journal, Some(ITEMS / 2)).await;
     assert_eq!(first.code, None, "killed by a signal");
     assert!(recorded_chunks(&p).await >= 1);
     exec(&m, change).await;
@@ -280,14 +285,12 @@ async fn ddl_since_the_snapshot_starts_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purged_binlog_starts_over() {
-    let p_change = ["FLUSH BINARY LOGS", "FLUSH BINARY LOGS"];
-    // PURGE needs the current file's name: done in two steps inside `refused` via a
-    // statement that names it from the server itself.
     let run = refused(
         &[
-            p_change[0],
-            p_change[1],
+            "FLUSH BINARY LOGS",
             "UPDATE shop.items SET name = 'after the kill' WHERE id = 3",
+            "FLUSH BINARY LOGS",
+            // Every file but the current one: the interrupted copy's snapshot is gone.
             "PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY",
         ],
         "was purged",
