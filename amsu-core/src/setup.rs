@@ -397,7 +397,7 @@ impl<'e> Progress<'e> {
         }
         state.push_str(
             "\nFix the cause and rerun the same command: amsu resumes from its journal \
-             (a partial copy is dropped and copied again).",
+             (a partial copy keeps what it provably can, the rest is copied again).",
         );
         Error::Failed {
             step,

@@ -309,4 +309,9 @@ async fn changed_table_is_copied_again_others_kept() {
     )
     .await;
     assert!(run.copied_rows() >= ITEMS, "shop.items copied again whole");
+    let out = format!("{}\n{}", run.stdout, run.stderr);
+    assert!(
+        out.contains(", 1 tables copied again"),
+        "only the changed table: {out}"
+    );
 }
