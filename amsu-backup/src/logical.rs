@@ -173,12 +173,16 @@ impl LogicalCopy {
                     None => {
                         let now = amsu_mysql::binlog_position(&mut ctl).await?;
                         let now = stream_resume::Position::from(&now);
-                        let before = stream_resume::scan(&self.master, &oldest, &now).await?;
-                        match &before.ddl {
-                            Some(ddl) => format!(
-                                "DDL ran on the master since its snapshot ({ddl}), so table definitions may differ"
+                        match stream_resume::scan(&self.master, &oldest, &now).await {
+                            // E.g. no REPLICATION SLAVE privilege for the admin user.
+                            Err(e) => format!(
+                                "the master's binary log since its snapshot could not be read ({e})"
                             ),
-                            None => {
+                            Ok(before) if before.ddl.is_some() => format!(
+                                "DDL ran on the master since its snapshot ({}), so table definitions may differ",
+                                before.ddl.unwrap_or_default()
+                            ),
+                            Ok(before) => {
                                 let state = StreamState::resumed(
                                     self.master.clone(),
                                     self.replica.clone(),
