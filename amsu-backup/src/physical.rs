@@ -46,12 +46,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use amsu_core::manifest::{FileEntry, Manifest, SourceServer, FORMAT_VERSION, MANIFEST_FILE};
 use amsu_core::{
-    BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Finding, Preflight, Role,
-    ServerAddr, Transport, Version,
+    is_local_host, BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Finding,
+    Preflight, Role, ServerAddr, Transport, Version,
 };
 use amsu_mysql::conn::Session;
 use amsu_mysql::dialect::Dialect;
-use amsu_mysql::{quote, MysqlError, SYSTEM_DATABASES};
+use amsu_mysql::{option_file, quote, MysqlError, SYSTEM_DATABASES};
 use amsu_transfer::{fetch_verified, sha256_file, RetryPolicy, TransferError};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -1379,13 +1379,13 @@ async fn backup_local(
 ) -> Result<Vec<LogLine>, PhysicalError> {
     let mut cnf = String::from("[xtrabackup]\n");
     if let Some(pw) = master.password.as_ref().filter(|p| !p.is_empty()) {
-        let v = parse::option_file_value(pw.expose()).ok_or_else(|| {
-            PhysicalError::Precondition(
-                "the master password contains a line break, which an option file cannot hold"
+        if !option_file::can_hold(pw.expose()) {
+            return Err(PhysicalError::Precondition(
+                "the master password contains a NUL character, which an option file cannot hold"
                     .into(),
-            )
-        })?;
-        cnf.push_str(&format!("password={v}\n"));
+            ));
+        }
+        cnf.push_str(&format!("password={}\n", option_file::value(pw.expose())));
     }
     let secret = SecretFile::create(work_dir.join("backup.cnf"), &cnf)?;
     let mut cmd = throttle.command(tool);
@@ -1574,11 +1574,6 @@ fn find_program(names: &[&str]) -> Result<PathBuf, PhysicalError> {
     })
 }
 
-fn is_local_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost" || h == "::1" || h.starts_with("127.")
-}
-
 /// `DIR.suffix` next to `dir`.
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let name = dir
@@ -1704,15 +1699,11 @@ mod tests {
     }
 
     #[test]
-    fn siblings_and_hosts() {
+    fn siblings() {
         assert_eq!(
             sibling(Path::new("/var/lib/mysql"), "amsu-work"),
             PathBuf::from("/var/lib/mysql.amsu-work")
         );
-        assert!(is_local_host("127.0.0.1"));
-        assert!(is_local_host("localhost"));
-        assert!(is_local_host("[::1]"));
-        assert!(!is_local_host("db1.example"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod dialect;
 mod error;
 pub mod grants;
+pub mod option_file;
 pub mod owned;
 pub mod plan_sql;
 pub mod quote;
