@@ -12,6 +12,7 @@ pub mod grants;
 pub mod option_file;
 pub mod owned;
 pub mod plan_sql;
+pub mod programs;
 pub mod quote;
 pub mod replica_config;
 pub mod sandbox;

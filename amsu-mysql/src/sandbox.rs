@@ -50,6 +50,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use amsu_core::ServerAddr;
+
+use crate::programs;
 use mysql_async::prelude::Queryable;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -83,14 +85,6 @@ const CONNECT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const PORT_ATTEMPTS: usize = 5;
 /// Longest socket path a `sockaddr_un` holds on Linux (108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
-/// Where binaries are looked for besides `$PATH`.
-const EXTRA_BIN_DIRS: &[&str] = &[
-    "/usr/sbin",
-    "/usr/bin",
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/local/mysql/bin",
-];
 
 /// Why a sandbox could not be deployed, started, stopped or listed.
 #[derive(Debug, thiserror::Error)]
@@ -490,7 +484,7 @@ impl Sandbox {
                 )?,
             ),
             None => {
-                let dirs = search_dirs();
+                let dirs = programs::search_dirs();
                 (
                     find_binary(&["mariadbd", "mysqld"], &dirs)?,
                     find_binary(&["mariadb-install-db", "mysql_install_db"], &dirs)?,
@@ -1190,36 +1184,11 @@ fn validate_name(name: &str) -> Result<(), SandboxError> {
     Ok(())
 }
 
-fn search_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    for d in EXTRA_BIN_DIRS {
-        let d = PathBuf::from(d);
-        if !dirs.contains(&d) {
-            dirs.push(d);
-        }
-    }
-    dirs
-}
-
 /// The first of `names` found in `dirs` (all of `dirs` for the first name, then the next).
 fn find_binary(names: &[&str], dirs: &[PathBuf]) -> Result<PathBuf, SandboxError> {
-    for name in names {
-        for dir in dirs {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(SandboxError::BinaryNotFound {
+    programs::find_in(names, dirs).ok_or_else(|| SandboxError::BinaryNotFound {
         binary: names[0].to_string(),
-        searched: dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(":"),
+        searched: programs::display_dirs(dirs),
     })
 }
 
