@@ -85,7 +85,7 @@ pub enum ImageError {
         source: StatementError,
     },
     /// An image key was given and the image has no signature.
-    #[error("{location} has no {SIGNATURE_FILE}: the image is not signed, and --image-key requires a signed image")]
+    #[error("{location} has no {SIGNATURE_FILE}: the image is not signed, and an image key was given, which requires a signed image")]
     Unsigned {
         /// Where the image is.
         location: String,
@@ -115,7 +115,7 @@ pub enum ImageError {
     #[error("outfile method: {0}")]
     Outfile(String),
     /// An interrupted restore cannot be resumed.
-    #[error("cannot resume the restore: {0}; restore again from the start (amsu restore --force, or amsu setup --force)")]
+    #[error("cannot resume the restore: {0}; restore again from the start, forced to drop the partly restored data")]
     Resume(String),
 }
 

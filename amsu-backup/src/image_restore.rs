@@ -440,7 +440,7 @@ impl Preflight for ImageRestore {
                     Role::Replica,
                     "image_invalid",
                     format!("the image {what}, nothing was loaded: {e}"),
-                    "point --image at a complete, undamaged amsu image (with --image-key, one signed with that key), or take a new one with amsu backup",
+                    "use a complete, undamaged amsu image (signed with the image key, when one is given), or take a new one",
                 )]);
             }
         };
@@ -463,7 +463,7 @@ impl Preflight for ImageRestore {
                     "the image was taken from a server with server_id {}, the master has server_id {id}",
                     manifest.source.server_id
                 ),
-                "use an image of this master (amsu backup --master …)",
+                "use an image of this master, or take a new one from it",
             ));
         }
         let logs = s.column("SHOW BINARY LOGS", "listing binary logs").await?;

@@ -503,7 +503,7 @@ impl Preflight for OutfileCopy {
                 Role::Master,
                 "outfile_ftp",
                 format!("the FTP endpoint is not usable: {e}"),
-                "check --ftp, AMSU_FTP_PASSWORD / --ftp-password-file and the TLS settings",
+                "check the FTP endpoint's URL, its password and the TLS settings",
             )]);
         }
         let probe = format!("amsu-probe-{}", unique());
@@ -528,7 +528,7 @@ impl Preflight for OutfileCopy {
                 "outfile_endpoint",
                 e.to_string(),
                 format!(
-                    "serve the master's secure_file_priv directory ({}) with --ftp, writable by mysqld",
+                    "serve the master's secure_file_priv directory ({}) over FTP, writable by mysqld, and give that endpoint",
                     target.secure_file_priv
                 ),
             )],

@@ -46,12 +46,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use amsu_core::manifest::{FileEntry, Manifest, SourceServer, FORMAT_VERSION, MANIFEST_FILE};
 use amsu_core::{
-    BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Finding, Preflight, Role,
-    ServerAddr, Transport, Version,
+    is_local_host, BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Finding,
+    Preflight, Role, ServerAddr, Transport, Version,
 };
 use amsu_mysql::conn::Session;
 use amsu_mysql::dialect::Dialect;
-use amsu_mysql::{quote, MysqlError, SYSTEM_DATABASES};
+use amsu_mysql::{option_file, programs, quote, MysqlError, SYSTEM_DATABASES};
 use amsu_transfer::{fetch_verified, sha256_file, RetryPolicy, TransferError};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -73,13 +73,6 @@ pub const IMAGE_LOG_FILE: &str = "amsu-backup.log";
 const STAGING_MARKER: &str = ".amsu-physical-staging";
 /// Written before `--prepare` runs: a staged copy with it can no longer be resumed.
 const PREPARE_MARKER: &str = "prepare-started";
-/// Where binaries are looked for besides `$PATH`.
-const EXTRA_BIN_DIRS: &[&str] = &[
-    "/usr/bin",
-    "/usr/sbin",
-    "/usr/local/bin",
-    "/usr/local/mysql/bin",
-];
 /// Lines of a tool's log an error carries.
 const LOG_TAIL_LINES: usize = 20;
 /// `--log-copy-interval` of the backups amsu runs, in milliseconds (the tool's default
@@ -545,7 +538,7 @@ impl PhysicalCopy {
                             "the image was made by the {} method, not by a physical backup",
                             manifest.method
                         ),
-                        "use an image made by `amsu backup --method physical`",
+                        "use an image made by the physical method",
                     ));
                 }
                 (manifest.source.version, bytes)
@@ -577,7 +570,7 @@ impl PhysicalCopy {
                 format!(
                     "the replica runs {replica_version} but the data comes from {source_version}; a physical copy needs the same major.minor version"
                 ),
-                "install the master's major.minor version on the replica, or use --method logical",
+                "install the master's major.minor version on the replica, or use the logical method",
             ));
         }
 
@@ -600,7 +593,7 @@ impl PhysicalCopy {
                         "the replica's data directory {} does not exist on this host",
                         datadir.display()
                     ),
-                    "run amsu on the replica host, or pass --replica-datadir",
+                    "run amsu on the replica host, or give the replica's data directory",
                 ));
                 return Ok((f, None));
             }
@@ -614,7 +607,7 @@ impl PhysicalCopy {
                     replica_datadir.display(),
                     datadir.display()
                 ),
-                "pass the replica's own data directory with --replica-datadir",
+                "give the replica's own data directory",
             ));
         }
         if let PhysicalSource::Local = self.source {
@@ -626,14 +619,14 @@ impl PhysicalCopy {
                         "the master {} is not on this host; mariadb-backup must run where the master's files are",
                         self.master.host
                     ),
-                    "pass --master-backup-command (e.g. `ssh HOST mariadb-backup --backup --stream=mbstream --target-dir=/tmp`) or --image",
+                    "give a command that streams the master's backup (e.g. `ssh HOST mariadb-backup --backup --stream=mbstream --target-dir=/tmp`), or an image",
                 ));
             } else if canon(Path::new(&master_datadir)).as_ref() == Some(&datadir) {
                 f.push(Finding::blocking(
                     Role::Replica,
                     "same_datadir",
                     "the master and the replica use the same data directory",
-                    "check the --master and --replica URLs",
+                    "check the master's and the replica's addresses",
                 ));
             }
         }
@@ -1095,7 +1088,7 @@ async fn backtick_findings(m: &mut Session) -> Result<Vec<Finding>, BoxError> {
             "names with a backtick ({}): mariadb-backup does not escape them in its BACKUP LOCK statements and aborts the backup",
             names.join(", ")
         ),
-        "use the logical method (--method logical), which copies them exactly, or rename them on the master",
+        "use the logical method, which copies them exactly, or rename them on the master",
     )])
 }
 
@@ -1379,13 +1372,13 @@ async fn backup_local(
 ) -> Result<Vec<LogLine>, PhysicalError> {
     let mut cnf = String::from("[xtrabackup]\n");
     if let Some(pw) = master.password.as_ref().filter(|p| !p.is_empty()) {
-        let v = parse::option_file_value(pw.expose()).ok_or_else(|| {
-            PhysicalError::Precondition(
-                "the master password contains a line break, which an option file cannot hold"
+        if !option_file::can_hold(pw.expose()) {
+            return Err(PhysicalError::Precondition(
+                "the master password contains a NUL character, which an option file cannot hold"
                     .into(),
-            )
-        })?;
-        cnf.push_str(&format!("password={v}\n"));
+            ));
+        }
+        cnf.push_str(&format!("password={}\n", option_file::value(pw.expose())));
     }
     let secret = SecretFile::create(work_dir.join("backup.cnf"), &cnf)?;
     let mut cmd = throttle.command(tool);
@@ -1548,35 +1541,11 @@ async fn tool_version(tool: &Path) -> Option<Version> {
 }
 
 fn find_program(names: &[&str]) -> Result<PathBuf, PhysicalError> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    for d in EXTRA_BIN_DIRS {
-        if !dirs.iter().any(|x| x == Path::new(d)) {
-            dirs.push(PathBuf::from(d));
-        }
-    }
-    for name in names {
-        for d in &dirs {
-            let p = d.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    Err(PhysicalError::ToolMissing {
+    let dirs = programs::search_dirs();
+    programs::find_in(names, &dirs).ok_or_else(|| PhysicalError::ToolMissing {
         tool: names[0].to_string(),
-        searched: dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(":"),
+        searched: programs::display_dirs(&dirs),
     })
-}
-
-fn is_local_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost" || h == "::1" || h.starts_with("127.")
 }
 
 /// `DIR.suffix` next to `dir`.
@@ -1704,15 +1673,11 @@ mod tests {
     }
 
     #[test]
-    fn siblings_and_hosts() {
+    fn siblings() {
         assert_eq!(
             sibling(Path::new("/var/lib/mysql"), "amsu-work"),
             PathBuf::from("/var/lib/mysql.amsu-work")
         );
-        assert!(is_local_host("127.0.0.1"));
-        assert!(is_local_host("localhost"));
-        assert!(is_local_host("[::1]"));
-        assert!(!is_local_host("db1.example"));
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub(crate) async fn copy_findings(
             Role::Master,
             "unsupported_table",
             format!("cannot copy {why}"),
-            "change or drop those tables on the master, or use --method physical",
+            "change or drop those tables on the master, or use the physical method",
         ));
     }
     let used = catalog::account_plugins(&mut ctl, flavor).await?;

@@ -11,7 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use amsu_core::{LoginCheck, MasterServer, Secret, ServerAddr};
-use amsu_mysql::dialect::VarValue;
+use amsu_mysql::option_file;
 use anyhow::{anyhow, Context, Result};
 
 use crate::secrets;
@@ -94,11 +94,7 @@ pub(crate) fn resolve(
     let saved = saved_path(master);
     if saved.exists() {
         let opts = secrets::option_file(&saved)?;
-        let get = |key: &str| {
-            opts.iter()
-                .find(|(s, k, _)| s == "client" && k == key)
-                .map(|(_, _, v)| v.clone())
-        };
+        let get = |key: &str| opts.get("client", key).map(str::to_string);
         if get("user").as_deref() == Some(user) {
             if let Some(p) = get("password") {
                 r.given = Some(Secret::new(p));
@@ -143,8 +139,8 @@ fn option_file_text(master: &ServerAddr, user: &str, password: &Secret) -> Strin
          [client]\nuser = {}\npassword = {}\n",
         master.host,
         master.port,
-        VarValue::Str(user.to_string()).option_file(),
-        VarValue::Str(password.expose().to_string()).option_file(),
+        option_file::value(user),
+        option_file::value(password.expose()),
     )
 }
 
@@ -273,8 +269,8 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let o = secrets::option_file(&path).unwrap();
-        assert!(o.contains(&("client".into(), "user".into(), "amsu_repl".into())));
-        assert!(o.contains(&("client".into(), "password".into(), r#"we"ird\pw"#.into())));
+        assert_eq!(o.get("client", "user"), Some("amsu_repl"));
+        assert_eq!(o.get("client", "password"), Some(r#"we"ird\pw"#));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use amsu_core::{Secret, ServerAddr};
+use amsu_mysql::option_file::OptionFile;
 use anyhow::{Context, Result};
 
 /// Reads a password file (first line, without the line ending).
@@ -125,10 +126,9 @@ pub fn server(
         }
         let opts = option_file(path)?;
         let get = |key: &str| {
-            opts.iter()
-                .filter(|(s, k, _)| (s == &section || s == "client") && k == key)
-                .max_by_key(|(s, _, _)| s == &section)
-                .map(|(s, _, v)| (s.clone(), v.clone()))
+            [section.as_str(), "client"]
+                .into_iter()
+                .find_map(|s| opts.get(s, key).map(|v| (s.to_string(), v.to_string())))
         };
         if !url_has_user {
             if let Some((_, u)) = get("user") {
@@ -182,102 +182,16 @@ pub fn server(
     Ok(addr)
 }
 
-/// Reads a MySQL option file into (section, key, value) triples; `#` and `;` start
-/// comments, values may be quoted.
-pub fn option_file(path: &Path) -> Result<Vec<(String, String, String)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the option file {}", path.display()))?;
-    Ok(parse_option_file(&text))
-}
-
-fn parse_option_file(text: &str) -> Vec<(String, String, String)> {
-    let mut section = String::new();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_string();
-            continue;
-        }
-        let (key, value) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), v.trim()),
-            None => (line, ""),
-        };
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
-        out.push((section.clone(), key.replace('-', "_"), unescape(value)));
-    }
-    out
-}
-
-/// The escape sequences of MySQL option-file values: `\b \t \n \r \\ \s`, and `\"` `\'`
-/// inside quotes; a backslash before anything else stays.
-fn unescape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('b') => out.push('\u{8}'),
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('s') => out.push(' '),
-            Some(c @ ('\\' | '"' | '\'')) => out.push(c),
-            Some(c) => {
-                out.push('\\');
-                out.push(c);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
+/// Reads a MySQL option file with the one option-file reader
+/// ([`amsu_mysql::option_file`]).
+pub fn option_file(path: &Path) -> Result<OptionFile> {
+    OptionFile::read(path)
+        .with_context(|| format!("cannot read the option file {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_client_and_amsu_sections() {
-        let o = parse_option_file(
-            "# comment\n[client]\nuser=admin\npassword = \"p w\"\n[amsu-master]\npassword='m#1'\n",
-        );
-        assert!(o.contains(&("client".into(), "password".into(), "p w".into())));
-        assert!(o.contains(&("amsu-master".into(), "password".into(), "m#1".into())));
-    }
-
-    #[test]
-    fn values_written_by_amsu_read_back_unchanged() {
-        use amsu_mysql::dialect::VarValue;
-        for pw in [
-            r#"back\slash"#,
-            r#"quo"te"#,
-            r#"\"both\\"#,
-            "tab\tand\nnewline",
-            "plain-Pw_1",
-            "sp ace # not a comment",
-            "'single'",
-        ] {
-            let text = format!(
-                "[client]\npassword = {}\n",
-                VarValue::Str(pw.into()).option_file()
-            );
-            let o = parse_option_file(&text);
-            assert_eq!(o[0].2, pw, "{text}");
-        }
-        // MySQL's own escapes, and a backslash before anything else stays.
-        assert_eq!(unescape(r"a\sb\\c\qd"), r"a b\c\qd");
-    }
 
     #[test]
     fn option_file_password_fills_in_and_section_wins() {

@@ -146,7 +146,8 @@ pub use plan::Action;
 pub use profile::GlobalChange;
 pub use secret::Secret;
 pub use server::{
-    AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr, ServerInfo, Version,
+    is_local_host, AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr,
+    ServerInfo, Version,
 };
 pub use setup::{
     preflight, preflight_master, server_id_fix, Checked, ReplUserPlan, ServerIdFix, Setup,

@@ -81,6 +81,33 @@ impl ServerAddr {
         self.socket = socket;
         self
     }
+
+    /// Whether the server is on this machine: reached through a unix socket, or at a
+    /// host name that means this machine ([`is_local_host`]).
+    pub fn is_local(&self) -> bool {
+        self.socket.is_some() || is_local_host(&self.host)
+    }
+}
+
+/// Whether a host name means this machine: `localhost` (any case, with or without a
+/// trailing dot), or a loopback address (`127.0.0.0/8`, `::1`, an IPv4-mapped `127.x`),
+/// with or without IPv6 brackets. Other names of this host are not recognised.
+pub fn is_local_host(host: &str) -> bool {
+    let h = host.trim();
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    if h.trim_end_matches('.').eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 impl fmt::Display for ServerAddr {
@@ -190,25 +217,12 @@ impl FromStr for ServerAddr {
     }
 }
 
+/// `%XX` escapes decoded (a `%` not followed by two hex digits stays); invalid UTF-8 is
+/// replaced.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The server family.
@@ -331,6 +345,39 @@ impl ReplicationStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_hosts() {
+        for h in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+            "::1",
+            "[::1]",
+            "0:0:0:0:0:0:0:1",
+            "::ffff:127.0.0.1",
+            "[::ffff:127.0.0.1]",
+        ] {
+            assert!(is_local_host(h), "{h}");
+        }
+        for h in [
+            "10.0.0.1",
+            "db2.example",
+            "::2",
+            "127.example.com",
+            "1270.0.0.1",
+            "localhost.example",
+            "",
+        ] {
+            assert!(!is_local_host(h), "{h}");
+        }
+        assert!(ServerAddr::new("db1", 3306)
+            .socket(Some("/run/mysqld.sock".into()))
+            .is_local());
+        assert!(!ServerAddr::new("db1", 3306).is_local());
+    }
 
     #[test]
     fn parses_a_socket_url() {

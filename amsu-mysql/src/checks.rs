@@ -2050,13 +2050,8 @@ async fn repl_user_facts(s: &mut Session, name: &str) -> Result<ReplUserFacts, M
     })
 }
 
-/// True for a host name that means this machine.
-pub fn is_local_host(host: &str) -> bool {
-    matches!(
-        host.to_ascii_lowercase().as_str(),
-        "127.0.0.1" | "localhost" | "::1" | "[::1]"
-    ) || host.starts_with("127.")
-}
+/// True for a host name that means this machine (one definition, in core).
+pub use amsu_core::is_local_host;
 
 // The statvfs field types differ between platforms.
 #[allow(clippy::unnecessary_cast)]

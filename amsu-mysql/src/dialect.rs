@@ -260,33 +260,12 @@ impl VarValue {
         }
     }
 
-    /// The value as written in an option file: bare when it is plain, else in double
-    /// quotes with `\\`, `\"`, `\n` and `\t` escaped.
+    /// The value as written in an option file ([`crate::option_file::value`]).
     pub fn option_file(&self) -> String {
         match self {
             VarValue::Int(i) => i.to_string(),
             VarValue::Bool(b) => u8::from(*b).to_string(),
-            VarValue::Str(s)
-                if !s.is_empty()
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-./,:+".contains(c)) =>
-            {
-                s.clone()
-            }
-            VarValue::Str(s) => {
-                let mut out = String::from("\"");
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\t' => out.push_str("\\t"),
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-                out
-            }
+            VarValue::Str(s) => crate::option_file::value(s),
         }
     }
 }

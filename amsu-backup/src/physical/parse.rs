@@ -126,18 +126,6 @@ pub fn is_stale_top_level_file(name: &str) -> bool {
         || name.contains("-relay-bin-")
 }
 
-/// Escapes a value for a MySQL option file (`key="value"`); `None` for values an option
-/// file cannot hold (line breaks, NUL).
-pub fn option_file_value(value: &str) -> Option<String> {
-    if value.contains(['\n', '\r', '\0']) {
-        return None;
-    }
-    Some(format!(
-        "\"{}\"",
-        value.replace('\\', "\\\\").replace('"', "\\\"")
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,12 +262,5 @@ mod tests {
         ] {
             assert!(!is_stale_top_level_file(keep), "{keep}");
         }
-    }
-
-    #[test]
-    fn option_values() {
-        assert_eq!(option_file_value("pw").unwrap(), "\"pw\"");
-        assert_eq!(option_file_value(r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
-        assert!(option_file_value("a\nb").is_none());
     }
 }

@@ -231,27 +231,25 @@ async fn status_until(replica: &Sandbox, want: impl Fn(i32) -> bool) -> i32 {
     }
 }
 
-/// The `[mysqld]` lines of an option file as server options, the way the server reads an
-/// included file (the sandbox runs with `--no-defaults`, so they go on its command line,
-/// after its own defaults).
+/// The `[mysqld]` lines of an option file as server options, read by the server's own
+/// option-file reader (`my_print_defaults`); the sandbox runs with `--no-defaults`, so they
+/// go on its command line, after its own defaults.
 fn option_file_as_server_options(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).expect("option file");
-    let mut section = String::new();
-    let mut out = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = s.to_string();
-            continue;
-        }
-        if section == "mysqld" {
-            let (k, v) = line.split_once('=').expect("key = value");
-            out.push(format!("--{}={}", k.trim(), v.trim()));
-        }
-    }
-    out
+    let out = std::process::Command::new("my_print_defaults")
+        .arg(format!("--defaults-file={}", path.display()))
+        .arg("mysqld")
+        .output()
+        .expect("my_print_defaults (installed with MariaDB)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A replica whose server_id equalled the master's: after a restart, the runtime-only

@@ -9,6 +9,7 @@ mod hostile_image;
 mod hostile_ops;
 mod image;
 mod lock_retry;
+mod option_files;
 mod physical;
 mod resume;
 mod resume_stream;
