@@ -26,11 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_core::{
-    preflight_master, Error as SetupError, EventSink, MasterServer, Positioning, ReplicaServer,
+    preflight_master, DataCopier, Error as SetupError, EventSink, MasterServer, Positioning, ReplicaServer,
     ServerAddr, Setup, SetupOptions, SetupReport, Severity,
 };
-use amsu_mysql::checks::{CheckOptions, MysqlPreflight, RetentionPlan};
-use amsu_mysql::dialect::Dialect;
+use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
 use amsu_mysql::grants::StepKind;
 use amsu_mysql::sandbox::{self, SandboxOptions};
 use amsu_mysql::{MysqlMaster, MysqlReplica};
@@ -202,25 +201,29 @@ fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> 
 }
 
 /// The plan with the statements each action runs on its server (passwords redacted).
-fn plan_json(c: &amsu_core::Checked) -> Vec<json::PlanStep> {
-    let dm = Dialect::new(c.master.flavor, c.master.version);
-    let dr = Dialect::new(c.replica.flavor, c.replica.version);
-    c.plan
-        .iter()
-        .map(|a| json::PlanStep {
+fn plan_json(c: &amsu_core::Checked, copier: &dyn DataCopier) -> Vec<json::PlanStep> {
+    amsu_mysql::plan_sql::plan(c, copier.statements())
+        .into_iter()
+        .map(|(a, statements)| json::PlanStep {
             step: a.step().to_string(),
             server: a.server().into(),
             action: json::value(a),
-            statements: amsu_mysql::plan_sql::statements(a, &dm, &dr),
+            statements,
         })
         .collect()
 }
 
-fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr) {
+fn print_plan(
+    c: &amsu_core::Checked,
+    copier: &dyn DataCopier,
+    master: &ServerAddr,
+    replica: &ServerAddr,
+) {
     outln!("Plan: make {replica} a replica of {master}");
-    let dm = Dialect::new(c.master.flavor, c.master.version);
-    let dr = Dialect::new(c.replica.flavor, c.replica.version);
-    for (i, a) in c.plan.iter().enumerate() {
+    for (i, (a, statements)) in amsu_mysql::plan_sql::plan(c, copier.statements())
+        .into_iter()
+        .enumerate()
+    {
         outln!(
             "  {}. {} on the {}: {}",
             i + 1,
@@ -228,7 +231,7 @@ fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr)
             a.server(),
             a.step().describe()
         );
-        for sql in amsu_mysql::plan_sql::statements(a, &dm, &dr) {
+        for sql in statements {
             outln!("       {sql}");
         }
     }
@@ -408,67 +411,45 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
         setup = setup.with_preflight(p);
     }
 
+    let interactive = std::io::stdin().is_terminal() && !a.json;
+    if !a.dry_run && !a.yes && !interactive {
+        return Err(usage(anyhow!(
+            "amsu setup changes both servers; pass --yes to confirm (or --dry-run to see the plan)"
+        )));
+    }
+    // The checks run once: the plan they make is the plan shown and the plan run.
+    let checked = match setup.check(&*renderer).await {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e, a.json)),
+    };
     if a.dry_run {
-        return match setup.check(&*renderer).await {
-            Ok(c) => {
-                if a.json {
-                    json::emit(json::Body::Plan {
-                        findings: json::findings(&c.findings),
-                        steps: plan_json(&c),
-                    });
-                    json::emit(json::Body::Result {
-                        command: json::CommandName::Setup,
-                        ok: true,
-                        exit_code: exit::OK,
-                        dry_run: true,
-                    });
-                } else {
-                    print_findings(&c.findings);
-                    print_plan(&c, &master, &replica);
-                    outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
-                }
-                Ok(exit::OK)
-            }
-            Err(e) => Ok(report_error(&e, a.json)),
-        };
+        if a.json {
+            json::emit(json::Body::Plan {
+                findings: json::findings(&checked.findings),
+                steps: plan_json(&checked, copier.copier()),
+            });
+            json::emit(json::Body::Result {
+                command: json::CommandName::Setup,
+                ok: true,
+                exit_code: exit::OK,
+                dry_run: true,
+            });
+        } else {
+            print_findings(&checked.findings);
+            print_plan(&checked, copier.copier(), &master, &replica);
+            outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
+        }
+        return Ok(exit::OK);
     }
     if !a.yes {
-        if std::io::stdin().is_terminal() && !a.json {
-            let c = match setup.check(&*renderer).await {
-                Ok(c) => c,
-                Err(e) => return Ok(report_error(&e, a.json)),
-            };
-            print_findings(&c.findings);
-            print_plan(&c, &master, &replica);
-            out!("Proceed? [y/N] ");
-            let mut answer = String::new();
-            let _ = std::io::stdin().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                errln!("Nothing was changed.");
-                return Ok(exit::USAGE);
-            }
-        } else {
-            return Err(usage(anyhow!(
-                "amsu setup changes both servers; pass --yes to confirm (or --dry-run to see the plan)"
-            )));
-        }
-    }
-    let mut retention = None;
-    if a.protect_binlogs {
-        // Every check first: nothing changes while a blocking finding stands.
-        if let Err(e) = setup.check(&amsu_core::NoEvents).await {
-            return Ok(report_error(&e, a.json));
-        }
-        if let Some(plan) = checks.retention_plan() {
-            amsu_mysql::checks::raise_retention(admin.as_ref().unwrap_or(&master), &plan)
-                .await
-                .map_err(|e| {
-                    Exit(
-                        exit::PRECONDITION,
-                        anyhow!("raising the binary log retention (--protect-binlogs): {e}"),
-                    )
-                })?;
-            retention = Some(plan);
+        print_findings(&checked.findings);
+        print_plan(&checked, copier.copier(), &master, &replica);
+        out!("Proceed? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            errln!("Nothing was changed.");
+            return Ok(exit::USAGE);
         }
     }
     let sink: Arc<dyn EventSink> = renderer.clone();
@@ -479,11 +460,8 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
             p.display()
         );
     }
-    let result = setup.run(sink).await;
+    let result = setup.execute(checked, sink).await;
     renderer.finish();
-    if let Some(plan) = &retention {
-        restore_binlog_retention(admin.as_ref().unwrap_or(&master), plan, a.json).await;
-    }
     // Past the checks, the password may be the replication user's now: keep it.
     if !matches!(&result, Err(e) if e.exit_code() == exit::PRECONDITION) {
         repl_creds::save_and_say(&repl_pw, &master, &m, a.json).await;
@@ -526,31 +504,6 @@ fn finish(command: json::CommandName, json: bool, code: i32) -> i32 {
         });
     }
     code
-}
-
-/// Puts back the retention `--protect-binlogs` raised, and says what was done.
-async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json: bool) {
-    let restored = amsu_mysql::checks::restore_retention(admin, plan).await;
-    if json {
-        json::emit(json::Body::BinlogRetention {
-            variable: plan.variable.to_string(),
-            original: json::value(&plan.original),
-            raised: json::value(&plan.raised),
-            restored: restored.is_ok(),
-        });
-    }
-    match restored {
-        Ok(()) if !json => errln!(
-            "--protect-binlogs: {} on the master for the setup, and set back to {} afterwards.",
-            plan, plan.original
-        ),
-        Ok(()) => {}
-        Err(e) => errln!(
-            "{} --protect-binlogs: {plan} on the master for the setup, but restoring it failed ({e}); run `{}` on the master.",
-            plan.restore_sql(),
-            style::warning_label()
-        ),
-    }
 }
 
 /// `--replica-config-file`: the replica's settings as an option file to include.

@@ -10,6 +10,7 @@ mod hostile_ops;
 mod image;
 mod lock_retry;
 mod physical;
+mod plan_path;
 mod resume;
 mod s3;
 mod sandbox;
