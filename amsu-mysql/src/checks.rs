@@ -2207,7 +2207,6 @@ impl MysqlPreflight {
             replica_disk,
         })
     }
-
 }
 
 async fn data_facts_accounts(s: &mut Session) -> Result<Option<Vec<(String, String)>>, MysqlError> {

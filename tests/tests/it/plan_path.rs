@@ -130,11 +130,7 @@ async fn check_and_dry_run_block_on_the_same_findings() {
     )
     .await;
     let (mu, ru) = (p.master.url(), p.replica.url());
-    let check = amsu_output(
-        &["check", "--master", &mu, "--replica", &ru, "--json"],
-        &[],
-    )
-    .await;
+    let check = amsu_output(&["check", "--master", &mu, "--replica", &ru, "--json"], &[]).await;
     let dry = amsu_output(
         &[
             "setup",
