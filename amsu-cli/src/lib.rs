@@ -658,7 +658,8 @@ pub async fn check_findings_with(
         Some(replica) => {
             let config = SetupConfig::new(master.clone(), replica.clone())
                 .admin(admin)
-                .repl_user(repl_user);
+                .repl_user(repl_user)
+                .without_journal();
             check_setup_findings(&config, events).await
         }
         None => {
@@ -701,12 +702,39 @@ pub async fn check_setup_findings(
         .probe()
         .await
         .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-    let mut findings = match Provision::new(config.clone(), events)
+    let mut findings = match Provision::new(config.clone(), events.clone())
         .check(&amsu_core::NoEvents)
         .await
     {
         Ok(c) => c.findings,
         Err(SetupError::Preconditions(f)) => f,
+        // A user that may not read what the setup's own planning reads (the replication
+        // user in mysql.user): the checks alone, which say which privileges it lacks.
+        Err(SetupError::Unchanged { .. }) => {
+            let status = MysqlReplica::new(replica.clone())
+                .replication_status()
+                .await
+                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
+            let dbs = MysqlReplica::new(replica.clone())
+                .user_databases()
+                .await
+                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
+            let mut f = amsu_core::preflight(&minfo, &rinfo, status.as_ref(), &dbs, false);
+            let checks = MysqlPreflight::new(master.clone())
+                .events(events)
+                .admin(config.admin_addr().cloned())
+                .replica(Some(replica.clone()))
+                .options(CheckOptions {
+                    repl_user: config.repl_user_name().to_string(),
+                    ..CheckOptions::default()
+                });
+            f.extend(
+                amsu_core::Preflight::findings(&checks)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?,
+            );
+            f
+        }
         Err(e) => return Err(e.into()),
     };
     if findings.iter().any(|f| f.code == "same_server") {
@@ -754,7 +782,8 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
             let config = SetupConfig::new(master.clone(), replica)
                 .admin(admin)
                 .repl_user(a.repl_user.clone())
-                .repl_password(repl_pw.given.clone());
+                .repl_password(repl_pw.given.clone())
+                .without_journal();
             check_setup_findings(&config, progress).await
         }
         None => check_findings_with(&master, None, admin, &a.repl_user, progress).await,

@@ -2205,6 +2205,173 @@ mod tests {
         assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
     }
 
+    /// A preflight that asks for binary log protection and records what it was told.
+    struct Protecting {
+        seen: std::sync::Mutex<Vec<PreflightContext>>,
+    }
+
+    fn retention_change() -> crate::GlobalChange {
+        crate::GlobalChange {
+            name: "binlog_expire_logs_seconds".into(),
+            original: "1".into(),
+            relaxed: "3600".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Preflight for Protecting {
+        async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+            Ok(vec![])
+        }
+        async fn prepare(&self, context: &PreflightContext) -> Result<crate::Prepared, BoxError> {
+            self.seen.lock().unwrap().push(context.clone());
+            Ok(crate::Prepared::new(vec![]).master_globals(vec![retention_change()]))
+        }
+    }
+
+    fn no_fast_load_replica() -> (MockReplicaServer, MockDataCopier) {
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        r.expect_configure().returning(|_, _| Ok(()));
+        r.expect_change_master().returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        replica_identity(&mut r);
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        c.expect_finished().returning(|| Ok(()));
+        (r, c)
+    }
+
+    #[tokio::test]
+    async fn binlog_protection_is_journaled_before_the_raise_and_restored_at_the_end() {
+        let store = Arc::new(MemJournal::default());
+        let (mut m, _) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        let mut seq = Sequence::new();
+        let journaled = store.clone();
+        m.expect_set_globals()
+            .withf(|p| p == profile::relaxed_pairs(&[retention_change()]).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| {
+                let j = journaled.0.lock().unwrap().clone().expect("journal saved");
+                assert_eq!(j.raised_master, vec![retention_change()]);
+                Ok(())
+            });
+        m.expect_set_globals()
+            .withf(|p| p == profile::restore_pairs(&[retention_change()]).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let (r, c) = no_fast_load_replica();
+        let checks = Protecting {
+            seen: Default::default(),
+        };
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(&*store)
+        .with_preflight(&checks);
+        let checked = setup.check(&NoEvents).await.expect("checks pass");
+        assert_eq!(
+            checked.plan.first(),
+            Some(&Action::RaiseBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+        assert_eq!(
+            checked.plan.last(),
+            Some(&Action::RestoreBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+        // Executed as checked: the checks do not run again.
+        setup
+            .execute(checked, Arc::new(NoEvents))
+            .await
+            .expect("setup runs");
+        assert_eq!(checks.seen.lock().unwrap().len(), 1);
+        assert!(store
+            .0
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .raised_master
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rerun_after_a_crash_judges_the_master_by_the_journaled_original() {
+        let store = Arc::new(MemJournal::default());
+        let mut j = Journal::new("db1:3306".into(), "r:1".into());
+        j.raised_master = vec![retention_change()];
+        store.save(&j).unwrap();
+        let (m, _) = healthy();
+        let (r, c) = no_fast_load_replica();
+        let checks = Protecting {
+            seen: Default::default(),
+        };
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(&*store)
+        .with_preflight(&checks);
+        let checked = setup.check(&NoEvents).await.expect("checks pass");
+        assert_eq!(
+            checks.seen.lock().unwrap()[0].master_raised,
+            vec![retention_change()]
+        );
+        // Still raised with the same value: kept raised, restored at the end to the
+        // journaled original.
+        assert!(!checked
+            .plan
+            .iter()
+            .any(|a| matches!(a, Action::RaiseBinlogRetention { .. })));
+        assert_eq!(
+            checked.plan.last(),
+            Some(&Action::RestoreBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+        // Without protection this time: restored first.
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(&*store);
+        let checked = setup.check(&NoEvents).await.expect("checks pass");
+        assert_eq!(
+            checked.plan.first(),
+            Some(&Action::RestoreBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+    }
+
     #[tokio::test]
     async fn no_fast_load_reads_and_changes_no_global() {
         let (mut m, _) = healthy();

@@ -29,6 +29,11 @@
 
 mod journal;
 
+/// The README's library example, compiled as a doc-test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -216,6 +221,7 @@ pub struct SetupConfig {
     tls: ReplicationTls,
     positioning: Positioning,
     journal: Option<PathBuf>,
+    use_journal: bool,
     replica_config_file: Option<(PathBuf, Option<String>)>,
     verify: bool,
 }
@@ -263,6 +269,7 @@ impl SetupConfig {
             tls: ReplicationTls::default(),
             positioning: Positioning::FilePosition,
             journal: None,
+            use_journal: true,
             replica_config_file: None,
             verify: false,
         }
@@ -364,6 +371,14 @@ impl SetupConfig {
         self
     }
 
+    /// Checks and runs as a fresh setup, without reading or writing a journal (what an
+    /// earlier interrupted or finished run did is not taken into account, and a rerun
+    /// does not resume). Default: journaled.
+    pub fn without_journal(mut self) -> Self {
+        self.use_journal = false;
+        self
+    }
+
     /// After the setup, write the replica's settings as an option file at `path` (with
     /// `report_host`, if given). Default: none.
     pub fn replica_config_file(mut self, path: PathBuf, report_host: Option<String>) -> Self {
@@ -385,6 +400,16 @@ impl SetupConfig {
     /// The replica.
     pub fn replica_addr(&self) -> &ServerAddr {
         &self.replica
+    }
+
+    /// The admin account, if any.
+    pub fn admin_addr(&self) -> Option<&ServerAddr> {
+        self.admin.as_ref()
+    }
+
+    /// The replication user.
+    pub fn repl_user_name(&self) -> &str {
+        &self.repl_user
     }
 
     /// The copy method.
@@ -557,16 +582,20 @@ impl Provision {
     }
 
     fn setup(&self) -> Setup<'_> {
-        Setup::new(
+        let setup = Setup::new(
             &self.master,
             &self.replica,
             self.copier.copier(),
             self.options.clone(),
         )
-        .with_journal(&self.journal)
         .with_cancellation(self.cancel.clone())
         .with_preflight(&self.checks)
-        .with_preflight(self.copier.preflight())
+        .with_preflight(self.copier.preflight());
+        if self.config.use_journal {
+            setup.with_journal(&self.journal)
+        } else {
+            setup
+        }
     }
 
     /// Every check, once, changing nothing: the findings and the plan, or
