@@ -488,6 +488,18 @@ impl DataCopier for ImageRestore {
         Ok(self.run(events).await?.0)
     }
 
+    fn statements(&self) -> Option<Vec<String>> {
+        Some(vec![
+            "-- the image's manifest and schema read, each chunk fetched and its checksum verified".into(),
+            "-- on the replica (sql_log_bin = 0, foreign_key_checks = 0):".into(),
+            "CREATE DATABASE … / CREATE TABLE …  -- from the image's schema".into(),
+            "START TRANSACTION; LOAD DATA LOCAL INFILE … INTO TABLE <table> CHARACTER SET binary …; COMMIT  -- each chunk, its progress recorded".into(),
+            "CREATE VIEW / PROCEDURE / FUNCTION / TRIGGER / EVENT …; ALTER EVENT … DISABLE ON SLAVE".into(),
+            "DROP USER IF EXISTS …; CREATE USER …; GRANT …  -- each account of the image".into(),
+            "-- coordinates from the image's manifest".into(),
+        ])
+    }
+
     fn resumable(&self) -> bool {
         true
     }

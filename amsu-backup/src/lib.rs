@@ -14,6 +14,7 @@
 mod backup;
 pub mod catalog;
 pub mod encode;
+pub mod facade;
 pub mod governor;
 pub mod image;
 mod image_restore;
@@ -30,6 +31,10 @@ mod snapshot;
 mod stream_resume;
 
 pub use backup::ImageBackup;
+pub use facade::{
+    check, default_journal_path, setup, CopyMethod, FileJournal, Provision, SetupConfig,
+    SetupError, SetupOutcome,
+};
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};

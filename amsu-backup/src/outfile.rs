@@ -473,6 +473,30 @@ impl DataCopier for OutfileCopy {
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
         Ok(self.run(events).await?)
     }
+
+    fn statements(&self) -> Option<Vec<String>> {
+        Some(vec![
+            "-- on the master, after opening every worker connection:".into(),
+            "BACKUP STAGE START".into(),
+            "BACKUP STAGE BLOCK_COMMIT".into(),
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT  -- on each worker".into(),
+            "SHOW MASTER STATUS; SELECT @@global.gtid_binlog_pos".into(),
+            "SHOW CREATE USER … / SHOW GRANTS FOR …  -- each non-system account".into(),
+            "BACKUP STAGE END".into(),
+            "SELECT <columns> FROM <table> WHERE <key range> INTO OUTFILE '<secure_file_priv>/amsu-<run>/data/<NNNNNN>.tsv' CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'  -- each chunk, in the snapshot".into(),
+            "-- on the replica host: each chunk file fetched over FTP from the master's secure_file_priv directory".into(),
+            "-- on the replica (sql_log_bin = 0, foreign_key_checks = 0):".into(),
+            "CREATE DATABASE … / CREATE TABLE …  -- from SHOW CREATE on the master".into(),
+            "START TRANSACTION; LOAD DATA LOCAL INFILE … INTO TABLE <table> CHARACTER SET binary …; COMMIT  -- each fetched chunk".into(),
+            "CREATE VIEW / PROCEDURE / FUNCTION / TRIGGER / EVENT …; ALTER EVENT … DISABLE ON SLAVE".into(),
+            "DROP USER IF EXISTS …; CREATE USER …; GRANT …  -- each copied account".into(),
+            if self.keep_image {
+                "-- afterwards: schema.json and manifest.json uploaded; the run directory is kept as an image".into()
+            } else {
+                "-- afterwards: the run directory is deleted over FTP".into()
+            },
+        ])
+    }
 }
 
 /// The preflight of the method, before any change: the FILE privilege, `secure_file_priv`,

@@ -1056,6 +1056,17 @@ impl DataCopier for PhysicalCopy {
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
         Ok(self.run(&*events).await?)
     }
+
+    fn statements(&self) -> Option<Vec<String>> {
+        Some(vec![
+            "-- on the master host: mariadb-backup --backup --stream=mbstream (or the given backup command, or the image's files)".into(),
+            "-- on the replica host: mbstream -x into the work directory; mariadb-backup --prepare".into(),
+            "-- the replica server is stopped (its service or stop command)".into(),
+            "-- its data directory is swapped for the prepared backup (the old one moved aside)".into(),
+            "-- the replica server is started (its service or start command)".into(),
+            "-- coordinates from the backup's xtrabackup_binlog_info".into(),
+        ])
+    }
 }
 
 #[async_trait]

@@ -6,13 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_backup::{
-    GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions,
-    OutfileCopy, PhysicalCopy,
+    CopyMethod, GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalOptions,
 };
-use amsu_core::{
-    DataCopier, EventSink, MasterServer, Preflight, ReplicaServer, ReplicationSource, Secret,
-    ServerAddr,
-};
+use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret};
 use amsu_mysql::MysqlReplica;
 use amsu_transfer::{
     is_s3_url, put_image, FtpConfig, FtpTransport, RetryPolicy, S3Config, S3Credentials,
@@ -207,103 +203,62 @@ fn image_source(image: &str, o: &FtpOptions, s3o: &S3Options) -> Result<ImageSou
     }
 }
 
-/// The copier `amsu setup` drives.
-pub(crate) enum Copier {
-    Logical(LogicalCopy),
-    Outfile(OutfileCopy),
-    Image(ImageRestore),
-    Physical(PhysicalCopy),
-}
-
-impl Copier {
-    /// Chooses the copier from `--method`, `--image` and `--ftp`.
-    pub(crate) fn from_args(
-        a: &SetupArgs,
-        master: &ServerAddr,
-        replica: &ServerAddr,
-    ) -> Result<Copier, Exit> {
-        let threads = a.threads.unwrap_or(2).max(1);
-        let method = a.resolved_method().0;
-        if method == Method::Physical {
-            if a.image_key.is_some() {
+/// The copy method of `amsu setup` from `--method`, `--image` and `--ftp` (its secrets
+/// read here).
+pub(crate) fn copy_method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
+    let threads = a.threads.unwrap_or(2).max(1);
+    let method = a.resolved_method().0;
+    if method == Method::Physical {
+        if a.image_key.is_some() {
+            return Err(usage(anyhow!(
+                "--image-key checks logical images; a physical image is not signed"
+            )));
+        }
+        return crate::physical::method(a);
+    }
+    if let Some(image) = &a.image {
+        if method != Method::Logical {
+            return Err(usage(anyhow!("--image and --method exclude each other")));
+        }
+        return Ok(CopyMethod::Image {
+            source: image_source(image, &a.ftp_options, &a.s3_options)?,
+            threads,
+            key: image_key(a.image_key.as_deref())?,
+        });
+    }
+    match method {
+        Method::Logical | Method::Auto => {
+            if a.ftp.is_some() {
                 return Err(usage(anyhow!(
-                    "--image-key checks logical images; a physical image is not signed"
+                    "--ftp is only used by --method outfile (or --image ftp://…)"
                 )));
             }
-            return crate::physical::copier(a, master, replica).map(Copier::Physical);
-        }
-        if let Some(image) = &a.image {
-            if method != Method::Logical {
-                return Err(usage(anyhow!("--image and --method exclude each other")));
+            let mut options = LogicalOptions::default().governor(
+                GovernorOptions::default()
+                    .adaptive(!a.no_governor)
+                    .max_rate(a.max_rate),
+            );
+            if let Some(n) = a.threads {
+                options = options.threads(n);
             }
-            let r = ImageRestore::new(
-                image_source(image, &a.ftp_options, &a.s3_options)?,
-                replica.clone(),
-            )
-            .threads(threads)
-            .master(master.clone())
-            .key(image_key(a.image_key.as_deref())?);
-            return Ok(Copier::Image(r));
-        }
-        match method {
-            Method::Logical | Method::Auto => {
-                if a.ftp.is_some() {
-                    return Err(usage(anyhow!(
-                        "--ftp is only used by --method outfile (or --image ftp://…)"
-                    )));
-                }
-                let mut lopts = LogicalOptions::default().governor(
-                    GovernorOptions::default()
-                        .adaptive(!a.no_governor)
-                        .max_rate(a.max_rate),
-                );
-                if let Some(n) = a.threads {
-                    lopts = lopts.threads(n);
-                }
-                if let Some(bytes) = a.chunk_size {
-                    lopts = lopts.chunk_bytes(bytes);
-                }
-                Ok(Copier::Logical(LogicalCopy::new(
-                    master.clone(),
-                    replica.clone(),
-                    lopts,
-                )))
+            if let Some(bytes) = a.chunk_size {
+                options = options.chunk_bytes(bytes);
             }
-            Method::Outfile => {
-                let url = a.ftp.as_deref().ok_or_else(|| {
-                    usage(anyhow!(
-                        "--method outfile needs --ftp ftp://USER@HOST[:PORT]/PATH serving the master's secure_file_priv directory"
-                    ))
-                })?;
-                let t = ftp(url, &a.ftp_options)?;
-                Ok(Copier::Outfile(
-                    OutfileCopy::new(master.clone(), replica.clone(), t)
-                        .threads(threads)
-                        .keep_image(a.keep_image),
+            Ok(CopyMethod::Logical { options })
+        }
+        Method::Outfile => {
+            let url = a.ftp.as_deref().ok_or_else(|| {
+                usage(anyhow!(
+                    "--method outfile needs --ftp ftp://USER@HOST[:PORT]/PATH serving the master's secure_file_priv directory"
                 ))
-            }
-            Method::Physical => unreachable!("handled above"),
+            })?;
+            Ok(CopyMethod::Outfile {
+                ftp: ftp(url, &a.ftp_options)?,
+                threads,
+                keep_image: a.keep_image,
+            })
         }
-    }
-
-    /// As the orchestrator's copier.
-    pub(crate) fn copier(&self) -> &dyn DataCopier {
-        match self {
-            Copier::Logical(c) => c,
-            Copier::Outfile(c) => c,
-            Copier::Image(c) => c,
-            Copier::Physical(c) => c,
-        }
-    }
-
-    /// Extra read-only checks of the method.
-    pub(crate) fn preflight(&self) -> Option<&dyn Preflight> {
-        match self {
-            Copier::Outfile(c) => Some(c),
-            Copier::Physical(c) => Some(c),
-            Copier::Image(c) => Some(c),
-            Copier::Logical(c) => Some(c),
-        }
+        Method::Physical => unreachable!("handled above"),
     }
 }
 

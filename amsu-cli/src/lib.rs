@@ -10,7 +10,6 @@ mod demo;
 mod durable;
 mod image_cmd;
 mod interrupt;
-mod journal;
 pub mod json;
 mod physical;
 mod remedy;
@@ -25,13 +24,12 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amsu_backup::{Provision, SetupConfig, SetupError as FacadeError};
 use amsu_core::{
     preflight_master, Error as SetupError, EventSink, MasterServer, Positioning, ReplicaServer,
-    ServerAddr, Setup, SetupOptions, SetupReport, Severity,
+    ServerAddr, SetupReport, Severity,
 };
-use amsu_mysql::checks::{CheckOptions, MysqlPreflight, RetentionPlan};
-use amsu_mysql::dialect::Dialect;
-use amsu_mysql::grants::StepKind;
+use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
 use amsu_mysql::sandbox::{self, SandboxOptions};
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
@@ -202,25 +200,25 @@ fn replica_addr(url: &str, p: &args::PasswordFiles) -> Result<ServerAddr, Exit> 
 }
 
 /// The plan with the statements each action runs on its server (passwords redacted).
-fn plan_json(c: &amsu_core::Checked) -> Vec<json::PlanStep> {
-    let dm = Dialect::new(c.master.flavor, c.master.version);
-    let dr = Dialect::new(c.replica.flavor, c.replica.version);
-    c.plan
-        .iter()
-        .map(|a| json::PlanStep {
+fn plan_json(plan: &[(&amsu_core::Action, Vec<String>)]) -> Vec<json::PlanStep> {
+    plan.iter()
+        .cloned()
+        .map(|(a, statements)| json::PlanStep {
             step: a.step().to_string(),
             server: a.server().into(),
             action: json::value(a),
-            statements: amsu_mysql::plan_sql::statements(a, &dm, &dr),
+            statements,
         })
         .collect()
 }
 
-fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr) {
+fn print_plan(
+    plan: &[(&amsu_core::Action, Vec<String>)],
+    master: &ServerAddr,
+    replica: &ServerAddr,
+) {
     outln!("Plan: make {replica} a replica of {master}");
-    let dm = Dialect::new(c.master.flavor, c.master.version);
-    let dr = Dialect::new(c.replica.flavor, c.replica.version);
-    for (i, a) in c.plan.iter().enumerate() {
+    for (i, (a, statements)) in plan.iter().enumerate() {
         outln!(
             "  {}. {} on the {}: {}",
             i + 1,
@@ -228,7 +226,7 @@ fn print_plan(c: &amsu_core::Checked, master: &ServerAddr, replica: &ServerAddr)
             a.server(),
             a.step().describe()
         );
-        for sql in amsu_mysql::plan_sql::statements(a, &dm, &dr) {
+        for sql in statements {
             outln!("       {sql}");
         }
     }
@@ -293,36 +291,95 @@ const PHYSICAL_CANNOT: &[&str] = &[
     "master_not_local",
 ];
 
+/// The admin account of `--admin-user` (its password from its file or the environment).
+fn admin_addr(
+    user: Option<&String>,
+    master: &ServerAddr,
+    p: &args::PasswordFiles,
+) -> Result<Option<ServerAddr>, Exit> {
+    match user {
+        Some(u) => Ok(Some(
+            master.clone().user(u.clone()).password(
+                secrets::password(p.admin_password_file.as_deref(), "AMSU_ADMIN_PASSWORD")
+                    .map_err(usage)?,
+            ),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The library's configuration of `amsu setup` from its flags, with the secrets read
+/// (from files, the environment or a terminal); also where the replication password
+/// came from, to keep it afterwards.
+fn setup_config(a: &SetupArgs) -> Result<(SetupConfig, repl_creds::ReplPassword), Exit> {
+    let master = master_addr(&a.master, &a.passwords)?;
+    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let admin = admin_addr(a.admin_user.as_ref(), &master, &a.passwords)?;
+    let repl_pw = repl_creds::resolve(
+        a.passwords.repl_password_file.as_deref(),
+        &master,
+        &a.repl_user,
+    )
+    .map_err(usage)?;
+    let mut config = SetupConfig::new(master, replica)
+        .method(image_cmd::copy_method(a)?)
+        .admin(admin)
+        .master_host_for_replica(a.master_host_for_replica.clone())
+        .repl_user(a.repl_user.clone())
+        .repl_password(repl_pw.given.clone())
+        .new_repl_password(repl_pw.generated.clone())
+        .force(a.force)
+        .protect_binlogs(a.protect_binlogs)
+        .fast_load(!a.no_fast_load)
+        .resize_redo_log(a.resize_redo_log)
+        .wait_caught_up(a.wait_caught_up)
+        .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
+        .tls(a.repl_tls.tls())
+        .positioning(if a.gtid {
+            Positioning::Gtid
+        } else {
+            Positioning::FilePosition
+        })
+        .journal(a.journal.clone())
+        .verify(a.verify);
+    if let Some(path) = &a.replica_config_file {
+        config = config.replica_config_file(path.clone(), a.report_host.clone());
+    }
+    Ok((config, repl_pw))
+}
+
 async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     interrupt::install();
     let auto = a.method == args::Method::Auto;
     let (method, mut why) = a.resolved_method();
     a.method = method;
-    let master = master_addr(&a.master, &a.passwords)?;
-    let replica = replica_addr(&a.replica, &a.passwords)?;
-    let mut copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
+    let (mut config, repl_pw) = setup_config(&a)?;
+    let renderer = Arc::new(Renderer::new(a.json));
+    let provision = |config: SetupConfig| {
+        Provision::new(config, renderer.clone()).with_cancellation(interrupt::token())
+    };
+    let mut p = provision(config.clone());
     if auto && a.method == args::Method::Physical {
         // Auto picks physical only where it can copy this master: its own preflight
         // (read-only) decides, else the logical method, which copies everything.
-        let cannot = match copier.preflight() {
-            Some(p) => p
-                .findings()
-                .await
-                .map(|f| {
-                    f.into_iter()
-                        .filter(|f| {
-                            f.severity == Severity::Blocking
-                                && PHYSICAL_CANNOT.contains(&f.code.as_str())
-                        })
-                        .map(|f| f.problem)
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-            None => vec![],
-        };
+        let cannot = p
+            .method_preflight()
+            .findings()
+            .await
+            .map(|f| {
+                f.into_iter()
+                    .filter(|f| {
+                        f.severity == Severity::Blocking
+                            && PHYSICAL_CANNOT.contains(&f.code.as_str())
+                    })
+                    .map(|f| f.problem)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
         if let Some(problem) = cannot.first() {
             a.method = args::Method::Logical;
-            copier = image_cmd::Copier::from_args(&a, &master, &replica)?;
+            config = config.method(image_cmd::copy_method(&a)?);
+            p = provision(config.clone());
             why = "the physical method cannot copy this master";
             if !a.json {
                 errln!("physical is not possible here: {problem}");
@@ -335,184 +392,118 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
             format!("{:?}", a.method).to_lowercase()
         );
     }
-    let admin = match &a.admin_user {
-        Some(u) => Some(
-            master.clone().user(u.clone()).password(
-                secrets::password(
-                    a.passwords.admin_password_file.as_deref(),
-                    "AMSU_ADMIN_PASSWORD",
-                )
-                .map_err(usage)?,
-            ),
-        ),
-        None => None,
+    let (master, replica) = (config.master_addr().clone(), config.replica_addr().clone());
+    let interactive = std::io::stdin().is_terminal() && !a.json;
+    if !a.dry_run && !a.yes && !interactive {
+        return Err(usage(anyhow!(
+            "amsu setup changes both servers; pass --yes to confirm (or --dry-run to see the plan)"
+        )));
+    }
+    // The checks run once: the plan they make is the plan shown and the plan run.
+    let checked = match p.check(&*renderer).await {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e, a.json)),
     };
-    let repl_pw = repl_creds::resolve(
-        a.passwords.repl_password_file.as_deref(),
-        &master,
-        &a.repl_user,
-    )
-    .map_err(usage)?;
-    let mut m = MysqlMaster::new(master.clone());
-    if let Some(admin) = admin.clone() {
-        m = m.with_admin(admin);
-    }
-    let r = MysqlReplica::new(replica.clone());
-    let renderer = Arc::new(Renderer::new(a.json));
-    let checks = MysqlPreflight::new(master.clone())
-        .events(renderer.clone())
-        .admin(admin.clone())
-        .replica(Some(replica.clone()))
-        .options(CheckOptions {
-            force: a.force,
-            protect_binlogs: a.protect_binlogs,
-            repl_user: a.repl_user.clone(),
-            snapshot: match a.method {
-                args::Method::Logical | args::Method::Auto => StepKind::LogicalSnapshot,
-                args::Method::Outfile => StepKind::OutfileSnapshot,
-                args::Method::Physical => StepKind::PhysicalBackup,
-            },
-            ..CheckOptions::default()
-        });
-    let opts = SetupOptions::new(
-        a.master_host_for_replica
-            .clone()
-            .unwrap_or_else(|| master.host.clone()),
-        master.port,
-    )
-    .repl_user(a.repl_user.clone())
-    .repl_password(repl_pw.given.clone())
-    .new_repl_password(repl_pw.generated.clone())
-    .force(a.force)
-    .fast_load(!a.no_fast_load)
-    .resize_redo_log(a.resize_redo_log)
-    .wait_caught_up(a.wait_caught_up || a.verify)
-    .replica_id(format!("{}:{}", replica.host, replica.port))
-    .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
-    .tls(a.repl_tls.tls())
-    .positioning(if a.gtid {
-        Positioning::Gtid
-    } else {
-        Positioning::FilePosition
-    });
-    let journal_path = a
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&replica));
-    let journal = journal::FileJournal::new(journal_path.clone());
-    let mut setup = Setup::new(&m, &r, copier.copier(), opts)
-        .with_journal(&journal)
-        .with_cancellation(interrupt::token())
-        .with_preflight(&checks);
-    if let Some(p) = copier.preflight() {
-        setup = setup.with_preflight(p);
-    }
-
     if a.dry_run {
-        return match setup.check(&*renderer).await {
-            Ok(c) => {
-                if a.json {
-                    json::emit(json::Body::Plan {
-                        findings: json::findings(&c.findings),
-                        steps: plan_json(&c),
-                    });
-                    json::emit(json::Body::Result {
-                        command: json::CommandName::Setup,
-                        ok: true,
-                        exit_code: exit::OK,
-                        dry_run: true,
-                    });
-                } else {
-                    print_findings(&c.findings);
-                    print_plan(&c, &master, &replica);
-                    outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
-                }
-                Ok(exit::OK)
-            }
-            Err(e) => Ok(report_error(&e, a.json)),
-        };
+        if a.json {
+            json::emit(json::Body::Plan {
+                findings: json::findings(&checked.findings),
+                steps: plan_json(&p.plan(&checked)),
+            });
+            json::emit(json::Body::Result {
+                command: json::CommandName::Setup,
+                ok: true,
+                exit_code: exit::OK,
+                dry_run: true,
+            });
+        } else {
+            print_findings(&checked.findings);
+            print_plan(&p.plan(&checked), &master, &replica);
+            outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
+        }
+        return Ok(exit::OK);
     }
     if !a.yes {
-        if std::io::stdin().is_terminal() && !a.json {
-            let c = match setup.check(&*renderer).await {
-                Ok(c) => c,
-                Err(e) => return Ok(report_error(&e, a.json)),
-            };
-            print_findings(&c.findings);
-            print_plan(&c, &master, &replica);
-            out!("Proceed? [y/N] ");
-            let mut answer = String::new();
-            let _ = std::io::stdin().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                errln!("Nothing was changed.");
-                return Ok(exit::USAGE);
-            }
-        } else {
-            return Err(usage(anyhow!(
-                "amsu setup changes both servers; pass --yes to confirm (or --dry-run to see the plan)"
-            )));
-        }
-    }
-    let mut retention = None;
-    if a.protect_binlogs {
-        // Every check first: nothing changes while a blocking finding stands.
-        if let Err(e) = setup.check(&amsu_core::NoEvents).await {
-            return Ok(report_error(&e, a.json));
-        }
-        if let Some(plan) = checks.retention_plan() {
-            amsu_mysql::checks::raise_retention(admin.as_ref().unwrap_or(&master), &plan)
-                .await
-                .map_err(|e| {
-                    Exit(
-                        exit::PRECONDITION,
-                        anyhow!("raising the binary log retention (--protect-binlogs): {e}"),
-                    )
-                })?;
-            retention = Some(plan);
+        print_findings(&checked.findings);
+        print_plan(&p.plan(&checked), &master, &replica);
+        out!("Proceed? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            errln!("Nothing was changed.");
+            return Ok(exit::USAGE);
         }
     }
     let sink: Arc<dyn EventSink> = renderer.clone();
-    if let Some(p) = &repl_pw.from_saved {
+    if let Some(path) = &repl_pw.from_saved {
         errln!(
             "Using the replication password of '{}' saved in {}.",
             a.repl_user,
-            p.display()
+            path.display()
         );
     }
-    let result = setup.run(sink).await;
+    let result = p.execute(checked, sink).await;
     renderer.finish();
-    if let Some(plan) = &retention {
-        restore_binlog_retention(admin.as_ref().unwrap_or(&master), plan, a.json).await;
-    }
     // Past the checks, the password may be the replication user's now: keep it.
-    if !matches!(&result, Err(e) if e.exit_code() == exit::PRECONDITION) {
-        repl_creds::save_and_say(&repl_pw, &master, &m, a.json).await;
+    if !matches!(&result, Err(FacadeError::Setup(e)) if e.exit_code() == exit::PRECONDITION) {
+        repl_creds::save_and_say(&repl_pw, &master, p.master(), a.json).await;
     }
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(FacadeError::Setup(e)) => {
             let code = report_error(&e, a.json);
-            interrupt::explain(&e, &journal_path, a.json);
+            interrupt::explain(&e, &p.journal_path(), a.json);
             return Ok(code);
         }
+        Err(FacadeError::ReplicaConfig {
+            path,
+            report,
+            source,
+        }) => {
+            print_report(&report, a.json);
+            return Err(Exit(
+                exit::FAILED,
+                anyhow!(
+                    "the replica is set up and replicating, but its option file {} was not written; rerun with the same --replica-config-file after fixing this: {source}",
+                    path.display()
+                ),
+            ));
+        }
+        Err(FacadeError::Verify {
+            report,
+            replica_config,
+            source,
+        }) => {
+            print_report(&report, a.json);
+            if let Some((path, c)) = &replica_config {
+                say_replica_config(path, c, a.json);
+            }
+            let message = if interrupt::token().is_cancelled() {
+                "interrupted during the verification: the replica is set up and replicating; run `amsu verify` to compare the data".to_string()
+            } else {
+                format!("verify: {source}")
+            };
+            return Err(Exit(exit::FAILED, anyhow!(message)));
+        }
+        Err(e) => return Err(Exit(exit::FAILED, e.into())),
     };
-    print_report(&report, a.json);
-    match &a.replica_config_file {
-        Some(path) => write_replica_config(path, &replica, a.report_host.clone(), a.json).await?,
-        None => durable::report_runtime_only(&report, &replica, a.json).await,
+    print_report(&outcome.report, a.json);
+    match &outcome.replica_config {
+        Some((path, c)) => say_replica_config(path, c, a.json),
+        None => durable::report_runtime_only(&outcome.report, &replica, a.json).await,
     }
-    if a.verify {
-        let token = interrupt::token();
-        let code = tokio::select! {
-            biased;
-            _ = token.cancelled() => Err(Exit(exit::FAILED, anyhow!(
-                "interrupted during the verification: the replica is set up and replicating; run `amsu verify` to compare the data"
-            ))),
-            r = verify_cmd::compare(&master, &replica, a.catch_up_timeout, a.json, "verify: ") => r,
-        }?;
-        return Ok(finish(json::CommandName::Setup, a.json, code));
-    }
-    Ok(finish(json::CommandName::Setup, a.json, exit::OK))
+    let code = match &outcome.verify {
+        Some(v) => {
+            out!("{}", verify_cmd::render(v, a.json));
+            if v.equal() {
+                exit::OK
+            } else {
+                exit::FAILED
+            }
+        }
+        None => exit::OK,
+    };
+    Ok(finish(json::CommandName::Setup, a.json, code))
 }
 
 /// With `json`, the closing `result` line; returns `code`.
@@ -528,54 +519,12 @@ fn finish(command: json::CommandName, json: bool, code: i32) -> i32 {
     code
 }
 
-/// Puts back the retention `--protect-binlogs` raised, and says what was done.
-async fn restore_binlog_retention(admin: &ServerAddr, plan: &RetentionPlan, json: bool) {
-    let restored = amsu_mysql::checks::restore_retention(admin, plan).await;
-    if json {
-        json::emit(json::Body::BinlogRetention {
-            variable: plan.variable.to_string(),
-            original: json::value(&plan.original),
-            raised: json::value(&plan.raised),
-            restored: restored.is_ok(),
-        });
-    }
-    match restored {
-        Ok(()) if !json => errln!(
-            "--protect-binlogs: {} on the master for the setup, and set back to {} afterwards.",
-            plan, plan.original
-        ),
-        Ok(()) => {}
-        Err(e) => errln!(
-            "{} --protect-binlogs: {plan} on the master for the setup, but restoring it failed ({e}); run `{}` on the master.",
-            plan.restore_sql(),
-            style::warning_label()
-        ),
-    }
-}
-
-/// `--replica-config-file`: the replica's settings as an option file to include.
-async fn write_replica_config(
+/// `--replica-config-file`: says where the replica's option file was written.
+fn say_replica_config(
     path: &std::path::Path,
-    replica: &ServerAddr,
-    report_host: Option<String>,
+    c: &amsu_mysql::replica_config::ReplicaConfig,
     json: bool,
-) -> Result<(), Exit> {
-    let failed = |e: anyhow::Error| {
-        Exit(
-            exit::FAILED,
-            e.context(format!(
-                "the replica is set up and replicating, but its option file {} was not written; rerun with the same --replica-config-file after fixing this",
-                path.display()
-            )),
-        )
-    };
-    let c = amsu_mysql::replica_config::read(replica, report_host)
-        .await
-        .map_err(|e| failed(e.into()))?;
-    let text = amsu_mysql::replica_config::option_snippet(&c, &replica.to_string());
-    std::fs::write(path, text)
-        .with_context(|| format!("cannot write {}", path.display()))
-        .map_err(failed)?;
+) {
     if json {
         json::emit(json::Body::ReplicaConfigFile {
             path: path.display().to_string(),
@@ -587,7 +536,6 @@ async fn write_replica_config(
             p = path.display()
         );
     }
-    Ok(())
 }
 
 fn report_error(e: &SetupError, json: bool) -> i32 {
@@ -706,97 +654,141 @@ pub async fn check_findings_with(
     repl_user: &str,
     events: Arc<dyn EventSink>,
 ) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
-    let m = MysqlMaster::new(master.clone());
-    let mut findings = Vec::new();
-    let minfo = m
+    match replica {
+        Some(replica) => {
+            let config = SetupConfig::new(master.clone(), replica.clone())
+                .admin(admin)
+                .repl_user(repl_user)
+                .without_journal();
+            check_setup_findings(&config, events).await
+        }
+        None => {
+            let m = MysqlMaster::new(master.clone());
+            let minfo = m
+                .probe()
+                .await
+                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("master {master}")))?;
+            let mut findings = preflight_master(&minfo);
+            let checks = MysqlPreflight::new(master.clone())
+                .events(events)
+                .admin(admin)
+                .options(CheckOptions {
+                    repl_user: repl_user.to_string(),
+                    ..CheckOptions::default()
+                });
+            findings.extend(
+                amsu_core::Preflight::findings(&checks)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?,
+            );
+            Ok((minfo, findings))
+        }
+    }
+}
+
+/// Every finding of `amsu setup` with `config` — the very checks its run starts with
+/// ([`amsu_backup::check`]) — and, as warnings, the server_id changes its plan would
+/// make. Errors: a server cannot be reached or read.
+pub async fn check_setup_findings(
+    config: &SetupConfig,
+    events: Arc<dyn EventSink>,
+) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
+    let (master, replica) = (config.master_addr(), config.replica_addr());
+    let minfo = MysqlMaster::new(master.clone())
         .probe()
         .await
         .map_err(|e| anyhow::Error::from_boxed(e).context(format!("master {master}")))?;
-    if let Some(replica) = replica {
-        let r = MysqlReplica::new(replica.clone());
-        let rinfo = r
-            .probe()
-            .await
-            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-        let st = r
-            .replication_status()
-            .await
-            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-        let dbs = r
-            .user_databases()
-            .await
-            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-        if let Some(f) = amsu_core::distinct_servers(&m, &r)
-            .await
-            .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?
-        {
-            return Ok((minfo, vec![f]));
+    let rinfo = MysqlReplica::new(replica.clone())
+        .probe()
+        .await
+        .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
+    let mut findings = match Provision::new(config.clone(), events.clone())
+        .check(&amsu_core::NoEvents)
+        .await
+    {
+        Ok(c) => c.findings,
+        Err(SetupError::Preconditions(f)) => f,
+        // A user that may not read what the setup's own planning reads (the replication
+        // user in mysql.user): the checks alone, which say which privileges it lacks.
+        Err(SetupError::Unchanged { .. }) => {
+            let status = MysqlReplica::new(replica.clone())
+                .replication_status()
+                .await
+                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
+            let dbs = MysqlReplica::new(replica.clone())
+                .user_databases()
+                .await
+                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
+            let mut f = amsu_core::preflight(&minfo, &rinfo, status.as_ref(), &dbs, false);
+            let checks = MysqlPreflight::new(master.clone())
+                .events(events)
+                .admin(config.admin_addr().cloned())
+                .replica(Some(replica.clone()))
+                .options(CheckOptions {
+                    repl_user: config.repl_user_name().to_string(),
+                    ..CheckOptions::default()
+                });
+            f.extend(
+                amsu_core::Preflight::findings(&checks)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?,
+            );
+            f
         }
-        findings = amsu_core::preflight(&minfo, &rinfo, st.as_ref(), &dbs, false);
-        let ids = amsu_core::server_id_fix(minfo.server_id, rinfo.server_id);
-        if let Some(id) = ids.master {
-            findings.push(amsu_core::Finding::warning(
-                amsu_core::Role::Master,
-                "server_id_zero",
-                "the master's server_id is 0; amsu setup sets it",
-                format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` under [mysqld] in its option file"),
-            ));
-        }
-        if let Some(id) = ids.replica {
-            findings.push(amsu_core::Finding::warning(
-                amsu_core::Role::Replica,
-                "server_id_clash",
-                format!(
-                    "the replica's server_id {} is 0 or equal to the master's; amsu setup changes the replica's",
-                    rinfo.server_id
-                ),
-                format!("SET GLOBAL server_id = {id} on the replica, and `server_id = {id}` under [mysqld] in its option file"),
-            ));
-        }
-    } else {
-        findings.extend(preflight_master(&minfo));
+        Err(e) => return Err(e.into()),
+    };
+    if findings.iter().any(|f| f.code == "same_server") {
+        return Ok((minfo, findings));
     }
-    let checks = MysqlPreflight::new(master.clone())
-        .events(events)
-        .admin(admin)
-        .replica(replica.cloned())
-        .options(CheckOptions {
-            repl_user: repl_user.to_string(),
-            ..CheckOptions::default()
-        });
-    findings.extend(
-        amsu_core::Preflight::findings(&checks)
-            .await
-            .map_err(|e| anyhow!("{e}"))?,
-    );
+    let ids = amsu_core::server_id_fix(minfo.server_id, rinfo.server_id);
+    if let Some(id) = ids.master {
+        findings.push(amsu_core::Finding::warning(
+            amsu_core::Role::Master,
+            "server_id_zero",
+            "the master's server_id is 0; amsu setup sets it",
+            format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` under [mysqld] in its option file"),
+        ));
+    }
+    if let Some(id) = ids.replica {
+        findings.push(amsu_core::Finding::warning(
+            amsu_core::Role::Replica,
+            "server_id_clash",
+            format!(
+                "the replica's server_id {} is 0 or equal to the master's; amsu setup changes the replica's",
+                rinfo.server_id
+            ),
+            format!("SET GLOBAL server_id = {id} on the replica, and `server_id = {id}` under [mysqld] in its option file"),
+        ));
+    }
     Ok((minfo, findings))
 }
 
 async fn check(a: CheckArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
-    let replica = match &a.replica {
-        Some(url) => Some(replica_addr(url, &a.passwords)?),
-        None => None,
-    };
-    let admin = match &a.admin_user {
-        Some(u) => Some(
-            master.clone().user(u.clone()).password(
-                secrets::password(
-                    a.passwords.admin_password_file.as_deref(),
-                    "AMSU_ADMIN_PASSWORD",
-                )
-                .map_err(usage)?,
-            ),
-        ),
-        None => None,
-    };
+    let admin = admin_addr(a.admin_user.as_ref(), &master, &a.passwords)?;
     // Progress goes to stderr as text (stdout holds the report, one JSON document with
     // --json).
     let progress: Arc<dyn EventSink> = Arc::new(Renderer::new(false));
-    let (minfo, findings) =
-        check_findings_with(&master, replica.as_ref(), admin, &a.repl_user, progress)
-            .await
-            .map_err(|e| Exit(exit::PRECONDITION, e))?;
+    let found = match &a.replica {
+        Some(url) => {
+            // The same checks as `amsu setup` with these servers and this user.
+            let replica = replica_addr(url, &a.passwords)?;
+            let repl_pw = repl_creds::resolve(
+                a.passwords.repl_password_file.as_deref(),
+                &master,
+                &a.repl_user,
+            )
+            .map_err(usage)?;
+            let config = SetupConfig::new(master.clone(), replica)
+                .admin(admin)
+                .repl_user(a.repl_user.clone())
+                .repl_password(repl_pw.given.clone())
+                .without_journal();
+            check_setup_findings(&config, progress).await
+        }
+        None => check_findings_with(&master, None, admin, &a.repl_user, progress).await,
+    };
+    let (minfo, findings) = found.map_err(|e| Exit(exit::PRECONDITION, e))?;
     let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
     let code = if blocking {
         exit::PRECONDITION

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use amsu_backup::{
-    backup_image, CommandService, PhysicalCopy, PhysicalOptions, PhysicalSource, ReplicaService,
+    backup_image, CommandService, CopyMethod, PhysicalOptions, PhysicalSource, ReplicaService,
     SystemdService,
 };
-use amsu_core::{ServerAddr, Transport};
+use amsu_core::Transport;
 use amsu_transfer::{put_image, FtpConfig, FtpTransport, LocalTransport, RetryPolicy};
 use anyhow::{anyhow, Context};
 use clap::Args;
@@ -68,12 +68,8 @@ fn ftp(url: &str, o: &FtpOptions) -> Result<FtpTransport, Exit> {
     FtpTransport::new(c).map_err(usage)
 }
 
-/// The physical copier of `amsu setup`.
-pub(crate) fn copier(
-    a: &SetupArgs,
-    master: &ServerAddr,
-    replica: &ServerAddr,
-) -> Result<PhysicalCopy, Exit> {
+/// The physical method of `amsu setup`.
+pub(crate) fn method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
     let p = &a.physical;
     if a.ftp.is_some() {
         return Err(usage(anyhow!(
@@ -127,13 +123,11 @@ pub(crate) fn copier(
     if let Some(n) = a.threads {
         opts = opts.parallel(n);
     }
-    Ok(PhysicalCopy::new(
-        master.clone(),
-        replica.clone(),
+    Ok(CopyMethod::Physical {
         source,
         service,
-        opts,
-    ))
+        options: opts,
+    })
 }
 
 /// `amsu backup --method physical`: mariadb-backup on this host (the master's), an image

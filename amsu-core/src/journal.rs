@@ -38,6 +38,11 @@ pub struct Journal {
     /// restores them first.
     #[serde(default)]
     pub relaxed: Vec<GlobalChange>,
+    /// Master globals binary log protection raised and not yet restored, with their
+    /// original values: journaled before they are changed, so that a rerun after a crash
+    /// restores them (or keeps them raised for its own run and restores them at its end).
+    #[serde(default)]
+    pub raised_master: Vec<GlobalChange>,
     /// The whole setup finished.
     pub complete: bool,
     /// Why the last run stopped before finishing (`interrupted: …` when it was asked to

@@ -156,7 +156,7 @@ pub use setup::{
 pub use step::Step;
 pub use traits::{
     CopyReport, DataCopier, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight,
-    PreflightContext, RemoteEntry, ReplicaServer, ReplicationSource, ReplicationTls,
+    PreflightContext, Prepared, RemoteEntry, ReplicaServer, ReplicationSource, ReplicationTls,
     ServerIdentity, Transport,
 };
 #[cfg(any(test, feature = "mocks"))]

@@ -55,6 +55,21 @@ pub enum Action {
         /// The globals to restore, with their original values.
         settings: Vec<GlobalChange>,
     },
+    /// Binary log protection: `SET GLOBAL` each master global (the binary log
+    /// retention) to its raised value for the setup's duration, so that the logs the
+    /// replica starts from are not purged before it reads them. The originals are
+    /// journaled first.
+    RaiseBinlogRetention {
+        /// Every global changed, with its original and raised value (in `relaxed`).
+        settings: Vec<GlobalChange>,
+    },
+    /// `SET GLOBAL` each raised master global back to its original value, at the end of
+    /// the setup (also first thing in a rerun after an interrupted run raised them, when
+    /// the rerun does not keep them raised).
+    RestoreBinlogRetention {
+        /// The globals to restore, with their original values.
+        settings: Vec<GlobalChange>,
+    },
     /// Copy the data (method-specific statements).
     CopyData,
     /// `CHANGE MASTER TO` host, port, user, password and coordinates.
@@ -103,7 +118,9 @@ impl Action {
             Action::CreateReplicationUser { .. } | Action::ResetReplicationPassword { .. } => {
                 Step::ReplicationUser
             }
-            Action::SetMasterServerId { .. } => Step::MasterConfig,
+            Action::SetMasterServerId { .. }
+            | Action::RaiseBinlogRetention { .. }
+            | Action::RestoreBinlogRetention { .. } => Step::MasterConfig,
             Action::ResetReplica
             | Action::DropReplicaDatabases { .. }
             | Action::ConfigureReplica { .. }
@@ -123,7 +140,9 @@ impl Action {
         match self {
             Action::CreateReplicationUser { .. }
             | Action::ResetReplicationPassword { .. }
-            | Action::SetMasterServerId { .. } => Role::Master,
+            | Action::SetMasterServerId { .. }
+            | Action::RaiseBinlogRetention { .. }
+            | Action::RestoreBinlogRetention { .. } => Role::Master,
             _ => Role::Replica,
         }
     }

@@ -484,6 +484,7 @@ impl<'a> Setup<'a> {
         p: &mut Progress<'_>,
         journal: &mut Journal,
     ) -> Result<Checked, Error> {
+        let loaded = journal.clone();
         let unchanged = |step, server| {
             move |source| Error::Unchanged {
                 step,
@@ -573,13 +574,16 @@ impl<'a> Setup<'a> {
         let context = PreflightContext {
             own_replication_config: ours_configured,
             resuming_copy: journal.copy_started,
+            master_raised: journal.raised_master.clone(),
         };
+        let mut master_globals: Vec<crate::GlobalChange> = Vec::new();
         for check in &self.preflight {
             let more = p
-                .step(Step::ReplicaChecks, check.findings_in(&context))
+                .step(Step::ReplicaChecks, check.prepare(&context))
                 .await
                 .map_err(unchanged(Step::ReplicaChecks, Role::Replica))?;
-            findings.extend(more);
+            findings.extend(more.findings);
+            profile::journal_pending(&mut master_globals, &more.master_globals);
         }
         if findings.iter().any(|f| f.severity == Severity::Blocking) {
             return Err(Error::Preconditions(findings));
@@ -608,6 +612,9 @@ impl<'a> Setup<'a> {
             findings,
             repl_user: repl_plan,
             plan: Vec::new(),
+            master_globals,
+            journal: journal.clone(),
+            loaded_journal: loaded.clone(),
         };
         checked.plan = self.plan(&checked, journal);
         Ok(checked)
@@ -669,6 +676,33 @@ impl<'a> Setup<'a> {
             plan.push(Action::RestoreReplicaSettings {
                 settings: journal.relaxed.clone(),
             });
+        }
+        // Master globals an interrupted earlier run raised go back first, unless this run
+        // keeps them raised (then they are restored at its end, to the journaled original).
+        let wanted = &c.master_globals;
+        let restore_first: Vec<_> = journal
+            .raised_master
+            .iter()
+            .filter(|p| !wanted.iter().any(|w| w.name == p.name))
+            .cloned()
+            .collect();
+        if !restore_first.is_empty() {
+            plan.push(Action::RestoreBinlogRetention {
+                settings: restore_first,
+            });
+        }
+        let raise: Vec<_> = wanted
+            .iter()
+            .filter(|w| {
+                !journal
+                    .raised_master
+                    .iter()
+                    .any(|p| p.name == w.name && p.relaxed == w.relaxed)
+            })
+            .cloned()
+            .collect();
+        if !raise.is_empty() {
+            plan.push(Action::RaiseBinlogRetention { settings: raise });
         }
         match &c.repl_user {
             Some(ReplUserPlan::Create(_)) => plan.push(Action::CreateReplicationUser {
@@ -755,6 +789,11 @@ impl<'a> Setup<'a> {
                 positioning: o.positioning,
             });
         }
+        if !wanted.is_empty() {
+            plan.push(Action::RestoreBinlogRetention {
+                settings: wanted.clone(),
+            });
+        }
         plan
     }
 
@@ -765,18 +804,40 @@ impl<'a> Setup<'a> {
         }
     }
 
-    /// Runs the whole setup. Every check runs before the first change; a failed check
-    /// returns [`Error::Preconditions`] and nothing is changed. A cancelled token (see
+    /// Runs the whole setup: [`check`](Self::check), then the plan, under the run lock.
+    /// Every check runs before the first change; a failed check returns
+    /// [`Error::Preconditions`] and nothing is changed. A cancelled token (see
     /// [`with_cancellation`](Self::with_cancellation)) ends it like a failure, with
     /// [`Error::is_interrupted`]; dropping the future instead leaves the journal as a crash
     /// would (the action in flight is journaled before it starts), so a rerun resumes.
     pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
         self.lock_run().await?;
-        let r = self.run_locked(events).await;
+        let r = self.run_locked(events, None).await;
+        self.release_run_lock().await;
+        r
+    }
+
+    /// Executes the plan of `checked` (from [`check`](Self::check) on this same setup)
+    /// under the run lock, without checking again: the plan shown is the plan run. Only
+    /// when the journal changed since the check (another run of this setup went on in
+    /// between, or the finished setup it recorded no longer replicates) do the checks run
+    /// again, since the plan was made from a journal that is no longer true. Errors and
+    /// interruption as [`run`](Self::run).
+    pub async fn execute(
+        &self,
+        checked: Checked,
+        events: Arc<dyn EventSink>,
+    ) -> Result<SetupReport, Error> {
+        self.lock_run().await?;
+        let r = self.run_locked(events, Some(checked)).await;
+        self.release_run_lock().await;
+        r
+    }
+
+    async fn release_run_lock(&self) {
         if let Err(e) = self.replica.release_lock(RUN_LOCK).await {
             tracing::warn!(error = %e, "could not release the run lock on the replica");
         }
-        r
     }
 
     /// One amsu per replica: the journal's lock and a user-level lock held on the replica
@@ -801,9 +862,14 @@ impl<'a> Setup<'a> {
         }
     }
 
-    async fn run_locked(&self, events: Arc<dyn EventSink>) -> Result<SetupReport, Error> {
+    async fn run_locked(
+        &self,
+        events: Arc<dyn EventSink>,
+        checked: Option<Checked>,
+    ) -> Result<SetupReport, Error> {
         let mut p = Progress::new(&*events, &self.cancel);
         let mut journal = self.load_journal()?;
+        let loaded = journal.clone();
         let resumed = !journal.done.is_empty() || journal.copy_started;
         if journal.complete {
             if let Some(report) = self.already_done(&mut p, &journal).await? {
@@ -814,9 +880,15 @@ impl<'a> Setup<'a> {
         }
         p.master_changes = journal.master_changes.clone();
         p.replica_changes = journal.replica_changes.clone();
-        let checked = self.check_with(&mut p, &mut journal).await?;
+        let checked = match checked {
+            Some(c) if c.loaded_journal == loaded && !loaded.complete => {
+                journal = c.journal.clone();
+                c
+            }
+            _ => self.check_with(&mut p, &mut journal).await?,
+        };
         match self
-            .execute(&mut p, &checked, &mut journal, events.clone())
+            .execute_plan(&mut p, &checked, &mut journal, events.clone())
             .await
         {
             Ok(mut report) => {
@@ -834,6 +906,7 @@ impl<'a> Setup<'a> {
             Err((step, server, source)) => {
                 journal.stopped = Some(format!("step {step} failed on the {server}: {source}"));
                 self.restore_relaxed(&mut p, &mut journal).await;
+                self.restore_raised_master(&mut p, &mut journal).await;
                 self.revert_created_user(&mut p, &mut journal).await;
                 let _ = self.save(&journal);
                 Err(p.failed(step, server, source))
@@ -916,6 +989,36 @@ impl<'a> Setup<'a> {
         }
     }
 
+    /// After a failed run: puts back the master globals binary log protection raised (a
+    /// rerun would restore them first anyway; the journal keeps them until it worked).
+    async fn restore_raised_master(&self, p: &mut Progress<'_>, journal: &mut Journal) {
+        if journal.raised_master.is_empty() {
+            return;
+        }
+        let settings = journal.raised_master.clone();
+        match self
+            .master
+            .set_globals(&profile::restore_pairs(&settings))
+            .await
+        {
+            Ok(()) => {
+                p.changed(
+                    Role::Master,
+                    format!(
+                        "restored {}, since the setup failed",
+                        profile::describe(&settings, true)
+                    ),
+                );
+                profile::forget_restored(&mut journal.raised_master, &settings);
+                journal.master_changes = p.master_changes.clone();
+            }
+            Err(e) => p.notes.push(format!(
+                "The master's globals {} are still raised for the setup: restoring them failed ({e}); a rerun restores them, or run `SET GLOBAL` with the original values on the master.",
+                profile::describe(&settings, false)
+            )),
+        }
+    }
+
     async fn already_done(
         &self,
         p: &mut Progress<'_>,
@@ -968,7 +1071,7 @@ impl<'a> Setup<'a> {
         }))
     }
 
-    async fn execute(
+    async fn execute_plan(
         &self,
         p: &mut Progress<'_>,
         checked: &Checked,
@@ -1125,6 +1228,38 @@ impl<'a> Setup<'a> {
                     profile::forget_restored(&mut journal.relaxed, settings);
                     p.changed(
                         Role::Replica,
+                        format!("restored {}", profile::describe(settings, true)),
+                    );
+                }
+                Action::RaiseBinlogRetention { settings } => {
+                    // The originals are journaled before anything changes: after a crash
+                    // the rerun knows what to put back.
+                    profile::journal_pending(&mut journal.raised_master, settings);
+                    self.save(journal).map_err(fail)?;
+                    p.step(
+                        step,
+                        self.master.set_globals(&profile::relaxed_pairs(settings)),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    p.changed(
+                        Role::Master,
+                        format!(
+                            "binary log protection: {} (SET GLOBAL; restored at the end of the setup)",
+                            profile::describe(settings, false)
+                        ),
+                    );
+                }
+                Action::RestoreBinlogRetention { settings } => {
+                    p.step(
+                        step,
+                        self.master.set_globals(&profile::restore_pairs(settings)),
+                    )
+                    .await
+                    .map_err(fail)?;
+                    profile::forget_restored(&mut journal.raised_master, settings);
+                    p.changed(
+                        Role::Master,
                         format!("restored {}", profile::describe(settings, true)),
                     );
                 }
@@ -1315,6 +1450,14 @@ pub struct Checked {
     pub plan: Vec<Action>,
     /// The replica's current values of the fast-load profile's globals.
     pub replica_globals: Vec<(String, Option<String>)>,
+    /// The master globals binary log protection raises for the setup's duration (from
+    /// the checks, with the originals an interrupted earlier run journaled).
+    pub master_globals: Vec<crate::GlobalChange>,
+    /// The journal the plan was made from (after a stale one was set aside).
+    pub(crate) journal: Journal,
+    /// The journal as the checks loaded it: [`Setup::execute`] refuses a journal that
+    /// changed since (another run of the same setup went on in between).
+    pub(crate) loaded_journal: Journal,
 }
 
 #[cfg(test)]
@@ -2060,6 +2203,173 @@ mod tests {
             "{err}"
         );
         assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
+    }
+
+    /// A preflight that asks for binary log protection and records what it was told.
+    struct Protecting {
+        seen: std::sync::Mutex<Vec<PreflightContext>>,
+    }
+
+    fn retention_change() -> crate::GlobalChange {
+        crate::GlobalChange {
+            name: "binlog_expire_logs_seconds".into(),
+            original: "1".into(),
+            relaxed: "3600".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Preflight for Protecting {
+        async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
+            Ok(vec![])
+        }
+        async fn prepare(&self, context: &PreflightContext) -> Result<crate::Prepared, BoxError> {
+            self.seen.lock().unwrap().push(context.clone());
+            Ok(crate::Prepared::new(vec![]).master_globals(vec![retention_change()]))
+        }
+    }
+
+    fn no_fast_load_replica() -> (MockReplicaServer, MockDataCopier) {
+        let mut r = MockReplicaServer::new();
+        r.expect_probe().returning(|| Ok(info(2, false)));
+        r.expect_replication_status().returning(|| Ok(None));
+        r.expect_user_databases().returning(|| Ok(vec![]));
+        r.expect_configure().returning(|_, _| Ok(()));
+        r.expect_change_master().returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        replica_identity(&mut r);
+        let mut c = MockDataCopier::new();
+        c.expect_copy().returning(|_| {
+            Ok(CopyReport {
+                coordinates: Some(coords()),
+                ..Default::default()
+            })
+        });
+        c.expect_finished().returning(|| Ok(()));
+        (r, c)
+    }
+
+    #[tokio::test]
+    async fn binlog_protection_is_journaled_before_the_raise_and_restored_at_the_end() {
+        let store = Arc::new(MemJournal::default());
+        let (mut m, _) = healthy();
+        m.expect_create_replication_user()
+            .returning(|_, _, _| Ok(()));
+        let mut seq = Sequence::new();
+        let journaled = store.clone();
+        m.expect_set_globals()
+            .withf(|p| p == profile::relaxed_pairs(&[retention_change()]).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| {
+                let j = journaled.0.lock().unwrap().clone().expect("journal saved");
+                assert_eq!(j.raised_master, vec![retention_change()]);
+                Ok(())
+            });
+        m.expect_set_globals()
+            .withf(|p| p == profile::restore_pairs(&[retention_change()]).as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let (r, c) = no_fast_load_replica();
+        let checks = Protecting {
+            seen: Default::default(),
+        };
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(&*store)
+        .with_preflight(&checks);
+        let checked = setup.check(&NoEvents).await.expect("checks pass");
+        assert_eq!(
+            checked.plan.first(),
+            Some(&Action::RaiseBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+        assert_eq!(
+            checked.plan.last(),
+            Some(&Action::RestoreBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+        // Executed as checked: the checks do not run again.
+        setup
+            .execute(checked, Arc::new(NoEvents))
+            .await
+            .expect("setup runs");
+        assert_eq!(checks.seen.lock().unwrap().len(), 1);
+        assert!(store
+            .0
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .raised_master
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rerun_after_a_crash_judges_the_master_by_the_journaled_original() {
+        let store = Arc::new(MemJournal::default());
+        let mut j = Journal::new("db1:3306".into(), "r:1".into());
+        j.raised_master = vec![retention_change()];
+        store.save(&j).unwrap();
+        let (m, _) = healthy();
+        let (r, c) = no_fast_load_replica();
+        let checks = Protecting {
+            seen: Default::default(),
+        };
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(&*store)
+        .with_preflight(&checks);
+        let checked = setup.check(&NoEvents).await.expect("checks pass");
+        assert_eq!(
+            checks.seen.lock().unwrap()[0].master_raised,
+            vec![retention_change()]
+        );
+        // Still raised with the same value: kept raised, restored at the end to the
+        // journaled original.
+        assert!(!checked
+            .plan
+            .iter()
+            .any(|a| matches!(a, Action::RaiseBinlogRetention { .. })));
+        assert_eq!(
+            checked.plan.last(),
+            Some(&Action::RestoreBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
+        // Without protection this time: restored first.
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(&*store);
+        let checked = setup.check(&NoEvents).await.expect("checks pass");
+        assert_eq!(
+            checked.plan.first(),
+            Some(&Action::RestoreBinlogRetention {
+                settings: vec![retention_change()]
+            })
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, Coordinates, EventSink, ReplicationStatus, Secret, ServerInfo};
+use crate::{
+    BoxError, Coordinates, EventSink, Finding, GlobalChange, ReplicationStatus, Secret, ServerInfo,
+};
 
 /// Whether a login succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,16 @@ pub trait MasterServer: Send + Sync {
     /// (`IS_USED_LOCK`): the identity token a [`ReplicaServer::hold_lock`] took on the
     /// replica is visible here only when both are the same server. Reads only.
     async fn lock_in_use(&self, name: &str) -> Result<bool, BoxError>;
+    /// `SET GLOBAL name = value` for each pair, in order (runtime only, not persisted), as
+    /// the account that may change the master's settings. After an error, the pairs
+    /// before the failing one are applied and the rest are not. Default: refuses (a
+    /// master that cannot change its globals cannot protect its binary logs).
+    async fn set_globals(&self, pairs: &[(String, String)]) -> Result<(), BoxError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        Err("this master cannot change its global variables".into())
+    }
 }
 
 /// What identifies a server, read by [`MasterServer::identity`] and
@@ -296,6 +308,43 @@ pub trait Preflight: Send + Sync {
         let _ = context;
         self.findings().await
     }
+
+    /// The findings and the changes the checks decided for the setup (see [`Prepared`]).
+    /// `Setup` calls this one. Default: [`Preflight::findings_in`], no changes.
+    async fn prepare(&self, context: &PreflightContext) -> Result<Prepared, BoxError> {
+        Ok(Prepared::new(self.findings_in(context).await?))
+    }
+}
+
+/// What a [`Preflight`] found and decided: its findings, and the settings of the master
+/// the setup must change for its duration (the binary log retention, raised so that the
+/// logs the replica starts from are not purged). `Setup` plans those changes as
+/// [`Action::RaiseBinlogRetention`](crate::Action::RaiseBinlogRetention) before the copy
+/// and [`Action::RestoreBinlogRetention`](crate::Action::RestoreBinlogRetention) at the
+/// end, with the originals journaled before the change.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Prepared {
+    /// Every finding; blocking ones stop the setup before it changes anything.
+    pub findings: Vec<Finding>,
+    /// Master globals to raise for the setup's duration, with their original values.
+    pub master_globals: Vec<GlobalChange>,
+}
+
+impl Prepared {
+    /// Findings, no changes.
+    pub fn new(findings: Vec<Finding>) -> Self {
+        Prepared {
+            findings,
+            master_globals: Vec::new(),
+        }
+    }
+
+    /// Also raises these master globals for the setup's duration.
+    pub fn master_globals(mut self, changes: Vec<GlobalChange>) -> Self {
+        self.master_globals = changes;
+        self
+    }
 }
 
 /// What `Setup` knows when it runs the checks, from its journal.
@@ -308,6 +357,9 @@ pub struct PreflightContext {
     /// An earlier run of this setup began the copy: the user data on the replica that
     /// amsu recorded as its own is not foreign.
     pub resuming_copy: bool,
+    /// Master globals an interrupted earlier run of this setup raised and did not put
+    /// back, with their original values: check the master as it was before that run.
+    pub master_raised: Vec<GlobalChange>,
 }
 
 /// What a data copy reports.
@@ -356,6 +408,12 @@ pub trait DataCopier: Send + Sync {
     /// replica to resume with. Default: nothing.
     async fn finished(&self) -> Result<(), BoxError> {
         Ok(())
+    }
+    /// What the copy runs on each server, for a dry-run plan (passwords never shown,
+    /// placeholders in `<…>`). `None`: the logical copy's statements, which the renderer
+    /// of the plan knows. Default: `None`.
+    fn statements(&self) -> Option<Vec<String>> {
+        None
     }
 }
 

@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use amsu_core::{
     BoxError, Event, EventSink, Finding, Flavor, NoEvents, Role, ServerAddr, ServerInfo, Severity,
@@ -666,6 +666,15 @@ pub struct RetentionPlan {
 }
 
 impl RetentionPlan {
+    /// As the change the setup plans ([`amsu_core::Action::RaiseBinlogRetention`]).
+    pub fn change(&self) -> amsu_core::GlobalChange {
+        amsu_core::GlobalChange {
+            name: self.variable.clone(),
+            original: self.original.clone(),
+            relaxed: self.raised.clone(),
+        }
+    }
+
     /// `SET GLOBAL variable = raised`.
     pub fn raise_sql(&self) -> String {
         format!("SET GLOBAL {} = {}", self.variable, self.raised)
@@ -2075,7 +2084,6 @@ pub struct MysqlPreflight {
     admin: Option<ServerAddr>,
     replica: Option<ServerAddr>,
     options: CheckOptions,
-    plan: Mutex<Option<RetentionPlan>>,
     events: Arc<dyn EventSink>,
 }
 
@@ -2100,7 +2108,6 @@ impl MysqlPreflight {
             admin: None,
             replica: None,
             options: CheckOptions::default(),
-            plan: Mutex::new(None),
             events: Arc::new(NoEvents),
         }
     }
@@ -2195,12 +2202,6 @@ impl MysqlPreflight {
             replica_disk,
         })
     }
-
-    /// The retention raise found necessary by the last [`amsu_core::Preflight::findings`]
-    /// call, if any (used with `--protect-binlogs`).
-    pub fn retention_plan(&self) -> Option<RetentionPlan> {
-        self.plan.lock().expect("plan lock").clone()
-    }
 }
 
 async fn data_facts_accounts(s: &mut Session) -> Result<Option<Vec<(String, String)>>, MysqlError> {
@@ -2231,28 +2232,33 @@ impl amsu_core::Preflight for MysqlPreflight {
         &self,
         context: &amsu_core::PreflightContext,
     ) -> Result<Vec<Finding>, BoxError> {
-        let facts = self.facts().await?;
-        *self.plan.lock().expect("plan lock") =
-            retention_plan(&facts.master, facts.data.total_bytes());
+        Ok(self.prepare(context).await?.findings)
+    }
+
+    /// The findings, and with [`CheckOptions::protect_binlogs`] the binary log retention
+    /// raise the setup needs ([`retention_plan`]). The master is judged as it was before
+    /// an interrupted earlier run raised its retention (the journaled originals).
+    async fn prepare(
+        &self,
+        context: &amsu_core::PreflightContext,
+    ) -> Result<amsu_core::Prepared, BoxError> {
+        let mut facts = self.facts().await?;
+        for g in &context.master_raised {
+            if facts.master.variables.contains_key(&g.name) {
+                facts
+                    .master
+                    .variables
+                    .insert(g.name.clone(), g.original.clone());
+            }
+        }
         let mut opts = self.options.clone();
         opts.own_replication_config |= context.own_replication_config;
-        Ok(evaluate(&facts, &opts))
+        let raise = match retention_plan(&facts.master, facts.data.total_bytes()) {
+            Some(plan) if opts.protect_binlogs => vec![plan.change()],
+            _ => vec![],
+        };
+        Ok(amsu_core::Prepared::new(evaluate(&facts, &opts)).master_globals(raise))
     }
-}
-
-/// Raises the master's binary log retention as `plan` says (`SET GLOBAL`); undo with
-/// [`restore_retention`].
-pub async fn raise_retention(admin: &ServerAddr, plan: &RetentionPlan) -> Result<(), MysqlError> {
-    let mut s = Session::open_bounded(admin).await?;
-    let sql = plan.raise_sql();
-    s.exec(&sql, &sql).await
-}
-
-/// Puts the master's binary log retention back to what it was before [`raise_retention`].
-pub async fn restore_retention(admin: &ServerAddr, plan: &RetentionPlan) -> Result<(), MysqlError> {
-    let mut s = Session::open_bounded(admin).await?;
-    let sql = plan.restore_sql();
-    s.exec(&sql, &sql).await
 }
 
 mod accounts;

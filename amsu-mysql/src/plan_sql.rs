@@ -1,7 +1,7 @@
 //! The SQL behind each planned [`Action`], for `--dry-run`: exactly what the adapters in
 //! this crate send, with every password shown as `'***'`.
 
-use amsu_core::{Action, Coordinates, Positioning, ReplicationSource, Secret};
+use amsu_core::{Action, Checked, Coordinates, Positioning, ReplicationSource, Secret};
 
 use crate::dialect::{ChangeSourceOptions, Dialect};
 use crate::quote;
@@ -13,6 +13,22 @@ const PLACEHOLDER_POSITION: u64 = 987_654_321_987_654_321;
 /// Replaces [`PLACEHOLDER_POSITION`] in `sql` by `placeholder`.
 fn placeholder(sql: String, placeholder: &str) -> String {
     sql.replace(&PLACEHOLDER_POSITION.to_string(), placeholder)
+}
+
+/// Every action of a checked plan with the statements it runs, passwords redacted. The
+/// copy shows `copy` (the copier's own statements, [`amsu_core::DataCopier::statements`])
+/// when given, else the logical copy's.
+pub fn plan(checked: &Checked, copy: Option<Vec<String>>) -> Vec<(&Action, Vec<String>)> {
+    let dm = Dialect::new(checked.master.flavor, checked.master.version);
+    let dr = Dialect::new(checked.replica.flavor, checked.replica.version);
+    checked
+        .plan
+        .iter()
+        .map(|a| match (a, &copy) {
+            (Action::CopyData, Some(copy)) => (a, copy.clone()),
+            _ => (a, statements(a, &dm, &dr)),
+        })
+        .collect()
 }
 
 /// The statements `action` runs on its server (master or replica, see
@@ -67,6 +83,16 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             })
             .collect(),
         Action::RestoreReplicaSettings { settings } => amsu_core::profile::restore_pairs(settings)
+            .iter()
+            .filter_map(|(name, value)| set_global(name, value))
+            .collect(),
+        Action::RaiseBinlogRetention { settings } => settings
+            .iter()
+            .filter_map(|g| {
+                set_global(&g.name, &g.relaxed).map(|sql| format!("{sql}  -- was {}", g.original))
+            })
+            .collect(),
+        Action::RestoreBinlogRetention { settings } => amsu_core::profile::restore_pairs(settings)
             .iter()
             .filter_map(|(name, value)| set_global(name, value))
             .collect(),

@@ -195,6 +195,13 @@ impl MasterServer for MysqlMaster {
         Ok(())
     }
 
+    async fn set_globals(&self, pairs: &[(String, String)]) -> Result<(), BoxError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        set_globals(&mut self.admin_session().await?, pairs).await
+    }
+
     async fn binlog_position(&self) -> Result<Coordinates, BoxError> {
         let mut s = self.session().await?;
         Ok(binlog_position(&mut s).await?)
@@ -642,18 +649,22 @@ impl ReplicaServer for MysqlReplica {
         if pairs.is_empty() {
             return Ok(());
         }
-        let mut s = Session::open(&self.addr).await?;
-        for (name, value) in pairs {
-            let sql = crate::plan_sql::set_global(name, value).ok_or_else(|| {
-                s.unexpected(
-                    "setting a global",
-                    format!("refused the variable name `{name}`"),
-                )
-            })?;
-            s.exec(&sql, &sql).await?;
-        }
-        Ok(())
+        set_globals(&mut Session::open(&self.addr).await?, pairs).await
     }
+}
+
+/// `SET GLOBAL name = value` for each pair, in order, on `s`.
+async fn set_globals(s: &mut Session, pairs: &[(String, String)]) -> Result<(), BoxError> {
+    for (name, value) in pairs {
+        let sql = crate::plan_sql::set_global(name, value).ok_or_else(|| {
+            s.unexpected(
+                "setting a global",
+                format!("refused the variable name `{name}`"),
+            )
+        })?;
+        s.exec(&sql, &sql).await?;
+    }
+    Ok(())
 }
 
 /// After a wait slice that did not reach its target: fails when replication stopped (its

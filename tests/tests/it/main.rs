@@ -11,6 +11,7 @@ mod image;
 mod lock_retry;
 mod option_files;
 mod physical;
+mod plan_path;
 mod resume;
 mod resume_stream;
 mod s3;

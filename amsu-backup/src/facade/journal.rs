@@ -1,4 +1,5 @@
-//! The setup journal as a JSON file on the replica host, replaced atomically.
+//! The setup journal as a JSON file on the replica host, replaced atomically, with an
+//! exclusive lock held while the store lives (one run per setup).
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +42,7 @@ fn holder() -> String {
 }
 
 /// `$AMSU_JOURNAL_DIR` or `~/.amsu/journal`, one file per replica.
-pub fn default_path(replica: &ServerAddr) -> PathBuf {
+pub fn default_journal_path(replica: &ServerAddr) -> PathBuf {
     let dir = std::env::var_os("AMSU_JOURNAL_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".amsu/journal")))

@@ -1,0 +1,710 @@
+//! The façade: everything `amsu setup` and `amsu check` do, as a library.
+//!
+//! A typed [`SetupConfig`] says which servers, which [`CopyMethod`] and which options;
+//! [`Provision`] wires the adapters of `amsu-mysql`, the copier of the method with its own
+//! preflight, the MySQL preflight (with the same options) and the [`FileJournal`] into
+//! one [`amsu_core::Setup`]. Its [`Provision::check`] runs every check once and returns
+//! the plan ([`Checked`]); [`Provision::execute`] runs exactly that plan — the binary log
+//! protection, the replication user, the copy, `CHANGE MASTER`, the start — and then the
+//! steps after it: the replica's option file and the data verification. [`check`] and
+//! [`setup`] are the one-call forms; the `amsu` command line uses these same functions.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use amsu_backup::{setup, CopyMethod, SetupConfig};
+//! use amsu_core::{CancellationToken, NoEvents, ServerAddr};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let master: ServerAddr = "mysql://amsu@db1.example:3306".parse()?;
+//! let replica: ServerAddr = "mysql://root@db2.example:3306".parse()?;
+//! let config = SetupConfig::new(master, replica)
+//!     .method(CopyMethod::logical())
+//!     .protect_binlogs(true)
+//!     .wait_caught_up(true);
+//! let outcome = setup(config, Arc::new(NoEvents), CancellationToken::new()).await?;
+//! println!("replicating from {}", outcome.report.master.version_string);
+//! # Ok(())
+//! # }
+//! ```
+
+mod journal;
+
+/// The README's library example, compiled as a doc-test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amsu_core::{
+    Action, BoxError, CancellationToken, Checked, DataCopier, EventSink, MasterServer, Positioning,
+    Preflight, ReplicationTls, Secret, ServerAddr, Setup, SetupOptions, SetupReport,
+};
+use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
+use amsu_mysql::grants::StepKind;
+use amsu_mysql::replica_config::ReplicaConfig;
+use amsu_mysql::verify::VerifyOutcome;
+use amsu_mysql::{MysqlMaster, MysqlReplica};
+use amsu_transfer::FtpTransport;
+
+pub use journal::{default_journal_path, FileJournal};
+
+use crate::{
+    ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
+    PhysicalOptions, PhysicalSource, ReplicaService,
+};
+
+/// How the data is copied. Each method carries only what it uses, so no invalid mix of
+/// options can be expressed; [`Provision`] builds its copier and gives the MySQL preflight
+/// the matching privilege checks.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum CopyMethod {
+    /// A consistent logical snapshot over the MySQL protocol, loaded in parallel.
+    Logical {
+        /// Threads, governor, chunk size.
+        options: LogicalOptions,
+    },
+    /// The master writes each chunk with `SELECT … INTO OUTFILE` into its
+    /// `secure_file_priv` directory, which `ftp` serves to the replica host.
+    Outfile {
+        /// The FTP/FTPS endpoint serving the master's `secure_file_priv` directory.
+        ftp: Arc<FtpTransport>,
+        /// Parallel chunk writers and loaders.
+        threads: usize,
+        /// Keep the run directory as an image for further replicas.
+        keep_image: bool,
+    },
+    /// mariadb-backup: the replica's data directory is replaced by a prepared backup.
+    Physical {
+        /// Where the backup comes from.
+        source: PhysicalSource,
+        /// How the replica server is stopped and started.
+        service: Arc<dyn ReplicaService>,
+        /// Data and work directories, parallelism, rate.
+        options: PhysicalOptions,
+    },
+    /// A logical image made earlier (`amsu backup`), loaded into the replica.
+    Image {
+        /// Where the image is.
+        source: ImageSource,
+        /// Parallel loaders.
+        threads: usize,
+        /// The key the image's signature is checked with, if it is signed.
+        key: Option<ImageKey>,
+    },
+}
+
+impl fmt::Debug for CopyMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl CopyMethod {
+    /// The logical method with its default options.
+    pub fn logical() -> Self {
+        CopyMethod::Logical {
+            options: LogicalOptions::default(),
+        }
+    }
+
+    /// The method's name: `logical`, `outfile`, `physical` or `image`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CopyMethod::Logical { .. } => "logical",
+            CopyMethod::Outfile { .. } => "outfile",
+            CopyMethod::Physical { .. } => "physical",
+            CopyMethod::Image { .. } => "image",
+        }
+    }
+
+    /// What the method does on the master, for the privilege checks.
+    fn snapshot(&self) -> StepKind {
+        match self {
+            CopyMethod::Logical { .. } | CopyMethod::Image { .. } => StepKind::LogicalSnapshot,
+            CopyMethod::Outfile { .. } => StepKind::OutfileSnapshot,
+            CopyMethod::Physical { .. } => StepKind::PhysicalBackup,
+        }
+    }
+
+    fn copier(&self, master: &ServerAddr, replica: &ServerAddr) -> Copier {
+        match self.clone() {
+            CopyMethod::Logical { options } => {
+                Copier::Logical(LogicalCopy::new(master.clone(), replica.clone(), options))
+            }
+            CopyMethod::Outfile {
+                ftp,
+                threads,
+                keep_image,
+            } => Copier::Outfile(
+                OutfileCopy::new(master.clone(), replica.clone(), ftp)
+                    .threads(threads)
+                    .keep_image(keep_image),
+            ),
+            CopyMethod::Physical {
+                source,
+                service,
+                options,
+            } => Copier::Physical(PhysicalCopy::new(
+                master.clone(),
+                replica.clone(),
+                source,
+                service,
+                options,
+            )),
+            CopyMethod::Image {
+                source,
+                threads,
+                key,
+            } => Copier::Image(
+                ImageRestore::new(source, replica.clone())
+                    .threads(threads)
+                    .master(master.clone())
+                    .key(key),
+            ),
+        }
+    }
+}
+
+/// The copier of a [`CopyMethod`], with its own preflight.
+enum Copier {
+    Logical(LogicalCopy),
+    Outfile(OutfileCopy),
+    Image(ImageRestore),
+    Physical(PhysicalCopy),
+}
+
+impl Copier {
+    fn copier(&self) -> &dyn DataCopier {
+        match self {
+            Copier::Logical(c) => c,
+            Copier::Outfile(c) => c,
+            Copier::Image(c) => c,
+            Copier::Physical(c) => c,
+        }
+    }
+
+    fn preflight(&self) -> &dyn Preflight {
+        match self {
+            Copier::Logical(c) => c,
+            Copier::Outfile(c) => c,
+            Copier::Image(c) => c,
+            Copier::Physical(c) => c,
+        }
+    }
+}
+
+/// Everything one setup needs: the servers, the copy method and the options of
+/// `amsu setup`. Build it with [`SetupConfig::new`] and the by-value setters; each
+/// setter documents its default.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SetupConfig {
+    master: ServerAddr,
+    replica: ServerAddr,
+    admin: Option<ServerAddr>,
+    method: CopyMethod,
+    master_host_for_replica: Option<String>,
+    repl_user: String,
+    repl_password: Option<Secret>,
+    new_repl_password: Option<Secret>,
+    force: bool,
+    protect_binlogs: bool,
+    fast_load: bool,
+    resize_redo_log: bool,
+    wait_caught_up: bool,
+    catch_up_timeout: Duration,
+    tls: ReplicationTls,
+    positioning: Positioning,
+    journal: Option<PathBuf>,
+    use_journal: bool,
+    replica_config_file: Option<(PathBuf, Option<String>)>,
+    verify: bool,
+}
+
+impl fmt::Debug for SetupConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // ServerAddr's Debug hides passwords; the replication passwords are not shown.
+        f.debug_struct("SetupConfig")
+            .field("master", &self.master)
+            .field("replica", &self.replica)
+            .field("admin", &self.admin)
+            .field("method", &self.method)
+            .field("repl_user", &self.repl_user)
+            .field("force", &self.force)
+            .field("protect_binlogs", &self.protect_binlogs)
+            .field("journal", &self.journal)
+            .field("verify", &self.verify)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SetupConfig {
+    /// A setup of `replica` from `master` (whose URL user is the one the copy reads as).
+    /// Defaults: the logical method, no admin account, replication user `amsu_repl` with
+    /// a generated password, not forced, no binary log protection, the fast-load profile
+    /// on, no redo log resize, no wait for the catch-up (600 s when waited for), file and
+    /// position replication without TLS, the journal at [`default_journal_path`], no
+    /// option file, no verification.
+    pub fn new(master: ServerAddr, replica: ServerAddr) -> Self {
+        SetupConfig {
+            master,
+            replica,
+            admin: None,
+            method: CopyMethod::logical(),
+            master_host_for_replica: None,
+            repl_user: "amsu_repl".into(),
+            repl_password: None,
+            new_repl_password: None,
+            force: false,
+            protect_binlogs: false,
+            fast_load: true,
+            resize_redo_log: false,
+            wait_caught_up: false,
+            catch_up_timeout: Duration::from_secs(600),
+            tls: ReplicationTls::default(),
+            positioning: Positioning::FilePosition,
+            journal: None,
+            use_journal: true,
+            replica_config_file: None,
+            verify: false,
+        }
+    }
+
+    /// How the data is copied. Default: [`CopyMethod::logical`].
+    pub fn method(mut self, method: CopyMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// An account of the master that creates the replication user and changes the
+    /// master's settings, when the URL user may not. Default: the URL user.
+    pub fn admin(mut self, admin: Option<ServerAddr>) -> Self {
+        self.admin = admin;
+        self
+    }
+
+    /// The master's host name as the replica reaches it. Default: the master URL's host.
+    pub fn master_host_for_replica(mut self, host: Option<String>) -> Self {
+        self.master_host_for_replica = host;
+        self
+    }
+
+    /// The replication user. Default: `amsu_repl`.
+    pub fn repl_user(mut self, user: impl Into<String>) -> Self {
+        self.repl_user = user.into();
+        self
+    }
+
+    /// The replication user's password, when it exists already (or to create it with).
+    /// Default: none.
+    pub fn repl_password(mut self, password: Option<Secret>) -> Self {
+        self.repl_password = password;
+        self
+    }
+
+    /// The password to create a new replication user with. Default: generated.
+    pub fn new_repl_password(mut self, password: Option<Secret>) -> Self {
+        self.new_repl_password = password;
+        self
+    }
+
+    /// Drop the replica's user databases and replace its replication configuration.
+    /// Default: false (such a replica is refused).
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Raise a binary log retention too short for the setup, for its duration (a
+    /// journaled plan step, restored at the end and by a rerun after a crash). Default:
+    /// false (a too short retention blocks the setup).
+    pub fn protect_binlogs(mut self, protect: bool) -> Self {
+        self.protect_binlogs = protect;
+        self
+    }
+
+    /// Relax the replica's durability while the copy loads. Default: true.
+    pub fn fast_load(mut self, fast_load: bool) -> Self {
+        self.fast_load = fast_load;
+        self
+    }
+
+    /// Also grow the replica's redo log while the copy loads. Default: false.
+    pub fn resize_redo_log(mut self, resize: bool) -> Self {
+        self.resize_redo_log = resize;
+        self
+    }
+
+    /// Wait until the replica applied everything the master had written. Default: false
+    /// (always waited for with [`verify`](Self::verify)).
+    pub fn wait_caught_up(mut self, wait: bool) -> Self {
+        self.wait_caught_up = wait;
+        self
+    }
+
+    /// How long to wait for the catch-up (and for the verification). Default: 600 s.
+    pub fn catch_up_timeout(mut self, timeout: Duration) -> Self {
+        self.catch_up_timeout = timeout;
+        self
+    }
+
+    /// TLS of the replication connection. Default: none.
+    pub fn tls(mut self, tls: ReplicationTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// File and position, or GTID, replication. Default: file and position.
+    pub fn positioning(mut self, positioning: Positioning) -> Self {
+        self.positioning = positioning;
+        self
+    }
+
+    /// Where the journal is kept. Default: [`default_journal_path`] of the replica.
+    pub fn journal(mut self, path: Option<PathBuf>) -> Self {
+        self.journal = path;
+        self
+    }
+
+    /// Checks and runs as a fresh setup, without reading or writing a journal (what an
+    /// earlier interrupted or finished run did is not taken into account, and a rerun
+    /// does not resume). Default: journaled.
+    pub fn without_journal(mut self) -> Self {
+        self.use_journal = false;
+        self
+    }
+
+    /// After the setup, write the replica's settings as an option file at `path` (with
+    /// `report_host`, if given). Default: none.
+    pub fn replica_config_file(mut self, path: PathBuf, report_host: Option<String>) -> Self {
+        self.replica_config_file = Some((path, report_host));
+        self
+    }
+
+    /// After the setup, compare the data of both servers. Default: false.
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// The master.
+    pub fn master_addr(&self) -> &ServerAddr {
+        &self.master
+    }
+
+    /// The replica.
+    pub fn replica_addr(&self) -> &ServerAddr {
+        &self.replica
+    }
+
+    /// The admin account, if any.
+    pub fn admin_addr(&self) -> Option<&ServerAddr> {
+        self.admin.as_ref()
+    }
+
+    /// The replication user.
+    pub fn repl_user_name(&self) -> &str {
+        &self.repl_user
+    }
+
+    /// The copy method.
+    pub fn copy_method(&self) -> &CopyMethod {
+        &self.method
+    }
+
+    /// The journal's path.
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(|| default_journal_path(&self.replica))
+    }
+
+    fn check_options(&self) -> CheckOptions {
+        CheckOptions {
+            force: self.force,
+            protect_binlogs: self.protect_binlogs,
+            repl_user: self.repl_user.clone(),
+            snapshot: self.method.snapshot(),
+            ..CheckOptions::default()
+        }
+    }
+
+    fn setup_options(&self) -> SetupOptions {
+        SetupOptions::new(
+            self.master_host_for_replica
+                .clone()
+                .unwrap_or_else(|| self.master.host.clone()),
+            self.master.port,
+        )
+        .repl_user(self.repl_user.clone())
+        .repl_password(self.repl_password.clone())
+        .new_repl_password(self.new_repl_password.clone())
+        .force(self.force)
+        .fast_load(self.fast_load)
+        .resize_redo_log(self.resize_redo_log)
+        .wait_caught_up(self.wait_caught_up || self.verify)
+        .replica_id(format!("{}:{}", self.replica.host, self.replica.port))
+        .catch_up_timeout(self.catch_up_timeout)
+        .tls(self.tls.clone())
+        .positioning(self.positioning)
+    }
+}
+
+/// What a finished [`Provision::execute`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SetupOutcome {
+    /// The setup's report.
+    pub report: SetupReport,
+    /// The option file written ([`SetupConfig::replica_config_file`]), and what it says.
+    pub replica_config: Option<(PathBuf, ReplicaConfig)>,
+    /// The comparison of the data ([`SetupConfig::verify`]).
+    pub verify: Option<VerifyOutcome>,
+}
+
+/// A failed [`Provision::execute`] or [`setup`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The checks or the plan failed (see [`amsu_core::Error`]: nothing changed, or
+    /// what was changed, and whether a rerun resumes).
+    #[error(transparent)]
+    Setup(#[from] amsu_core::Error),
+    /// The replica is set up and replicating, but its option file was not written.
+    #[error("the replica is set up and replicating, but its option file {} was not written: {source}", path.display())]
+    ReplicaConfig {
+        /// The option file.
+        path: PathBuf,
+        /// The setup's report.
+        report: Box<SetupReport>,
+        /// Why.
+        source: BoxError,
+    },
+    /// The replica is set up and replicating, but comparing the data failed (or was
+    /// interrupted).
+    #[error("the replica is set up and replicating, but the verification failed: {source}")]
+    Verify {
+        /// The setup's report.
+        report: Box<SetupReport>,
+        /// The option file written before, if any.
+        replica_config: Option<(PathBuf, ReplicaConfig)>,
+        /// Why.
+        source: BoxError,
+    },
+}
+
+/// One setup, wired: the MySQL adapters, the copier of the method and its preflight, the
+/// MySQL preflight and the file journal. See the [module documentation](self).
+pub struct Provision {
+    config: SetupConfig,
+    master: MysqlMaster,
+    replica: MysqlReplica,
+    copier: Copier,
+    checks: MysqlPreflight,
+    journal: FileJournal,
+    options: SetupOptions,
+    cancel: CancellationToken,
+}
+
+impl fmt::Debug for Provision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provision")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provision {
+    /// Wires `config`; `events` hears the progress of the checks (the catalog read).
+    /// Nothing is contacted yet.
+    pub fn new(config: SetupConfig, events: Arc<dyn EventSink>) -> Self {
+        let mut master = MysqlMaster::new(config.master.clone());
+        if let Some(admin) = config.admin.clone() {
+            master = master.with_admin(admin);
+        }
+        let replica = MysqlReplica::new(config.replica.clone());
+        let copier = config.method.copier(&config.master, &config.replica);
+        let checks = MysqlPreflight::new(config.master.clone())
+            .events(events)
+            .admin(config.admin.clone())
+            .replica(Some(config.replica.clone()))
+            .options(config.check_options());
+        let journal = FileJournal::new(config.journal_path());
+        let options = config.setup_options();
+        Provision {
+            config,
+            master,
+            replica,
+            copier,
+            checks,
+            journal,
+            options,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Stops the run when `token` is cancelled (see
+    /// [`Setup::with_cancellation`](amsu_core::Setup::with_cancellation)); the
+    /// verification stops too. Default: never.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SetupConfig {
+        &self.config
+    }
+
+    /// The master, as the setup drives it.
+    pub fn master(&self) -> &dyn MasterServer {
+        &self.master
+    }
+
+    /// The copier of the method.
+    pub fn copier(&self) -> &dyn DataCopier {
+        self.copier.copier()
+    }
+
+    /// The method's own read-only checks (run by [`check`](Self::check) too).
+    pub fn method_preflight(&self) -> &dyn Preflight {
+        self.copier.preflight()
+    }
+
+    /// The journal's path.
+    pub fn journal_path(&self) -> PathBuf {
+        self.config.journal_path()
+    }
+
+    fn setup(&self) -> Setup<'_> {
+        let setup = Setup::new(
+            &self.master,
+            &self.replica,
+            self.copier.copier(),
+            self.options.clone(),
+        )
+        .with_cancellation(self.cancel.clone())
+        .with_preflight(&self.checks)
+        .with_preflight(self.copier.preflight());
+        if self.config.use_journal {
+            setup.with_journal(&self.journal)
+        } else {
+            setup
+        }
+    }
+
+    /// Every check, once, changing nothing: the findings and the plan, or
+    /// [`amsu_core::Error::Preconditions`] with the findings when one blocks.
+    pub async fn check(&self, events: &dyn EventSink) -> Result<Checked, amsu_core::Error> {
+        self.setup().check(events).await
+    }
+
+    /// The plan of `checked` with the statements each action runs (passwords redacted;
+    /// the copy's as its method describes them).
+    pub fn plan<'c>(&self, checked: &'c Checked) -> Vec<(&'c Action, Vec<String>)> {
+        amsu_mysql::plan_sql::plan(checked, self.copier.copier().statements())
+    }
+
+    /// Runs the plan of `checked` (from [`check`](Self::check)), then writes the
+    /// replica's option file and compares the data when configured.
+    pub async fn execute(
+        &self,
+        checked: Checked,
+        events: Arc<dyn EventSink>,
+    ) -> Result<SetupOutcome, SetupError> {
+        let report = self.setup().execute(checked, events).await?;
+        self.finish(report).await
+    }
+
+    /// The steps after the plan: the option file, the verification.
+    async fn finish(&self, report: SetupReport) -> Result<SetupOutcome, SetupError> {
+        let mut replica_config = None;
+        if let Some((path, report_host)) = &self.config.replica_config_file {
+            match write_replica_config(path, &self.config.replica, report_host.clone()).await {
+                Ok(c) => replica_config = Some((path.clone(), c)),
+                Err(source) => {
+                    return Err(SetupError::ReplicaConfig {
+                        path: path.clone(),
+                        report: Box::new(report),
+                        source,
+                    })
+                }
+            }
+        }
+        let mut verify = None;
+        if self.config.verify {
+            let compared = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => Err(BoxError::from(
+                    "interrupted during the verification; compare the data again later",
+                )),
+                r = amsu_mysql::verify::verify(
+                    &self.config.master,
+                    &self.config.replica,
+                    self.config.catch_up_timeout,
+                ) => r.map_err(BoxError::from),
+            };
+            match compared {
+                Ok(v) => verify = Some(v),
+                Err(source) => {
+                    return Err(SetupError::Verify {
+                        report: Box::new(report),
+                        replica_config,
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(SetupOutcome {
+            report,
+            replica_config,
+            verify,
+        })
+    }
+}
+
+/// The replica's settings, written as an option file at `path`.
+async fn write_replica_config(
+    path: &Path,
+    replica: &ServerAddr,
+    report_host: Option<String>,
+) -> Result<ReplicaConfig, BoxError> {
+    let c = amsu_mysql::replica_config::read(replica, report_host).await?;
+    let text = amsu_mysql::replica_config::option_snippet(&c, &replica.to_string());
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::write(&path, text).map_err(|e| (path, e)))
+        .await?
+        .map_err(|(path, e)| format!("cannot write {}: {e}", path.display()))?;
+    Ok(c)
+}
+
+/// Every check of a setup with `config`, once, changing nothing (what `amsu check` and
+/// `amsu setup --dry-run` show): the findings and the plan, or
+/// [`amsu_core::Error::Preconditions`] with the findings when one blocks.
+pub async fn check(
+    config: &SetupConfig,
+    events: Arc<dyn EventSink>,
+) -> Result<Checked, amsu_core::Error> {
+    Provision::new(config.clone(), events.clone())
+        .check(&*events)
+        .await
+}
+
+/// The whole `amsu setup`: every check, then the plan (binary log protection, replication
+/// user, copy, `CHANGE MASTER`, start, catch-up), journaled so that a rerun resumes, then
+/// the option file and the verification when configured. `cancel` stops it like a
+/// failure (resumable).
+pub async fn setup(
+    config: SetupConfig,
+    events: Arc<dyn EventSink>,
+    cancel: CancellationToken,
+) -> Result<SetupOutcome, SetupError> {
+    let p = Provision::new(config, events.clone()).with_cancellation(cancel);
+    let checked = p.check(&*events).await?;
+    p.execute(checked, events).await
+}
