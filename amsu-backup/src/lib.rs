@@ -14,6 +14,7 @@
 mod backup;
 pub mod catalog;
 pub mod encode;
+pub mod fanout;
 pub mod governor;
 pub mod image;
 mod image_restore;

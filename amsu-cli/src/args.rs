@@ -258,9 +258,26 @@ pub struct SetupArgs {
     /// The master: mysql://USER[:PASSWORD]@HOST[:PORT].
     #[arg(long, value_name = "URL", help_heading = "Servers")]
     pub master: String,
-    /// The replica: mysql://USER[:PASSWORD]@HOST[:PORT].
-    #[arg(long, value_name = "URL", help_heading = "Servers")]
-    pub replica: String,
+    /// The replica: mysql://USER[:PASSWORD]@HOST[:PORT]. Give it several times to seed
+    /// many replicas from one read of the master (fan-out): the master is dumped once
+    /// into a spool image (--spool) and every replica is loaded from it in parallel, each
+    /// with its own journal, progress and verify; one failing replica does not stop the
+    /// others.
+    #[arg(long, value_name = "URL", help_heading = "Servers", required = true)]
+    pub replica: Vec<String>,
+    /// Fan-out: the local directory the master is dumped into once [default:
+    /// JOURNAL_DIR/spool/MASTERHOST_PORT]. A complete image there is reused (a rerun for
+    /// a replica that failed resumes from it); it is removed when every replica is done.
+    /// Given with one --replica, that replica is seeded through the spool too.
+    #[arg(long, value_name = "DIR", help_heading = "Copy")]
+    pub spool: Option<PathBuf>,
+    /// Fan-out: keep the spool image when every replica is done.
+    #[arg(long, help_heading = "Copy")]
+    pub keep_spool: bool,
+    /// Fan-out: the size of the spool image's data chunks (`K`, `M`, `G` suffixes)
+    /// [default: 32M]. A replica that fails resumes chunk by chunk.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]
+    pub chunk_size: Option<u64>,
     /// A master user with CREATE USER (and SUPER for server_id), when the master URL's
     /// user lacks them. Password from AMSU_ADMIN_PASSWORD or --admin-password-file.
     #[arg(long, value_name = "USER", help_heading = "Servers")]
@@ -500,9 +517,10 @@ pub struct RestoreArgs {
     /// The image: a local directory, ftp://… / ftps://… or s3://BUCKET/PREFIX.
     #[arg(long, value_name = "DIR|URL")]
     pub image: String,
-    /// The replica URL.
-    #[arg(long, value_name = "URL")]
-    pub replica: String,
+    /// The replica URL; give it several times to load the image into many replicas in
+    /// parallel (each on its own: one failing replica does not stop the others).
+    #[arg(long, value_name = "URL", required = true)]
+    pub replica: Vec<String>,
     /// After loading, point the replica at the master (the image's coordinates) and start
     /// replicating as the replication user (--repl-user; created with REPLICATION SLAVE
     /// only by the master URL's user when missing, its generated password kept like

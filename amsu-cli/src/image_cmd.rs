@@ -432,7 +432,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
 
 /// `amsu restore`.
 pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
-    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let replica = replica_addr(&a.replica[0], &a.passwords)?;
     let master = match (&a.master, a.start_replication) {
         (Some(m), true) => Some(master_addr(m, &a.passwords)?),
         (None, true) => {
