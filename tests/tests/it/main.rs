@@ -2,6 +2,7 @@
 
 mod check;
 mod cli_contract;
+mod fanout;
 mod fast_load;
 mod fidelity;
 mod hostile;
