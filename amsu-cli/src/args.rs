@@ -490,6 +490,10 @@ pub struct BackupArgs {
     /// Compress the chunks with zstd.
     #[arg(long)]
     pub zstd: bool,
+    /// The size of the image's data chunks (`K`, `M`, `G` suffixes) [default: 32M].
+    /// Smaller chunks upload on more parallel streams and resume in smaller steps.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
+    pub chunk_size: Option<u64>,
     /// Sign the image: an HMAC-SHA-256 of its manifest with the secret key in FILE
     /// (at least 16 bytes; trailing line breaks ignored), written to manifest.sig.
     #[arg(long, value_name = "FILE")]

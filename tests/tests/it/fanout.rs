@@ -172,7 +172,10 @@ async fn three_replicas_from_one_read_one_killed_mid_load_and_resumed() {
         }
     }
     let last = ls.last().unwrap();
-    assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("result"), Some(1)));
+    assert_eq!(
+        (last["event"].as_str(), last["exit_code"].as_i64()),
+        (Some("result"), Some(1))
+    );
     assert!(
         spool.join("manifest.json").is_file(),
         "the spool is kept while a replica is not done"
@@ -202,9 +205,15 @@ async fn three_replicas_from_one_read_one_killed_mid_load_and_resumed() {
     .await;
     assert_eq!(rerun.code, Some(0), "{}", rerun.text());
     let ls = lines(&rerun.stdout);
-    assert!(events(&ls, "commit_blocked").is_empty(), "the master is not read again");
+    assert!(
+        events(&ls, "commit_blocked").is_empty(),
+        "the master is not read again"
+    );
     assert_eq!(events(&ls, "spool")[0]["reused"], true);
-    assert!(!spool.exists(), "the spool is removed once every replica is done");
+    assert!(
+        !spool.exists(),
+        "the spool is removed once every replica is done"
+    );
 
     let commits = writer.stop().await;
     assert!(commits > 20);
@@ -213,7 +222,9 @@ async fn three_replicas_from_one_read_one_killed_mid_load_and_resumed() {
         wait_caught_up(&m, &r).await;
         assert_eq!(checksums(&r).await, want, "{r} equals the master");
         assert_eq!(
-            scalar(&r, "SELECT SUM(balance) FROM bank.accounts").await.as_deref(),
+            scalar(&r, "SELECT SUM(balance) FROM bank.accounts")
+                .await
+                .as_deref(),
             Some("1000000")
         );
     }
@@ -262,12 +273,17 @@ async fn two_replica_urls_naming_one_server_are_refused_before_any_change() {
     }
     assert!(!spool.exists());
     assert_eq!(
-        scalar(&m, "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'")
-            .await
-            .as_deref(),
+        scalar(
+            &m,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'"
+        )
+        .await
+        .as_deref(),
         Some("0")
     );
-    assert!(query(&p.replica.addr(), "SHOW SLAVE STATUS").await.is_empty());
+    assert!(query(&p.replica.addr(), "SHOW SLAVE STATUS")
+        .await
+        .is_empty());
     assert!(query(&m, "SHOW SLAVE STATUS").await.is_empty());
 }
 
@@ -282,12 +298,22 @@ async fn restore_loads_one_image_into_two_replicas() {
     create_bank(&m, "bank", 500).await;
     let img = p.dir.path().join("image");
     let out = amsu_output(
-        &["backup", "--master", &p.master.url(), "--out", img.to_str().unwrap()],
+        &[
+            "backup",
+            "--master",
+            &p.master.url(),
+            "--out",
+            img.to_str().unwrap(),
+        ],
         &[],
     )
     .await;
     assert_eq!(out.code, Some(0), "{}", out.text());
-    exec(&m, &["UPDATE bank.accounts SET touched = touched + 1 WHERE id < 10"]).await;
+    exec(
+        &m,
+        &["UPDATE bank.accounts SET touched = touched + 1 WHERE id < 10"],
+    )
+    .await;
     let out = amsu_output(
         &[
             "restore",
