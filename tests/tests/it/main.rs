@@ -13,6 +13,7 @@ mod lock_retry;
 mod physical;
 mod resume;
 mod s3;
+mod s3_stream;
 mod sandbox;
 mod scale;
 mod setup;
