@@ -62,7 +62,8 @@ impl ImageBackup {
         self
     }
 
-    /// Compresses chunks with zstd at `level` (`None`: plain).
+    /// Compresses chunks with zstd at `level` (`None`: plain), multi-threaded: each of
+    /// the `threads` writers gets its share of the machine's cores.
     pub fn zstd(mut self, level: Option<i32>) -> Self {
         self.zstd = level;
         self
@@ -84,6 +85,7 @@ impl ImageBackup {
         let writer = Arc::new(
             ImageWriter::create(&self.dir)?
                 .zstd(self.zstd)
+                .zstd_workers(ImageWriter::auto_zstd_workers(self.threads))
                 .key(self.key.clone()),
         );
         let mut ctl = Session::open(&self.master).await?;
