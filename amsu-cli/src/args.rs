@@ -265,19 +265,9 @@ pub struct SetupArgs {
     /// others.
     #[arg(long, value_name = "URL", help_heading = "Servers", required = true)]
     pub replica: Vec<String>,
-    /// Fan-out: the local directory the master is dumped into once [default:
-    /// JOURNAL_DIR/spool/MASTERHOST_PORT]. A complete image there is reused (a rerun for
-    /// a replica that failed resumes from it); it is removed when every replica is done.
-    /// Given with one --replica, that replica is seeded through the spool too.
-    #[arg(long, value_name = "DIR", help_heading = "Copy")]
-    pub spool: Option<PathBuf>,
-    /// Fan-out: keep the spool image when every replica is done.
-    #[arg(long, help_heading = "Copy")]
-    pub keep_spool: bool,
-    /// Fan-out: the size of the spool image's data chunks (`K`, `M`, `G` suffixes)
-    /// [default: 32M]. A replica that fails resumes chunk by chunk.
-    #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]
-    pub chunk_size: Option<u64>,
+    /// Fan-out options (several --replica).
+    #[command(flatten)]
+    pub fanout: Box<FanoutArgs>,
     /// A master user with CREATE USER (and SUPER for server_id), when the master URL's
     /// user lacks them. Password from AMSU_ADMIN_PASSWORD or --admin-password-file.
     #[arg(long, value_name = "USER", help_heading = "Servers")]
@@ -396,6 +386,24 @@ pub struct SetupArgs {
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,
+}
+
+/// Fan-out options of `amsu setup` (several `--replica`, or `--spool`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FanoutArgs {
+    /// Fan-out: the local directory the master is dumped into once [default:
+    /// JOURNAL_DIR/spool/MASTERHOST_PORT]. A complete image there is reused (a rerun for
+    /// a replica that failed resumes from it); it is removed when every replica is done.
+    /// Given with one --replica, that replica is seeded through the spool too.
+    #[arg(long, value_name = "DIR", help_heading = "Copy")]
+    pub spool: Option<PathBuf>,
+    /// Fan-out: keep the spool image when every replica is done.
+    #[arg(long, help_heading = "Copy")]
+    pub keep_spool: bool,
+    /// Fan-out: the size of the spool image's data chunks (`K`, `M`, `G` suffixes)
+    /// [default: 32M]. A replica that fails resumes chunk by chunk.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]
+    pub chunk_size: Option<u64>,
 }
 
 /// TLS of the replica's connection to the master (`CHANGE MASTER TO MASTER_SSL…`). The

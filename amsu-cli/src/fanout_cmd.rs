@@ -28,7 +28,7 @@ use crate::{exit, json, master_addr, repl_creds, replica_addr, secrets, usage, E
 
 /// Whether `setup` runs as a fan-out: several `--replica`, or `--spool`.
 pub(crate) fn wanted(a: &SetupArgs) -> bool {
-    a.replica.len() > 1 || a.spool.is_some()
+    a.replica.len() > 1 || a.fanout.spool.is_some()
 }
 
 /// `amsu setup` with several `--replica` (or `--spool`).
@@ -80,7 +80,7 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         // A dry run reads nothing: each replica's plan is the logical copy's.
         (None, true) => None,
         (None, false) => {
-            let dir = a.spool.clone().unwrap_or_else(|| {
+            let dir = a.fanout.spool.clone().unwrap_or_else(|| {
                 let journal_dir = crate::journal::default_path(&master)
                     .parent()
                     .map(PathBuf::from)
@@ -97,7 +97,14 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
                 a.json,
             )
             .await?;
-            dump(&s, &master, a.threads.unwrap_or(2), a.chunk_size, a.json).await?;
+            dump(
+                &s,
+                &master,
+                a.threads.unwrap_or(2),
+                a.fanout.chunk_size,
+                a.json,
+            )
+            .await?;
             spool = Some(s);
             Some(dir_text)
         }
@@ -129,7 +136,7 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     let outcomes = futures_join(runs).await;
     let code = fanout::combined_exit_code(&outcomes);
     if let Some(s) = &spool {
-        if code == exit::OK && !a.keep_spool {
+        if code == exit::OK && !a.fanout.keep_spool {
             if let Err(e) = s.remove() {
                 errln!("cannot remove the spool {}: {e}", s.dir().display());
             }
