@@ -23,6 +23,7 @@ pub struct ImageBackup {
     chunk_bytes: u64,
     zstd: Option<i32>,
     key: Option<crate::ImageKey>,
+    on_file: Arc<Mutex<Option<tokio::sync::mpsc::UnboundedSender<FileEntry>>>>,
 }
 
 impl ImageBackup {
@@ -36,7 +37,17 @@ impl ImageBackup {
             chunk_bytes: 32 << 20,
             zstd: None,
             key: None,
+            on_file: Arc::default(),
         }
+    }
+
+    /// Sends every data chunk's manifest entry to `tx` as soon as its file is complete
+    /// (written and synced), while the dump goes on: an upload can stream the image as it
+    /// is written. The sender is dropped when [`run`](Self::run) returns, so the receiver
+    /// ends there.
+    pub fn on_file(mut self, tx: tokio::sync::mpsc::UnboundedSender<FileEntry>) -> Self {
+        self.on_file = Arc::new(Mutex::new(Some(tx)));
+        self
     }
 
     /// Parallel worker connections on the master.
@@ -51,7 +62,8 @@ impl ImageBackup {
         self
     }
 
-    /// Compresses chunks with zstd at `level` (`None`: plain).
+    /// Compresses chunks with zstd at `level` (`None`: plain), multi-threaded: each of
+    /// the `threads` writers gets its share of the machine's cores.
     pub fn zstd(mut self, level: Option<i32>) -> Self {
         self.zstd = level;
         self
@@ -69,9 +81,11 @@ impl ImageBackup {
         &self,
         events: Arc<dyn EventSink>,
     ) -> Result<(Manifest, CopyReport), ImageError> {
+        let on_file = self.on_file.lock().expect("lock").take();
         let writer = Arc::new(
             ImageWriter::create(&self.dir)?
                 .zstd(self.zstd)
+                .zstd_workers(ImageWriter::auto_zstd_workers(self.threads))
                 .key(self.key.clone()),
         );
         let mut ctl = Session::open(&self.master).await?;
@@ -88,6 +102,7 @@ impl ImageBackup {
             .map(|_| FileSink {
                 writer: writer.clone(),
                 done: done.clone(),
+                on_file: on_file.clone(),
             })
             .collect();
         let (dumped, _) = snapshot::dump(
@@ -99,6 +114,7 @@ impl ImageBackup {
             &events,
         )
         .await?;
+        drop(on_file);
         let mut done = std::mem::take(&mut *done.lock().expect("lock"));
         done.sort_by(|a: &(ChunkRef, FileEntry), b| a.0.path.cmp(&b.0.path));
         let schema = ImageSchema {
@@ -156,6 +172,7 @@ pub(crate) async fn source_of(
 struct FileSink {
     writer: Arc<ImageWriter>,
     done: Arc<Mutex<Vec<(ChunkRef, FileEntry)>>>,
+    on_file: Option<tokio::sync::mpsc::UnboundedSender<FileEntry>>,
 }
 
 #[async_trait]
@@ -200,6 +217,10 @@ impl ChunkSink for FileSink {
             rows,
             zstd: self.writer.compressed(),
         };
+        if let Some(tx) = &self.on_file {
+            // A receiver that is gone only means nobody streams the image.
+            let _ = tx.send(entry.clone());
+        }
         self.done.lock().expect("lock").push((chunk, entry));
         Ok((rows, bytes))
     }

@@ -15,6 +15,7 @@ mod backup;
 pub mod catalog;
 pub mod encode;
 pub mod facade;
+pub mod fanout;
 pub mod governor;
 pub mod image;
 mod image_restore;

@@ -258,9 +258,16 @@ pub struct SetupArgs {
     /// The master: mysql://USER[:PASSWORD]@HOST[:PORT].
     #[arg(long, value_name = "URL", help_heading = "Servers")]
     pub master: String,
-    /// The replica: mysql://USER[:PASSWORD]@HOST[:PORT].
-    #[arg(long, value_name = "URL", help_heading = "Servers")]
-    pub replica: String,
+    /// The replica: mysql://USER[:PASSWORD]@HOST[:PORT]. Give it several times to seed
+    /// many replicas from one read of the master (fan-out): the master is dumped once
+    /// into a spool image (--spool) and every replica is loaded from it in parallel, each
+    /// with its own journal, progress and verify; one failing replica does not stop the
+    /// others.
+    #[arg(long, value_name = "URL", help_heading = "Servers", required = true)]
+    pub replica: Vec<String>,
+    /// Fan-out options (several --replica).
+    #[command(flatten)]
+    pub fanout: Box<FanoutArgs>,
     /// A master user with CREATE USER (and SUPER for server_id), when the master URL's
     /// user lacks them. Password from AMSU_ADMIN_PASSWORD or --admin-password-file.
     #[arg(long, value_name = "USER", help_heading = "Servers")]
@@ -385,6 +392,24 @@ pub struct SetupArgs {
     pub passwords: PasswordFiles,
 }
 
+/// Fan-out options of `amsu setup` (several `--replica`, or `--spool`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FanoutArgs {
+    /// Fan-out: the local directory the master is dumped into once [default:
+    /// JOURNAL_DIR/spool/MASTERHOST_PORT]. A complete image there is reused (a rerun for
+    /// a replica that failed resumes from it); it is removed when every replica is done.
+    /// Given with one --replica, that replica is seeded through the spool too.
+    #[arg(long, value_name = "DIR", help_heading = "Copy")]
+    pub spool: Option<PathBuf>,
+    /// Fan-out: keep the spool image when every replica is done.
+    #[arg(long, help_heading = "Copy")]
+    pub keep_spool: bool,
+    /// Fan-out: the size of the spool image's data chunks (`K`, `M`, `G` suffixes)
+    /// [default: 32M]. A replica that fails resumes chunk by chunk.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]
+    pub chunk_size: Option<u64>,
+}
+
 /// TLS of the replica's connection to the master (`CHANGE MASTER TO MASTER_SSL…`). The
 /// paths are on the replica's host: the replica server reads them.
 #[derive(Debug, Args, Clone, Default)]
@@ -477,6 +502,10 @@ pub struct BackupArgs {
     /// Compress the chunks with zstd.
     #[arg(long)]
     pub zstd: bool,
+    /// The size of the image's data chunks (`K`, `M`, `G` suffixes) [default: 32M].
+    /// Smaller chunks upload on more parallel streams and resume in smaller steps.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
+    pub chunk_size: Option<u64>,
     /// Sign the image: an HMAC-SHA-256 of its manifest with the secret key in FILE
     /// (at least 16 bytes; trailing line breaks ignored), written to manifest.sig.
     #[arg(long, value_name = "FILE")]
@@ -504,9 +533,10 @@ pub struct RestoreArgs {
     /// The image: a local directory, ftp://… / ftps://… or s3://BUCKET/PREFIX.
     #[arg(long, value_name = "DIR|URL")]
     pub image: String,
-    /// The replica URL.
-    #[arg(long, value_name = "URL")]
-    pub replica: String,
+    /// The replica URL; give it several times to load the image into many replicas in
+    /// parallel (each on its own: one failing replica does not stop the others).
+    #[arg(long, value_name = "URL", required = true)]
+    pub replica: Vec<String>,
     /// After loading, point the replica at the master (the image's coordinates) and start
     /// replicating as the replication user (--repl-user; created with REPLICATION SLAVE
     /// only by the master URL's user when missing, its generated password kept like

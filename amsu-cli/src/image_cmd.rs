@@ -8,11 +8,11 @@ use std::time::Duration;
 use amsu_backup::{
     CopyMethod, GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalOptions,
 };
-use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret};
+use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret, ServerAddr};
 use amsu_mysql::MysqlReplica;
 use amsu_transfer::{
-    is_s3_url, put_image, FtpConfig, FtpTransport, RetryPolicy, S3Config, S3Credentials,
-    S3Transport,
+    is_s3_url, put_image, FtpConfig, FtpTransport, ImageUpload, RetryPolicy, S3Config,
+    S3Credentials, S3Transport,
 };
 use anyhow::{anyhow, Context};
 
@@ -301,12 +301,10 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     }
     let master = master_addr(&a.master, &a.passwords)?;
     let key = image_key(a.image_key.as_deref())?;
-    let remote: Option<(Arc<dyn amsu_core::Transport>, String, usize)> = if is_s3_url(&a.out) {
-        let t = s3(&a.out, &a.s3_options)?;
-        // Files in flight: the store's parallel streams, at least --threads.
-        let streams = t.config().stream_count().max(a.threads.unwrap_or(2));
-        Some((t, String::new(), streams))
-    } else if is_ftp(&a.out) {
+    if is_s3_url(&a.out) {
+        return backup_streamed(a, master, key).await;
+    }
+    let remote: Option<(Arc<dyn amsu_core::Transport>, String, usize)> = if is_ftp(&a.out) {
         let (t, dir) = ftp_upload(&a.out, &a.ftp_options)?;
         Some((t, dir, a.threads.unwrap_or(2)))
     } else {
@@ -318,10 +316,13 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         .map_or_else(|| PathBuf::from(&a.out), |s| s.0.clone());
     let renderer = Arc::new(Renderer::new(a.json));
     let sink: Arc<dyn EventSink> = renderer.clone();
-    let b = ImageBackup::new(master.clone(), &dir)
+    let mut b = ImageBackup::new(master.clone(), &dir)
         .threads(a.threads.unwrap_or(2))
         .zstd(a.zstd.then_some(3))
         .key(key);
+    if let Some(n) = a.chunk_size {
+        b = b.chunk_bytes(n);
+    }
     let result = b.run(sink).await;
     renderer.finish();
     let (manifest, report) = result
@@ -353,6 +354,17 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
             "mb_per_s_per_stream": per_stream,
         }));
     }
+    say_backup(&a, &manifest, &report, upload);
+    Ok(exit::OK)
+}
+
+/// The closing lines of `amsu backup`.
+fn say_backup(
+    a: &BackupArgs,
+    manifest: &amsu_core::manifest::Manifest,
+    report: &amsu_core::CopyReport,
+    upload: Option<serde_json::Value>,
+) {
     if a.json {
         crate::json::emit(crate::json::Body::Manifest {
             location: shown(&a.out),
@@ -383,14 +395,84 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
                 u["mb_per_s_per_stream"].as_f64().unwrap_or(0.0),
                 u["streams"]
             );
+            if u["files_skipped"].as_u64().unwrap_or(0) > 0 {
+                outln!(
+                    "  {} files ({:.1} MB) were already in the store with the right checksum and were not sent again",
+                    u["files_skipped"],
+                    u["bytes_skipped"].as_f64().unwrap_or(0.0) / 1e6
+                );
+            }
         }
     }
+}
+
+/// `amsu backup --out s3://…`: every chunk is uploaded as soon as it is written, several
+/// at a time, while the dump goes on; the manifest goes up last. Files the store already
+/// holds with the right checksum (an interrupted or earlier upload) are not sent again.
+async fn backup_streamed(
+    a: BackupArgs,
+    master: ServerAddr,
+    key: Option<ImageKey>,
+) -> Result<i32, Exit> {
+    let failed = |e: anyhow::Error| Exit(exit::FAILED, e);
+    let t = s3(&a.out, &a.s3_options)?;
+    // Files in flight: the store's parallel streams, at least --threads.
+    let streams = t.config().stream_count().max(a.threads.unwrap_or(2));
+    let staging = Staging::new("backup");
+    let upload = ImageUpload::begin(&*t, &staging.0, "", streams, RetryPolicy::default())
+        .await
+        .with_context(|| format!("preparing the upload to {}", shown(&a.out)))
+        .map_err(failed)?;
+    let renderer = Arc::new(Renderer::new(a.json));
+    let sink: Arc<dyn EventSink> = renderer.clone();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut b = ImageBackup::new(master.clone(), &staging.0)
+        .threads(a.threads.unwrap_or(2))
+        .zstd(a.zstd.then_some(3))
+        .key(key)
+        .on_file(tx);
+    if let Some(n) = a.chunk_size {
+        b = b.chunk_bytes(n);
+    }
+    let (result, streamed) = tokio::join!(
+        async {
+            let r = b.run(sink).await;
+            drop(b);
+            r
+        },
+        upload.stream(rx)
+    );
+    renderer.finish();
+    let dumped = std::time::Instant::now();
+    let (manifest, report) = result
+        .with_context(|| format!("backup of {master} failed"))
+        .map_err(failed)?;
+    streamed.context("uploading the image").map_err(failed)?;
+    let stats = upload
+        .finish(&manifest.files)
+        .await
+        .context("uploading the image")
+        .map_err(failed)?;
+    drop(staging);
+    let upload = serde_json::json!({
+        "bytes": stats.bytes,
+        "seconds": stats.seconds,
+        "seconds_after_dump": dumped.elapsed().as_secs_f64(),
+        "streams": stats.streams,
+        "streamed": true,
+        "files": stats.files,
+        "files_skipped": stats.files_skipped,
+        "bytes_skipped": stats.bytes_skipped,
+        "mb_per_s": stats.mb_per_s(),
+        "mb_per_s_per_stream": stats.mb_per_s_per_stream(),
+    });
+    say_backup(&a, &manifest, &report, Some(upload));
     Ok(exit::OK)
 }
 
 /// `amsu restore`.
 pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
-    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let replica = replica_addr(&a.replica[0], &a.passwords)?;
     let master = match (&a.master, a.start_replication) {
         (Some(m), true) => Some(master_addr(m, &a.passwords)?),
         (None, true) => {

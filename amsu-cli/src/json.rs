@@ -275,6 +275,29 @@ pub enum Body {
         /// Where.
         paths: Vec<String>,
     },
+    /// Fan-out (several `--replica`): the image of the master every replica is seeded
+    /// from, dumped once (or reused from an earlier run).
+    Spool {
+        /// The spool directory (or the `--image` given).
+        path: String,
+        /// True when a complete image from an earlier run was reused.
+        reused: bool,
+    },
+    /// Fan-out: one replica's run ended (its own lines carry `"replica"` too).
+    ReplicaResult {
+        /// The replica (no password).
+        replica: String,
+        /// True when it is done.
+        ok: bool,
+        /// Its run's exit code (`null`: ended by a signal).
+        exit_code: Option<i32>,
+        /// Its error line's `error`, when it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<Value>,
+        /// The command that resumes this replica alone, when it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rerun: Option<String>,
+    },
     /// The command finished; always the last line of a run that did not fail.
     Result {
         /// The command.

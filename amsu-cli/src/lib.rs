@@ -8,6 +8,7 @@ mod output;
 mod args;
 mod demo;
 mod durable;
+mod fanout_cmd;
 mod image_cmd;
 mod interrupt;
 pub mod json;
@@ -63,11 +64,13 @@ pub async fn run(cli: Cli) -> i32 {
     init_logging(cli.verbose);
     let json = cli.command.json();
     let r = match cli.command {
+        Command::Setup(a) if fanout_cmd::wanted(&a) => fanout_cmd::setup(a).await,
         Command::Setup(a) => setup(a).await,
         Command::Check(a) => check(a).await,
         Command::Status(a) => status_cmd::status(a).await,
         Command::Verify(a) => verify_cmd::run(a).await,
         Command::Backup(a) => image_cmd::backup(a).await,
+        Command::Restore(a) if a.replica.len() > 1 => fanout_cmd::restore(a).await,
         Command::Restore(a) => image_cmd::restore(a).await,
         Command::Sandbox(a) => sandbox_cmd(a).await,
         Command::Demo(a) => demo::run(a).await,
@@ -313,7 +316,7 @@ fn admin_addr(
 /// came from, to keep it afterwards.
 fn setup_config(a: &SetupArgs) -> Result<(SetupConfig, repl_creds::ReplPassword), Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
-    let replica = replica_addr(&a.replica, &a.passwords)?;
+    let replica = replica_addr(&a.replica[0], &a.passwords)?;
     let admin = admin_addr(a.admin_user.as_ref(), &master, &a.passwords)?;
     let repl_pw = repl_creds::resolve(
         a.passwords.repl_password_file.as_deref(),

@@ -396,7 +396,7 @@ pub async fn put_image<T: Transport + ?Sized>(
     })
 }
 
-async fn put_checked<T: Transport + ?Sized>(
+pub(crate) async fn put_checked<T: Transport + ?Sized>(
     transport: &T,
     local: &Path,
     remote: &str,
@@ -445,7 +445,7 @@ fn parse_manifest(text: &str, location: &str) -> Result<Manifest, TransferError>
     Ok(m)
 }
 
-fn check_dir(dir: &str) -> Result<(), TransferError> {
+pub(crate) fn check_dir(dir: &str) -> Result<(), TransferError> {
     if dir.is_empty() {
         return Ok(());
     }

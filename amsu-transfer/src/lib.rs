@@ -38,6 +38,7 @@ mod image;
 mod local;
 mod retry;
 mod s3;
+mod stream;
 
 pub use error::TransferError;
 pub use ftp::{FtpConfig, FtpSecurity, FtpTransport, TlsTrust};
@@ -45,3 +46,4 @@ pub use image::{fetch_image, fetch_verified, put_image, sha256_file, FetchReport
 pub use local::LocalTransport;
 pub use retry::RetryPolicy;
 pub use s3::{is_s3_url, S3Config, S3Credentials, S3Transport};
+pub use stream::{ImageUpload, UploadStats, UPLOAD_STATE_FILE};

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli_contract;
+mod fanout;
 mod fast_load;
 mod fidelity;
 mod hostile;
@@ -15,6 +16,7 @@ mod plan_path;
 mod resume;
 mod resume_stream;
 mod s3;
+mod s3_stream;
 mod sandbox;
 mod scale;
 mod setup;

@@ -1,0 +1,544 @@
+//! Fan-out: `amsu setup --replica A --replica B …` and `amsu restore --replica A
+//! --replica B …`.
+//!
+//! The master is read once into a spool image ([`amsu_backup::fanout::Spool`]); then the
+//! amsu binary runs once per replica (`setup --image SPOOL --replica R`, or `restore`),
+//! all at the same time. A separate process per replica gives each one its own journal
+//! (the default journal path of that replica), its own progress (every line it prints is
+//! tagged with the replica), its own verify and its own failure: one replica that fails,
+//! hangs or is killed does not stop the others, and rerunning the command for it alone
+//! resumes from its journal and the kept spool.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use amsu_backup::fanout::{self, ReplicaOutcome, Spool, SpoolState};
+use amsu_backup::ImageBackup;
+use amsu_core::{EventSink, MasterServer, Secret, ServerAddr};
+use amsu_mysql::{MysqlMaster, MysqlReplica};
+use anyhow::anyhow;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::args::{Method, RestoreArgs, SetupArgs};
+use crate::image_cmd::shown;
+use crate::render::Renderer;
+use crate::{exit, json, master_addr, repl_creds, replica_addr, secrets, usage, Exit};
+
+/// Whether `setup` runs as a fan-out: several `--replica`, or `--spool`.
+pub(crate) fn wanted(a: &SetupArgs) -> bool {
+    a.replica.len() > 1 || a.fanout.spool.is_some()
+}
+
+/// `amsu setup` with several `--replica` (or `--spool`).
+pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
+    let several = a.replica.len() > 1;
+    if several && a.journal.is_some() {
+        return Err(usage(anyhow!(
+            "--journal names one replica's journal; with several --replica each replica has \
+             its own default journal (in AMSU_JOURNAL_DIR or ~/.amsu/journal)"
+        )));
+    }
+    if matches!(a.method, Method::Outfile | Method::Physical) {
+        return Err(usage(anyhow!(
+            "several --replica (or --spool) read the master once into a logical image; \
+             --method {} seeds one replica per run",
+            format!("{:?}", a.method).to_lowercase()
+        )));
+    }
+    if a.ftp.is_some() {
+        return Err(usage(anyhow!(
+            "--ftp is not used with several --replica (the master is read into --spool)"
+        )));
+    }
+    if a.passwords.ask_pass {
+        return Err(usage(anyhow!(
+            "--ask-pass asks once per process; with several --replica give the passwords \
+             by environment or --…-password-file"
+        )));
+    }
+    if !a.yes && !a.dry_run {
+        return Err(usage(anyhow!(
+            "amsu setup changes every replica and the master; pass --yes to confirm (or \
+             --dry-run to see each replica's plan)"
+        )));
+    }
+    let argv = own_argv("setup", &a.replica)?;
+    let master = master_addr(&a.master, &a.passwords)?;
+    let replicas = a
+        .replica
+        .iter()
+        .map(|r| replica_addr(r, &a.passwords))
+        .collect::<Result<Vec<_>, _>>()?;
+    identity_checks(Some(&master), &replicas).await?;
+
+    // Where the replicas are seeded from: the --image given, or the spool.
+    let mut spool = None;
+    let image = match (&a.image, a.dry_run) {
+        (Some(i), _) => Some(i.clone()),
+        // A dry run reads nothing: each replica's plan is the logical copy's.
+        (None, true) => None,
+        (None, false) => {
+            let dir = a.fanout.spool.clone().unwrap_or_else(|| {
+                let journal_dir = amsu_backup::default_journal_path(&master)
+                    .parent()
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                Spool::default_dir(&journal_dir, &master)
+            });
+            let s = Spool::new(dir);
+            let dir_text = s.dir().display().to_string();
+            ensure_repl_user(
+                &master,
+                a.admin_user.as_deref(),
+                &a.repl_user,
+                &a.passwords,
+                a.json,
+            )
+            .await?;
+            dump(
+                &s,
+                &master,
+                a.threads.unwrap_or(2),
+                a.fanout.chunk_size,
+                a.json,
+            )
+            .await?;
+            spool = Some(s);
+            Some(dir_text)
+        }
+    };
+
+    let runs = replicas.iter().zip(&a.replica).map(|(addr, url)| {
+        let mut args = argv.clone();
+        if a.image.is_none() {
+            if let Some(i) = &image {
+                args.extend(["--image".to_string(), i.clone()]);
+            }
+        }
+        args.extend(["--replica".to_string(), url.clone()]);
+        let rerun = match &spool {
+            Some(s) => {
+                let mut r = argv.clone();
+                r.extend([
+                    "--replica".to_string(),
+                    url.clone(),
+                    "--spool".to_string(),
+                    s.dir().display().to_string(),
+                ]);
+                r
+            }
+            None => args.clone(),
+        };
+        run_child(tag(addr), args, rerun, a.json)
+    });
+    let outcomes = futures_join(runs).await;
+    let code = fanout::combined_exit_code(&outcomes);
+    if let Some(s) = &spool {
+        if code == exit::OK && !a.fanout.keep_spool {
+            if let Err(e) = s.remove() {
+                errln!("cannot remove the spool {}: {e}", s.dir().display());
+            }
+        } else if code != exit::OK && !a.json {
+            errln!(
+                "The spool {} is kept: a rerun for the replicas that failed resumes from it.",
+                s.dir().display()
+            );
+        }
+    }
+    Ok(summary(json::CommandName::Setup, &outcomes, code, a.json))
+}
+
+/// `amsu restore` with several `--replica`: the image is loaded into each one by its own
+/// `amsu restore` process, at the same time.
+pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
+    let argv = own_argv("restore", &a.replica)?;
+    let replicas = a
+        .replica
+        .iter()
+        .map(|r| replica_addr(r, &a.passwords))
+        .collect::<Result<Vec<_>, _>>()?;
+    let master = match &a.master {
+        Some(m) if a.start_replication => Some(master_addr(m, &a.passwords)?),
+        _ => None,
+    };
+    identity_checks(master.as_ref(), &replicas).await?;
+    if let Some(m) = &master {
+        ensure_repl_user(m, None, &a.repl_user, &a.passwords, a.json).await?;
+    }
+    let runs = replicas.iter().zip(&a.replica).map(|(addr, url)| {
+        let mut args = argv.clone();
+        args.extend(["--replica".to_string(), url.clone()]);
+        run_child(tag(addr), args.clone(), args, a.json)
+    });
+    let outcomes = futures_join(runs).await;
+    let code = fanout::combined_exit_code(&outcomes);
+    Ok(summary(json::CommandName::Restore, &outcomes, code, a.json))
+}
+
+/// The replica as its lines are tagged: `HOST:PORT`.
+fn tag(r: &ServerAddr) -> String {
+    format!("{}:{}", r.host, r.port)
+}
+
+/// Runs every replica's future at once and waits for all of them.
+async fn futures_join<F: std::future::Future<Output = ReplicaOutcome> + Send + 'static>(
+    runs: impl Iterator<Item = F>,
+) -> Vec<ReplicaOutcome> {
+    let handles: Vec<_> = runs.map(tokio::spawn).collect::<Vec<_>>();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap_or_else(|e| ReplicaOutcome {
+            replica: format!("(lost: {e})"),
+            exit_code: None,
+        }));
+    }
+    out
+}
+
+/// This process's arguments after the program name, without `--replica`, `--spool` and
+/// `--keep-spool` (each replica's run gets its own). Refuses when they are not the command
+/// line this run was parsed from (amsu embedded in another program).
+fn own_argv(command: &str, replicas: &[String]) -> Result<Vec<String>, Exit> {
+    let all: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+        .map_err(|_| usage(anyhow!("several --replica need arguments in UTF-8")))?;
+    let mut out = Vec::with_capacity(all.len());
+    let mut seen = Vec::new();
+    let mut it = all.into_iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--replica" => seen.extend(it.next()),
+            "--spool" => {
+                it.next();
+            }
+            "--keep-spool" => {}
+            s if s.starts_with("--replica=") => seen.push(s["--replica=".len()..].to_string()),
+            s if s.starts_with("--spool=") => {}
+            _ => out.push(arg),
+        }
+    }
+    if seen != replicas || !out.iter().any(|a| a == command) {
+        return Err(usage(anyhow!(
+            "several --replica run the amsu binary once per replica: use the amsu command line"
+        )));
+    }
+    Ok(out)
+}
+
+/// The master is not one of the replicas, and no two replicas are one server: checked
+/// before anything changes (not overridable).
+async fn identity_checks(master: Option<&ServerAddr>, replicas: &[ServerAddr]) -> Result<(), Exit> {
+    let precondition = |e: amsu_core::BoxError| Exit(exit::PRECONDITION, anyhow!("{e}"));
+    if let Some(m) = master {
+        for r in replicas {
+            let same = amsu_core::distinct_servers(
+                &MysqlMaster::new(m.clone()),
+                &MysqlReplica::new(r.clone()),
+            )
+            .await
+            .map_err(precondition)?;
+            if let Some(f) = same {
+                return Err(Exit(
+                    exit::PRECONDITION,
+                    anyhow!("{}; nothing was changed. Fix: {}", f.problem, f.fix),
+                ));
+            }
+        }
+    }
+    if let Some(same) = fanout::distinct_replicas(replicas)
+        .await
+        .map_err(precondition)?
+    {
+        return Err(Exit(
+            exit::PRECONDITION,
+            anyhow!(
+                "{}; nothing was changed. Fix: {}",
+                same.finding.problem,
+                same.finding.fix
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The replication user exists (created here when missing, its generated password kept
+/// like `amsu setup` keeps it) before the replicas' runs start, so that they do not race
+/// to create it.
+async fn ensure_repl_user(
+    master: &ServerAddr,
+    admin_user: Option<&str>,
+    repl_user: &str,
+    passwords: &crate::args::PasswordFiles,
+    json_out: bool,
+) -> Result<(), Exit> {
+    let mut mm = MysqlMaster::new(master.clone());
+    if let Some(u) = admin_user {
+        let pw = secrets::password(
+            passwords.admin_password_file.as_deref(),
+            "AMSU_ADMIN_PASSWORD",
+        )
+        .map_err(usage)?;
+        mm = mm.with_admin(master.clone().user(u.to_string()).password(pw));
+    }
+    let ru = repl_creds::check_restore_user(
+        master,
+        &mm,
+        repl_user,
+        passwords.repl_password_file.as_deref(),
+    )
+    .await
+    .map_err(|(checked, e)| {
+        if checked {
+            Exit(exit::PRECONDITION, e)
+        } else {
+            usage(e)
+        }
+    })?;
+    if ru.create {
+        let pw = ru
+            .password
+            .password()
+            .cloned()
+            .unwrap_or_else(Secret::generate);
+        mm.create_replication_user(repl_user, "%", &pw)
+            .await
+            .map_err(|e| {
+                Exit(
+                    exit::PRECONDITION,
+                    anyhow!("creating the replication user '{repl_user}' on {master}: {e}; nothing else was changed"),
+                )
+            })?;
+        if !json_out {
+            outln!("Created user '{repl_user}'@'%' with REPLICATION SLAVE on {master}");
+        }
+    }
+    repl_creds::save_and_say(&ru.password, master, &mm, json_out).await;
+    Ok(())
+}
+
+/// Reads the master once into the spool, unless a complete image from an earlier run is
+/// there (a rerun for a replica that failed).
+async fn dump(
+    spool: &Spool,
+    master: &ServerAddr,
+    threads: usize,
+    chunk_bytes: Option<u64>,
+    json_out: bool,
+) -> Result<(), Exit> {
+    let failed = |e: anyhow::Error| Exit(exit::FAILED, e);
+    let state = spool.prepare().map_err(|e| {
+        failed(anyhow!(
+            "preparing the spool {}: {e}",
+            spool.dir().display()
+        ))
+    })?;
+    let path = spool.dir().display().to_string();
+    if state == SpoolState::Complete {
+        if json_out {
+            json::emit(json::Body::Spool { path, reused: true });
+        } else {
+            outln!("Reusing the complete image in the spool {path} (read from the master by an earlier run)");
+        }
+        return Ok(());
+    }
+    if !json_out {
+        outln!("Reading the master {master} once into the spool {path}");
+    }
+    let renderer = Arc::new(Renderer::new(json_out));
+    let sink: Arc<dyn EventSink> = renderer.clone();
+    let mut backup = ImageBackup::new(master.clone(), spool.dir()).threads(threads);
+    if let Some(b) = chunk_bytes {
+        backup = backup.chunk_bytes(b);
+    }
+    let result = backup.run(sink).await;
+    renderer.finish();
+    let (manifest, report) = result.map_err(|e| {
+        failed(anyhow!(
+            "reading the master {master} into the spool {path}: {e}"
+        ))
+    })?;
+    if json_out {
+        json::emit(json::Body::Spool {
+            path,
+            reused: false,
+        });
+    } else {
+        outln!(
+            "Spool written: {} tables, {} rows, snapshot at {}; master commits blocked for {:.1} ms",
+            report.tables,
+            report.rows,
+            manifest.coordinates,
+            report.commit_blocked_ms
+        );
+    }
+    Ok(())
+}
+
+/// Runs `amsu ARGS` for one replica (`tag`), forwarding its lines tagged with it.
+async fn run_child(
+    tag: String,
+    args: Vec<String>,
+    rerun: Vec<String>,
+    json_out: bool,
+) -> ReplicaOutcome {
+    let rerun_text = command_text(&rerun);
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            errln!("[{tag}] cannot find the amsu binary: {e}");
+            return ReplicaOutcome {
+                replica: tag,
+                exit_code: None,
+            };
+        }
+    };
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            errln!("[{tag}] cannot start amsu: {e}");
+            return ReplicaOutcome {
+                replica: tag,
+                exit_code: None,
+            };
+        }
+    };
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let err_tag = tag.clone();
+    let err_task = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            errln!("[{err_tag}] {line}");
+        }
+    });
+    let mut error = None;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if !json_out {
+            outln!("[{tag}] {line}");
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(mut m)) => {
+                match m.get("event").and_then(Value::as_str) {
+                    // The run's own closing line becomes this replica's result.
+                    Some("result") => {}
+                    Some("error") => error = m.remove("error"),
+                    _ => {
+                        m.insert("replica".into(), Value::String(tag.clone()));
+                        outln!("{}", Value::Object(m));
+                    }
+                }
+            }
+            _ => errln!("[{tag}] {line}"),
+        }
+    }
+    let _ = err_task.await;
+    let code = child.wait().await.ok().and_then(|s| s.code());
+    let ok = code == Some(exit::OK);
+    if json_out {
+        json::emit(json::Body::ReplicaResult {
+            replica: tag.clone(),
+            ok,
+            exit_code: code,
+            error,
+            rerun: (!ok).then(|| rerun_text.clone()),
+        });
+    } else if ok {
+        outln!("[{tag}] done");
+    } else {
+        errln!(
+            "[{tag}] FAILED (exit {}); the other replicas go on. Resume this replica alone with:\n  {rerun_text}",
+            code.map_or("by a signal".to_string(), |c| c.to_string())
+        );
+    }
+    ReplicaOutcome {
+        replica: tag,
+        exit_code: code,
+    }
+}
+
+/// A command line as shown: passwords in URLs left out, quoted for a POSIX shell.
+fn command_text(args: &[String]) -> String {
+    std::iter::once("amsu".to_string())
+        .chain(args.iter().map(|a| {
+            let a = if a.contains("://") {
+                shown(a)
+            } else {
+                a.clone()
+            };
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,%+".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The closing lines: which replicas are done and which failed; returns the exit code.
+fn summary(
+    command: json::CommandName,
+    outcomes: &[ReplicaOutcome],
+    code: i32,
+    json_out: bool,
+) -> i32 {
+    if json_out {
+        json::emit(json::Body::Result {
+            command,
+            ok: code == exit::OK,
+            exit_code: code,
+            dry_run: false,
+        });
+    } else {
+        let failed: Vec<_> = outcomes
+            .iter()
+            .filter(|o| !o.ok())
+            .map(|o| o.replica.as_str())
+            .collect();
+        if failed.is_empty() {
+            outln!("All {} replicas are done.", outcomes.len());
+        } else {
+            errln!(
+                "{} of {} replicas done; failed: {} (exit {code})",
+                outcomes.len() - failed.len(),
+                outcomes.len(),
+                failed.join(", ")
+            );
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_text;
+
+    #[test]
+    fn rerun_commands_leave_passwords_out_and_quote() {
+        let t = command_text(&[
+            "setup".into(),
+            "--master".into(),
+            "mysql://root:secret@db1:3306".into(),
+            "--spool".into(),
+            "/tmp/a b".into(),
+        ]);
+        assert_eq!(
+            t,
+            "amsu setup --master mysql://root@db1:3306 --spool '/tmp/a b'"
+        );
+    }
+}
