@@ -26,6 +26,7 @@ mod physical;
 mod progress;
 pub mod restore;
 mod signature;
+pub mod sizing;
 mod snapshot;
 
 pub use backup::ImageBackup;

@@ -287,7 +287,9 @@ pub struct SetupArgs {
     /// and position.
     #[arg(long, help_heading = "Copy")]
     pub gtid: bool,
-    /// Parallel connections for the copy [default: number of cores].
+    /// Parallel connections for the copy [default: idle cores]: for the logical method the
+    /// replica's cores minus its load average (read when it runs on this host), at least
+    /// 2; for the other methods 2.
     #[arg(long, value_name = "N", help_heading = "Copy")]
     pub threads: Option<usize>,
     /// Read at most this many bytes per second from the master (`K`, `M`, `G` suffixes,
@@ -344,6 +346,11 @@ pub struct SetupArgs {
     /// restore them before replication starts; shown in the plan).
     #[arg(long)]
     pub no_fast_load: bool,
+    /// Logical method: load every table through the ordinary insert path (default: each
+    /// empty table's first chunk takes InnoDB's bulk-insert path, `unique_checks = 0`,
+    /// its indexes built by sorting at commit).
+    #[arg(long)]
+    pub no_bulk_load: bool,
     /// With the fast-load profile, also grow the replica's redo log to its buffer pool's
     /// size (at most 4 GiB) for the load where the server resizes it online (MariaDB
     /// 10.11+, MySQL 8.0.30+); it takes seconds each way, worth it for large copies only.

@@ -252,11 +252,13 @@ impl Copier {
                         "--ftp is only used by --method outfile (or --image ftp://…)"
                     )));
                 }
-                let mut lopts = LogicalOptions::default().governor(
-                    GovernorOptions::default()
-                        .adaptive(!a.no_governor)
-                        .max_rate(a.max_rate),
-                );
+                let mut lopts = LogicalOptions::default()
+                    .governor(
+                        GovernorOptions::default()
+                            .adaptive(!a.no_governor)
+                            .max_rate(a.max_rate),
+                    )
+                    .bulk_load(!a.no_bulk_load);
                 if let Some(n) = a.threads {
                     lopts = lopts.threads(n);
                 }
