@@ -258,7 +258,7 @@ impl Copier {
                             .adaptive(!a.no_governor)
                             .max_rate(a.max_rate),
                     )
-                    .bulk_load(!a.no_bulk_load);
+                    .bulk_load(a.bulk_load);
                 if let Some(n) = a.threads {
                     lopts = lopts.threads(n);
                 }

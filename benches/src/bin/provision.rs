@@ -74,9 +74,9 @@ enum Method {
     /// `amsu setup --method logical --no-governor`: reads from the master not adapted to
     /// its latency (measures the governor).
     AmsuLogicalUngoverned,
-    /// `amsu setup --method logical --no-bulk-load`: every chunk through InnoDB's ordinary
-    /// insert path (measures the bulk-load path for empty tables).
-    AmsuLogicalNoBulk,
+    /// `amsu setup --method logical --bulk-load`: each empty table's first chunk through
+    /// InnoDB's bulk-insert path (measures it against the ordinary path).
+    AmsuLogicalBulk,
     /// `amsu setup --method logical` without `--threads`: workers sized from the
     /// replica's idle CPU (measures the sizing against the fixed `--threads`).
     AmsuLogicalAutoThreads,
@@ -107,7 +107,7 @@ impl Method {
             Method::AmsuLogical => "amsu logical",
             Method::AmsuLogicalDurable => "amsu logical --no-fast-load",
             Method::AmsuLogicalUngoverned => "amsu logical --no-governor",
-            Method::AmsuLogicalNoBulk => "amsu logical --no-bulk-load",
+            Method::AmsuLogicalBulk => "amsu logical --bulk-load",
             Method::AmsuLogicalAutoThreads => "amsu logical, threads sized from idle CPU",
             Method::AmsuOutfile => "amsu outfile",
             Method::AmsuPhysical => "amsu physical",
@@ -124,7 +124,7 @@ impl Method {
             Method::AmsuLogical => "amsu-logical",
             Method::AmsuLogicalDurable => "amsu-logical-durable",
             Method::AmsuLogicalUngoverned => "amsu-logical-ungoverned",
-            Method::AmsuLogicalNoBulk => "amsu-logical-no-bulk",
+            Method::AmsuLogicalBulk => "amsu-logical-bulk",
             Method::AmsuLogicalAutoThreads => "amsu-logical-auto-threads",
             Method::AmsuOutfile => "amsu-outfile",
             Method::AmsuPhysical => "amsu-physical",
@@ -141,7 +141,7 @@ impl Method {
             Method::AmsuLogical
             | Method::AmsuLogicalDurable
             | Method::AmsuLogicalUngoverned
-            | Method::AmsuLogicalNoBulk
+            | Method::AmsuLogicalBulk
             | Method::AmsuLogicalAutoThreads => Some("logical"),
             Method::AmsuOutfile => Some("outfile"),
             Method::AmsuPhysical => Some("physical"),
@@ -155,7 +155,7 @@ impl Method {
             Method::AmsuLogical
             | Method::AmsuLogicalDurable
             | Method::AmsuLogicalUngoverned
-            | Method::AmsuLogicalNoBulk
+            | Method::AmsuLogicalBulk
             | Method::AmsuLogicalAutoThreads
             | Method::AmsuPhysical
             | Method::Mydumper10 => &[],
@@ -489,7 +489,7 @@ async fn run_method(
                 Method::AmsuLogical
                 | Method::AmsuLogicalDurable
                 | Method::AmsuLogicalUngoverned
-                | Method::AmsuLogicalNoBulk
+                | Method::AmsuLogicalBulk
                 | Method::AmsuLogicalAutoThreads
                 | Method::AmsuOutfile
                 | Method::AmsuPhysical => {
@@ -598,8 +598,8 @@ async fn run_amsu(
         Method::AmsuLogicalUngoverned => {
             cmd.arg("--no-governor");
         }
-        Method::AmsuLogicalNoBulk => {
-            cmd.arg("--no-bulk-load");
+        Method::AmsuLogicalBulk => {
+            cmd.arg("--bulk-load");
         }
         _ => {}
     }
@@ -1582,7 +1582,7 @@ fn render(
         for knob in [
             Method::AmsuLogicalDurable,
             Method::AmsuLogicalUngoverned,
-            Method::AmsuLogicalNoBulk,
+            Method::AmsuLogicalBulk,
             Method::AmsuLogicalAutoThreads,
         ] {
             if let Some(k) = total(knob) {
