@@ -1561,7 +1561,11 @@ fn render(
             .filter(|o| o.error.is_none())
             .and_then(|o| o.total)
     };
-    let amsu_methods: Vec<Method> = r.keys().copied().filter(|m| m.amsu_method().is_some()).collect();
+    let amsu_methods: Vec<Method> = r
+        .keys()
+        .copied()
+        .filter(|m| m.amsu_method().is_some())
+        .collect();
     let _ = writeln!(s, "\n### Ratios (time to caught-up, amsu ÷ peer)\n");
     for &am in &amsu_methods {
         let Some(at) = total(am) else { continue };
@@ -1648,7 +1652,10 @@ fn render(
             );
         }
     }
-    match (total(Method::AmsuLogical), total(Method::AmsuLogicalUngoverned)) {
+    match (
+        total(Method::AmsuLogical),
+        total(Method::AmsuLogicalUngoverned),
+    ) {
         (Some(g), Some(u)) => {
             let _ = writeln!(
                 s,
