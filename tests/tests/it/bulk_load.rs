@@ -6,9 +6,23 @@ use amsu_tests::servers::{checksums, create_bank, exec, journal_dir_for_tests, p
 
 use crate::resume::setup;
 
-/// The `threads=N` of the copy's "copy workers" log line.
+/// The `threads=N` of the copy's "copy workers" log line (colour codes removed).
 fn copy_workers(stderr: &str) -> Option<usize> {
-    stderr
+    let mut plain = String::with_capacity(stderr.len());
+    let mut chars = stderr.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // An SGR sequence: ESC [ … m.
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
         .lines()
         .find(|l| l.contains("copy workers"))?
         .split("threads=")
@@ -82,6 +96,10 @@ fn reads_the_copy_workers_line() {
     assert_eq!(
         copy_workers("2026 INFO amsu_backup::logical: copy workers threads=3\n"),
         Some(3)
+    );
+    assert_eq!(
+        copy_workers("\x1b[32m INFO\x1b[0m copy workers \x1b[3mthreads\x1b[0m\x1b[2m=\x1b[0m2\n"),
+        Some(2)
     );
     assert_eq!(copy_workers("nothing"), None);
 }
