@@ -28,6 +28,7 @@ mod physical;
 mod progress;
 pub mod restore;
 mod signature;
+pub mod sizing;
 mod snapshot;
 mod stream_resume;
 

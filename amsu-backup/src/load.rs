@@ -62,6 +62,27 @@ pub(crate) async fn open_sessions(
     Ok(out)
 }
 
+/// Lets a loading session take InnoDB's bulk-insert path (MariaDB ≥ 10.6, MDEV-515 and
+/// MDEV-24818): with `unique_checks = 0` and `foreign_key_checks = 0` (already off in
+/// every loading session), the first insert into an empty InnoDB table in a transaction
+/// writes one undo record for the table and builds its indexes by sorting when the
+/// transaction commits; the server uses the ordinary path for anything else (a table
+/// that is not empty, system-versioned, with a spatial index). The rows come from unique
+/// keys of one consistent snapshot, so skipping uniqueness checks cannot let a duplicate
+/// in that the master does not hold; on the bulk path a duplicate still fails the whole
+/// chunk at commit, and deferred unique keys are checked when they are added. Such an
+/// insert locks its table until it commits, so other sessions loading the same table
+/// wait for it: they are allowed to wait as long as a chunk may take.
+pub(crate) async fn enable_bulk_load(s: &mut Session) -> Result<(), MysqlError> {
+    for sql in [
+        "SET SESSION unique_checks = 0",
+        "SET SESSION innodb_lock_wait_timeout = 3600",
+    ] {
+        s.exec(sql, sql).await?;
+    }
+    Ok(())
+}
+
 /// Prepares a loading session and applies the image's time zone and sql_mode (as quoted
 /// values: an image never supplies SQL text to run here).
 pub(crate) async fn apply_settings(

@@ -30,7 +30,9 @@ use crate::{load, restore, BackupError};
 /// Options of the logical copy. Build with [`LogicalOptions::default`] and the setters.
 #[derive(Debug, Clone)]
 pub struct LogicalOptions {
-    threads: usize,
+    /// `None`: sized from the replica's idle CPU when the copy starts ([`crate::sizing`]).
+    threads: Option<usize>,
+    bulk_load: bool,
     chunk_bytes: u64,
     piece_bytes: usize,
     busy_wait: Duration,
@@ -38,15 +40,14 @@ pub struct LogicalOptions {
 }
 
 impl Default for LogicalOptions {
-    /// Threads: the number of cores (at least 2); chunks of about 32 MiB of table data;
-    /// pieces of 1 MiB per packet sent to the replica; 30 s of waiting for statements that
-    /// would block the snapshot's lock.
+    /// Threads: the replica's idle cores (see [`crate::sizing`]); the ordinary insert path
+    /// (not the bulk-load one, see [`LogicalOptions::bulk_load`]); chunks of about 32 MiB of table data; pieces of 1 MiB per packet
+    /// sent to the replica; 30 s of waiting for statements that would block the
+    /// snapshot's lock.
     fn default() -> Self {
         LogicalOptions {
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .max(2),
+            threads: None,
+            bulk_load: false,
             chunk_bytes: 32 << 20,
             piece_bytes: 1 << 20,
             busy_wait: snapshot::BUSY_WAIT,
@@ -58,7 +59,22 @@ impl Default for LogicalOptions {
 impl LogicalOptions {
     /// Parallel worker connections on each server.
     pub fn threads(mut self, n: usize) -> Self {
-        self.threads = n.max(1);
+        self.threads = Some(n.max(1));
+        self
+    }
+
+    /// Load each table's first chunk through InnoDB's bulk-insert path (MariaDB ≥ 10.6:
+    /// an insert into an empty table, first in its transaction, with `unique_checks = 0`
+    /// and `foreign_key_checks = 0`, is undo-logged once for the table and its indexes are
+    /// built by sorting at commit). The chunks are ordered so that the first chunks of
+    /// the tables load before any table's second one: the bulk insert locks its table
+    /// until it commits. Default: off. Measured on MariaDB 10.11.19 (one 250 000-row
+    /// sysbench chunk, 50 MB, into an empty table): 12 % slower with the primary key
+    /// only, no faster with a secondary key. The rows arrive in primary-key order, which
+    /// the ordinary path appends, and the secondary keys are added after the data anyway
+    /// ([`crate::indexes`]), so the bulk path only adds its sort.
+    pub fn bulk_load(mut self, on: bool) -> Self {
+        self.bulk_load = on;
         self
     }
 
@@ -224,11 +240,16 @@ impl LogicalCopy {
         events: Arc<dyn EventSink>,
         state: Arc<StreamState>,
     ) -> Result<CopyReport, ImageError> {
+        let threads = self
+            .options
+            .threads
+            .unwrap_or_else(|| crate::sizing::threads_for(&self.replica));
+        tracing::info!(threads, "copy workers");
         let mut ctl = Session::open(&self.master).await?;
         let cat = Catalog::read(
             &self.master,
             &mut ctl,
-            self.options.threads,
+            threads,
             self.options.busy_wait,
             &events,
         )
@@ -253,7 +274,12 @@ impl LogicalCopy {
         tracing::debug!(tables = cat.tables.len(), "tables created on the replica");
 
         // Every connection (and its handshake) before the snapshot's lock.
-        let sessions = load::open_sessions(&self.replica, self.options.threads, &settings).await?;
+        let mut sessions = load::open_sessions(&self.replica, threads, &settings).await?;
+        if self.options.bulk_load {
+            for s in &mut sessions {
+                load::enable_bulk_load(s).await?;
+            }
+        }
         let sinks = sessions
             .into_iter()
             .map(|replica| ReplicaSink {
@@ -300,7 +326,8 @@ impl LogicalCopy {
 }
 
 /// Splits tables into chunks: key ranges of about `chunk_bytes` for tables with an
-/// integer primary key, whole tables otherwise; largest first.
+/// integer primary key, whole tables otherwise; every table's first chunk before any
+/// table's second one ([`load_order`]), largest first.
 pub(crate) async fn plan_chunks(
     s: &mut Session,
     tables: &[Table],
@@ -370,8 +397,35 @@ pub(crate) async fn plan_chunks(
             b += step;
         }
     }
-    chunks.sort_by_key(|c| std::cmp::Reverse(c.weight));
-    Ok(chunks)
+    let keys: Vec<(usize, u64)> = chunks
+        .iter()
+        .map(|c| (Arc::as_ptr(&c.table) as usize, c.weight))
+        .collect();
+    let mut slots: Vec<Option<Chunk>> = chunks.into_iter().map(Some).collect();
+    Ok(load_order(&keys)
+        .into_iter()
+        .filter_map(|i| slots[i].take())
+        .collect())
+}
+
+/// The order to load chunks given as (table, weight) with each table's chunks next to
+/// each other: by their rank within their table (every first chunk, then every second
+/// one, …), then largest first: the workers load different tables side by side. With
+/// [`LogicalOptions::bulk_load`] a table's first chunk goes into the empty table through
+/// InnoDB's bulk-insert path, which locks the table until it commits, so this order also
+/// keeps the workers from waiting on each other.
+fn load_order(chunks: &[(usize, u64)]) -> Vec<usize> {
+    let mut rank = Vec::with_capacity(chunks.len());
+    for (i, (table, _)) in chunks.iter().enumerate() {
+        let r = match i.checked_sub(1).map(|p| chunks[p].0) {
+            Some(prev) if prev == *table => rank[i - 1] + 1,
+            _ => 0usize,
+        };
+        rank.push(r);
+    }
+    let mut order: Vec<usize> = (0..chunks.len()).collect();
+    order.sort_by_key(|&i| (rank[i], std::cmp::Reverse(chunks[i].1)));
+    order
 }
 
 /// Streams one chunk from the master into the replica in one transaction; rolls it back
@@ -546,5 +600,24 @@ impl ChunkSink for ReplicaSink {
 
     async fn snapshot_taken(&mut self, coordinates: &Coordinates) -> Result<(), ImageError> {
         self.state.on_snapshot(coordinates).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_order;
+
+    #[test]
+    fn first_chunks_of_every_table_load_before_any_second_one() {
+        // Table 1: three chunks of 30; table 2: one of 50; table 3: two of 40.
+        let chunks = [(1, 30), (1, 30), (1, 30), (2, 50), (3, 40), (3, 40)];
+        assert_eq!(load_order(&chunks), vec![3, 4, 0, 5, 1, 2]);
+    }
+
+    #[test]
+    fn whole_tables_stay_largest_first() {
+        let chunks = [(1, 10), (2, 30), (3, 20)];
+        assert_eq!(load_order(&chunks), vec![1, 2, 0]);
+        assert!(load_order(&[]).is_empty());
     }
 }

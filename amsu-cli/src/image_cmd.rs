@@ -233,11 +233,13 @@ pub(crate) fn copy_method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
                     "--ftp is only used by --method outfile (or --image ftp://…)"
                 )));
             }
-            let mut options = LogicalOptions::default().governor(
-                GovernorOptions::default()
-                    .adaptive(!a.no_governor)
-                    .max_rate(a.max_rate),
-            );
+            let mut options = LogicalOptions::default()
+                .governor(
+                    GovernorOptions::default()
+                        .adaptive(!a.no_governor)
+                        .max_rate(a.max_rate),
+                )
+                .bulk_load(a.bulk_load);
             if let Some(n) = a.threads {
                 options = options.threads(n);
             }

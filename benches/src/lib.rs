@@ -116,13 +116,37 @@ impl std::fmt::Display for BinlogPos {
 ///         Pos: 1234
 ///         GTID:0-1-7
 /// ```
-/// Only the `SHOW MASTER STATUS` block counts (a `SHOW SLAVE STATUS` block, written when
-/// the source is itself a replica, is skipped).
+/// or the INI format of mydumper ≥ 0.12 (1.0.x), where the coordinates may be commented
+/// out:
+/// ```text
+/// [source]
+/// # SOURCE_LOG_FILE = "mariadb-bin.000001"
+/// # SOURCE_LOG_POS = 1234
+/// ```
+/// Only the `SHOW MASTER STATUS` block or `[source]` section counts (a `SHOW SLAVE
+/// STATUS` block or `[replication]` section, written when the source is itself a replica,
+/// is skipped).
 pub fn parse_mydumper_metadata(text: &str) -> Option<BinlogPos> {
     let mut in_master = false;
     let (mut file, mut pos) = (None, None);
     for line in text.lines() {
         let t = line.trim();
+        if t.starts_with('[') {
+            in_master = t == "[source]";
+            continue;
+        }
+        if in_master {
+            let kv = t.trim_start_matches('#').trim();
+            if let Some((k, v)) = kv.split_once('=') {
+                let v = v.trim().trim_matches('"');
+                match k.trim() {
+                    "SOURCE_LOG_FILE" => file = Some(v.to_string()),
+                    "SOURCE_LOG_POS" => pos = v.parse().ok(),
+                    _ => {}
+                }
+                continue;
+            }
+        }
         if t.starts_with("SHOW MASTER STATUS") {
             in_master = true;
             continue;
@@ -246,6 +270,15 @@ mod tests {
             })
         );
         assert_eq!(parse_mydumper_metadata("Started dump at: x\n"), None);
+        // mydumper 1.0.x
+        let text = "# Started dump at: 2026-01-01 10:00:00\n[config]\nquote-character = BACKTICK\n\n[replication]\nSOURCE_LOG_FILE = \"other.000009\"\nSOURCE_LOG_POS = 9\n\n[source]\n# Channel_Name = '' # It can be use to setup replication FOR CHANNEL\n# executed_gtid_set = \"0-1-7\"\n# SOURCE_LOG_FILE = \"mariadb-bin.000002\"\n# SOURCE_LOG_POS = 4711\n\n[`sbtest`.`sbtest1`]\nreal_table_name=sbtest1\nrows = 50000\n";
+        assert_eq!(
+            parse_mydumper_metadata(text),
+            Some(BinlogPos {
+                file: "mariadb-bin.000002".into(),
+                pos: 4711
+            })
+        );
     }
 
     #[test]

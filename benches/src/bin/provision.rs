@@ -74,14 +74,26 @@ enum Method {
     /// `amsu setup --method logical --no-governor`: reads from the master not adapted to
     /// its latency (measures the governor).
     AmsuLogicalUngoverned,
+    /// `amsu setup --method logical --bulk-load`: each empty table's first chunk through
+    /// InnoDB's bulk-insert path (measures it against the ordinary path).
+    AmsuLogicalBulk,
+    /// `amsu setup --method logical` without `--threads`: workers sized from the
+    /// replica's idle CPU (measures the sizing against the fixed `--threads`).
+    AmsuLogicalAutoThreads,
     /// `amsu setup --method outfile` (when the binary has it).
     AmsuOutfile,
     /// `amsu setup --method physical` (when the binary has it).
     AmsuPhysical,
     /// `mariadb-dump --single-transaction --master-data=1 | mariadb`.
     MariadbDump,
-    /// `mydumper` then `myloader`.
+    /// `mydumper` then `myloader` (the Debian package, 0.10).
     Mydumper,
+    /// `mydumper` then `myloader` 1.0.x (built from source; `--mydumper10-dir`): its
+    /// defaults (secondary keys added per table after its data) plus what its shipped
+    /// `mydumper.cnf` recommends to speed up imports into a fresh server
+    /// (`sync_binlog = 0`, `innodb_flush_log_at_trx_commit = 0` while loading).
+    #[value(name = "mydumper-1.0")]
+    Mydumper10,
     /// `mariadb-backup` backup, prepare and copy-back by hand.
     MariadbBackup,
     /// Cold copy of the stopped master's data directory: the physical floor, not a
@@ -95,10 +107,13 @@ impl Method {
             Method::AmsuLogical => "amsu logical",
             Method::AmsuLogicalDurable => "amsu logical --no-fast-load",
             Method::AmsuLogicalUngoverned => "amsu logical --no-governor",
+            Method::AmsuLogicalBulk => "amsu logical --bulk-load",
+            Method::AmsuLogicalAutoThreads => "amsu logical, threads sized from idle CPU",
             Method::AmsuOutfile => "amsu outfile",
             Method::AmsuPhysical => "amsu physical",
             Method::MariadbDump => "mariadb-dump | mariadb",
-            Method::Mydumper => "mydumper + myloader",
+            Method::Mydumper => "mydumper + myloader 0.10",
+            Method::Mydumper10 => "mydumper + myloader 1.0.1",
             Method::MariadbBackup => "mariadb-backup (manual)",
             Method::ColdCopy => "cold datadir copy (floor, master stopped; not a valid method)",
         }
@@ -109,10 +124,13 @@ impl Method {
             Method::AmsuLogical => "amsu-logical",
             Method::AmsuLogicalDurable => "amsu-logical-durable",
             Method::AmsuLogicalUngoverned => "amsu-logical-ungoverned",
+            Method::AmsuLogicalBulk => "amsu-logical-bulk",
+            Method::AmsuLogicalAutoThreads => "amsu-logical-auto-threads",
             Method::AmsuOutfile => "amsu-outfile",
             Method::AmsuPhysical => "amsu-physical",
             Method::MariadbDump => "mariadb-dump",
             Method::Mydumper => "mydumper",
+            Method::Mydumper10 => "mydumper-1.0",
             Method::MariadbBackup => "mariadb-backup",
             Method::ColdCopy => "cold-copy",
         }
@@ -120,9 +138,11 @@ impl Method {
 
     fn amsu_method(self) -> Option<&'static str> {
         match self {
-            Method::AmsuLogical | Method::AmsuLogicalDurable | Method::AmsuLogicalUngoverned => {
-                Some("logical")
-            }
+            Method::AmsuLogical
+            | Method::AmsuLogicalDurable
+            | Method::AmsuLogicalUngoverned
+            | Method::AmsuLogicalBulk
+            | Method::AmsuLogicalAutoThreads => Some("logical"),
             Method::AmsuOutfile => Some("outfile"),
             Method::AmsuPhysical => Some("physical"),
             _ => None,
@@ -135,7 +155,10 @@ impl Method {
             Method::AmsuLogical
             | Method::AmsuLogicalDurable
             | Method::AmsuLogicalUngoverned
-            | Method::AmsuPhysical => &[],
+            | Method::AmsuLogicalBulk
+            | Method::AmsuLogicalAutoThreads
+            | Method::AmsuPhysical
+            | Method::Mydumper10 => &[],
             Method::AmsuOutfile => &["pure-ftpd"],
             Method::MariadbDump => &["mariadb-dump", "mariadb"],
             Method::Mydumper => &["mydumper", "myloader"],
@@ -183,6 +206,22 @@ struct Args {
     /// The amsu binary (default: target/release/amsu of this workspace).
     #[arg(long)]
     amsu: Option<PathBuf>,
+    /// The directory holding mydumper and myloader 1.0.x (`bash
+    /// ../shared/peers/build-mydumper.sh` prints it; default: /tmp/mydumper-1.0.1/build
+    /// when the binaries are there).
+    #[arg(long)]
+    mydumper10_dir: Option<PathBuf>,
+}
+
+impl Args {
+    /// The directory of mydumper/myloader 1.0.x, if they are there.
+    fn mydumper10(&self) -> Option<PathBuf> {
+        let dir = self
+            .mydumper10_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/tmp/mydumper-1.0.1/build"));
+        (dir.join("mydumper").is_file() && dir.join("myloader").is_file()).then_some(dir)
+    }
 }
 
 /// Figures of one method.
@@ -247,6 +286,7 @@ async fn run(a: Args) -> Result<()> {
             Method::AmsuPhysical,
             Method::MariadbDump,
             Method::Mydumper,
+            Method::Mydumper10,
             Method::MariadbBackup,
             Method::ColdCopy,
         ]
@@ -271,6 +311,13 @@ async fn run(a: Args) -> Result<()> {
             skipped.push(format!("{}: `{p}` is not installed", m.label()));
             continue;
         }
+        if m == Method::Mydumper10 && a.mydumper10().is_none() {
+            skipped.push(format!(
+                "{}: no mydumper/myloader 1.0 (run `bash ../shared/peers/build-mydumper.sh`, pass --mydumper10-dir)",
+                m.label()
+            ));
+            continue;
+        }
         methods.push(m);
     }
 
@@ -279,7 +326,7 @@ async fn run(a: Args) -> Result<()> {
             .with_context(|| format!("cannot clear {}", a.dir.display()))?;
     }
     std::fs::create_dir_all(a.dir.join("logs"))?;
-    let machine = machine_facts(&amsu);
+    let machine = machine_facts(&amsu, a.mydumper10().as_deref());
     eprintln!("{machine}");
 
     let server_opts = |name: &str, id: u32| {
@@ -442,12 +489,22 @@ async fn run_method(
                 Method::AmsuLogical
                 | Method::AmsuLogicalDurable
                 | Method::AmsuLogicalUngoverned
+                | Method::AmsuLogicalBulk
+                | Method::AmsuLogicalAutoThreads
                 | Method::AmsuOutfile
                 | Method::AmsuPhysical => {
                     run_amsu(a, amsu, master, &replica, m, ftp, &logs, &mut out).await
                 }
                 Method::MariadbDump => mariadb_dump(master, &replica, &logs, &mut out).await,
-                Method::Mydumper => mydumper(a, master, &replica, &work, &logs, &mut out).await,
+                Method::Mydumper => {
+                    let peer = Peer::debian();
+                    mydumper(a, &peer, master, &replica, &work, &logs, &mut out).await
+                }
+                Method::Mydumper10 => {
+                    let dir = a.mydumper10().context("mydumper 1.0 is not available")?;
+                    let peer = Peer::current(&dir, &work)?;
+                    mydumper(a, &peer, master, &replica, &work, &logs, &mut out).await
+                }
                 Method::MariadbBackup => {
                     mariadb_backup(a, master, &mut replica, &work, &logs, &mut out).await
                 }
@@ -524,8 +581,6 @@ async fn run_amsu(
         &replica.url(),
         "--method",
         method,
-        "--threads",
-        &a.threads.to_string(),
         "--yes",
         "--wait-caught-up",
         "--json",
@@ -533,12 +588,18 @@ async fn run_amsu(
     .env("AMSU_REPL_PASSWORD", REPL_PASSWORD)
     .env_remove("AMSU_MASTER_PASSWORD")
     .env_remove("AMSU_REPLICA_PASSWORD");
+    if m != Method::AmsuLogicalAutoThreads {
+        cmd.args(["--threads", &a.threads.to_string()]);
+    }
     match m {
         Method::AmsuLogicalDurable => {
             cmd.arg("--no-fast-load");
         }
         Method::AmsuLogicalUngoverned => {
             cmd.arg("--no-governor");
+        }
+        Method::AmsuLogicalBulk => {
+            cmd.arg("--bulk-load");
         }
         _ => {}
     }
@@ -742,10 +803,53 @@ async fn mariadb_dump(
     Ok(())
 }
 
+/// A mydumper/myloader pair: the programs, the log names and myloader's extra options.
+struct Peer {
+    mydumper: PathBuf,
+    myloader: PathBuf,
+    /// Prefix of the log files (`mydumper`, `mydumper-1.0`).
+    log: &'static str,
+    /// Extra arguments of myloader.
+    loader_args: Vec<String>,
+}
+
+impl Peer {
+    /// Debian 12's mydumper 0.10 on the PATH, with its defaults.
+    fn debian() -> Peer {
+        Peer {
+            mydumper: "mydumper".into(),
+            myloader: "myloader".into(),
+            log: "mydumper",
+            loader_args: Vec::new(),
+        }
+    }
+
+    /// mydumper 1.0.x from `dir`: its defaults (`--optimize-keys
+    /// AFTER_IMPORT_PER_TABLE`, INSERT statement files, binary log off in the load
+    /// sessions), plus the global variables its shipped `mydumper.cnf` names as the ones
+    /// "that will speed up the imports" (`[myloader_global_variables]`: `sync_binlog =
+    /// 0`, `innodb_flush_log_at_trx_commit = 0`; myloader sets them for the load and sets
+    /// them back after), written to a `--defaults-extra-file` in `work`.
+    fn current(dir: &Path, work: &Path) -> Result<Peer> {
+        let cnf = work.join("myloader-fresh-target.cnf");
+        std::fs::write(
+            &cnf,
+            "[myloader_global_variables]\nsync_binlog = 0\ninnodb_flush_log_at_trx_commit = 0\n",
+        )?;
+        Ok(Peer {
+            mydumper: dir.join("mydumper"),
+            myloader: dir.join("myloader"),
+            log: "mydumper-1.0",
+            loader_args: vec![format!("--defaults-extra-file={}", cnf.display())],
+        })
+    }
+}
+
 /// `mydumper` into a directory, `myloader` from it, then `CHANGE MASTER` to the
 /// coordinates of its `metadata` file.
 async fn mydumper(
     a: &Args,
+    peer: &Peer,
     master: &Sandbox,
     replica: &Sandbox,
     work: &Path,
@@ -753,16 +857,21 @@ async fn mydumper(
     out: &mut Outcome,
 ) -> Result<()> {
     let dump = work.join("dump");
-    let mut cmd = Command::new("mydumper");
+    let log = |what: &str, ext: &str| logs.join(format!("{}-{what}.{ext}", peer.log));
+    let mut cmd = Command::new(&peer.mydumper);
     cmd.args(["-h", "127.0.0.1", "-u", "root", "-P"])
         .arg(master.port().to_string())
         .args(["-B", DB, "-t"])
         .arg(a.threads.to_string())
         .arg("-o")
         .arg(&dump);
-    let run = run_tool(cmd, &logs.join("mydumper.out"), &logs.join("mydumper.err")).await?;
+    let run = run_tool(cmd, &log("dump", "out"), &log("dump", "err")).await?;
     if !run.success {
-        bail!("mydumper failed ({}); see logs/mydumper.err", run.status);
+        bail!(
+            "mydumper failed ({}); see {}",
+            run.status,
+            log("dump", "err").display()
+        );
     }
     out.phases
         .push(("backup (mydumper)".into(), run.elapsed.as_secs_f64()));
@@ -770,16 +879,21 @@ async fn mydumper(
     let meta = std::fs::read_to_string(dump.join("metadata")).context("mydumper metadata")?;
     let pos = parse_mydumper_metadata(&meta)
         .ok_or_else(|| anyhow!("no master coordinates in mydumper's metadata:\n{meta}"))?;
-    let mut cmd = Command::new("myloader");
-    cmd.args(["-h", "127.0.0.1", "-u", "root", "-P"])
+    let mut cmd = Command::new(&peer.myloader);
+    cmd.args(&peer.loader_args)
+        .args(["-h", "127.0.0.1", "-u", "root", "-P"])
         .arg(replica.port().to_string())
         .arg("-t")
         .arg(a.threads.to_string())
         .arg("-d")
         .arg(&dump);
-    let run = run_tool(cmd, &logs.join("myloader.out"), &logs.join("myloader.err")).await?;
+    let run = run_tool(cmd, &log("load", "out"), &log("load", "err")).await?;
     if !run.success {
-        bail!("myloader failed ({}); see logs/myloader.err", run.status);
+        bail!(
+            "myloader failed ({}); see {}",
+            run.status,
+            log("load", "err").display()
+        );
     }
     out.phases
         .push(("restore (myloader)".into(), run.elapsed.as_secs_f64()));
@@ -1289,7 +1403,7 @@ fn capture(program: &str, args: &[&str]) -> String {
 }
 
 /// The machine and the tools' versions, for the report.
-fn machine_facts(amsu: &Path) -> String {
+fn machine_facts(amsu: &Path, mydumper10: Option<&Path>) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -1335,6 +1449,13 @@ fn machine_facts(amsu: &Path) -> String {
         ("mariadb-backup", "--version"),
     ] {
         let _ = writeln!(s, "- {p}: {}", capture(p, &[arg]));
+    }
+    if let Some(d) = mydumper10 {
+        let _ = writeln!(
+            s,
+            "- mydumper 1.0: {}",
+            capture(&d.join("mydumper").display().to_string(), &["--version"])
+        );
     }
     s
 }
@@ -1440,16 +1561,18 @@ fn render(
             .filter(|o| o.error.is_none())
             .and_then(|o| o.total)
     };
+    let amsu_methods: Vec<Method> = r
+        .keys()
+        .copied()
+        .filter(|m| m.amsu_method().is_some())
+        .collect();
     let _ = writeln!(s, "\n### Ratios (time to caught-up, amsu ÷ peer)\n");
-    for am in [
-        Method::AmsuLogical,
-        Method::AmsuOutfile,
-        Method::AmsuPhysical,
-    ] {
+    for &am in &amsu_methods {
         let Some(at) = total(am) else { continue };
         for peer in [
             Method::MariadbDump,
             Method::Mydumper,
+            Method::Mydumper10,
             Method::MariadbBackup,
             Method::ColdCopy,
         ] {
@@ -1458,59 +1581,135 @@ fn render(
             }
         }
     }
+    // Each knob against the default run.
+    if let Some(base) = total(Method::AmsuLogical) {
+        for knob in [
+            Method::AmsuLogicalDurable,
+            Method::AmsuLogicalUngoverned,
+            Method::AmsuLogicalBulk,
+            Method::AmsuLogicalAutoThreads,
+        ] {
+            if let Some(k) = total(knob) {
+                let _ = writeln!(
+                    s,
+                    "- knob: {} ÷ amsu logical: {:.2}× ({k:.1} s vs {base:.1} s)",
+                    knob.label(),
+                    k / base
+                );
+            }
+        }
+    }
 
     let _ = writeln!(s, "\n### Targets\n");
-    let logical = r.get(&Method::AmsuLogical).filter(|o| o.error.is_none());
-    let fastest_logical_peer = [Method::MariadbDump, Method::Mydumper]
+    let fastest_logical_peer = [Method::MariadbDump, Method::Mydumper, Method::Mydumper10]
         .into_iter()
         .filter_map(|m| total(m).map(|t| (m, t)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
-    match (total(Method::AmsuLogical), fastest_logical_peer) {
-        (Some(at), Some((pm, pt))) => {
-            let _ = writeln!(
-                s,
-                "- time to caught-up ≤ 0.5 × the faster of mydumper/myloader and mariadb-dump|mariadb ({}: {pt:.1} s → limit {:.1} s): amsu logical {at:.1} s — {}",
-                pm.label(),
-                0.5 * pt,
-                verdict(at <= 0.5 * pt)
-            );
+    for am in [Method::AmsuLogical, Method::AmsuOutfile] {
+        if !r.contains_key(&am) {
+            continue;
         }
-        _ => {
-            let _ = writeln!(
-                s,
-                "- time to caught-up ≤ 0.5 × faster logical peer: not measured"
-            );
+        match (total(am), fastest_logical_peer) {
+            (Some(at), Some((pm, pt))) => {
+                let _ = writeln!(
+                    s,
+                    "- time to caught-up ≤ 0.5 × the fastest logical peer ({}: {pt:.1} s → limit {:.1} s): {} {at:.1} s = {:.2}× — {}",
+                    pm.label(),
+                    0.5 * pt,
+                    am.label(),
+                    at / pt,
+                    verdict(at <= 0.5 * pt)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "- time to caught-up ≤ 0.5 × the fastest logical peer: {} not measured (it or every logical peer failed or did not run)",
+                    am.label()
+                );
+            }
         }
     }
-    match logical {
-        Some(o) if o.during.seconds > 0 && o.before.seconds > 0 => {
+    for &am in &amsu_methods {
+        let Some(o) = r.get(&am).filter(|o| o.error.is_none()) else {
+            continue;
+        };
+        if o.during.seconds > 0 && o.before.seconds > 0 {
             let limit = o.before.worst_lat_ms + 50.0;
             let _ = writeln!(
                 s,
-                "- worst per-second write latency during setup ≤ baseline + 50 ms ({:.1} + 50 = {limit:.1} ms): amsu logical {:.1} ms — {}",
+                "- worst per-second write latency during setup ≤ baseline + 50 ms ({:.1} + 50 = {limit:.1} ms): {} {:.1} ms — {}",
                 o.before.worst_lat_ms,
+                am.label(),
                 o.during.worst_lat_ms,
                 verdict(o.during.worst_lat_ms <= limit)
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "- write latency during setup ≤ baseline + 50 ms: {} not measured",
+                am.label()
+            );
+        }
+    }
+    match (
+        total(Method::AmsuLogical),
+        total(Method::AmsuLogicalUngoverned),
+    ) {
+        (Some(g), Some(u)) => {
+            let _ = writeln!(
+                s,
+                "- governed at most 25 % slower than ungoverned ({u:.1} s → limit {:.1} s): amsu logical {g:.1} s — {}",
+                1.25 * u,
+                verdict(g <= 1.25 * u)
             );
         }
         _ => {
             let _ = writeln!(
                 s,
-                "- write latency during setup ≤ baseline + 50 ms: not measured"
+                "- governed at most 25 % slower than ungoverned: not measured (run amsu-logical and amsu-logical-ungoverned)"
             );
         }
     }
-    match logical.and_then(|o| o.peak_rss_kib) {
-        Some(k) => {
-            let mb = k as f64 / 1024.0;
-            let _ = writeln!(
-                s,
-                "- amsu peak RSS ≤ 256 MB: {mb:.0} MB — {}",
-                verdict(mb <= 256.0)
-            );
+    for am in [Method::AmsuLogical, Method::AmsuOutfile] {
+        let Some(o) = r.get(&am).filter(|o| o.error.is_none()) else {
+            continue;
+        };
+        match o.commit_blocked_ms {
+            Some(ms) => {
+                let _ = writeln!(
+                    s,
+                    "- commit-blocked window ≤ 20 ms (from the lock request): {} {ms:.1} ms — {}",
+                    am.label(),
+                    verdict(ms <= 20.0)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "- commit-blocked window ≤ 20 ms: {} did not report it",
+                    am.label()
+                );
+            }
         }
-        None => {
-            let _ = writeln!(s, "- amsu peak RSS ≤ 256 MB: not measured");
+    }
+    for &am in &amsu_methods {
+        let Some(o) = r.get(&am).filter(|o| o.error.is_none()) else {
+            continue;
+        };
+        match o.peak_rss_kib {
+            Some(k) => {
+                let mb = k as f64 / 1024.0;
+                let _ = writeln!(
+                    s,
+                    "- amsu peak RSS ≤ 256 MB: {} {mb:.0} MB — {}",
+                    am.label(),
+                    verdict(mb <= 256.0)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "- amsu peak RSS ≤ 256 MB: {} not measured", am.label());
+            }
         }
     }
     match (total(Method::AmsuPhysical), total(Method::MariadbBackup)) {

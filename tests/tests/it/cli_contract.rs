@@ -448,7 +448,7 @@ async fn completions_man_page_and_help() {
         "Exit codes:",
         "[default: amsu_repl]",
         "[default: 3600]",
-        "[default: number of cores]",
+        "[default: idle cores]",
     ] {
         assert!(
             setup.contains(needle),

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module runs against real servers.
 
+mod bulk_load;
 mod check;
 mod cli_contract;
 mod fanout;
