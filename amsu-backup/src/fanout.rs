@@ -118,7 +118,7 @@ pub async fn distinct_replicas(replicas: &[ServerAddr]) -> Result<Option<SameRep
             let b = MysqlReplica::new(replicas[j].clone());
             if let Some(mut finding) = amsu_core::distinct_servers(&a, &b).await? {
                 finding.problem = format!(
-                    "--replica {} and --replica {} are the same server ({})",
+                    "the replicas {} and {} are the same server ({})",
                     replicas[i], replicas[j], finding.problem
                 );
                 finding.fix = "name each replica server once".into();

@@ -310,9 +310,10 @@ pub struct SetupArgs {
     /// best-effort I/O priority (ionice -c2 -n7). A --max-rate still applies.
     #[arg(long)]
     pub no_governor: bool,
-    /// Target size of a chunk of the logical copy (`K`, `M`, `G` suffixes) [default: 32M].
-    /// A chunk is the unit a resumed copy keeps or copies again.
-    #[arg(long, value_name = "BYTES", value_parser = parse_rate, hide = true)]
+    /// Target size of a chunk of the logical copy, or of the spool image with several
+    /// --replica (`K`, `M`, `G` suffixes) [default: 32M]. A chunk is the unit a resumed
+    /// copy keeps or copies again.
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]
     pub chunk_size: Option<u64>,
     /// FTP/FTPS endpoint of the master's image directory (outfile, physical).
     #[arg(long, value_name = "URL", help_heading = "Copy")]
@@ -412,10 +413,6 @@ pub struct FanoutArgs {
     /// Fan-out: keep the spool image when every replica is done.
     #[arg(long, help_heading = "Copy")]
     pub keep_spool: bool,
-    /// Fan-out: the size of the spool image's data chunks (`K`, `M`, `G` suffixes)
-    /// [default: 32M]. A replica that fails resumes chunk by chunk.
-    #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]
-    pub chunk_size: Option<u64>,
 }
 
 /// TLS of the replica's connection to the master (`CHANGE MASTER TO MASTER_SSL…`). The

@@ -97,14 +97,7 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
                 a.json,
             )
             .await?;
-            dump(
-                &s,
-                &master,
-                a.threads.unwrap_or(2),
-                a.fanout.chunk_size,
-                a.json,
-            )
-            .await?;
+            dump(&s, &master, a.threads.unwrap_or(2), a.chunk_size, a.json).await?;
             spool = Some(s);
             Some(dir_text)
         }
