@@ -288,6 +288,15 @@ pub struct ServerIdFix {
     pub replica: Option<u32>,
 }
 
+/// The globals amsu changed on `role`'s server and has yet to put back, as journaled:
+/// the master's raised by binary log protection, the replica's relaxed for the load.
+fn changed_globals(journal: &mut Journal, role: Role) -> &mut Vec<crate::GlobalChange> {
+    match role {
+        Role::Master => &mut journal.raised_master,
+        Role::Replica => &mut journal.relaxed,
+    }
+}
+
 /// Decides the server_id changes; pure (random ids are drawn from 1000..2e9).
 pub fn server_id_fix(master_id: u32, replica_id: u32) -> ServerIdFix {
     let master = (master_id == 0).then(|| fresh_server_id(&[replica_id]));
@@ -905,8 +914,10 @@ impl<'a> Setup<'a> {
             }
             Err((step, server, source)) => {
                 journal.stopped = Some(format!("step {step} failed on the {server}: {source}"));
-                self.restore_relaxed(&mut p, &mut journal).await;
-                self.restore_raised_master(&mut p, &mut journal).await;
+                self.restore_after_failure(Role::Replica, &mut p, &mut journal)
+                    .await;
+                self.restore_after_failure(Role::Master, &mut p, &mut journal)
+                    .await;
                 self.revert_created_user(&mut p, &mut journal).await;
                 let _ = self.save(&journal);
                 Err(p.failed(step, server, source))
@@ -959,61 +970,44 @@ impl<'a> Setup<'a> {
         }
     }
 
-    /// After a failed run: puts back the replica globals the fast-load profile relaxed
-    /// (a rerun would restore them first anyway; the journal keeps them until it worked).
-    async fn restore_relaxed(&self, p: &mut Progress<'_>, journal: &mut Journal) {
-        if journal.relaxed.is_empty() {
+    /// After a failed run: puts back the globals changed on `role`'s server — the
+    /// replica's relaxed by the fast-load profile, the master's raised by binary log
+    /// protection (a rerun would restore them first anyway; the journal keeps them until
+    /// it worked).
+    async fn restore_after_failure(&self, role: Role, p: &mut Progress<'_>, journal: &mut Journal) {
+        let on_master = role == Role::Master;
+        let settings = changed_globals(journal, role).clone();
+        if settings.is_empty() {
             return;
         }
-        let settings = journal.relaxed.clone();
-        match self
-            .replica
-            .set_globals(&profile::restore_pairs(&settings))
-            .await
-        {
+        let pairs = profile::restore_pairs(&settings);
+        let restored = if on_master {
+            self.master.set_globals(&pairs).await
+        } else {
+            self.replica.set_globals(&pairs).await
+        };
+        match restored {
             Ok(()) => {
                 p.changed(
-                    Role::Replica,
+                    role,
                     format!(
                         "restored {}, since the setup failed",
                         profile::describe(&settings, true)
                     ),
                 );
-                profile::forget_restored(&mut journal.relaxed, &settings);
-                journal.replica_changes = p.replica_changes.clone();
+                profile::forget_restored(changed_globals(journal, role), &settings);
+                if on_master {
+                    journal.master_changes = p.master_changes.clone();
+                } else {
+                    journal.replica_changes = p.replica_changes.clone();
+                }
             }
-            Err(e) => p.notes.push(format!(
-                "The replica's globals {} are still relaxed for the load: restoring them failed ({e}); a rerun restores them first.",
+            Err(e) if on_master => p.notes.push(format!(
+                "The master's globals {} are still raised for the setup: restoring them failed ({e}); a rerun restores them, or run `SET GLOBAL` with the original values on the master.",
                 profile::describe(&settings, false)
             )),
-        }
-    }
-
-    /// After a failed run: puts back the master globals binary log protection raised (a
-    /// rerun would restore them first anyway; the journal keeps them until it worked).
-    async fn restore_raised_master(&self, p: &mut Progress<'_>, journal: &mut Journal) {
-        if journal.raised_master.is_empty() {
-            return;
-        }
-        let settings = journal.raised_master.clone();
-        match self
-            .master
-            .set_globals(&profile::restore_pairs(&settings))
-            .await
-        {
-            Ok(()) => {
-                p.changed(
-                    Role::Master,
-                    format!(
-                        "restored {}, since the setup failed",
-                        profile::describe(&settings, true)
-                    ),
-                );
-                profile::forget_restored(&mut journal.raised_master, &settings);
-                journal.master_changes = p.master_changes.clone();
-            }
             Err(e) => p.notes.push(format!(
-                "The master's globals {} are still raised for the setup: restoring them failed ({e}); a rerun restores them, or run `SET GLOBAL` with the original values on the master.",
+                "The replica's globals {} are still relaxed for the load: restoring them failed ({e}); a rerun restores them first.",
                 profile::describe(&settings, false)
             )),
         }
@@ -1199,67 +1193,48 @@ impl<'a> Setup<'a> {
                         ),
                     );
                 }
-                Action::RelaxReplicaDurability { settings } => {
+                Action::RelaxReplicaDurability { settings }
+                | Action::RaiseBinlogRetention { settings } => {
+                    let on_master = matches!(action, Action::RaiseBinlogRetention { .. });
                     // The originals are journaled before anything changes: after a crash
                     // the rerun knows what to put back.
-                    profile::journal_pending(&mut journal.relaxed, settings);
+                    let role = if on_master {
+                        Role::Master
+                    } else {
+                        Role::Replica
+                    };
+                    profile::journal_pending(changed_globals(journal, role), settings);
                     self.save(journal).map_err(fail)?;
-                    p.step(
-                        step,
-                        self.replica.set_globals(&profile::relaxed_pairs(settings)),
-                    )
-                    .await
-                    .map_err(fail)?;
+                    let pairs = profile::relaxed_pairs(settings);
+                    let (change, what, until) = if on_master {
+                        let change = self.master.set_globals(&pairs);
+                        (change, "binary log protection", "at the end of the setup")
+                    } else {
+                        let change = self.replica.set_globals(&pairs);
+                        (change, "fast-load profile", "before replication starts")
+                    };
+                    p.step(step, change).await.map_err(fail)?;
                     p.changed(
-                        Role::Replica,
+                        role,
                         format!(
-                            "fast-load profile: {} (SET GLOBAL; restored before replication starts)",
+                            "{what}: {} (SET GLOBAL; restored {until})",
                             profile::describe(settings, false)
                         ),
                     );
                 }
-                Action::RestoreReplicaSettings { settings } => {
-                    p.step(
-                        step,
-                        self.replica.set_globals(&profile::restore_pairs(settings)),
-                    )
-                    .await
-                    .map_err(fail)?;
-                    profile::forget_restored(&mut journal.relaxed, settings);
+                Action::RestoreReplicaSettings { settings }
+                | Action::RestoreBinlogRetention { settings } => {
+                    let on_master = matches!(action, Action::RestoreBinlogRetention { .. });
+                    let pairs = profile::restore_pairs(settings);
+                    let (role, change) = if on_master {
+                        (Role::Master, self.master.set_globals(&pairs))
+                    } else {
+                        (Role::Replica, self.replica.set_globals(&pairs))
+                    };
+                    p.step(step, change).await.map_err(fail)?;
+                    profile::forget_restored(changed_globals(journal, role), settings);
                     p.changed(
-                        Role::Replica,
-                        format!("restored {}", profile::describe(settings, true)),
-                    );
-                }
-                Action::RaiseBinlogRetention { settings } => {
-                    // The originals are journaled before anything changes: after a crash
-                    // the rerun knows what to put back.
-                    profile::journal_pending(&mut journal.raised_master, settings);
-                    self.save(journal).map_err(fail)?;
-                    p.step(
-                        step,
-                        self.master.set_globals(&profile::relaxed_pairs(settings)),
-                    )
-                    .await
-                    .map_err(fail)?;
-                    p.changed(
-                        Role::Master,
-                        format!(
-                            "binary log protection: {} (SET GLOBAL; restored at the end of the setup)",
-                            profile::describe(settings, false)
-                        ),
-                    );
-                }
-                Action::RestoreBinlogRetention { settings } => {
-                    p.step(
-                        step,
-                        self.master.set_globals(&profile::restore_pairs(settings)),
-                    )
-                    .await
-                    .map_err(fail)?;
-                    profile::forget_restored(&mut journal.raised_master, settings);
-                    p.changed(
-                        Role::Master,
+                        role,
                         format!("restored {}", profile::describe(settings, true)),
                     );
                 }
