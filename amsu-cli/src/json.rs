@@ -246,17 +246,6 @@ pub enum Body {
         /// The master position both sides were compared at.
         position: Value,
     },
-    /// `setup --protect-binlogs`: the retention raised and put back.
-    BinlogRetention {
-        /// The variable.
-        variable: String,
-        /// Its value before.
-        original: Value,
-        /// Its value during the setup.
-        raised: Value,
-        /// Whether it was set back.
-        restored: bool,
-    },
     /// Replica settings made only at runtime (lost on restart) and the option-file lines
     /// that make them stick.
     RuntimeOnly {
