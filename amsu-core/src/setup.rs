@@ -2204,6 +2204,27 @@ mod tests {
         }
     }
 
+    /// A setup of replica `r:1` without the fast-load profile, journaled in `store`,
+    /// with the binary log protection's checks.
+    fn protecting_setup<'a>(
+        m: &'a MockMasterServer,
+        r: &'a MockReplicaServer,
+        c: &'a MockDataCopier,
+        store: &'a MemJournal,
+        checks: &'a Protecting,
+    ) -> Setup<'a> {
+        Setup::new(
+            m,
+            r,
+            c,
+            SetupOptions::new("db1", 3306)
+                .fast_load(false)
+                .replica_id("r:1"),
+        )
+        .with_journal(store)
+        .with_preflight(checks)
+    }
+
     fn no_fast_load_replica() -> (MockReplicaServer, MockDataCopier) {
         let mut r = MockReplicaServer::new();
         r.expect_probe().returning(|| Ok(info(2, false)));
@@ -2251,16 +2272,7 @@ mod tests {
         let checks = Protecting {
             seen: Default::default(),
         };
-        let setup = Setup::new(
-            &m,
-            &r,
-            &c,
-            SetupOptions::new("db1", 3306)
-                .fast_load(false)
-                .replica_id("r:1"),
-        )
-        .with_journal(&*store)
-        .with_preflight(&checks);
+        let setup = protecting_setup(&m, &r, &c, &store, &checks);
         let checked = setup.check(&NoEvents).await.expect("checks pass");
         assert_eq!(
             checked.plan.first(),
@@ -2301,16 +2313,7 @@ mod tests {
         let checks = Protecting {
             seen: Default::default(),
         };
-        let setup = Setup::new(
-            &m,
-            &r,
-            &c,
-            SetupOptions::new("db1", 3306)
-                .fast_load(false)
-                .replica_id("r:1"),
-        )
-        .with_journal(&*store)
-        .with_preflight(&checks);
+        let setup = protecting_setup(&m, &r, &c, &store, &checks);
         let checked = setup.check(&NoEvents).await.expect("checks pass");
         assert_eq!(
             checks.seen.lock().unwrap()[0].master_raised,
