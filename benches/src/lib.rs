@@ -67,16 +67,24 @@ pub struct LoadSummary {
     /// The 95th percentile of the per-second latency figures (nearest rank), in
     /// milliseconds: how bad a typical bad second is, less sensitive to one outlier.
     pub p95_lat_ms: f64,
+    /// When the worst-latency second ended, in seconds after the window's start: which
+    /// phase of a provisioning the worst second falls in.
+    pub worst_at_s: f64,
 }
 
 /// Summarises the seconds whose interval `[at - 1 s, at]` overlaps `[from, to]`.
 /// A window without any report gives the default (all zero, `seconds == 0`).
 pub fn summarize(seconds: &[TimedSecond], from: Instant, to: Instant) -> LoadSummary {
-    let picked: Vec<LoadSecond> = seconds
+    let window: Vec<&TimedSecond> = seconds
         .iter()
         .filter(|s| s.at > from && s.at.checked_sub(Duration::from_secs(1)).unwrap_or(s.at) < to)
-        .map(|s| s.second)
         .collect();
+    let worst_at_s = window
+        .iter()
+        .max_by(|a, b| a.second.lat_ms.total_cmp(&b.second.lat_ms))
+        .map(|s| (s.at - from).as_secs_f64())
+        .unwrap_or_default();
+    let picked: Vec<LoadSecond> = window.iter().map(|s| s.second).collect();
     if picked.is_empty() {
         return LoadSummary::default();
     }
@@ -90,6 +98,7 @@ pub fn summarize(seconds: &[TimedSecond], from: Instant, to: Instant) -> LoadSum
         mean_tps: picked.iter().map(|s| s.tps).sum::<f64>() / n as f64,
         worst_tps: picked.iter().map(|s| s.tps).fold(f64::INFINITY, f64::min),
         worst_lat_ms: picked.iter().map(|s| s.lat_ms).fold(0.0, f64::max),
+        worst_at_s,
     }
 }
 
@@ -248,6 +257,8 @@ mod tests {
         assert_eq!(during.worst_lat_ms, 300.0);
         assert_eq!(during.mean_tps, 70.0);
         assert_eq!(during.p95_lat_ms, 300.0);
+        // The 300 ms second ended 3 s after t0: 0.5 s after the window's start.
+        assert!((during.worst_at_s - 0.5).abs() < 1e-9);
         assert_eq!(
             summarize(
                 &all,

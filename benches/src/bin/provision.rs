@@ -237,6 +237,12 @@ struct Outcome {
     peak_rss_kib: Option<u64>,
     /// User + system CPU seconds of the tools' processes (children included).
     cpu_secs: Option<f64>,
+    /// User + system CPU seconds the master's server spent from the start of the
+    /// provisioning until the replica caught up (the write load's share included).
+    master_cpu_secs: Option<f64>,
+    /// Likewise for the replica's server (`None` when it was restarted on the way, as
+    /// the physical method does).
+    replica_cpu_secs: Option<f64>,
     /// `Some(true)` equal, `Some(false)` differs, `None` not compared.
     equal: Option<bool>,
     note: String,
@@ -484,6 +490,8 @@ async fn run_method(
         let load = Load::start(master, tables, rows, a, &load_log)?;
         tokio::time::sleep(Duration::from_secs(a.baseline)).await;
         let t0 = Instant::now();
+        let (master_pid, replica_pid) = (master.pid(), replica.pid());
+        let cpu0 = (server_cpu_secs(master_pid), server_cpu_secs(replica_pid));
         let provisioned = async {
             match m {
                 Method::AmsuLogical
@@ -523,6 +531,12 @@ async fn run_method(
             Err(e) => Err(e),
         };
         let t1 = Instant::now();
+        let spent = |before: Option<f64>, pid: u32| Some(server_cpu_secs(pid)? - before?);
+        out.master_cpu_secs = spent(cpu0.0, master_pid);
+        // A restarted replica is another process: its CPU time is not comparable.
+        if replica.pid() == replica_pid && pid_alive(replica_pid) {
+            out.replica_cpu_secs = spent(cpu0.1, replica_pid);
+        }
         if let Err(e) = caught_up {
             load.stop()?;
             if let (Method::AmsuPhysical, Some(f)) = (m, &pid_file) {
@@ -729,6 +743,38 @@ fn server_args(sandbox: &Sandbox) -> Result<Vec<String>> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect())
+}
+
+/// The phase running `at` seconds after the start, from the phases' durations in order
+/// (a second that spans two phases is named by where it ended).
+fn phase_at(phases: &[(String, f64)], at: f64) -> String {
+    let mut end = 0.0;
+    for (name, secs) in phases {
+        end += secs;
+        if at <= end {
+            return format!("in {name}");
+        }
+    }
+    "after the last phase".into()
+}
+
+/// User + system CPU seconds of a running process, from `/proc/PID/stat` (fields 14
+/// and 15, in clock ticks of 1/100 s — Linux's fixed `USER_HZ`).
+fn server_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// True while a process with this PID exists and is not a zombie.
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with(|c| c != 'Z')))
+        .unwrap_or(false)
 }
 
 /// The `--pid-file` of a server command line.
@@ -1493,14 +1539,17 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| method | to caught-up (s) | phases (s) | tps before | tps during (mean / worst s) | worst s lat before → during (ms) | p95 s lat before → during (ms) | commit blocked (ms) | tool peak RSS (MB) | tool CPU (s) | data equal |"
+        "| method | to caught-up (s) | phases (s) | tps before | tps during (mean / worst s) | worst s lat before → during (ms) | p95 s lat before → during (ms) | commit blocked (ms) | tool peak RSS (MB) | tool CPU (s) | master / replica server CPU (s) | data equal |"
     );
-    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        s,
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for (m, o) in r {
         if let Some(e) = &o.error {
             let _ = writeln!(
                 s,
-                "| {} | FAILED | {} | | | | | | | | {} |",
+                "| {} | FAILED | {} | | | | | | | | | {} |",
                 cell(m.label()),
                 cell(e),
                 cell(&o.note)
@@ -1510,7 +1559,7 @@ fn render(
         let load = |l: &LoadSummary| l.seconds > 0;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {}{} |",
             cell(m.label()),
             opt(o.total, |t| format!("{t:.1}")),
             cell(&phases_text(&o.phases)),
@@ -1540,6 +1589,8 @@ fn render(
             opt(o.commit_blocked_ms, |v| format!("{v:.1}")),
             opt(o.peak_rss_kib, |k| format!("{:.0}", k as f64 / 1024.0)),
             opt(o.cpu_secs, |c| format!("{c:.1}")),
+            opt(o.master_cpu_secs, |c| format!("{c:.1}")),
+            opt(o.replica_cpu_secs, |c| format!("{c:.1}")),
             match o.equal {
                 Some(true) => "yes",
                 Some(false) => "NO",
@@ -1551,6 +1602,22 @@ fn render(
                 format!("; {}", cell(o.note.trim()))
             }
         );
+    }
+    let _ = writeln!(
+        s,
+        "\nWhere each method's worst second of write latency fell:\n"
+    );
+    for (m, o) in r {
+        if o.error.is_none() && o.during.seconds > 0 {
+            let _ = writeln!(
+                s,
+                "- {}: {:.1} ms, the second ending {:.1} s after the start ({})",
+                m.label(),
+                o.during.worst_lat_ms,
+                o.during.worst_at_s,
+                phase_at(&o.phases, o.during.worst_at_s)
+            );
+        }
     }
     if !skipped.is_empty() {
         let _ = writeln!(s, "\nNot run: {}.", skipped.join("; "));
