@@ -221,12 +221,7 @@ pub(crate) async fn load_file(
         (loaded, read) => {
             let _ = s.exec("ROLLBACK", "ROLLBACK").await;
             if let Err(source) = loaded {
-                return Err(MysqlError::Query {
-                    server: s.server().to_string(),
-                    what,
-                    source,
-                }
-                .into());
+                return Err(MysqlError::query(s.server().to_string(), what, source).into());
             }
             Err(read.expect_err("one side failed"))
         }

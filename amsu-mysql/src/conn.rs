@@ -40,10 +40,7 @@ pub async fn connect(addr: &ServerAddr) -> Result<Conn, MysqlError> {
 /// Connects with options derived from [`opts`].
 pub async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, MysqlError> {
     match tokio::time::timeout(Duration::from_secs(30), Conn::new(opts)).await {
-        Ok(r) => r.map_err(|source| MysqlError::Connect {
-            server: addr.to_string(),
-            source,
-        }),
+        Ok(r) => r.map_err(|source| MysqlError::connect(addr.to_string(), source)),
         Err(_) => Err(MysqlError::Timeout {
             server: addr.to_string(),
             what: "the connection".into(),
@@ -155,11 +152,11 @@ impl Session {
             // MySQL has no max_statement_time (ER_UNKNOWN_SYSTEM_VARIABLE).
             Err(e) if crate::server_code(&e) == Some(crate::codes::UNKNOWN_SYSTEM_VARIABLE) => {}
             Err(source) => {
-                return Err(MysqlError::Query {
-                    server: self.server.clone(),
-                    what: "bounding the session's statement time".into(),
+                return Err(MysqlError::query(
+                    self.server.clone(),
+                    "bounding the session's statement time",
                     source,
-                })
+                ))
             }
         }
         let mysql = format!("SET SESSION max_execution_time = {}", limit.as_millis());
@@ -191,11 +188,7 @@ impl Session {
                     millis: limit.map_or(0, |l| l.as_millis() as u64),
                 }
             }
-            _ => MysqlError::Query {
-                server,
-                what,
-                source,
-            },
+            _ => MysqlError::query(server, what, source),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Errors of the MySQL side, keeping the server's error number.
 
+use amsu_core::{AdapterError, ErrorKind};
 use thiserror::Error;
 
 /// Server error numbers amsu branches on (shared by MySQL and MariaDB).
@@ -8,6 +9,8 @@ pub mod codes {
     pub const DBACCESS_DENIED: u16 = 1044;
     /// `ER_ACCESS_DENIED_ERROR`: wrong user or password.
     pub const ACCESS_DENIED: u16 = 1045;
+    /// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR`: a login without a password refused.
+    pub const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     /// `ER_TABLEACCESS_DENIED_ERROR`.
     pub const TABLEACCESS_DENIED: u16 = 1142;
     /// `ER_SPECIFIC_ACCESS_DENIED_ERROR`: a privilege such as SUPER is missing.
@@ -42,9 +45,10 @@ pub enum MysqlError {
     Connect {
         /// The server (`mysql://user@host:port`, no password).
         server: String,
-        /// The driver's error.
+        /// The driver's error, classified ([`ErrorKind::Connection`] or
+        /// [`ErrorKind::Authentication`], with the server's error number).
         #[source]
-        source: mysql_async::Error,
+        source: AdapterError,
     },
     /// A statement failed.
     #[error("{server}: {what} failed: {source}{}", disk_hint(source))]
@@ -53,9 +57,10 @@ pub enum MysqlError {
         server: String,
         /// What amsu was doing (never contains a secret).
         what: String,
-        /// The driver's error (with the server's error number).
+        /// The driver's error, classified ([`ErrorKind::Server`] with the server's error
+        /// number, or [`ErrorKind::Connection`] when the connection failed).
         #[source]
-        source: mysql_async::Error,
+        source: AdapterError,
     },
     /// The server answered something amsu did not expect.
     #[error("{server}: unexpected answer to {what}: {detail}")]
@@ -109,11 +114,39 @@ pub enum MysqlError {
 }
 
 impl MysqlError {
+    /// A failed connection or login to `server` (`mysql://user@host:port`, no password).
+    pub fn connect(server: impl Into<String>, source: mysql_async::Error) -> Self {
+        let errno = server_code(&source);
+        let kind = match errno {
+            Some(codes::ACCESS_DENIED | codes::ACCESS_DENIED_NO_PASSWORD) => {
+                ErrorKind::Authentication
+            }
+            _ => ErrorKind::Connection,
+        };
+        MysqlError::Connect {
+            server: server.into(),
+            source: AdapterError::new(kind, source).with_errno(errno),
+        }
+    }
+
+    /// A statement that failed on `server` while amsu was doing `what` (never a secret).
+    pub fn query(
+        server: impl Into<String>,
+        what: impl Into<String>,
+        source: mysql_async::Error,
+    ) -> Self {
+        MysqlError::Query {
+            server: server.into(),
+            what: what.into(),
+            source: classify(source),
+        }
+    }
+
     /// The server's error number, when the server returned one.
     pub fn server_code(&self) -> Option<u16> {
         match self {
             MysqlError::Connect { source, .. } | MysqlError::Query { source, .. } => {
-                server_code(source)
+                source.server_errno()
             }
             _ => None,
         }
@@ -122,6 +155,16 @@ impl MysqlError {
     /// True when the server refused the credentials.
     pub fn is_access_denied(&self) -> bool {
         self.server_code() == Some(codes::ACCESS_DENIED)
+    }
+}
+
+/// A statement's driver error as a core [`AdapterError`]: a server error with its number
+/// (also 1045, which a statement gets for a missing FILE privilege), else a connection
+/// failure (the driver's I/O and protocol errors).
+fn classify(e: mysql_async::Error) -> AdapterError {
+    match server_code(&e) {
+        Some(errno) => AdapterError::new(ErrorKind::Server { errno }, e),
+        None => AdapterError::new(ErrorKind::Connection, e),
     }
 }
 
@@ -139,9 +182,9 @@ const DISK_CODES: &[u16] = &[3, 1021, 1114];
 
 /// A note added to an error that looks like a full disk: the server's own words (e.g.
 /// "Can't change size of file (Errcode: …)") do not say so.
-fn disk_hint(e: &mysql_async::Error) -> &'static str {
+fn disk_hint(e: &AdapterError) -> &'static str {
     let text = e.to_string();
-    let disk = server_code(e).is_some_and(|c| DISK_CODES.contains(&c))
+    let disk = e.server_errno().is_some_and(|c| DISK_CODES.contains(&c))
         || text.contains("Can't change size of file")
         || text.contains("No space left")
         || text.contains("Errcode: 28");
