@@ -449,14 +449,14 @@ async fn copy_chunk(
         .exec("START TRANSACTION", "START TRANSACTION")
         .await?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    replica.conn.set_infile_handler(async move {
+    replica.driver_conn().set_infile_handler(async move {
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })
         .boxed())
     });
     let master_server = master.server().to_string();
-    let (mconn, rconn) = (&mut master.conn, &mut replica.conn);
+    let (mconn, rconn) = (master.driver_conn(), replica.driver_conn());
     let dump = async move {
         let result: Result<(u64, u64), BackupError> = async {
             let mut res = mconn.query_iter(select.as_str()).await.map_err(|source| {

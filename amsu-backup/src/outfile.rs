@@ -593,7 +593,7 @@ impl ChunkSink for OutfileSink {
                 ),
             )
             .await?;
-        let rows = master.conn.affected_rows();
+        let rows = master.affected_rows();
         if self.written.send((job.number, job.table, rows)).is_err() {
             return Err(crate::BackupError::LoadStopped.into());
         }

@@ -939,7 +939,7 @@ impl PhysicalCopy {
         loop {
             match Session::open(&self.replica).await {
                 Ok(s) => {
-                    let _ = s.conn.disconnect().await;
+                    let _ = s.disconnect().await;
                     return Ok(());
                 }
                 Err(e) if e.is_access_denied() => {

@@ -881,3 +881,53 @@ async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use amsu_core::{AdapterError, ErrorKind, Role, Step};
+
+    use super::*;
+
+    fn failed(source: amsu_core::BoxError) -> SetupError {
+        SetupError::Failed {
+            step: Step::ConfigureReplica,
+            server: Role::Replica,
+            source,
+            state: "what was changed".into(),
+        }
+    }
+
+    #[test]
+    fn the_json_error_takes_kind_and_errno_from_the_library() {
+        let refused = AdapterError::new(ErrorKind::Server { errno: 1227 }, "need SUPER");
+        let e = failed(Box::new(refused));
+        let j = error_json(exit::of(&e), &e, Some(&e), json::CommandName::Setup, None);
+        assert_eq!(j.exit_code, exit::FAILED);
+        assert_eq!(j.kind, json::ErrorKind::Failed);
+        assert_eq!(j.server_error, Some(1227));
+        assert_eq!(j.cause.as_deref(), Some("server"));
+        assert_eq!(j.step.as_deref(), Some("configure_replica"));
+        assert!(j.message.contains("need SUPER"), "{}", j.message);
+
+        let e = failed(Box::new(AdapterError::new(ErrorKind::Cancelled, "stop")));
+        let j = error_json(exit::of(&e), &e, Some(&e), json::CommandName::Setup, None);
+        assert_eq!(j.kind, json::ErrorKind::Interrupted);
+        assert_eq!(j.cause.as_deref(), Some("cancelled"));
+
+        let e = SetupError::Preconditions(vec![]);
+        assert_eq!(exit::of(&e), exit::PRECONDITION);
+        let j = error_json(exit::of(&e), &e, Some(&e), json::CommandName::Setup, None);
+        assert_eq!(j.kind, json::ErrorKind::Precondition);
+        assert_eq!(j.cause.as_deref(), Some("precondition"));
+
+        // A CLI-level error (no setup): the chain still gives the errno.
+        let denied =
+            AdapterError::new(ErrorKind::Authentication, "Access denied").with_errno(Some(1045));
+        let any = anyhow::Error::new(denied).context("status of db2");
+        let first: &(dyn std::error::Error + 'static) = any.as_ref();
+        let j = error_json(exit::FAILED, first, None, json::CommandName::Status, None);
+        assert_eq!(j.server_error, Some(1045));
+        assert_eq!(j.cause.as_deref(), Some("authentication"));
+        assert_eq!(j.kind, json::ErrorKind::Unreachable);
+    }
+}

@@ -63,6 +63,75 @@ pub fn flag_for(f: &Finding) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use amsu_core::{Finding, FindingCode, Remedy, Role};
+
+    #[test]
+    fn settings_render_as_flags() {
+        let f = |code, r: Option<Remedy>| {
+            let f = Finding::blocking(Role::Replica, code, "problem", "fix");
+            match r {
+                Some(r) => f.with_remedy(r),
+                None => f,
+            }
+        };
+        let force = f(FindingCode::ReplicaNotEmpty, Some(Remedy::setting("force")));
+        assert_eq!(super::flag_for(&force), Some("--force"));
+        assert_eq!(super::hint_for(&force).unwrap(), "amsu setup --force");
+        let method = f(
+            FindingCode::UnsupportedTable,
+            Some(Remedy::setting_to("method", "physical")),
+        );
+        assert_eq!(super::flag_for(&method), Some("--method"));
+        assert_eq!(super::hint_for(&method).unwrap(), "--method physical");
+        let gtid = f(
+            FindingCode::GtidPositioning,
+            Some(Remedy::setting_to("positioning", "file")),
+        );
+        assert_eq!(super::flag_for(&gtid), Some("--gtid"));
+        assert_eq!(super::hint_for(&gtid).unwrap(), "leave out --gtid");
+        let sql = f(
+            FindingCode::MissingPrivilege,
+            Some(Remedy::Sql("GRANT RELOAD ON *.* TO 'u'@'%';".into())),
+        );
+        assert_eq!(super::flag_for(&sql), None);
+        assert_eq!(super::hint_for(&sql), None);
+        let same = f(FindingCode::SameDatadir, None);
+        assert_eq!(super::hint_for(&same).unwrap(), "--master and --replica");
+    }
+
+    /// Every setting a library names in a [`Remedy::Setting`] has a flag here.
+    #[test]
+    fn every_library_setting_has_a_flag() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut names = Vec::new();
+        for krate in ["amsu-core", "amsu-mysql", "amsu-backup", "amsu-transfer"] {
+            let mut stack = vec![root.join(krate).join("src")];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "rs") {
+                        let text = std::fs::read_to_string(&p).unwrap();
+                        for part in text.split("Remedy::setting").skip(1) {
+                            let Some(rest) = part
+                                .strip_prefix("(\"")
+                                .or_else(|| part.strip_prefix("_to(\""))
+                            else {
+                                continue;
+                            };
+                            names.push(rest[..rest.find('"').unwrap()].to_string());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(names.len() >= 10, "{names:?}");
+        for n in &names {
+            assert!(super::flag_of(n).is_some(), "no flag for the setting `{n}`");
+        }
+    }
+
     /// Library messages name no CLI flag and no AMSU_ environment variable: the CLI adds
     /// those (see [`super::flag_for`]). Lists the offenders that remain, so the count
     /// only goes down.

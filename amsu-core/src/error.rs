@@ -33,7 +33,10 @@ impl fmt::Display for Severity {
 }
 
 /// One result of the preflight checks: what was found, where, why it matters and the fix.
+/// Built with [`Finding::blocking`], [`Finding::warning`] or [`Finding::info`]; new fields
+/// may be added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// How serious it is.
     pub severity: Severity,
@@ -154,6 +157,12 @@ impl Finding {
             severity: Severity::Info,
             ..Finding::blocking(server, code, problem, fix)
         }
+    }
+
+    /// The finding with another severity.
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 
     /// The finding with one more way to fix it.

@@ -161,6 +161,7 @@ pub enum ReplUserPlan {
 
 /// What a finished setup reports.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SetupReport {
     /// The master as probed.
     pub master: ServerInfo,
@@ -289,6 +290,7 @@ pub fn preflight(
 /// before a change would keep logging the old id — which the replica would then skip as
 /// its own events, silently losing them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerIdFix {
     /// New `server_id` for the master, when its own is 0.
     pub master: Option<u32>,
@@ -1423,6 +1425,7 @@ fn action_finishes_step(action: &Action, plan: &[Action]) -> bool {
 
 /// The result of the checks: what was probed and what was decided.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Checked {
     /// The master.
     pub master: ServerInfo,

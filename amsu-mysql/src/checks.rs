@@ -510,9 +510,7 @@ fn account_findings(
         return vec![];
     }
     let Some(grants) = &account.grants else {
-        return vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        return vec![Finding::warning(
                 role,
                 FindingCode::GrantsUnknown,
                 format!(
@@ -520,8 +518,7 @@ fn account_findings(
                     account.account()
                 ),
                 "none needed; missing privileges will show as errors during the setup",
-            )
-        }];
+            ).with_severity(Severity::Info)];
     };
     let me = account.grantee();
     let held = granted_roles(grants, &me);
@@ -589,11 +586,9 @@ fn account_findings(
         let grants = grant_statements(&missing, &account.account());
         let fix = format!("as an administrator on the {role}: {grants}");
         out.push(
-            Finding {
-                severity,
-                ..Finding::blocking(role, FindingCode::MissingPrivilege, problem, fix)
-            }
-            .with_remedy(Remedy::Sql(grants)),
+            Finding::blocking(role, FindingCode::MissingPrivilege, problem, fix)
+                .with_severity(severity)
+                .with_remedy(Remedy::Sql(grants)),
         );
     }
     out
@@ -785,9 +780,7 @@ pub fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Ve
         format!("expire_logs_days = {}", need.div_ceil(86400))
     };
     if protect {
-        vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        vec![Finding::warning(
                 Role::Master,
                 FindingCode::BinlogRetention,
                 problem,
@@ -796,8 +789,7 @@ pub fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Ve
                     plan.raise_sql(),
                     plan.restore_sql()
                 ),
-            ).with_remedy(Remedy::setting("protect_binlogs"))
-        }]
+            ).with_remedy(Remedy::setting("protect_binlogs")).with_severity(Severity::Info)]
     } else {
         vec![Finding::blocking(
             Role::Master,
@@ -973,9 +965,8 @@ fn first_var<'a>(s: &'a ServerFacts, names: &[&'a str]) -> Option<(&'a str, bool
 
 /// Semi-synchronous replication settings; pure (information only).
 pub fn semi_sync_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
-    let info = |role, problem: String, fix: String| Finding {
-        severity: Severity::Info,
-        ..Finding::warning(role, FindingCode::SemiSync, problem, fix)
+    let info = |role, problem: String, fix: String| {
+        Finding::warning(role, FindingCode::SemiSync, problem, fix).with_severity(Severity::Info)
     };
     let mut out = Vec::new();
     let m = first_var(
@@ -1033,15 +1024,12 @@ pub fn gtid_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec
     match master.info.flavor {
         Flavor::MariaDb => {
             if master.var_on("gtid_strict_mode") == Some(false) {
-                out.push(Finding {
-                    severity: Severity::Info,
-                    ..Finding::warning(
+                out.push(Finding::warning(
                         Role::Master,
                         FindingCode::GtidStrictMode,
                         "gtid_strict_mode is OFF on the master: out-of-order GTIDs (from writes on a replica) are not refused, which makes a later switch to GTID positioning or a failover unreliable",
                         "SET GLOBAL gtid_strict_mode = ON; and `gtid_strict_mode = ON` under [mysqld] in the option file, on master and replica",
-                    )
-                });
+                    ).with_severity(Severity::Info));
             }
         }
         Flavor::MySql => {
@@ -1059,15 +1047,12 @@ pub fn gtid_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec
                 }
             }
             if mm.as_deref() == Some("OFF") {
-                out.push(Finding {
-                    severity: Severity::Info,
-                    ..Finding::warning(
+                out.push(Finding::warning(
                         Role::Master,
                         FindingCode::GtidMode,
                         "gtid_mode is OFF on the master: the replica is positioned by binary log file and position",
                         "none needed; for GTID positioning set gtid_mode = ON and enforce_gtid_consistency = ON on both servers",
-                    )
-                });
+                    ).with_severity(Severity::Info));
             }
         }
     }
@@ -1189,9 +1174,8 @@ pub fn replica_disk_need(tables: &[TableFacts]) -> u64 {
 /// Whether the replica's disk holds `bytes`, the space the copy needs (see
 /// [`replica_disk_need`]); pure.
 pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
-    let info = |problem: String| Finding {
-        severity: Severity::Info,
-        ..Finding::warning(
+    let info = |problem: String| {
+        Finding::warning(
             Role::Replica,
             FindingCode::DiskSpaceUnknown,
             problem,
@@ -1200,6 +1184,7 @@ pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
                 human_bytes(bytes)
             ),
         )
+        .with_severity(Severity::Info)
     };
     match disk {
         DiskSpace::NoReplica => vec![],
@@ -1259,15 +1244,12 @@ pub fn definer_findings(data: &DataFacts) -> Vec<Finding> {
         if data.objects.is_empty() {
             return vec![];
         }
-        return vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        return vec![Finding::warning(
                 Role::Master,
                 FindingCode::NotCheckable,
                 "the DEFINER accounts of views, routines, triggers and events were not checked: mysql.user is not readable by the master user",
                 "GRANT SELECT ON mysql.* to the master user to have them checked",
-            )
-        }];
+            ).with_severity(Severity::Info)];
     };
     let exists = |user: &str, host: &str| {
         accounts
@@ -1325,9 +1307,9 @@ pub fn repl_user_findings(
     vars: &BTreeMap<String, String>,
     user: &ReplUserFacts,
 ) -> Vec<Finding> {
-    let info = |problem: String, fix: &str| Finding {
-        severity: Severity::Info,
-        ..Finding::warning(Role::Master, FindingCode::ReplUserAuth, problem, fix)
+    let info = |problem: String, fix: &str| {
+        Finding::warning(Role::Master, FindingCode::ReplUserAuth, problem, fix)
+            .with_severity(Severity::Info)
     };
     let existing: Vec<(String, String)> = user.accounts.clone().unwrap_or_default();
     let plugins: Vec<(String, String)> = if existing.is_empty() {
@@ -1596,15 +1578,12 @@ pub fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool)
         parse_all(gtid_text(master, false)),
         parse_all(gtid_text(replica, true)),
     ) else {
-        return vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        return vec![Finding::warning(
                 Role::Replica,
                 FindingCode::NotCheckable,
                 "the GTID positions of master and replica could not be read; errant transactions were not checked",
                 "none",
-            )
-        }];
+            ).with_severity(Severity::Info)];
     };
     let errant = r.missing_from(&m);
     if errant.is_empty() {

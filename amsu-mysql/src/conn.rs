@@ -83,8 +83,7 @@ impl Limit {
 
 /// A connection that remembers which server it talks to, for error messages.
 pub struct Session {
-    /// The connection.
-    pub conn: Conn,
+    pub(crate) conn: Conn,
     server: String,
     single: bool,
     limit: Option<Limit>,
@@ -108,16 +107,6 @@ impl Session {
         let mut s = Session::open(addr).await?;
         s.limit_statements(metadata_limit()).await?;
         Ok(s)
-    }
-
-    /// Wraps an open connection.
-    pub fn new(conn: Conn, server: String) -> Session {
-        Session {
-            conn,
-            server,
-            single: false,
-            limit: None,
-        }
     }
 
     /// From now on, [`Session::exec_one`] never lets the server run more than one
@@ -174,6 +163,32 @@ impl Session {
     /// The server, for messages.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// Rows the last statement changed (or loaded).
+    pub fn affected_rows(&self) -> u64 {
+        self.conn.affected_rows()
+    }
+
+    /// Warnings the last statement raised.
+    pub fn warning_count(&self) -> u16 {
+        self.conn.get_warnings()
+    }
+
+    /// Closes the connection politely (a dropped session closes it too).
+    pub async fn disconnect(self) -> Result<(), MysqlError> {
+        let server = self.server.clone();
+        self.conn
+            .disconnect()
+            .await
+            .map_err(|e| MysqlError::query(server, "closing the connection", e))
+    }
+
+    /// The driver's connection, for the data paths of amsu's own crates (row streaming,
+    /// `LOAD DATA LOCAL` handlers). Not part of the API: the driver may change.
+    #[doc(hidden)]
+    pub fn driver_conn(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 
     fn err(&self, what: &str) -> impl FnOnce(mysql_async::Error) -> MysqlError {

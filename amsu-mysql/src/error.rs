@@ -169,7 +169,7 @@ fn classify(e: mysql_async::Error) -> AdapterError {
 }
 
 /// The server's error number inside a driver error.
-pub fn server_code(e: &mysql_async::Error) -> Option<u16> {
+pub(crate) fn server_code(e: &mysql_async::Error) -> Option<u16> {
     match e {
         mysql_async::Error::Server(s) => Some(s.code),
         _ => None,
@@ -192,5 +192,72 @@ fn disk_hint(e: &AdapterError) -> &'static str {
         " (this usually means the server's disk is full: check the free space of its data directory and temporary directory, free or add space, then rerun)"
     } else {
         ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amsu_core::{Error, Role, Step};
+
+    fn server(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    /// The error as the orchestrator gives it to the caller.
+    fn failed(e: MysqlError) -> Error {
+        Error::Failed {
+            step: Step::ConfigureReplica,
+            server: Role::Replica,
+            source: Box::new(e),
+            state: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_refused_login_is_an_authentication_error_with_its_number() {
+        let e = MysqlError::connect("mysql://u@db:3306", server(1045, "Access denied"));
+        assert!(e.is_access_denied());
+        let e = failed(e);
+        assert_eq!(e.kind(), ErrorKind::Authentication);
+        assert_eq!(e.server_errno(), Some(1045));
+        assert!(
+            e.to_string()
+                .contains("cannot connect to mysql://u@db:3306"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("Access denied"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_connection_error() {
+        let io = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        )));
+        let e = failed(MysqlError::connect("mysql://u@db:3306", io));
+        assert_eq!(e.kind(), ErrorKind::Connection);
+        assert_eq!(e.server_errno(), None);
+    }
+
+    #[test]
+    fn a_refused_statement_is_a_server_error_with_its_number() {
+        let e = MysqlError::query(
+            "mysql://u@db:3306",
+            "setting server_id",
+            server(1227, "Access denied; you need the SUPER privilege"),
+        );
+        assert_eq!(e.server_code(), Some(1227));
+        let e = failed(e);
+        assert_eq!(e.kind(), ErrorKind::Server { errno: 1227 });
+        assert_eq!(e.server_errno(), Some(1227));
+        assert!(e.to_string().contains("setting server_id failed"), "{e}");
+        // A full disk still gets its hint.
+        let e = MysqlError::query("s", "loading t", server(1114, "The table 't' is full"));
+        assert!(e.to_string().contains("disk is full"), "{e}");
     }
 }

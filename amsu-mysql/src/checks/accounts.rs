@@ -78,9 +78,7 @@ pub fn collision_findings(
         ));
     }
     if !replaced.is_empty() {
-        f.push(Finding {
-            severity: amsu_core::Severity::Info,
-            ..Finding::warning(
+        f.push(Finding::warning(
                 Role::Replica,
                 FindingCode::AccountsReplaced,
                 format!(
@@ -88,8 +86,7 @@ pub fn collision_findings(
                     list(&replaced)
                 ),
                 "none needed: a replica mirrors the master's accounts",
-            )
-        });
+            ).with_severity(amsu_core::Severity::Info));
     }
     f
 }
