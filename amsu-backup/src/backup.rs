@@ -189,13 +189,13 @@ impl ChunkSink for FileSink {
             job.chunk.filter
         );
         let server = master.server().to_string();
-        let err = |source| MysqlError::Query {
-            server: server.clone(),
-            what: what.clone(),
-            source,
-        };
+        let err = |source| MysqlError::query(server.clone(), what.clone(), source);
         let mut file = self.writer.chunk(job.number)?;
-        let mut res = master.conn.query_iter(sql.as_str()).await.map_err(err)?;
+        let mut res = master
+            .driver_conn()
+            .query_iter(sql.as_str())
+            .await
+            .map_err(err)?;
         let mut buf = Vec::with_capacity(1 << 20);
         let (mut rows, mut bytes) = (0u64, 0u64);
         while let Some(row) = res.next().await.map_err(err)? {

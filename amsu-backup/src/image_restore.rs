@@ -8,6 +8,7 @@
 //! (and its chunks deleted as they are loaded). The statements from the image are then
 //! sent with [`Session::exec_one`] on sessions that never run two statements of one text.
 
+use amsu_core::{FindingCode, Remedy};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -438,10 +439,10 @@ impl Preflight for ImageRestore {
                 };
                 return Ok(vec![Finding::blocking(
                     Role::Replica,
-                    "image_invalid",
+                    FindingCode::ImageInvalid,
                     format!("the image {what}, nothing was loaded: {e}"),
                     "use a complete, undamaged amsu image (signed with the image key, when one is given), or take a new one",
-                )]);
+                ).with_remedy(Remedy::setting("method.image"))]);
             }
         };
         let Some(master) = &self.master else {
@@ -458,7 +459,7 @@ impl Preflight for ImageRestore {
         if id != manifest.source.server_id.to_string() {
             out.push(Finding::blocking(
                 Role::Master,
-                "image_other_master",
+                FindingCode::ImageOtherMaster,
                 format!(
                     "the image was taken from a server with server_id {}, the master has server_id {id}",
                     manifest.source.server_id
@@ -470,7 +471,7 @@ impl Preflight for ImageRestore {
         if !logs.contains(&manifest.coordinates.file) {
             out.push(Finding::blocking(
                 Role::Master,
-                "image_binlog_purged",
+                FindingCode::ImageBinlogPurged,
                 format!(
                     "the master no longer has {}, where replication from this image must start",
                     manifest.coordinates.file

@@ -190,14 +190,14 @@ pub(crate) async fn load_file(
             }
         }
     });
-    s.conn.set_infile_handler(async move {
+    s.driver_conn().set_infile_handler(async move {
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })
         .boxed())
     });
-    let loaded = s.conn.query_drop(sql.as_str()).await;
-    let rows = s.conn.affected_rows();
+    let loaded = s.driver_conn().query_drop(sql.as_str()).await;
+    let rows = s.affected_rows();
     let read = reader
         .await
         .map_err(|e| BackupError::Internal(e.to_string()))?;
@@ -221,12 +221,7 @@ pub(crate) async fn load_file(
         (loaded, read) => {
             let _ = s.exec("ROLLBACK", "ROLLBACK").await;
             if let Err(source) = loaded {
-                return Err(MysqlError::Query {
-                    server: s.server().to_string(),
-                    what,
-                    source,
-                }
-                .into());
+                return Err(MysqlError::query(s.server().to_string(), what, source).into());
             }
             Err(read.expect_err("one side failed"))
         }

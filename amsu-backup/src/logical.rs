@@ -449,53 +449,46 @@ async fn copy_chunk(
         .exec("START TRANSACTION", "START TRANSACTION")
         .await?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    replica.conn.set_infile_handler(async move {
+    replica.driver_conn().set_infile_handler(async move {
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })
         .boxed())
     });
     let master_server = master.server().to_string();
-    let (mconn, rconn) = (&mut master.conn, &mut replica.conn);
+    let (mconn, rconn) = (master.driver_conn(), replica.driver_conn());
     let dump = async move {
-        let result: Result<(u64, u64), BackupError> =
-            async {
-                let mut res = mconn.query_iter(select.as_str()).await.map_err(|source| {
-                    MysqlError::Query {
-                        server: master_server.clone(),
-                        what: what_dump.clone(),
-                        source,
-                    }
-                })?;
-                let mut buf = Vec::with_capacity(piece_bytes + (64 << 10));
-                let (mut rows, mut bytes) = (0u64, 0u64);
-                while let Some(row) = res.next().await.map_err(|source| MysqlError::Query {
-                    server: master_server.clone(),
-                    what: what_dump.clone(),
-                    source,
-                })? {
-                    push_values(&mut buf, &row.unwrap());
-                    rows += 1;
-                    if buf.len() >= piece_bytes {
-                        bytes += buf.len() as u64;
-                        let piece = Bytes::from(std::mem::replace(
-                            &mut buf,
-                            Vec::with_capacity(piece_bytes + (64 << 10)),
-                        ));
-                        if tx.send(Ok(piece)).await.is_err() {
-                            return Err(BackupError::LoadStopped);
-                        }
-                    }
-                }
-                if !buf.is_empty() {
+        let result: Result<(u64, u64), BackupError> = async {
+            let mut res = mconn.query_iter(select.as_str()).await.map_err(|source| {
+                MysqlError::query(master_server.clone(), what_dump.clone(), source)
+            })?;
+            let mut buf = Vec::with_capacity(piece_bytes + (64 << 10));
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            while let Some(row) = res.next().await.map_err(|source| {
+                MysqlError::query(master_server.clone(), what_dump.clone(), source)
+            })? {
+                push_values(&mut buf, &row.unwrap());
+                rows += 1;
+                if buf.len() >= piece_bytes {
                     bytes += buf.len() as u64;
-                    if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                    let piece = Bytes::from(std::mem::replace(
+                        &mut buf,
+                        Vec::with_capacity(piece_bytes + (64 << 10)),
+                    ));
+                    if tx.send(Ok(piece)).await.is_err() {
                         return Err(BackupError::LoadStopped);
                     }
                 }
-                Ok((rows, bytes))
             }
-            .await;
+            if !buf.is_empty() {
+                bytes += buf.len() as u64;
+                if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                    return Err(BackupError::LoadStopped);
+                }
+            }
+            Ok((rows, bytes))
+        }
+        .await;
         if result.is_err() {
             let _ = tx
                 .send(Err(io::Error::other("the read from the master failed")))
@@ -515,12 +508,7 @@ async fn copy_chunk(
     if !ok {
         let _ = replica.exec("ROLLBACK", "ROLLBACK").await;
         if let Err(source) = loaded {
-            return Err(MysqlError::Query {
-                server: replica.server().to_string(),
-                what: what_load,
-                source,
-            }
-            .into());
+            return Err(MysqlError::query(replica.server().to_string(), what_load, source).into());
         }
         return Err(dumped.expect_err("one side failed"));
     }

@@ -6,6 +6,7 @@
 //! `keep_image` amsu uploads `schema.json` and `manifest.json` so other replicas can be
 //! seeded from it; otherwise it is deleted over FTP afterwards.
 
+use amsu_core::{FindingCode, Remedy};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -516,7 +517,7 @@ impl Preflight for OutfileCopy {
             Err(e) => {
                 return Ok(vec![Finding::blocking(
                     Role::Master,
-                    "outfile_master",
+                    FindingCode::OutfileMaster,
                     e.to_string(),
                     "grant FILE to the master user and set secure_file_priv to the directory the FTP endpoint serves",
                 )])
@@ -525,10 +526,11 @@ impl Preflight for OutfileCopy {
         if let Err(e) = self.ftp.check().await {
             return Ok(vec![Finding::blocking(
                 Role::Master,
-                "outfile_ftp",
+                FindingCode::OutfileFtp,
                 format!("the FTP endpoint is not usable: {e}"),
                 "check the FTP endpoint's URL, its password and the TLS settings",
-            )]);
+            )
+            .with_remedy(Remedy::setting("method.ftp"))]);
         }
         let probe = format!("amsu-probe-{}", unique());
         let work = std::env::temp_dir().join(&probe);
@@ -549,13 +551,13 @@ impl Preflight for OutfileCopy {
             Ok(()) => vec![],
             Err(e) => vec![Finding::blocking(
                 Role::Master,
-                "outfile_endpoint",
+                FindingCode::OutfileEndpoint,
                 e.to_string(),
                 format!(
                     "serve the master's secure_file_priv directory ({}) over FTP, writable by mysqld, and give that endpoint",
                     target.secure_file_priv
                 ),
-            )],
+            ).with_remedy(Remedy::setting("method.ftp"))],
         })
     }
 }
@@ -591,7 +593,7 @@ impl ChunkSink for OutfileSink {
                 ),
             )
             .await?;
-        let rows = master.conn.affected_rows();
+        let rows = master.affected_rows();
         if self.written.send((job.number, job.table, rows)).is_err() {
             return Err(crate::BackupError::LoadStopped.into());
         }

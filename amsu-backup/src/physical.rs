@@ -38,6 +38,7 @@
 mod parse;
 mod service;
 
+use amsu_core::{FindingCode, Remedy};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -497,7 +498,7 @@ impl PhysicalCopy {
         let Some(tool) = tool else {
             f.push(Finding::blocking(
                 Role::Replica,
-                "backup_tool_missing",
+                FindingCode::BackupToolMissing,
                 "mariadb-backup is not installed on the replica host (it prepares the backup)",
                 "apt-get install mariadb-backup (the master's major.minor version)",
             ));
@@ -531,15 +532,18 @@ impl PhysicalCopy {
                 let manifest = read_remote_manifest(&**transport, dir).await?;
                 let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
                 if manifest.method != "physical" {
-                    f.push(Finding::blocking(
-                        Role::Replica,
-                        "image_method",
-                        format!(
-                            "the image was made by the {} method, not by a physical backup",
-                            manifest.method
-                        ),
-                        "use an image made by the physical method",
-                    ));
+                    f.push(
+                        Finding::blocking(
+                            Role::Replica,
+                            FindingCode::ImageMethod,
+                            format!(
+                                "the image was made by the {} method, not by a physical backup",
+                                manifest.method
+                            ),
+                            "use an image made by the physical method",
+                        )
+                        .with_remedy(Remedy::setting_to("method", "physical")),
+                    );
                 }
                 (manifest.source.version, bytes)
             }
@@ -554,7 +558,7 @@ impl PhysicalCopy {
             Some(tv) if Some((tv.major, tv.minor)) == mm(&source_version) => {}
             other => f.push(Finding::blocking(
                 Role::Replica,
-                "backup_tool_version",
+                FindingCode::BackupToolVersion,
                 format!(
                     "{} is {} but the backup is of a {source_version} server; it must have the same major.minor version",
                     tool.display(),
@@ -566,12 +570,12 @@ impl PhysicalCopy {
         if mm(&replica_version) != mm(&source_version) {
             f.push(Finding::blocking(
                 Role::Replica,
-                "physical_version_mismatch",
+                FindingCode::PhysicalVersionMismatch,
                 format!(
                     "the replica runs {replica_version} but the data comes from {source_version}; a physical copy needs the same major.minor version"
                 ),
                 "install the master's major.minor version on the replica, or use the logical method",
-            ));
+            ).with_remedy(Remedy::setting_to("method", "logical")));
         }
 
         if !matches!(self.source, PhysicalSource::Image { .. }) {
@@ -586,45 +590,51 @@ impl PhysicalCopy {
         let datadir = match canon(&datadir) {
             Some(d) => d,
             None => {
-                f.push(Finding::blocking(
-                    Role::Replica,
-                    "datadir_missing",
-                    format!(
-                        "the replica's data directory {} does not exist on this host",
-                        datadir.display()
-                    ),
-                    "run amsu on the replica host, or give the replica's data directory",
-                ));
+                f.push(
+                    Finding::blocking(
+                        Role::Replica,
+                        FindingCode::DatadirMissing,
+                        format!(
+                            "the replica's data directory {} does not exist on this host",
+                            datadir.display()
+                        ),
+                        "run amsu on the replica host, or give the replica's data directory",
+                    )
+                    .with_remedy(Remedy::setting("method.replica_datadir")),
+                );
                 return Ok((f, None));
             }
         };
         if canon(&replica_datadir).as_ref() != Some(&datadir) {
-            f.push(Finding::blocking(
-                Role::Replica,
-                "datadir_mismatch",
-                format!(
-                    "the replica server uses {} as its datadir, not {}",
-                    replica_datadir.display(),
-                    datadir.display()
-                ),
-                "give the replica's own data directory",
-            ));
+            f.push(
+                Finding::blocking(
+                    Role::Replica,
+                    FindingCode::DatadirMismatch,
+                    format!(
+                        "the replica server uses {} as its datadir, not {}",
+                        replica_datadir.display(),
+                        datadir.display()
+                    ),
+                    "give the replica's own data directory",
+                )
+                .with_remedy(Remedy::setting("method.replica_datadir")),
+            );
         }
         if let PhysicalSource::Local = self.source {
             if !is_local_host(&self.master.host) {
                 f.push(Finding::blocking(
                     Role::Master,
-                    "master_not_local",
+                    FindingCode::MasterNotLocal,
                     format!(
                         "the master {} is not on this host; mariadb-backup must run where the master's files are",
                         self.master.host
                     ),
                     "give a command that streams the master's backup (e.g. `ssh HOST mariadb-backup --backup --stream=mbstream --target-dir=/tmp`), or an image",
-                ));
+                ).with_remedy(Remedy::setting("method.master_backup_command")));
             } else if canon(Path::new(&master_datadir)).as_ref() == Some(&datadir) {
                 f.push(Finding::blocking(
                     Role::Replica,
-                    "same_datadir",
+                    FindingCode::SameDatadir,
                     "the master and the replica use the same data directory",
                     "check the master's and the replica's addresses",
                 ));
@@ -638,7 +648,7 @@ impl PhysicalCopy {
         match free_space(&work_dir) {
             Ok(available) if available < needed => f.push(Finding::blocking(
                 Role::Replica,
-                "no_space",
+                FindingCode::NoSpace,
                 format!(
                     "{} has {} MiB free; the backup and its prepared copy need about {} MiB",
                     work_dir.display(),
@@ -650,7 +660,7 @@ impl PhysicalCopy {
             Ok(_) => {}
             Err(e) => f.push(Finding::warning(
                 Role::Replica,
-                "free_space_unknown",
+                FindingCode::FreeSpaceUnknown,
                 format!("cannot read the free space of {}: {e}", work_dir.display()),
                 "check by hand that there is room for about twice the master's data",
             )),
@@ -665,7 +675,7 @@ impl PhysicalCopy {
             if e.is_access_denied() {
                 f.push(Finding::warning(
                     Role::Replica,
-                    "replica_login_after_copy",
+                    FindingCode::ReplicaLoginAfterCopy,
                     format!(
                         "the replica user '{}' cannot log in to the master with the given password; after a physical copy the replica has the master's accounts, so amsu could not log in to it to finish",
                         self.replica.user
@@ -929,7 +939,7 @@ impl PhysicalCopy {
         loop {
             match Session::open(&self.replica).await {
                 Ok(s) => {
-                    let _ = s.conn.disconnect().await;
+                    let _ = s.disconnect().await;
                     return Ok(());
                 }
                 Err(e) if e.is_access_denied() => {
@@ -1094,13 +1104,13 @@ async fn backtick_findings(m: &mut Session) -> Result<Vec<Finding>, BoxError> {
     }
     Ok(vec![Finding::blocking(
         Role::Master,
-        "physical_identifier",
+        FindingCode::PhysicalIdentifier,
         format!(
             "names with a backtick ({}): mariadb-backup does not escape them in its BACKUP LOCK statements and aborts the backup",
             names.join(", ")
         ),
         "use the logical method, which copies them exactly, or rename them on the master",
-    )])
+    ).with_remedy(Remedy::setting_to("method", "logical"))])
 }
 
 /// What [`backup_image`] made.

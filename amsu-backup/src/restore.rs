@@ -188,7 +188,7 @@ async fn add_keys(s: &mut Session, t: &Table, d: &Deferred) -> Result<(), MysqlE
 /// the server changed a value on the way in (truncated, converted, clipped), so the copy
 /// would not be exact. Notes are ignored. The error quotes the first warnings.
 pub async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlError> {
-    if s.conn.get_warnings() == 0 {
+    if s.warning_count() == 0 {
         return Ok(());
     }
     let rows = s.rows("SHOW WARNINGS LIMIT 5", "reading warnings").await?;
@@ -222,7 +222,7 @@ pub async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlE
 /// expected and allowed. Every other warning fails the load, and so do more warnings than
 /// the server keeps (`max_error_count`), since those could not be checked.
 pub async fn check_load_warnings(s: &mut Session, t: &Table, what: &str) -> Result<(), MysqlError> {
-    let count = s.conn.get_warnings();
+    let count = s.warning_count();
     if count == 0 {
         return Ok(());
     }

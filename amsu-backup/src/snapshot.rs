@@ -5,6 +5,7 @@
 //! WITH READ LOCK` (MySQL) held while the workers start their snapshot transactions, the
 //! coordinates and accounts are read and the non-transactional tables are dumped.
 
+use amsu_core::{FindingCode, Remedy};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,12 +117,15 @@ pub(crate) async fn copy_findings(
     let mut tables = catalog::table_list(&mut ctl).await?;
     let mut out = Vec::new();
     if let Some(why) = catalog::history_columns(&mut ctl, &mut tables).await? {
-        out.push(Finding::blocking(
-            Role::Master,
-            "unsupported_table",
-            format!("cannot copy {why}"),
-            "change or drop those tables on the master, or use the physical method",
-        ));
+        out.push(
+            Finding::blocking(
+                Role::Master,
+                FindingCode::UnsupportedTable,
+                format!("cannot copy {why}"),
+                "change or drop those tables on the master, or use the physical method",
+            )
+            .with_remedy(Remedy::setting_to("method", "physical")),
+        );
     }
     let used = catalog::account_plugins(&mut ctl, flavor).await?;
     let mut rs = Session::open(replica).await?;
@@ -129,7 +133,7 @@ pub(crate) async fn copy_findings(
     if let Some(why) = catalog::plugin_refusal(&used, &active) {
         out.push(Finding::blocking(
             Role::Replica,
-            "auth_plugin_missing",
+            FindingCode::AuthPluginMissing,
             format!("cannot copy {why}"),
             "install the plugin on the replica",
         ));

@@ -324,11 +324,7 @@ pub(crate) async fn scan(
     }
     let what = format!("reading the master's binary log from {from} to {to}");
     let err = |e: mysql_async::Error| {
-        BackupError::Mysql(MysqlError::Query {
-            server: master.to_string(),
-            what: what.clone(),
-            source: e,
-        })
+        BackupError::Mysql(MysqlError::query(master.to_string(), what.clone(), e))
     };
     let conn = amsu_mysql::conn::connect(master).await?;
     let request = BinlogStreamRequest::new(reader_server_id())

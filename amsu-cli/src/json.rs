@@ -91,10 +91,10 @@ impl From<&Finding> for FindingJson {
                 Severity::Blocking => SeverityJson::Blocking,
             },
             server: f.server.into(),
-            code: f.code.clone(),
+            code: f.code.to_string(),
             problem: f.problem.clone(),
             fix: f.fix.clone(),
-            flag: crate::remedy::flag_for(&f.code).map(str::to_string),
+            flag: crate::remedy::flag_for(f).map(str::to_string),
         }
     }
 }
@@ -136,6 +136,11 @@ pub struct ErrorJson {
     /// The server's error number (e.g. 1045 for access denied), when the server sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_error: Option<u16>,
+    /// What failed, as the library classifies it: `precondition`, `connection`,
+    /// `authentication`, `server` (see `server_error`), `copy`, `transfer`, `journal`,
+    /// `cancelled`, `io` or `other`; absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// The whole message, for people.
     pub message: String,
     /// What to do about it, when amsu knows.

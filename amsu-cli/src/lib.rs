@@ -21,6 +21,7 @@ mod status_cmd;
 mod style;
 mod verify_cmd;
 
+use amsu_core::FindingCode;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,16 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A precondition failed; nothing was changed.
     pub const PRECONDITION: i32 = 3;
+
+    /// The exit code of a failed setup: [`PRECONDITION`] when nothing was changed, else
+    /// [`FAILED`].
+    pub fn of(e: &amsu_core::Error) -> i32 {
+        if e.changed_nothing() {
+            PRECONDITION
+        } else {
+            FAILED
+        }
+    }
 }
 
 /// A CLI-level error with its exit code.
@@ -108,18 +119,14 @@ fn error_json(
     remedy: Option<String>,
 ) -> json::ErrorJson {
     let chain = || std::iter::successors(Some(e), |e| e.source());
-    let server_error = chain().find_map(|e| match e.downcast_ref::<mysql_async::Error>() {
-        Some(mysql_async::Error::Server(se)) => Some(se.code),
-        _ => None,
-    });
-    let (step, server) = match setup {
-        Some(SetupError::Unchanged { step, server, .. })
-        | Some(SetupError::Failed { step, server, .. }) => {
-            (Some(step.to_string()), Some((*server).into()))
-        }
-        _ => (None, None),
+    let server_error = amsu_core::server_errno(e);
+    let step = setup.and_then(SetupError::step).map(|s| s.to_string());
+    let server = setup.and_then(SetupError::server).map(json::RoleJson::from);
+    let cause = match setup {
+        Some(s) => Some(s.kind()),
+        None => amsu_core::kind_of(e),
     };
-    let kind = if setup.is_some_and(|s| s.is_interrupted()) {
+    let kind = if cause == Some(amsu_core::ErrorKind::Cancelled) {
         json::ErrorKind::Interrupted
     } else {
         match code {
@@ -135,6 +142,7 @@ fn error_json(
         step,
         server,
         server_error,
+        cause: cause.map(|k| k.name().to_string()),
         message: chain_message(chain()),
         remedy,
         findings: setup
@@ -244,14 +252,14 @@ fn print_findings(findings: &[amsu_core::Finding]) {
             f.code,
             f.problem,
             f.fix,
-            hint(&f.code)
+            hint(f)
         );
     }
 }
 
 /// The CLI's flag for a finding, as a suffix of its fix.
-fn hint(code: &str) -> String {
-    remedy::hint_for(code)
+fn hint(f: &amsu_core::Finding) -> String {
+    remedy::hint_for(f)
         .map(|h| format!(" ({h})"))
         .unwrap_or_default()
 }
@@ -278,7 +286,7 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
                 f.code,
                 f.problem,
                 f.fix,
-                hint(&f.code)
+                hint(f)
             );
         }
     }
@@ -448,7 +456,7 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     let result = p.execute(checked, sink).await;
     renderer.finish();
     // Past the checks, the password may be the replication user's now: keep it.
-    if !matches!(&result, Err(FacadeError::Setup(e)) if e.exit_code() == exit::PRECONDITION) {
+    if !matches!(&result, Err(FacadeError::Setup(e)) if exit::of(e) == exit::PRECONDITION) {
         repl_creds::save_and_say(&repl_pw, &master, p.master(), a.json).await;
     }
     let outcome = match result {
@@ -550,7 +558,7 @@ fn report_error(e: &SetupError, json: bool) -> i32 {
         json::emit(json::Body::Error {
             command: json::CommandName::Setup,
             error: error_json(
-                e.exit_code(),
+                exit::of(e),
                 first,
                 Some(e),
                 json::CommandName::Setup,
@@ -568,7 +576,7 @@ fn report_error(e: &SetupError, json: bool) -> i32 {
                 f.server,
                 f.problem,
                 f.fix,
-                hint(&f.code)
+                hint(f)
             );
         }
     } else {
@@ -577,7 +585,7 @@ fn report_error(e: &SetupError, json: bool) -> i32 {
             errln!("  hint: {r}");
         }
     }
-    e.exit_code()
+    exit::of(e)
 }
 
 fn print_report(r: &SetupReport, json: bool) {
@@ -747,7 +755,7 @@ pub async fn check_setup_findings(
     if let Some(id) = ids.master {
         findings.push(amsu_core::Finding::warning(
             amsu_core::Role::Master,
-            "server_id_zero",
+            FindingCode::ServerIdZero,
             "the master's server_id is 0; amsu setup sets it",
             format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` under [mysqld] in its option file"),
         ));
@@ -755,7 +763,7 @@ pub async fn check_setup_findings(
     if let Some(id) = ids.replica {
         findings.push(amsu_core::Finding::warning(
             amsu_core::Role::Replica,
-            "server_id_clash",
+            FindingCode::ServerIdClash,
             format!(
                 "the replica's server_id {} is 0 or equal to the master's; amsu setup changes the replica's",
                 rinfo.server_id
@@ -871,5 +879,55 @@ async fn sandbox_cmd(a: SandboxArgs) -> Result<i32, Exit> {
             }
             Ok(exit::OK)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use amsu_core::{AdapterError, ErrorKind, Role, Step};
+
+    use super::*;
+
+    fn failed(source: amsu_core::BoxError) -> SetupError {
+        SetupError::Failed {
+            step: Step::ConfigureReplica,
+            server: Role::Replica,
+            source,
+            state: "what was changed".into(),
+        }
+    }
+
+    #[test]
+    fn the_json_error_takes_kind_and_errno_from_the_library() {
+        let refused = AdapterError::new(ErrorKind::Server { errno: 1227 }, "need SUPER");
+        let e = failed(Box::new(refused));
+        let j = error_json(exit::of(&e), &e, Some(&e), json::CommandName::Setup, None);
+        assert_eq!(j.exit_code, exit::FAILED);
+        assert_eq!(j.kind, json::ErrorKind::Failed);
+        assert_eq!(j.server_error, Some(1227));
+        assert_eq!(j.cause.as_deref(), Some("server"));
+        assert_eq!(j.step.as_deref(), Some("configure_replica"));
+        assert!(j.message.contains("need SUPER"), "{}", j.message);
+
+        let e = failed(Box::new(AdapterError::new(ErrorKind::Cancelled, "stop")));
+        let j = error_json(exit::of(&e), &e, Some(&e), json::CommandName::Setup, None);
+        assert_eq!(j.kind, json::ErrorKind::Interrupted);
+        assert_eq!(j.cause.as_deref(), Some("cancelled"));
+
+        let e = SetupError::Preconditions(vec![]);
+        assert_eq!(exit::of(&e), exit::PRECONDITION);
+        let j = error_json(exit::of(&e), &e, Some(&e), json::CommandName::Setup, None);
+        assert_eq!(j.kind, json::ErrorKind::Precondition);
+        assert_eq!(j.cause.as_deref(), Some("precondition"));
+
+        // A CLI-level error (no setup): the chain still gives the errno.
+        let denied =
+            AdapterError::new(ErrorKind::Authentication, "Access denied").with_errno(Some(1045));
+        let any = anyhow::Error::new(denied).context("status of db2");
+        let first: &(dyn std::error::Error + 'static) = any.as_ref();
+        let j = error_json(exit::FAILED, first, None, json::CommandName::Status, None);
+        assert_eq!(j.server_error, Some(1045));
+        assert_eq!(j.cause.as_deref(), Some("authentication"));
+        assert_eq!(j.kind, json::ErrorKind::Unreachable);
     }
 }

@@ -1,52 +1,137 @@
-//! The CLI's words for what the libraries leave neutral: which amsu flag lets amsu fix a
-//! finding itself, and what to do about an error the CLI recognises.
+//! The CLI's words for what the libraries leave neutral: a finding's
+//! [`Remedy::Setting`](amsu_core::Remedy::Setting) (an option of the setup) rendered as the
+//! amsu flag that sets it, and what to do about an error the CLI recognises.
 
-/// What the CLI adds to a finding's fix: the flag (or variable) that lets amsu do it.
-pub fn hint_for(code: &str) -> Option<&'static str> {
-    match code {
-        "already_replica" => Some("amsu setup --force resets it"),
-        "replica_not_empty" => Some("amsu setup --force drops them"),
-        "errant_gtids" => Some("--force drops the replica's data"),
-        "binlog_retention" => Some("amsu setup --protect-binlogs raises it for the setup"),
-        "gtid_positioning" => Some("leave out --gtid"),
-        "repl_user_password" => {
-            Some("export AMSU_REPL_PASSWORD, or --repl-password-file FILE, or --repl-user NAME")
+use amsu_core::{Finding, FindingCode};
+
+/// The flag that sets the library setting `name` (a `SetupConfig` setter) to `value`.
+fn flag_of(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "force" => "--force",
+        "protect_binlogs" => "--protect-binlogs",
+        "positioning" => "--gtid",
+        "repl_password" => "--repl-password-file",
+        "repl_user" => "--repl-user",
+        "method" => "--method",
+        "method.ftp" => "--ftp",
+        "method.replica_datadir" => "--replica-datadir",
+        "method.master_backup_command" => "--master-backup-command",
+        "method.image" => "--image",
+        _ => return None,
+    })
+}
+
+/// How to set the library setting `name` to `value` on the command line, in words.
+fn render_setting(name: &str, value: Option<&str>) -> Option<String> {
+    Some(match (name, value) {
+        ("positioning", Some("file")) => "leave out --gtid".into(),
+        ("repl_password", _) => {
+            "export AMSU_REPL_PASSWORD, or --repl-password-file FILE, or --repl-user NAME".into()
         }
-        "outfile_ftp" => {
-            Some("--ftp URL; its password in AMSU_FTP_PASSWORD or --ftp-password-file")
+        ("method.ftp", _) => {
+            "--ftp URL; its password in AMSU_FTP_PASSWORD or --ftp-password-file".into()
         }
-        "outfile_endpoint" => Some("--ftp URL"),
-        "unsupported_table" => Some("--method physical"),
-        "image_method" => Some("amsu backup --method physical"),
-        "physical_version_mismatch" | "physical_identifier" => Some("--method logical"),
-        "datadir_missing" | "datadir_mismatch" => Some("--replica-datadir DIR"),
-        "master_not_local" => Some("--master-backup-command CMD, or --image DIR"),
-        "same_datadir" => Some("--master and --replica"),
-        "image_invalid" => Some("--image, --image-key; amsu backup takes a new one"),
-        "image_other_master" => Some("amsu backup --master URL"),
+        ("method.replica_datadir", _) => "--replica-datadir DIR".into(),
+        ("method.master_backup_command", _) => "--master-backup-command CMD, or --image DIR".into(),
+        ("method.image", _) => "--image, --image-key; amsu backup takes a new one".into(),
+        (name, Some(value)) => format!("{} {value}", flag_of(name)?),
+        (name, None) => format!("amsu setup {}", flag_of(name)?),
+    })
+}
+
+/// What the CLI adds to a finding's fix: how to let amsu do it (its settings as flags),
+/// or, for a few codes, which arguments to change.
+pub fn hint_for(f: &Finding) -> Option<String> {
+    let from_settings: Vec<String> = f
+        .settings()
+        .filter_map(|(name, value)| render_setting(name, value))
+        .collect();
+    if !from_settings.is_empty() {
+        return Some(from_settings.join("; or "));
+    }
+    match f.code {
+        FindingCode::SameDatadir => Some("--master and --replica".into()),
+        FindingCode::ImageOtherMaster => Some("amsu backup --master URL".into()),
         _ => None,
     }
 }
 
-/// The flag that lets amsu fix the finding `code` itself, if any.
-pub fn flag_for(code: &str) -> Option<&'static str> {
-    match code {
-        "already_replica" | "replica_not_empty" | "errant_gtids" => Some("--force"),
-        "binlog_retention" => Some("--protect-binlogs"),
-        "gtid_positioning" => Some("--gtid"),
-        "repl_user_password" => Some("--repl-password-file"),
-        "outfile_ftp" | "outfile_endpoint" => Some("--ftp"),
-        "unsupported_table" | "image_method" => Some("--method"),
-        "physical_version_mismatch" | "physical_identifier" => Some("--method"),
-        "datadir_missing" | "datadir_mismatch" => Some("--replica-datadir"),
-        "master_not_local" => Some("--master-backup-command"),
-        "image_invalid" => Some("--image"),
-        _ => None,
-    }
+/// The flag that lets amsu fix the finding itself, if any (from its first setting).
+pub fn flag_for(f: &Finding) -> Option<&'static str> {
+    f.settings().find_map(|(name, _)| flag_of(name))
 }
 
 #[cfg(test)]
 mod tests {
+    use amsu_core::{Finding, FindingCode, Remedy, Role};
+
+    #[test]
+    fn settings_render_as_flags() {
+        let f = |code, r: Option<Remedy>| {
+            let f = Finding::blocking(Role::Replica, code, "problem", "fix");
+            match r {
+                Some(r) => f.with_remedy(r),
+                None => f,
+            }
+        };
+        let force = f(FindingCode::ReplicaNotEmpty, Some(Remedy::setting("force")));
+        assert_eq!(super::flag_for(&force), Some("--force"));
+        assert_eq!(super::hint_for(&force).unwrap(), "amsu setup --force");
+        let method = f(
+            FindingCode::UnsupportedTable,
+            Some(Remedy::setting_to("method", "physical")),
+        );
+        assert_eq!(super::flag_for(&method), Some("--method"));
+        assert_eq!(super::hint_for(&method).unwrap(), "--method physical");
+        let gtid = f(
+            FindingCode::GtidPositioning,
+            Some(Remedy::setting_to("positioning", "file")),
+        );
+        assert_eq!(super::flag_for(&gtid), Some("--gtid"));
+        assert_eq!(super::hint_for(&gtid).unwrap(), "leave out --gtid");
+        let sql = f(
+            FindingCode::MissingPrivilege,
+            Some(Remedy::Sql("GRANT RELOAD ON *.* TO 'u'@'%';".into())),
+        );
+        assert_eq!(super::flag_for(&sql), None);
+        assert_eq!(super::hint_for(&sql), None);
+        let same = f(FindingCode::SameDatadir, None);
+        assert_eq!(super::hint_for(&same).unwrap(), "--master and --replica");
+    }
+
+    /// Every setting a library names in a [`Remedy::Setting`] has a flag here.
+    #[test]
+    fn every_library_setting_has_a_flag() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut names = Vec::new();
+        for krate in ["amsu-core", "amsu-mysql", "amsu-backup", "amsu-transfer"] {
+            let mut stack = vec![root.join(krate).join("src")];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "rs") {
+                        let text = std::fs::read_to_string(&p).unwrap();
+                        for part in text.split("Remedy::setting").skip(1) {
+                            let Some(rest) = part
+                                .strip_prefix("(\"")
+                                .or_else(|| part.strip_prefix("_to(\""))
+                            else {
+                                continue;
+                            };
+                            names.push(rest[..rest.find('"').unwrap()].to_string());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(names.len() >= 10, "{names:?}");
+        for n in &names {
+            assert!(super::flag_of(n).is_some(), "no flag for the setting `{n}`");
+        }
+    }
+
     /// Library messages name no CLI flag and no AMSU_ environment variable: the CLI adds
     /// those (see [`super::flag_for`]). Lists the offenders that remain, so the count
     /// only goes down.

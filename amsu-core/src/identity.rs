@@ -16,6 +16,7 @@
 //! from it) is refused too: the replica's `SHOW SLAVE HOSTS` lists the master's
 //! `server_id`.
 
+use crate::FindingCode;
 use crate::{
     BoxError, Finding, LockOutcome, MasterServer, ReplicaServer, Role, Secret, ServerIdentity,
 };
@@ -46,7 +47,7 @@ pub async fn distinct_servers(
     Ok(same_server(&m, &r, seen).map(|why| {
         Finding::blocking(
             Role::Replica,
-            "same_server",
+            FindingCode::SameServer,
             format!(
                 "the master and the replica URL reach the same server ({why}); amsu would reconfigure or empty the master"
             ),

@@ -8,6 +8,7 @@ use crate::{BoxError, Coordinates, CopyReport, GlobalChange, Step};
 
 /// The journal of one setup of one replica from one master.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Journal {
     /// The master, `host:port`.
     pub master: String,

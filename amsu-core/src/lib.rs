@@ -124,6 +124,7 @@
 mod cancel;
 mod error;
 mod event;
+mod finding_code;
 mod identity;
 mod journal;
 pub mod manifest;
@@ -136,8 +137,11 @@ mod step;
 mod traits;
 
 pub use cancel::{CancellationToken, Interrupted};
-pub use error::{BoxError, Error, Finding, Severity};
-pub use event::{Event, EventSink, NoEvents};
+pub use error::{
+    kind_of, server_errno, AdapterError, BoxError, Error, ErrorKind, Finding, Remedy, Severity,
+};
+pub use event::{ChannelSink, Event, EventReceiver, EventSink, NoEvents};
+pub use finding_code::{FindingCode, UnknownFindingCode};
 pub use identity::{distinct_servers, same_server};
 #[cfg(any(test, feature = "mocks"))]
 pub use journal::MockJournalStore;

@@ -135,6 +135,7 @@ impl fmt::Debug for ServerAddr {
 /// A server URL that could not be parsed. The message never contains the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid server URL: {reason}; expected mysql://USER[:PASSWORD]@HOST[:PORT]")]
+#[non_exhaustive]
 pub struct AddrParseError {
     reason: String,
 }
@@ -246,6 +247,7 @@ impl fmt::Display for Flavor {
 
 /// A server version, compared numerically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Version {
     /// Major number.
     pub major: u16,

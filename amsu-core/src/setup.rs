@@ -1,15 +1,17 @@
 //! The orchestrator of `amsu setup`: decides in pure code, acts through the traits.
 
+use crate::{FindingCode, Remedy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::{
-    profile, Action, BoxError, CancellationToken, Coordinates, CopyReport, DataCopier, Error,
-    Event, EventSink, Finding, Flavor, Interrupted, Journal, JournalStore, LockOutcome, LoginCheck,
-    MasterServer, Positioning, Preflight, PreflightContext, ReplicaServer, ReplicationSource,
-    ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo, Severity, Step,
+    profile, Action, AdapterError, BoxError, CancellationToken, Coordinates, CopyReport,
+    DataCopier, Error, ErrorKind, Event, EventSink, Finding, Flavor, Interrupted, Journal,
+    JournalStore, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight, PreflightContext,
+    ReplicaServer, ReplicationSource, ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo,
+    Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -159,6 +161,7 @@ pub enum ReplUserPlan {
 
 /// What a finished setup reports.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SetupReport {
     /// The master as probed.
     pub master: ServerInfo,
@@ -192,14 +195,14 @@ pub fn preflight_master(master: &ServerInfo) -> Vec<Finding> {
     if !master.log_bin {
         f.push(Finding::blocking(
             Role::Master,
-            "log_bin_off",
+            FindingCode::LogBinOff,
             "binary logging is off (@@global.log_bin = 0); a replica needs the master's binary log, and turning it on needs a restart",
             "add `log_bin = mysql-bin` (and a unique `server_id`) under [mysqld] in the master's option file and restart the master",
         ));
     } else if !master.binlog_format.eq_ignore_ascii_case("ROW") {
         f.push(Finding::warning(
             Role::Master,
-            "binlog_format",
+            FindingCode::BinlogFormat,
             format!(
                 "binlog_format is {}; ROW is the safe format for replication",
                 master.binlog_format
@@ -223,7 +226,7 @@ pub fn preflight(
     if master.flavor != replica.flavor {
         f.push(Finding::blocking(
             Role::Replica,
-            "flavor_mismatch",
+            FindingCode::FlavorMismatch,
             format!(
                 "the replica runs {} but the master runs {}",
                 replica.flavor, master.flavor
@@ -236,7 +239,7 @@ pub fn preflight(
     {
         f.push(Finding::blocking(
             Role::Replica,
-            "replica_older",
+            FindingCode::ReplicaOlder,
             format!(
                 "the replica's version {} is older than the master's {}; a replica must not be older",
                 replica.version, master.version
@@ -246,29 +249,35 @@ pub fn preflight(
     }
     if let Some(st) = replica_status {
         if !force {
-            f.push(Finding::blocking(
-                Role::Replica,
-                "already_replica",
-                format!(
-                    "the replica is already configured to replicate from {}:{} ({})",
-                    st.master_host,
-                    st.master_port,
-                    if st.is_active() { "running" } else { "stopped" }
-                ),
-                "run `STOP SLAVE; RESET SLAVE ALL` on it, or allow amsu to reset it (force)",
-            ));
+            f.push(
+                Finding::blocking(
+                    Role::Replica,
+                    FindingCode::AlreadyReplica,
+                    format!(
+                        "the replica is already configured to replicate from {}:{} ({})",
+                        st.master_host,
+                        st.master_port,
+                        if st.is_active() { "running" } else { "stopped" }
+                    ),
+                    "run `STOP SLAVE; RESET SLAVE ALL` on it, or allow amsu to reset it (force)",
+                )
+                .with_remedy(Remedy::setting("force")),
+            );
         }
     }
     if !replica_databases.is_empty() && !force {
-        f.push(Finding::blocking(
-            Role::Replica,
-            "replica_not_empty",
-            format!(
-                "the replica holds user databases: {}",
-                replica_databases.join(", ")
-            ),
-            "use an empty server, or allow amsu to drop these databases on the replica (force)",
-        ));
+        f.push(
+            Finding::blocking(
+                Role::Replica,
+                FindingCode::ReplicaNotEmpty,
+                format!(
+                    "the replica holds user databases: {}",
+                    replica_databases.join(", ")
+                ),
+                "use an empty server, or allow amsu to drop these databases on the replica (force)",
+            )
+            .with_remedy(Remedy::setting("force")),
+        );
     }
     f
 }
@@ -281,6 +290,7 @@ pub fn preflight(
 /// before a change would keep logging the old id — which the replica would then skip as
 /// its own events, silently losing them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerIdFix {
     /// New `server_id` for the master, when its own is 0.
     pub master: Option<u32>,
@@ -471,7 +481,10 @@ impl<'a> Setup<'a> {
             Some(store) => store.load().map_err(|source| Error::Unchanged {
                 step: Step::ProbeMaster,
                 server: Role::Replica,
-                source: format!("cannot read the journal: {source}").into(),
+                source: Box::new(AdapterError::new(
+                    ErrorKind::Journal,
+                    format!("cannot read the journal: {source}"),
+                )),
             })?,
             None => None,
         };
@@ -573,12 +586,15 @@ impl<'a> Setup<'a> {
             .map_err(unchanged(Step::ReplicationUser, Role::Master))?;
         findings.extend(user_finding);
         if self.options.positioning == Positioning::Gtid && master.flavor == Flavor::MySql {
-            findings.push(Finding::blocking(
-                Role::Master,
-                "gtid_positioning",
-                "GTID positioning is only supported with MariaDB masters",
-                "replicate by binary log file and position instead of GTID positioning",
-            ));
+            findings.push(
+                Finding::blocking(
+                    Role::Master,
+                    FindingCode::GtidPositioning,
+                    "GTID positioning is only supported with MariaDB masters",
+                    "replicate by binary log file and position instead of GTID positioning",
+                )
+                .with_remedy(Remedy::setting_to("positioning", "file")),
+            );
         }
         let context = PreflightContext {
             own_replication_config: ours_configured,
@@ -667,10 +683,10 @@ impl<'a> Setup<'a> {
                 None,
                 Some(Finding::blocking(
                     Role::Master,
-                    "repl_user_password",
+                    FindingCode::ReplUserPassword,
                     problem,
                     format!("give its password (amsu keeps the passwords it generates in ~/.amsu/repl/), or choose another replication user; do not drop '{user}': replicas that replicate as it would stop"),
-                )),
+                ).with_remedy(Remedy::setting("repl_password"))),
             ));
         }
         Ok((Some(ReplUserPlan::Create(new_password())), None))
@@ -808,7 +824,9 @@ impl<'a> Setup<'a> {
 
     fn save(&self, journal: &Journal) -> Result<(), BoxError> {
         match self.journal {
-            Some(store) => store.save(journal),
+            Some(store) => store
+                .save(journal)
+                .map_err(|e| AdapterError::new(ErrorKind::Journal, e).into()),
             None => Ok(()),
         }
     }
@@ -858,7 +876,9 @@ impl<'a> Setup<'a> {
             source,
         };
         if let Some(store) = self.journal {
-            store.lock().map_err(refused)?;
+            store
+                .lock()
+                .map_err(|e| refused(AdapterError::new(ErrorKind::Journal, e).into()))?;
         }
         match self.replica.hold_lock(RUN_LOCK).await.map_err(refused)? {
             LockOutcome::Acquired => Ok(()),
@@ -1405,6 +1425,7 @@ fn action_finishes_step(action: &Action, plan: &[Action]) -> bool {
 
 /// The result of the checks: what was probed and what was decided.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Checked {
     /// The master.
     pub master: ServerInfo,

@@ -27,6 +27,7 @@
 //! | `errant_gtids` | blocking (warning with `--force`) | the replica holds GTIDs the master does not have |
 //! | `not_checkable` | info | a check could not read what it needs |
 
+use amsu_core::{FindingCode, Remedy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -509,18 +510,15 @@ fn account_findings(
         return vec![];
     }
     let Some(grants) = &account.grants else {
-        return vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        return vec![Finding::warning(
                 role,
-                "grants_unknown",
+                FindingCode::GrantsUnknown,
                 format!(
                     "the {label} account {} could not read its own privileges (SHOW GRANTS); they were not checked",
                     account.account()
                 ),
                 "none needed; missing privileges will show as errors during the setup",
-            )
-        }];
+            ).with_severity(Severity::Info)];
     };
     let me = account.grantee();
     let held = granted_roles(grants, &me);
@@ -585,16 +583,13 @@ fn account_findings(
             ));
             Severity::Warning
         };
-        out.push(Finding {
-            severity,
-            server: role,
-            code: "missing_privilege".into(),
-            problem,
-            fix: format!(
-                "as an administrator on the {role}: {}",
-                grant_statements(&missing, &account.account())
-            ),
-        });
+        let grants = grant_statements(&missing, &account.account());
+        let fix = format!("as an administrator on the {role}: {grants}");
+        out.push(
+            Finding::blocking(role, FindingCode::MissingPrivilege, problem, fix)
+                .with_severity(severity)
+                .with_remedy(Remedy::Sql(grants)),
+        );
     }
     out
 }
@@ -785,29 +780,26 @@ pub fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Ve
         format!("expire_logs_days = {}", need.div_ceil(86400))
     };
     if protect {
-        vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        vec![Finding::warning(
                 Role::Master,
-                "binlog_retention",
+                FindingCode::BinlogRetention,
                 problem,
                 format!(
                     "binlog protection: amsu runs `{}` on the master for the setup's duration and `{}` afterwards",
                     plan.raise_sql(),
                     plan.restore_sql()
                 ),
-            )
-        }]
+            ).with_remedy(Remedy::setting("protect_binlogs")).with_severity(Severity::Info)]
     } else {
         vec![Finding::blocking(
             Role::Master,
-            "binlog_retention",
+            FindingCode::BinlogRetention,
             problem,
             format!(
                 "let amsu raise it for the setup and restore it afterwards (binlog protection), or on the master `{}` and `{option_line}` under [mysqld] in its option file",
                 plan.raise_sql()
             ),
-        )]
+        ).with_remedy(Remedy::setting("protect_binlogs"))]
     }
 }
 
@@ -848,7 +840,7 @@ pub fn table_findings(tables: &[TableFacts]) -> Vec<Finding> {
         let engines: BTreeSet<&str> = non_tx.iter().map(|t| t.engine.as_str()).collect();
         out.push(Finding::warning(
             Role::Master,
-            "non_transactional_tables",
+            FindingCode::NonTransactionalTables,
             format!(
                 "{} non-transactional table(s) ({}): {}. A consistent copy of them needs the master's commits blocked while they are read (BACKUP STAGE BLOCK_COMMIT also blocks writes to them), so the master stalls about {} longer ({} at an assumed {} MiB/s)",
                 non_tx.len(),
@@ -873,7 +865,7 @@ pub fn table_findings(tables: &[TableFacts]) -> Vec<Finding> {
     if !no_pk.is_empty() {
         out.push(Finding::warning(
             Role::Master,
-            "no_primary_key",
+            FindingCode::NoPrimaryKey,
             format!(
                 "{} table(s) without a primary key: {}. They cannot be copied in parallel chunks, and with row-based replication every UPDATE or DELETE on them makes the replica scan the table per row",
                 no_pk.len(),
@@ -956,9 +948,9 @@ pub fn packet_findings(
             "on the {role}: SET GLOBAL {var} = {want}; and `{var} = {want}` under [mysqld] in its option file"
         );
         out.push(if largest.measured {
-            Finding::blocking(role, "max_allowed_packet", problem, fix)
+            Finding::blocking(role, FindingCode::MaxAllowedPacket, problem, fix)
         } else {
-            Finding::warning(role, "max_allowed_packet", problem, fix)
+            Finding::warning(role, FindingCode::MaxAllowedPacket, problem, fix)
         });
     }
     out
@@ -973,9 +965,8 @@ fn first_var<'a>(s: &'a ServerFacts, names: &[&'a str]) -> Option<(&'a str, bool
 
 /// Semi-synchronous replication settings; pure (information only).
 pub fn semi_sync_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
-    let info = |role, problem: String, fix: String| Finding {
-        severity: Severity::Info,
-        ..Finding::warning(role, "semi_sync", problem, fix)
+    let info = |role, problem: String, fix: String| {
+        Finding::warning(role, FindingCode::SemiSync, problem, fix).with_severity(Severity::Info)
     };
     let mut out = Vec::new();
     let m = first_var(
@@ -1033,15 +1024,12 @@ pub fn gtid_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec
     match master.info.flavor {
         Flavor::MariaDb => {
             if master.var_on("gtid_strict_mode") == Some(false) {
-                out.push(Finding {
-                    severity: Severity::Info,
-                    ..Finding::warning(
+                out.push(Finding::warning(
                         Role::Master,
-                        "gtid_strict_mode",
+                        FindingCode::GtidStrictMode,
                         "gtid_strict_mode is OFF on the master: out-of-order GTIDs (from writes on a replica) are not refused, which makes a later switch to GTID positioning or a failover unreliable",
                         "SET GLOBAL gtid_strict_mode = ON; and `gtid_strict_mode = ON` under [mysqld] in the option file, on master and replica",
-                    )
-                });
+                    ).with_severity(Severity::Info));
             }
         }
         Flavor::MySql => {
@@ -1052,22 +1040,19 @@ pub fn gtid_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec
                 if incompatible {
                     out.push(Finding::warning(
                         Role::Replica,
-                        "gtid_mode",
+                        FindingCode::GtidMode,
                         format!("gtid_mode is {mm} on the master but {rm} on the replica: replication stops at the first transaction"),
                         format!("make them equal: on the replica set gtid_mode step by step to {mm} (OFF_PERMISSIVE / ON_PERMISSIVE in between) and `gtid_mode = {mm}` under [mysqld]"),
                     ));
                 }
             }
             if mm.as_deref() == Some("OFF") {
-                out.push(Finding {
-                    severity: Severity::Info,
-                    ..Finding::warning(
+                out.push(Finding::warning(
                         Role::Master,
-                        "gtid_mode",
+                        FindingCode::GtidMode,
                         "gtid_mode is OFF on the master: the replica is positioned by binary log file and position",
                         "none needed; for GTID positioning set gtid_mode = ON and enforce_gtid_consistency = ON on both servers",
-                    )
-                });
+                    ).with_severity(Severity::Info));
             }
         }
     }
@@ -1110,7 +1095,7 @@ pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<
     if let Some((m, r)) = differs("lower_case_table_names") {
         out.push(Finding::warning(
             Role::Replica,
-            "lower_case_table_names",
+            FindingCode::LowerCaseTableNames,
             format!("lower_case_table_names is {m} on the master but {r} on the replica: tables whose names differ only in case clash, and statements naming them in another case fail on the replica"),
             set_fix(&[("lower_case_table_names", &m)], true),
         ));
@@ -1122,7 +1107,7 @@ pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<
         let mo = master.var("collation_server").unwrap_or("?");
         out.push(Finding::warning(
             Role::Replica,
-            "character_set_server",
+            FindingCode::CharacterSetServer,
             format!(
                 "the server character set / collation is {mc} / {mo} on the master but {} / {} on the replica: databases and tables created later without an explicit one get another one on the replica",
                 replica.var("character_set_server").unwrap_or("?"),
@@ -1134,7 +1119,7 @@ pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<
     if let Some((m, r)) = differs("sql_mode") {
         out.push(Finding::warning(
             Role::Replica,
-            "sql_mode",
+            FindingCode::SqlMode,
             format!("sql_mode is '{m}' on the master but '{r}' on the replica: sessions that do not set it (events, some replicated statements) behave differently"),
             set_fix(&[("sql_mode", &m)], false),
         ));
@@ -1142,7 +1127,7 @@ pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<
     if let Some((m, r)) = differs("time_zone") {
         out.push(Finding::warning(
             Role::Replica,
-            "time_zone",
+            FindingCode::TimeZone,
             format!("the global time_zone is {m} on the master but {r} on the replica: NOW() and TIMESTAMP values in sessions that do not set it differ"),
             set_fix(&[("time_zone", &m)], false),
         ));
@@ -1151,7 +1136,7 @@ pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<
         if m > 0 && r == 0 {
             out.push(Finding::warning(
                 Role::Replica,
-                "time_zone_tables",
+                FindingCode::TimeZoneTables,
                 format!("the master has {m} named time zones loaded (mysql.time_zone_name) but the replica has none: replicated statements using CONVERT_TZ() or SET time_zone = 'Region/City' fail or return NULL on the replica"),
                 "on the replica host: mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb mysql   (MySQL: mysql_tzinfo_to_sql … | mysql mysql)",
             ));
@@ -1189,17 +1174,17 @@ pub fn replica_disk_need(tables: &[TableFacts]) -> u64 {
 /// Whether the replica's disk holds `bytes`, the space the copy needs (see
 /// [`replica_disk_need`]); pure.
 pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
-    let info = |problem: String| Finding {
-        severity: Severity::Info,
-        ..Finding::warning(
+    let info = |problem: String| {
+        Finding::warning(
             Role::Replica,
-            "disk_space_unknown",
+            FindingCode::DiskSpaceUnknown,
             problem,
             format!(
                 "check by hand that the replica's data directory has well over {} free",
                 human_bytes(bytes)
             ),
         )
+        .with_severity(Severity::Info)
     };
     match disk {
         DiskSpace::NoReplica => vec![],
@@ -1218,14 +1203,14 @@ pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
             if *free < bytes {
                 vec![Finding::blocking(
                     Role::Replica,
-                    "disk_space",
+                    FindingCode::DiskSpace,
                     format!("{problem}: the copy would fill the disk"),
                     format!("free at least {} in {datadir}, or use a larger disk", human_bytes(bytes - free + bytes / 2)),
                 )]
             } else if *free < bytes + bytes / 2 {
                 vec![Finding::warning(
                     Role::Replica,
-                    "disk_space",
+                    FindingCode::DiskSpace,
                     format!("{problem}: less than 50% headroom for relay logs, binary logs and table growth"),
                     format!("free more space in {datadir}"),
                 )]
@@ -1259,15 +1244,12 @@ pub fn definer_findings(data: &DataFacts) -> Vec<Finding> {
         if data.objects.is_empty() {
             return vec![];
         }
-        return vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        return vec![Finding::warning(
                 Role::Master,
-                "not_checkable",
+                FindingCode::NotCheckable,
                 "the DEFINER accounts of views, routines, triggers and events were not checked: mysql.user is not readable by the master user",
                 "GRANT SELECT ON mysql.* to the master user to have them checked",
-            )
-        }];
+            ).with_severity(Severity::Info)];
     };
     let exists = |user: &str, host: &str| {
         accounts
@@ -1297,7 +1279,7 @@ pub fn definer_findings(data: &DataFacts) -> Vec<Finding> {
             };
             Finding::warning(
                 Role::Master,
-                "missing_definer",
+                FindingCode::MissingDefiner,
                 format!(
                     "{} name(s) DEFINER {who}, which does not exist: {}{}. Using them fails (error 1449) on the master, and the replica gets them the same way",
                     objs.len(),
@@ -1325,9 +1307,9 @@ pub fn repl_user_findings(
     vars: &BTreeMap<String, String>,
     user: &ReplUserFacts,
 ) -> Vec<Finding> {
-    let info = |problem: String, fix: &str| Finding {
-        severity: Severity::Info,
-        ..Finding::warning(Role::Master, "repl_user_auth", problem, fix)
+    let info = |problem: String, fix: &str| {
+        Finding::warning(Role::Master, FindingCode::ReplUserAuth, problem, fix)
+            .with_severity(Severity::Info)
     };
     let existing: Vec<(String, String)> = user.accounts.clone().unwrap_or_default();
     let plugins: Vec<(String, String)> = if existing.is_empty() {
@@ -1596,15 +1578,12 @@ pub fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool)
         parse_all(gtid_text(master, false)),
         parse_all(gtid_text(replica, true)),
     ) else {
-        return vec![Finding {
-            severity: Severity::Info,
-            ..Finding::warning(
+        return vec![Finding::warning(
                 Role::Replica,
-                "not_checkable",
+                FindingCode::NotCheckable,
                 "the GTID positions of master and replica could not be read; errant transactions were not checked",
                 "none",
-            )
-        }];
+            ).with_severity(Severity::Info)];
     };
     let errant = r.missing_from(&m);
     if errant.is_empty() {
@@ -1621,17 +1600,16 @@ pub fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool)
     if force {
         vec![Finding::warning(
             Role::Replica,
-            "errant_gtids",
+            FindingCode::ErrantGtids,
             format!("{problem}; forcing drops the replica's data, but its GTID state keeps them"),
             fix,
-        )]
+        )
+        .with_remedy(Remedy::setting("force"))]
     } else {
-        vec![Finding::blocking(
-            Role::Replica,
-            "errant_gtids",
-            problem,
-            fix,
-        )]
+        vec![
+            Finding::blocking(Role::Replica, FindingCode::ErrantGtids, problem, fix)
+                .with_remedy(Remedy::setting("force")),
+        ]
     }
 }
 

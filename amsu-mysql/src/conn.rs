@@ -40,10 +40,7 @@ pub async fn connect(addr: &ServerAddr) -> Result<Conn, MysqlError> {
 /// Connects with options derived from [`opts`].
 pub async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, MysqlError> {
     match tokio::time::timeout(Duration::from_secs(30), Conn::new(opts)).await {
-        Ok(r) => r.map_err(|source| MysqlError::Connect {
-            server: addr.to_string(),
-            source,
-        }),
+        Ok(r) => r.map_err(|source| MysqlError::connect(addr.to_string(), source)),
         Err(_) => Err(MysqlError::Timeout {
             server: addr.to_string(),
             what: "the connection".into(),
@@ -86,8 +83,7 @@ impl Limit {
 
 /// A connection that remembers which server it talks to, for error messages.
 pub struct Session {
-    /// The connection.
-    pub conn: Conn,
+    pub(crate) conn: Conn,
     server: String,
     single: bool,
     limit: Option<Limit>,
@@ -111,16 +107,6 @@ impl Session {
         let mut s = Session::open(addr).await?;
         s.limit_statements(metadata_limit()).await?;
         Ok(s)
-    }
-
-    /// Wraps an open connection.
-    pub fn new(conn: Conn, server: String) -> Session {
-        Session {
-            conn,
-            server,
-            single: false,
-            limit: None,
-        }
     }
 
     /// From now on, [`Session::exec_one`] never lets the server run more than one
@@ -155,11 +141,11 @@ impl Session {
             // MySQL has no max_statement_time (ER_UNKNOWN_SYSTEM_VARIABLE).
             Err(e) if crate::server_code(&e) == Some(crate::codes::UNKNOWN_SYSTEM_VARIABLE) => {}
             Err(source) => {
-                return Err(MysqlError::Query {
-                    server: self.server.clone(),
-                    what: "bounding the session's statement time".into(),
+                return Err(MysqlError::query(
+                    self.server.clone(),
+                    "bounding the session's statement time",
                     source,
-                })
+                ))
             }
         }
         let mysql = format!("SET SESSION max_execution_time = {}", limit.as_millis());
@@ -179,6 +165,32 @@ impl Session {
         &self.server
     }
 
+    /// Rows the last statement changed (or loaded).
+    pub fn affected_rows(&self) -> u64 {
+        self.conn.affected_rows()
+    }
+
+    /// Warnings the last statement raised.
+    pub fn warning_count(&self) -> u16 {
+        self.conn.get_warnings()
+    }
+
+    /// Closes the connection politely (a dropped session closes it too).
+    pub async fn disconnect(self) -> Result<(), MysqlError> {
+        let server = self.server.clone();
+        self.conn
+            .disconnect()
+            .await
+            .map_err(|e| MysqlError::query(server, "closing the connection", e))
+    }
+
+    /// The driver's connection, for the data paths of amsu's own crates (row streaming,
+    /// `LOAD DATA LOCAL` handlers). Not part of the API: the driver may change.
+    #[doc(hidden)]
+    pub fn driver_conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
     fn err(&self, what: &str) -> impl FnOnce(mysql_async::Error) -> MysqlError {
         let server = self.server.clone();
         let what = what.to_string();
@@ -191,11 +203,7 @@ impl Session {
                     millis: limit.map_or(0, |l| l.as_millis() as u64),
                 }
             }
-            _ => MysqlError::Query {
-                server,
-                what,
-                source,
-            },
+            _ => MysqlError::query(server, what, source),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Errors of the MySQL side, keeping the server's error number.
 
+use amsu_core::{AdapterError, ErrorKind};
 use thiserror::Error;
 
 /// Server error numbers amsu branches on (shared by MySQL and MariaDB).
@@ -8,6 +9,8 @@ pub mod codes {
     pub const DBACCESS_DENIED: u16 = 1044;
     /// `ER_ACCESS_DENIED_ERROR`: wrong user or password.
     pub const ACCESS_DENIED: u16 = 1045;
+    /// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR`: a login without a password refused.
+    pub const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     /// `ER_TABLEACCESS_DENIED_ERROR`.
     pub const TABLEACCESS_DENIED: u16 = 1142;
     /// `ER_SPECIFIC_ACCESS_DENIED_ERROR`: a privilege such as SUPER is missing.
@@ -42,9 +45,10 @@ pub enum MysqlError {
     Connect {
         /// The server (`mysql://user@host:port`, no password).
         server: String,
-        /// The driver's error.
+        /// The driver's error, classified ([`ErrorKind::Connection`] or
+        /// [`ErrorKind::Authentication`], with the server's error number).
         #[source]
-        source: mysql_async::Error,
+        source: AdapterError,
     },
     /// A statement failed.
     #[error("{server}: {what} failed: {source}{}", disk_hint(source))]
@@ -53,9 +57,10 @@ pub enum MysqlError {
         server: String,
         /// What amsu was doing (never contains a secret).
         what: String,
-        /// The driver's error (with the server's error number).
+        /// The driver's error, classified ([`ErrorKind::Server`] with the server's error
+        /// number, or [`ErrorKind::Connection`] when the connection failed).
         #[source]
-        source: mysql_async::Error,
+        source: AdapterError,
     },
     /// The server answered something amsu did not expect.
     #[error("{server}: unexpected answer to {what}: {detail}")]
@@ -109,11 +114,39 @@ pub enum MysqlError {
 }
 
 impl MysqlError {
+    /// A failed connection or login to `server` (`mysql://user@host:port`, no password).
+    pub fn connect(server: impl Into<String>, source: mysql_async::Error) -> Self {
+        let errno = server_code(&source);
+        let kind = match errno {
+            Some(codes::ACCESS_DENIED | codes::ACCESS_DENIED_NO_PASSWORD) => {
+                ErrorKind::Authentication
+            }
+            _ => ErrorKind::Connection,
+        };
+        MysqlError::Connect {
+            server: server.into(),
+            source: AdapterError::new(kind, source).with_errno(errno),
+        }
+    }
+
+    /// A statement that failed on `server` while amsu was doing `what` (never a secret).
+    pub fn query(
+        server: impl Into<String>,
+        what: impl Into<String>,
+        source: mysql_async::Error,
+    ) -> Self {
+        MysqlError::Query {
+            server: server.into(),
+            what: what.into(),
+            source: classify(source),
+        }
+    }
+
     /// The server's error number, when the server returned one.
     pub fn server_code(&self) -> Option<u16> {
         match self {
             MysqlError::Connect { source, .. } | MysqlError::Query { source, .. } => {
-                server_code(source)
+                source.server_errno()
             }
             _ => None,
         }
@@ -125,8 +158,18 @@ impl MysqlError {
     }
 }
 
+/// A statement's driver error as a core [`AdapterError`]: a server error with its number
+/// (also 1045, which a statement gets for a missing FILE privilege), else a connection
+/// failure (the driver's I/O and protocol errors).
+fn classify(e: mysql_async::Error) -> AdapterError {
+    match server_code(&e) {
+        Some(errno) => AdapterError::new(ErrorKind::Server { errno }, e),
+        None => AdapterError::new(ErrorKind::Connection, e),
+    }
+}
+
 /// The server's error number inside a driver error.
-pub fn server_code(e: &mysql_async::Error) -> Option<u16> {
+pub(crate) fn server_code(e: &mysql_async::Error) -> Option<u16> {
     match e {
         mysql_async::Error::Server(s) => Some(s.code),
         _ => None,
@@ -139,9 +182,9 @@ const DISK_CODES: &[u16] = &[3, 1021, 1114];
 
 /// A note added to an error that looks like a full disk: the server's own words (e.g.
 /// "Can't change size of file (Errcode: …)") do not say so.
-fn disk_hint(e: &mysql_async::Error) -> &'static str {
+fn disk_hint(e: &AdapterError) -> &'static str {
     let text = e.to_string();
-    let disk = server_code(e).is_some_and(|c| DISK_CODES.contains(&c))
+    let disk = e.server_errno().is_some_and(|c| DISK_CODES.contains(&c))
         || text.contains("Can't change size of file")
         || text.contains("No space left")
         || text.contains("Errcode: 28");
@@ -149,5 +192,72 @@ fn disk_hint(e: &mysql_async::Error) -> &'static str {
         " (this usually means the server's disk is full: check the free space of its data directory and temporary directory, free or add space, then rerun)"
     } else {
         ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amsu_core::{Error, Role, Step};
+
+    fn server(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    /// The error as the orchestrator gives it to the caller.
+    fn failed(e: MysqlError) -> Error {
+        Error::Failed {
+            step: Step::ConfigureReplica,
+            server: Role::Replica,
+            source: Box::new(e),
+            state: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_refused_login_is_an_authentication_error_with_its_number() {
+        let e = MysqlError::connect("mysql://u@db:3306", server(1045, "Access denied"));
+        assert!(e.is_access_denied());
+        let e = failed(e);
+        assert_eq!(e.kind(), ErrorKind::Authentication);
+        assert_eq!(e.server_errno(), Some(1045));
+        assert!(
+            e.to_string()
+                .contains("cannot connect to mysql://u@db:3306"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("Access denied"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_connection_error() {
+        let io = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        )));
+        let e = failed(MysqlError::connect("mysql://u@db:3306", io));
+        assert_eq!(e.kind(), ErrorKind::Connection);
+        assert_eq!(e.server_errno(), None);
+    }
+
+    #[test]
+    fn a_refused_statement_is_a_server_error_with_its_number() {
+        let e = MysqlError::query(
+            "mysql://u@db:3306",
+            "setting server_id",
+            server(1227, "Access denied; you need the SUPER privilege"),
+        );
+        assert_eq!(e.server_code(), Some(1227));
+        let e = failed(e);
+        assert_eq!(e.kind(), ErrorKind::Server { errno: 1227 });
+        assert_eq!(e.server_errno(), Some(1227));
+        assert!(e.to_string().contains("setting server_id failed"), "{e}");
+        // A full disk still gets its hint.
+        let e = MysqlError::query("s", "loading t", server(1114, "The table 't' is full"));
+        assert!(e.to_string().contains("disk is full"), "{e}");
     }
 }

@@ -20,7 +20,8 @@ mod server;
 pub mod statement;
 pub mod verify;
 
-pub use error::{codes, server_code, MysqlError};
+pub(crate) use error::server_code;
+pub use error::{codes, MysqlError};
 pub use server::{
     binlog_position, identity, probe, replication_status, MysqlMaster, MysqlReplica,
     SYSTEM_DATABASES,

@@ -2,6 +2,7 @@
 //! accounts that exist on both servers (the copy replaces them, except the one amsu logs
 //! in to the replica with). Pure.
 
+use amsu_core::FindingCode;
 use amsu_core::{Finding, Role};
 
 use crate::grants::StepKind;
@@ -35,7 +36,7 @@ pub fn anonymous_findings(master_accounts: &[(String, String)]) -> Vec<Finding> 
         .join(" ");
     vec![Finding::blocking(
         Role::Master,
-        "anonymous_accounts",
+        FindingCode::AnonymousAccounts,
         format!(
             "the master has anonymous accounts ({}): a login from those hosts matches them before the replication user's '%' host, so the replica's connection would be refused (Access denied)",
             list(&anon)
@@ -68,7 +69,7 @@ pub fn collision_findings(
     if let Some((u, h)) = kept.first() {
         f.push(Finding::warning(
             Role::Replica,
-            "account_kept",
+            FindingCode::AccountKept,
             format!(
                 "{} exists on both servers and amsu logs in to the replica with it: the replica keeps its own (password and grants); the master's is not copied",
                 quote::account(u, h)
@@ -77,18 +78,15 @@ pub fn collision_findings(
         ));
     }
     if !replaced.is_empty() {
-        f.push(Finding {
-            severity: amsu_core::Severity::Info,
-            ..Finding::warning(
+        f.push(Finding::warning(
                 Role::Replica,
-                "accounts_replaced",
+                FindingCode::AccountsReplaced,
                 format!(
                     "these accounts exist on both servers and are replaced on the replica by the master's: {}",
                     list(&replaced)
                 ),
                 "none needed: a replica mirrors the master's accounts",
-            )
-        });
+            ).with_severity(amsu_core::Severity::Info));
     }
     f
 }

@@ -145,7 +145,9 @@ async fn check_reports_every_problem_and_setup_refuses() {
 
     // The replica is this host's: its free space was checked, and is plenty.
     assert!(
-        !findings.iter().any(|f| f.code.starts_with("disk_space")),
+        !findings
+            .iter()
+            .any(|f| f.code.as_str().starts_with("disk_space")),
         "{findings:#?}"
     );
     assert!(!findings.iter().any(|f| f.code == "errant_gtids"));

@@ -255,7 +255,7 @@ async fn on_replica(r: &ServerAddr, sqls: &[&str]) -> u64 {
         s.exec(sql, sql)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        changed = s.conn.affected_rows();
+        changed = s.affected_rows();
     }
     changed
 }
