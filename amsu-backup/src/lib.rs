@@ -34,8 +34,9 @@ mod stream_resume;
 
 pub use backup::ImageBackup;
 pub use facade::{
-    check, default_journal_path, setup, CopyMethod, FileJournal, Provision, SetupConfig,
-    SetupError, SetupOutcome,
+    backup, check, default_journal_path, setup, status, verify, BackupConfig, BackupFailure,
+    BackupReport, BackupTarget, CopyMethod, FileJournal, Health, Provision, SetupConfig,
+    SetupError, SetupOutcome, StatusConfig, StatusError, StatusReport, VerifyConfig,
 };
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};

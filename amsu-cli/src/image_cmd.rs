@@ -5,16 +5,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amsu_backup::facade::UploadReport;
 use amsu_backup::{
-    CopyMethod, GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalOptions,
+    BackupConfig, BackupFailure, BackupTarget, CopyMethod, GovernorOptions, ImageKey, ImageRestore,
+    ImageSource, LogicalOptions,
 };
-use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret, ServerAddr};
+use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret};
 use amsu_mysql::MysqlReplica;
-use amsu_transfer::{
-    is_s3_url, put_image, FtpConfig, FtpTransport, ImageUpload, RetryPolicy, S3Config,
-    S3Credentials, S3Transport,
-};
-use anyhow::{anyhow, Context};
+use amsu_transfer::{is_s3_url, FtpConfig, FtpTransport, S3Config, S3Credentials, S3Transport};
+use anyhow::anyhow;
 
 use crate::args::{BackupArgs, FtpOptions, Method, RestoreArgs, S3Options, SetupArgs};
 use crate::render::Renderer;
@@ -91,66 +90,6 @@ pub(crate) fn s3(url: &str, o: &S3Options) -> Result<Arc<S3Transport>, Exit> {
         .path_style(o.s3_path_style)
         .credentials(creds);
     Ok(Arc::new(S3Transport::new(c).map_err(usage)?))
-}
-
-/// A [`Transport`](amsu_core::Transport) that times its uploads: bytes and the time
-/// spent in `put` summed over every call, to report MB/s per stream and in total.
-pub(crate) struct Metered<'a> {
-    inner: &'a dyn amsu_core::Transport,
-    bytes: std::sync::atomic::AtomicU64,
-    busy_us: std::sync::atomic::AtomicU64,
-}
-
-impl<'a> Metered<'a> {
-    pub(crate) fn new(inner: &'a dyn amsu_core::Transport) -> Self {
-        Metered {
-            inner,
-            bytes: 0.into(),
-            busy_us: 0.into(),
-        }
-    }
-
-    /// `(bytes, MB/s per stream)`: the bytes uploaded and their rate while a stream was
-    /// busy.
-    pub(crate) fn per_stream(&self) -> (u64, f64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let b = self.bytes.load(Relaxed);
-        let us = self.busy_us.load(Relaxed).max(1);
-        (b, b as f64 / us as f64)
-    }
-}
-
-#[async_trait::async_trait]
-impl amsu_core::Transport for Metered<'_> {
-    async fn list(&self, dir: &str) -> Result<Vec<amsu_core::RemoteEntry>, amsu_core::BoxError> {
-        self.inner.list(dir).await
-    }
-    async fn size(&self, path: &str) -> Result<Option<u64>, amsu_core::BoxError> {
-        self.inner.size(path).await
-    }
-    async fn fetch(
-        &self,
-        path: &str,
-        offset: u64,
-        local: &std::path::Path,
-    ) -> Result<u64, amsu_core::BoxError> {
-        self.inner.fetch(path, offset, local).await
-    }
-    async fn put(&self, local: &std::path::Path, path: &str) -> Result<u64, amsu_core::BoxError> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let start = std::time::Instant::now();
-        let n = self.inner.put(local, path).await?;
-        self.busy_us
-            .fetch_add(start.elapsed().as_micros() as u64, Relaxed);
-        self.bytes.fetch_add(n, Relaxed);
-        Ok(n)
-    }
-    async fn delete(&self, path: &str) -> Result<(), amsu_core::BoxError> {
-        self.inner.delete(path).await
-    }
-    async fn mkdir(&self, path: &str) -> Result<(), amsu_core::BoxError> {
-        self.inner.mkdir(path).await
-    }
 }
 
 /// A local staging directory for an image bound for FTP: removed when dropped, whether
@@ -279,85 +218,100 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
              --method physical"
         )));
     }
-    if !is_ftp(&a.out) {
-        let manifest = std::path::Path::new(&a.out).join(amsu_core::manifest::MANIFEST_FILE);
-        if manifest.exists() {
-            if !a.overwrite {
-                return Err(Exit(
-                    exit::PRECONDITION,
-                    anyhow!(
-                        "{} already holds an image ({} exists); nothing was changed. Pass \
-                         --overwrite to replace it, or choose another --out",
-                        a.out,
-                        manifest.display()
-                    ),
-                ));
-            }
-            std::fs::remove_dir_all(&a.out)
-                .with_context(|| format!("--overwrite: cannot remove the old image {}", a.out))
-                .map_err(|e| Exit(exit::FAILED, e))?;
-        }
+    if !is_ftp(&a.out) && !is_s3_url(&a.out) {
+        amsu_backup::facade::clear_local_target(std::path::Path::new(&a.out), a.overwrite)
+            .map_err(|e| backup_error(&a, e))?;
     }
     if a.method == Method::Physical {
         return crate::physical::backup(a).await;
     }
     let master = master_addr(&a.master, &a.passwords)?;
     let key = image_key(a.image_key.as_deref())?;
-    if is_s3_url(&a.out) {
-        return backup_streamed(a, master, key).await;
-    }
-    let remote: Option<(Arc<dyn amsu_core::Transport>, String, usize)> = if is_ftp(&a.out) {
+    let threads = a.threads.unwrap_or(2);
+    let target = if is_s3_url(&a.out) {
+        let t = s3(&a.out, &a.s3_options)?;
+        // Files in flight: the store's parallel streams, at least --threads.
+        let streams = t.config().stream_count().max(threads);
+        BackupTarget::Streamed {
+            transport: t,
+            streams,
+        }
+    } else if is_ftp(&a.out) {
         let (t, dir) = ftp_upload(&a.out, &a.ftp_options)?;
-        Some((t, dir, a.threads.unwrap_or(2)))
+        BackupTarget::Staged {
+            transport: t,
+            dir,
+            streams: threads,
+        }
     } else {
-        None
+        // Checked above.
+        BackupTarget::Local(PathBuf::from(&a.out))
     };
-    let staging = remote.as_ref().map(|_| Staging::new("backup"));
-    let dir = staging
-        .as_ref()
-        .map_or_else(|| PathBuf::from(&a.out), |s| s.0.clone());
+    let config = BackupConfig::new(master, target)
+        .threads(threads)
+        .zstd(a.zstd.then_some(3))
+        .key(key)
+        .chunk_bytes(a.chunk_size)
+        .overwrite(a.overwrite);
     let renderer = Arc::new(Renderer::new(a.json));
     let sink: Arc<dyn EventSink> = renderer.clone();
-    let mut b = ImageBackup::new(master.clone(), &dir)
-        .threads(a.threads.unwrap_or(2))
-        .zstd(a.zstd.then_some(3))
-        .key(key);
-    if let Some(n) = a.chunk_size {
-        b = b.chunk_bytes(n);
-    }
-    let result = b.run(sink).await;
+    let result = amsu_backup::backup(&config, sink).await;
     renderer.finish();
-    let (manifest, report) = result
-        .with_context(|| format!("backup of {master} failed"))
-        .map_err(|e| Exit(exit::FAILED, e))?;
-    let mut upload = None;
-    if let Some((t, remote_dir, streams)) = &remote {
-        let metered = Metered::new(&**t);
-        let start = std::time::Instant::now();
-        let put = put_image(
-            &dir,
-            &metered,
-            remote_dir,
-            *streams,
-            &RetryPolicy::default(),
-            &|_, _| {},
-        )
-        .await;
-        drop(staging);
-        put.context("uploading the image")
-            .map_err(|e| Exit(exit::FAILED, e))?;
-        let secs = start.elapsed().as_secs_f64().max(1e-6);
-        let (bytes, per_stream) = metered.per_stream();
-        upload = Some(serde_json::json!({
-            "bytes": bytes,
-            "seconds": secs,
-            "streams": streams,
-            "mb_per_s": bytes as f64 / 1e6 / secs,
-            "mb_per_s_per_stream": per_stream,
-        }));
-    }
-    say_backup(&a, &manifest, &report, upload);
+    let done = result.map_err(|e| backup_error(&a, e))?;
+    say_backup(
+        &a,
+        &done.manifest,
+        &done.report,
+        done.upload.as_ref().map(upload_json),
+    );
     Ok(exit::OK)
+}
+
+/// The exit code and message of a failed backup.
+fn backup_error(a: &BackupArgs, e: BackupFailure) -> Exit {
+    match e {
+        BackupFailure::ImageExists { dir } => Exit(
+            exit::PRECONDITION,
+            anyhow!(
+                "{} already holds an image ({} exists); nothing was changed. Pass \
+                 --overwrite to replace it, or choose another --out",
+                a.out,
+                dir.join(amsu_core::manifest::MANIFEST_FILE).display()
+            ),
+        ),
+        BackupFailure::Overwrite { source, .. } => Exit(
+            exit::FAILED,
+            anyhow::Error::new(source).context(format!(
+                "--overwrite: cannot remove the old image {}",
+                a.out
+            )),
+        ),
+        BackupFailure::Prepare(source) => Exit(
+            exit::FAILED,
+            anyhow::Error::new(source)
+                .context(format!("preparing the upload to {}", shown(&a.out))),
+        ),
+        e => Exit(exit::FAILED, e.into()),
+    }
+}
+
+/// The `upload` object of the `manifest` JSON line.
+fn upload_json(u: &UploadReport) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "bytes": u.bytes,
+        "seconds": u.seconds,
+        "streams": u.streams,
+        "mb_per_s": u.mb_per_s,
+        "mb_per_s_per_stream": u.mb_per_s_per_stream,
+    });
+    if let Some(after) = u.seconds_after_dump {
+        v["seconds_after_dump"] = after.into();
+        v["streamed"] = true.into();
+        v["files"] = u.files.unwrap_or(0).into();
+        v["files_skipped"] = u.files_skipped.unwrap_or(0).into();
+        v["bytes_skipped"] = u.bytes_skipped.unwrap_or(0).into();
+    }
+    v
 }
 
 /// The closing lines of `amsu backup`.
@@ -406,70 +360,6 @@ fn say_backup(
             }
         }
     }
-}
-
-/// `amsu backup --out s3://…`: every chunk is uploaded as soon as it is written, several
-/// at a time, while the dump goes on; the manifest goes up last. Files the store already
-/// holds with the right checksum (an interrupted or earlier upload) are not sent again.
-async fn backup_streamed(
-    a: BackupArgs,
-    master: ServerAddr,
-    key: Option<ImageKey>,
-) -> Result<i32, Exit> {
-    let failed = |e: anyhow::Error| Exit(exit::FAILED, e);
-    let t = s3(&a.out, &a.s3_options)?;
-    // Files in flight: the store's parallel streams, at least --threads.
-    let streams = t.config().stream_count().max(a.threads.unwrap_or(2));
-    let staging = Staging::new("backup");
-    let upload = ImageUpload::begin(&*t, &staging.0, "", streams, RetryPolicy::default())
-        .await
-        .with_context(|| format!("preparing the upload to {}", shown(&a.out)))
-        .map_err(failed)?;
-    let renderer = Arc::new(Renderer::new(a.json));
-    let sink: Arc<dyn EventSink> = renderer.clone();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut b = ImageBackup::new(master.clone(), &staging.0)
-        .threads(a.threads.unwrap_or(2))
-        .zstd(a.zstd.then_some(3))
-        .key(key)
-        .on_file(tx);
-    if let Some(n) = a.chunk_size {
-        b = b.chunk_bytes(n);
-    }
-    let (result, streamed) = tokio::join!(
-        async {
-            let r = b.run(sink).await;
-            drop(b);
-            r
-        },
-        upload.stream(rx)
-    );
-    renderer.finish();
-    let dumped = std::time::Instant::now();
-    let (manifest, report) = result
-        .with_context(|| format!("backup of {master} failed"))
-        .map_err(failed)?;
-    streamed.context("uploading the image").map_err(failed)?;
-    let stats = upload
-        .finish(&manifest.files)
-        .await
-        .context("uploading the image")
-        .map_err(failed)?;
-    drop(staging);
-    let upload = serde_json::json!({
-        "bytes": stats.bytes,
-        "seconds": stats.seconds,
-        "seconds_after_dump": dumped.elapsed().as_secs_f64(),
-        "streams": stats.streams,
-        "streamed": true,
-        "files": stats.files,
-        "files_skipped": stats.files_skipped,
-        "bytes_skipped": stats.bytes_skipped,
-        "mb_per_s": stats.mb_per_s(),
-        "mb_per_s_per_stream": stats.mb_per_s_per_stream(),
-    });
-    say_backup(&a, &manifest, &report, Some(upload));
-    Ok(exit::OK)
 }
 
 /// `amsu restore`.

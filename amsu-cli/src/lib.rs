@@ -64,7 +64,19 @@ pub mod exit {
 
 /// A CLI-level error with its exit code.
 #[derive(Debug)]
-struct Exit(i32, anyhow::Error);
+pub struct Exit(i32, anyhow::Error);
+
+impl Exit {
+    /// The process exit code (see [`exit`]).
+    pub fn code(&self) -> i32 {
+        self.0
+    }
+
+    /// The error.
+    pub fn error(&self) -> &anyhow::Error {
+        &self.1
+    }
+}
 
 fn usage(e: impl Into<anyhow::Error>) -> Exit {
     Exit(exit::USAGE, e.into())
@@ -319,44 +331,59 @@ fn admin_addr(
     }
 }
 
-/// The library's configuration of `amsu setup` from its flags, with the secrets read
-/// (from files, the environment or a terminal); also where the replication password
-/// came from, to keep it afterwards.
-fn setup_config(a: &SetupArgs) -> Result<(SetupConfig, repl_creds::ReplPassword), Exit> {
-    let master = master_addr(&a.master, &a.passwords)?;
-    let replica = replica_addr(&a.replica[0], &a.passwords)?;
-    let admin = admin_addr(a.admin_user.as_ref(), &master, &a.passwords)?;
-    let repl_pw = repl_creds::resolve(
+/// The library's configuration of `amsu setup` from its flags, with the servers'
+/// secrets read (from files, the environment or a terminal). The replication password is
+/// not part of it: [`repl_password`] finds it (and where it came from, to keep it
+/// afterwards), [`with_repl_password`] gives it to the configuration.
+impl TryFrom<&SetupArgs> for SetupConfig {
+    type Error = Exit;
+
+    fn try_from(a: &SetupArgs) -> Result<SetupConfig, Exit> {
+        let master = master_addr(&a.master, &a.passwords)?;
+        let replica = replica_addr(&a.replica[0], &a.passwords)?;
+        let admin = admin_addr(a.admin_user.as_ref(), &master, &a.passwords)?;
+        let mut config = SetupConfig::new(master, replica)
+            .method(image_cmd::copy_method(a)?)
+            .admin(admin)
+            .master_host_for_replica(a.master_host_for_replica.clone())
+            .repl_user(a.repl_user.clone())
+            .force(a.force)
+            .protect_binlogs(a.protect_binlogs)
+            .fast_load(!a.no_fast_load)
+            .resize_redo_log(a.resize_redo_log)
+            .wait_caught_up(a.wait_caught_up)
+            .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
+            .tls(a.repl_tls.tls())
+            .positioning(if a.gtid {
+                Positioning::Gtid
+            } else {
+                Positioning::FilePosition
+            })
+            .journal(a.journal.clone())
+            .verify(a.verify);
+        if let Some(path) = &a.replica_config_file {
+            config = config.replica_config_file(path.clone(), a.report_host.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// The replication password of `amsu setup` (`--repl-password-file`, the environment,
+/// the file saved for this master, or a new one), with where it came from.
+fn repl_password(a: &SetupArgs, config: &SetupConfig) -> Result<repl_creds::ReplPassword, Exit> {
+    repl_creds::resolve(
         a.passwords.repl_password_file.as_deref(),
-        &master,
+        config.master_addr(),
         &a.repl_user,
     )
-    .map_err(usage)?;
-    let mut config = SetupConfig::new(master, replica)
-        .method(image_cmd::copy_method(a)?)
-        .admin(admin)
-        .master_host_for_replica(a.master_host_for_replica.clone())
-        .repl_user(a.repl_user.clone())
-        .repl_password(repl_pw.given.clone())
-        .new_repl_password(repl_pw.generated.clone())
-        .force(a.force)
-        .protect_binlogs(a.protect_binlogs)
-        .fast_load(!a.no_fast_load)
-        .resize_redo_log(a.resize_redo_log)
-        .wait_caught_up(a.wait_caught_up)
-        .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
-        .tls(a.repl_tls.tls())
-        .positioning(if a.gtid {
-            Positioning::Gtid
-        } else {
-            Positioning::FilePosition
-        })
-        .journal(a.journal.clone())
-        .verify(a.verify);
-    if let Some(path) = &a.replica_config_file {
-        config = config.replica_config_file(path.clone(), a.report_host.clone());
-    }
-    Ok((config, repl_pw))
+    .map_err(usage)
+}
+
+/// `config` with the replication password `pw` found.
+fn with_repl_password(config: SetupConfig, pw: &repl_creds::ReplPassword) -> SetupConfig {
+    config
+        .repl_password(pw.given.clone())
+        .new_repl_password(pw.generated.clone())
 }
 
 async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
@@ -364,7 +391,9 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     let auto = a.method == args::Method::Auto;
     let (method, mut why) = a.resolved_method();
     a.method = method;
-    let (mut config, repl_pw) = setup_config(&a)?;
+    let config = SetupConfig::try_from(&a)?;
+    let repl_pw = repl_password(&a, &config)?;
+    let mut config = with_repl_password(config, &repl_pw);
     let renderer = Arc::new(Renderer::new(a.json));
     let provision = |config: SetupConfig| {
         Provision::new(config, renderer.clone()).with_cancellation(interrupt::token())
@@ -465,36 +494,6 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
             let code = report_error(&e, a.json);
             interrupt::explain(&e, &p.journal_path(), a.json);
             return Ok(code);
-        }
-        Err(FacadeError::ReplicaConfig {
-            path,
-            report,
-            source,
-        }) => {
-            print_report(&report, a.json);
-            return Err(Exit(
-                exit::FAILED,
-                anyhow!(
-                    "the replica is set up and replicating, but its option file {} was not written; rerun with the same --replica-config-file after fixing this: {source}",
-                    path.display()
-                ),
-            ));
-        }
-        Err(FacadeError::Verify {
-            report,
-            replica_config,
-            source,
-        }) => {
-            print_report(&report, a.json);
-            if let Some((path, c)) = &replica_config {
-                say_replica_config(path, c, a.json);
-            }
-            let message = if interrupt::token().is_cancelled() {
-                "interrupted during the verification: the replica is set up and replicating; run `amsu verify` to compare the data".to_string()
-            } else {
-                format!("verify: {source}")
-            };
-            return Err(Exit(exit::FAILED, anyhow!(message)));
         }
         Err(e) => return Err(Exit(exit::FAILED, e.into())),
     };

@@ -12,8 +12,7 @@
 use crate::args::StatusArgs;
 use crate::json;
 use crate::{exit, replica_addr, Exit};
-use amsu_core::{ReplicaServer, ReplicationStatus};
-use amsu_mysql::MysqlReplica;
+use amsu_backup::{Health, StatusConfig};
 
 /// Exit code: not configured as a replica.
 pub(crate) const NOT_A_REPLICA: i32 = 4;
@@ -22,39 +21,24 @@ pub(crate) const NOT_REPLICATING: i32 = 5;
 /// Exit code: lag above `--max-lag`.
 pub(crate) const LAGGING: i32 = 6;
 
-/// The verdict on a replication state; pure.
-pub(crate) fn health(st: Option<&ReplicationStatus>, max_lag: Option<u64>) -> (i32, String) {
-    let Some(s) = st else {
-        return (NOT_A_REPLICA, "not configured as a replica".into());
-    };
-    if !s.io_running
-        || !s.sql_running
-        || !s.last_io_error.is_empty()
-        || !s.last_sql_error.is_empty()
-    {
-        let mut why = Vec::new();
-        if !s.io_running {
-            why.push("the IO thread is stopped".to_string());
-        }
-        if !s.sql_running {
-            why.push("the SQL thread is stopped".to_string());
-        }
-        if !s.last_io_error.is_empty() {
-            why.push(format!("Last_IO_Error: {}", s.last_io_error));
-        }
-        if !s.last_sql_error.is_empty() {
-            why.push(format!("Last_SQL_Error: {}", s.last_sql_error));
-        }
-        return (NOT_REPLICATING, why.join("; "));
-    }
-    match (max_lag, s.seconds_behind) {
-        (Some(max), Some(lag)) if lag > max => (
+/// The exit code and the verdict in words of `health`.
+pub(crate) fn verdict(health: &Health) -> (i32, String) {
+    match health {
+        Health::NotAReplica => (NOT_A_REPLICA, "not configured as a replica".into()),
+        Health::NotReplicating { reasons } => (NOT_REPLICATING, reasons.join("; ")),
+        Health::Lagging {
+            seconds_behind: Some(lag),
+            max_lag,
+        } => (
             LAGGING,
-            format!("{lag} s behind, more than --max-lag {max}"),
+            format!("{lag} s behind, more than --max-lag {max_lag}"),
         ),
-        (Some(max), None) => (
+        Health::Lagging {
+            seconds_behind: None,
+            max_lag,
+        } => (
             LAGGING,
-            format!("the lag is unknown (Seconds_Behind_Master is NULL); --max-lag {max}"),
+            format!("the lag is unknown (Seconds_Behind_Master is NULL); --max-lag {max_lag}"),
         ),
         _ => (exit::OK, "replicating".into()),
     }
@@ -63,12 +47,11 @@ pub(crate) fn health(st: Option<&ReplicationStatus>, max_lag: Option<u64>) -> (i
 /// `amsu status`.
 pub(crate) async fn status(a: StatusArgs) -> Result<i32, Exit> {
     let replica = replica_addr(&a.replica, &a.passwords)?;
-    let r = MysqlReplica::new(replica.clone());
-    let st = r
-        .replication_status()
+    let report = amsu_backup::status(&StatusConfig::new(replica).max_lag(a.max_lag))
         .await
-        .map_err(|e| Exit(exit::FAILED, anyhow::Error::from_boxed(e)))?;
-    let (code, verdict) = health(st.as_ref(), a.max_lag);
+        .map_err(|e| Exit(exit::FAILED, e.into()))?;
+    let (replica, st) = (&report.replica, &report.replication);
+    let (code, verdict) = verdict(&report.health);
     if a.json {
         json::emit(json::Body::Status {
             replica: replica.to_string(),
@@ -78,7 +61,7 @@ pub(crate) async fn status(a: StatusArgs) -> Result<i32, Exit> {
         });
         return Ok(crate::finish(json::CommandName::Status, true, code));
     }
-    match &st {
+    match st {
         None => outln!("{replica} is not configured as a replica."),
         Some(s) => {
             outln!(
@@ -115,6 +98,12 @@ pub(crate) async fn status(a: StatusArgs) -> Result<i32, Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amsu_core::ReplicationStatus;
+
+    /// The verdict on a replication state: exit code and words.
+    fn health(st: Option<&ReplicationStatus>, max_lag: Option<u64>) -> (i32, String) {
+        verdict(&amsu_backup::facade::health(st, max_lag))
+    }
 
     fn running() -> ReplicationStatus {
         ReplicationStatus {

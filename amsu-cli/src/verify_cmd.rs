@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use amsu_backup::VerifyConfig;
 use amsu_core::ServerAddr;
 use amsu_mysql::verify::{Difference, DifferenceKind, VerifyOutcome};
 use anyhow::anyhow;
@@ -33,7 +34,9 @@ pub(crate) async fn compare(
     json: bool,
     context: &str,
 ) -> Result<i32, Exit> {
-    let outcome = amsu_mysql::verify::verify(master, replica, Duration::from_secs(timeout_secs))
+    let config = VerifyConfig::new(master.clone(), replica.clone())
+        .timeout(Duration::from_secs(timeout_secs));
+    let outcome = amsu_backup::verify(&config)
         .await
         .map_err(|e| Exit(exit::FAILED, anyhow!("{context}{e}")))?;
     out!("{}", render(&outcome, json));

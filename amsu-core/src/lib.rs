@@ -159,11 +159,12 @@ pub use setup::{
 };
 pub use step::Step;
 pub use traits::{
-    CopyReport, DataCopier, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight,
-    PreflightContext, Prepared, RemoteEntry, ReplicaServer, ReplicationSource, ReplicationTls,
-    ServerIdentity, Transport,
+    CopyReport, DataCopier, Finishing, LockOutcome, LoginCheck, MasterServer, Positioning,
+    Preflight, PreflightContext, Prepared, RemoteEntry, ReplicaServer, ReplicationSource,
+    ReplicationTls, ServerIdentity, Transport,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use traits::{
-    MockDataCopier, MockMasterServer, MockPreflight, MockReplicaServer, MockTransport,
+    MockDataCopier, MockFinishing, MockMasterServer, MockPreflight, MockReplicaServer,
+    MockTransport,
 };

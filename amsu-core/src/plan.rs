@@ -1,6 +1,8 @@
 //! The plan: every change a setup will make, decided before the first one. `--dry-run`
 //! prints it; `Setup::run` executes it.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Coordinates, GlobalChange, Positioning, ReplicationTls, Role, Step};
@@ -109,6 +111,18 @@ pub enum Action {
         #[serde(default)]
         positioning: Positioning,
     },
+    /// Write the replica's settings (server_id, read_only, relay log, replication
+    /// start) as an option file on the replica host, so that they survive a restart.
+    /// Read-only on the servers; done by the setup's [`crate::Finishing`] work.
+    WriteReplicaConfig {
+        /// The option file.
+        path: PathBuf,
+        /// `report_host` written with them, if any.
+        report_host: Option<String>,
+    },
+    /// Compare the data of the replica with the master's, once the replica caught up.
+    /// Read-only; done by the setup's [`crate::Finishing`] work.
+    VerifyData,
 }
 
 impl Action {
@@ -132,6 +146,8 @@ impl Action {
             }
             Action::StartReplica => Step::StartReplica,
             Action::WaitCaughtUp { .. } => Step::CatchUp,
+            Action::WriteReplicaConfig { .. } => Step::ReplicaConfigFile,
+            Action::VerifyData => Step::Verify,
         }
     }
 

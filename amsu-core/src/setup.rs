@@ -1,6 +1,7 @@
 //! The orchestrator of `amsu setup`: decides in pure code, acts through the traits.
 
 use crate::{FindingCode, Remedy};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,10 +9,10 @@ use serde::Serialize;
 
 use crate::{
     profile, Action, AdapterError, BoxError, CancellationToken, Coordinates, CopyReport,
-    DataCopier, Error, ErrorKind, Event, EventSink, Finding, Flavor, Interrupted, Journal,
-    JournalStore, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight, PreflightContext,
-    ReplicaServer, ReplicationSource, ReplicationStatus, ReplicationTls, Role, Secret, ServerInfo,
-    Severity, Step,
+    DataCopier, Error, ErrorKind, Event, EventSink, Finding, Finishing, Flavor, Interrupted,
+    Journal, JournalStore, LockOutcome, LoginCheck, MasterServer, Positioning, Preflight,
+    PreflightContext, ReplicaServer, ReplicationSource, ReplicationStatus, ReplicationTls, Role,
+    Secret, ServerInfo, Severity, Step,
 };
 
 /// Options of a setup. Build with [`SetupOptions::new`]; every setter documents its default.
@@ -32,6 +33,8 @@ pub struct SetupOptions {
     tls: ReplicationTls,
     fast_load: bool,
     resize_redo: bool,
+    replica_config_file: Option<(PathBuf, Option<String>)>,
+    verify: bool,
 }
 
 impl SetupOptions {
@@ -53,6 +56,8 @@ impl SetupOptions {
             tls: ReplicationTls::off(),
             fast_load: true,
             resize_redo: false,
+            replica_config_file: None,
+            verify: false,
         }
     }
 
@@ -145,6 +150,38 @@ impl SetupOptions {
     pub fn tls(mut self, tls: ReplicationTls) -> Self {
         self.tls = tls;
         self
+    }
+
+    /// Once replication runs, write the replica's settings as an option file at `path`
+    /// (with `report_host`, if given): [`Action::WriteReplicaConfig`], done by the
+    /// setup's [`Finishing`] work. Default: none.
+    pub fn replica_config_file(mut self, file: Option<(PathBuf, Option<String>)>) -> Self {
+        self.replica_config_file = file;
+        self
+    }
+
+    /// Once the replica caught up, compare the data of both servers:
+    /// [`Action::VerifyData`], done by the setup's [`Finishing`] work (implies the wait
+    /// for the catch-up). Default `false`.
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// The actions after the replication runs and the master is restored: the option
+    /// file, the verification (also run again by a rerun of a finished setup).
+    fn finishing_actions(&self) -> Vec<Action> {
+        let mut plan = Vec::new();
+        if let Some((path, report_host)) = &self.replica_config_file {
+            plan.push(Action::WriteReplicaConfig {
+                path: path.clone(),
+                report_host: report_host.clone(),
+            });
+        }
+        if self.verify {
+            plan.push(Action::VerifyData);
+        }
+        plan
     }
 }
 
@@ -337,6 +374,7 @@ pub struct Setup<'a> {
     copier: &'a dyn DataCopier,
     preflight: Vec<&'a dyn Preflight>,
     journal: Option<&'a dyn JournalStore>,
+    finishing: Option<&'a dyn Finishing>,
     options: SetupOptions,
     cancel: CancellationToken,
 }
@@ -441,6 +479,7 @@ impl<'a> Setup<'a> {
             copier,
             preflight: Vec::new(),
             journal: None,
+            finishing: None,
             options,
             cancel: CancellationToken::new(),
         }
@@ -466,6 +505,33 @@ impl<'a> Setup<'a> {
     pub fn with_journal(mut self, store: &'a dyn JournalStore) -> Self {
         self.journal = Some(store);
         self
+    }
+
+    /// Who writes the replica's option file and compares the data, when the options
+    /// ask for them ([`SetupOptions::replica_config_file`], [`SetupOptions::verify`]).
+    /// Default: none (a plan with those actions then fails at them).
+    pub fn with_finishing(mut self, work: &'a dyn Finishing) -> Self {
+        self.finishing = Some(work);
+        self
+    }
+
+    /// Runs one of the [`Finishing`] actions.
+    async fn finish_action(&self, p: &mut Progress<'_>, action: &Action) -> Result<(), BoxError> {
+        let work = self.finishing.ok_or_else(|| {
+            BoxError::from(format!(
+                "the setup was given nothing to do the step {} with",
+                action.step()
+            ))
+        })?;
+        let step = action.step();
+        match action {
+            Action::WriteReplicaConfig { path, report_host } => {
+                p.step(step, work.write_replica_config(path, report_host.clone()))
+                    .await
+            }
+            Action::VerifyData => p.step(step, work.verify()).await,
+            _ => unreachable!("only the finishing actions"),
+        }
     }
 
     fn identity(&self) -> (String, String) {
@@ -809,7 +875,7 @@ impl<'a> Setup<'a> {
             });
         }
         plan.push(Action::StartReplica);
-        if o.wait_caught_up {
+        if o.wait_caught_up || o.verify {
             plan.push(Action::WaitCaughtUp {
                 positioning: o.positioning,
             });
@@ -819,6 +885,7 @@ impl<'a> Setup<'a> {
                 settings: wanted.clone(),
             });
         }
+        plan.extend(o.finishing_actions());
         plan
     }
 
@@ -901,7 +968,16 @@ impl<'a> Setup<'a> {
         let loaded = journal.clone();
         let resumed = !journal.done.is_empty() || journal.copy_started;
         if journal.complete {
-            if let Some(report) = self.already_done(&mut p, &journal).await? {
+            let finishing = self.options.finishing_actions();
+            if let Some(mut report) = self.already_done(&mut p, &journal, &finishing).await? {
+                // The option file and the verification change nothing on the servers:
+                // asked for again, they run again.
+                for action in &finishing {
+                    self.finish_action(&mut p, action)
+                        .await
+                        .map_err(|e| p.failed(action.step(), action.server(), e))?;
+                }
+                report.plan = finishing;
                 return Ok(report);
             }
             let (m, r) = self.identity();
@@ -1037,6 +1113,7 @@ impl<'a> Setup<'a> {
         &self,
         p: &mut Progress<'_>,
         journal: &Journal,
+        runs: &[Action],
     ) -> Result<Option<SetupReport>, Error> {
         let unchanged = |step, server| {
             move |source| Error::Unchanged {
@@ -1063,7 +1140,10 @@ impl<'a> Setup<'a> {
         let Some(status) = status.filter(|s| s.master_port == self.options.master_port) else {
             return Ok(None);
         };
-        for step in Step::ALL {
+        for step in Step::ALL
+            .into_iter()
+            .filter(|s| runs.iter().all(|a| a.step() != *s))
+        {
             p.events.emit(&Event::StepSkipped {
                 step,
                 reason: "an earlier run finished this setup".into(),
@@ -1370,6 +1450,9 @@ impl<'a> Setup<'a> {
                         .map_err(fail)?;
                     caught_up_to = Some(target);
                 }
+                Action::WriteReplicaConfig { .. } | Action::VerifyData => {
+                    self.finish_action(p, action).await.map_err(fail)?;
+                }
             }
             journal.in_flight = None;
             if !journal.done.contains(&step) && action_finishes_step(action, &checked.plan) {
@@ -1460,8 +1543,8 @@ pub struct Checked {
 mod tests {
     use super::*;
     use crate::{
-        Flavor, LoginCheck, MockDataCopier, MockMasterServer, MockReplicaServer, NoEvents,
-        ServerIdentity, Version,
+        Flavor, LoginCheck, MockDataCopier, MockFinishing, MockMasterServer, MockReplicaServer,
+        NoEvents, ServerIdentity, Version,
     };
     use mockall::{predicate::eq, Sequence};
 
@@ -1944,6 +2027,86 @@ mod tests {
         .run(Arc::new(NoEvents))
         .await
         .expect("setup runs");
+    }
+
+    /// The option file and the verification are the last actions of the plan, after the
+    /// catch-up (which the verification implies), each journaled as done.
+    #[tokio::test]
+    async fn option_file_and_verification_are_journaled_plan_actions() {
+        let (m, mut r, c) = copied_and_master_at_900();
+        r.expect_change_master().returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r.expect_wait_until_applied()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut f = MockFinishing::new();
+        let mut seq = Sequence::new();
+        f.expect_write_replica_config()
+            .withf(|p, h| p == std::path::Path::new("/etc/mysql/amsu.cnf") && h.is_none())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        f.expect_verify()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Ok(()));
+        let store = MemJournal::default();
+        let opts = SetupOptions::new("db1", 3306)
+            .replica_id("r:1")
+            .replica_config_file(Some(("/etc/mysql/amsu.cnf".into(), None)))
+            .verify(true);
+        let report = Setup::new(&m, &r, &c, opts)
+            .with_journal(&store)
+            .with_finishing(&f)
+            .run(Arc::new(NoEvents))
+            .await
+            .expect("setup runs");
+        let steps: Vec<Step> = report.plan.iter().map(Action::step).collect();
+        assert_eq!(
+            steps[steps.len() - 3..],
+            [Step::CatchUp, Step::ReplicaConfigFile, Step::Verify]
+        );
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert!(j.complete && j.is_done(Step::ReplicaConfigFile) && j.is_done(Step::Verify));
+    }
+
+    /// A failed verification fails the setup at its step; the journal is not complete,
+    /// so a rerun verifies again.
+    #[tokio::test]
+    async fn a_failed_verification_leaves_the_setup_unfinished() {
+        let (m, mut r, c) = copied_and_master_at_900();
+        r.expect_change_master().returning(|_| Ok(()));
+        r.expect_start_replication()
+            .returning(|_| Ok(ReplicationStatus::default()));
+        r.expect_wait_until_applied().returning(|_, _| Ok(()));
+        let mut f = MockFinishing::new();
+        f.expect_verify()
+            .times(1)
+            .returning(|| Err("connection lost".into()));
+        let store = MemJournal::default();
+        let opts = SetupOptions::new("db1", 3306)
+            .replica_id("r:1")
+            .verify(true);
+        let e = Setup::new(&m, &r, &c, opts)
+            .with_journal(&store)
+            .with_finishing(&f)
+            .run(Arc::new(NoEvents))
+            .await
+            .expect_err("verification failed");
+        assert!(
+            matches!(
+                e,
+                Error::Failed {
+                    step: Step::Verify,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let j = store.0.lock().unwrap().clone().unwrap();
+        assert!(!j.complete && j.is_done(Step::StartReplica) && !j.is_done(Step::Verify));
+        assert_eq!(j.in_flight, Some(Step::Verify));
     }
 
     #[tokio::test]
@@ -2524,6 +2687,23 @@ mod tests {
             .with_journal(&store);
         let report = setup.run(Arc::new(NoEvents)).await.expect("nothing to do");
         assert!(report.already_done);
+        assert!(report.plan.is_empty());
+        // Asked for, the verification (read-only) runs again; nothing else does.
+        let mut f = MockFinishing::new();
+        f.expect_verify().times(1).returning(|| Ok(()));
+        let setup = Setup::new(
+            &m,
+            &r,
+            &c,
+            SetupOptions::new("db1", 3306)
+                .replica_id("r:1")
+                .verify(true),
+        )
+        .with_journal(&store)
+        .with_finishing(&f);
+        let report = setup.run(Arc::new(NoEvents)).await.expect("verified");
+        assert!(report.already_done);
+        assert_eq!(report.plan, [Action::VerifyData]);
     }
 
     #[tokio::test]

@@ -26,11 +26,15 @@ pub enum Step {
     StartReplica,
     /// Wait until the replica has applied what the master had written.
     CatchUp,
+    /// Write the replica's settings as an option file on the replica host.
+    ReplicaConfigFile,
+    /// Compare the data of both servers.
+    Verify,
 }
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 11] = [
         Step::ProbeMaster,
         Step::ReplicationUser,
         Step::MasterConfig,
@@ -40,6 +44,8 @@ impl Step {
         Step::ChangeMaster,
         Step::StartReplica,
         Step::CatchUp,
+        Step::ReplicaConfigFile,
+        Step::Verify,
     ];
 
     /// Short stable name, as used in events and the journal.
@@ -54,6 +60,8 @@ impl Step {
             Step::ChangeMaster => "change_master",
             Step::StartReplica => "start_replica",
             Step::CatchUp => "catch_up",
+            Step::ReplicaConfigFile => "replica_config_file",
+            Step::Verify => "verify",
         }
     }
 
@@ -73,6 +81,10 @@ impl Step {
             Step::ChangeMaster => "point the replica at the snapshot's binlog coordinates",
             Step::StartReplica => "start replication and wait until both threads run",
             Step::CatchUp => "wait until the replica has caught up with the master",
+            Step::ReplicaConfigFile => {
+                "write the replica's settings as an option file, so that they survive a restart"
+            }
+            Step::Verify => "compare the data of the replica with the master's",
         }
     }
 }

@@ -417,6 +417,27 @@ pub trait DataCopier: Send + Sync {
     }
 }
 
+/// The work of a setup's plan that is not a server change: writing the replica's option
+/// file ([`crate::Action::WriteReplicaConfig`]) and comparing the data
+/// ([`crate::Action::VerifyData`]). Both only read the servers; they are plan actions so
+/// that the dry run shows them and the journal records them (a rerun after a crash runs
+/// what did not finish). The façade (`amsu-backup`) gives the implementation; it keeps
+/// what it found for its caller.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Finishing: Send + Sync {
+    /// Writes the replica's settings to the option file `path` (with `report_host`).
+    async fn write_replica_config(
+        &self,
+        path: &Path,
+        report_host: Option<String>,
+    ) -> Result<(), BoxError>;
+    /// Compares the data of both servers (after the replica caught up). Differences are
+    /// not an error: the implementation keeps them for its caller; an error means the
+    /// comparison could not be made.
+    async fn verify(&self) -> Result<(), BoxError>;
+}
+
 /// One entry of a remote directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteEntry {

@@ -182,6 +182,25 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             }
             v
         }
+        Action::WriteReplicaConfig { path, report_host } => {
+            vec![
+                "SELECT @@version AS version, @@global.server_id AS server_id, …  -- on the replica".into(),
+                "SHOW GLOBAL VARIABLES LIKE 'relay_log_basename'".into(),
+                format!(
+                    "-- then writes [mysqld] server_id, read_only, {}, relay_log{} to {} on this host",
+                    replica.skip_replica_start_variable(),
+                    if report_host.is_some() { ", report_host" } else { "" },
+                    path.display()
+                ),
+            ]
+        }
+        Action::VerifyData => vec![
+            "STOP SLAVE SQL_THREAD  -- on the replica, restarted afterwards (also after an error)".into(),
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT  -- on the master".into(),
+            "SHOW STATUS LIKE 'binlog_snapshot_%'  -- on the master: position <P>".into(),
+            "-- the replica applies exactly up to <P>, then its SQL thread stops there".into(),
+            "-- then digests every table on both servers and compares them (read-only)".into(),
+        ],
         _ => vec![],
     }
 }

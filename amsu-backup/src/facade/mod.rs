@@ -5,8 +5,9 @@
 //! preflight, the MySQL preflight (with the same options) and the [`FileJournal`] into
 //! one [`amsu_core::Setup`]. Its [`Provision::check`] runs every check once and returns
 //! the plan ([`Checked`]); [`Provision::execute`] runs exactly that plan — the binary log
-//! protection, the replication user, the copy, `CHANGE MASTER`, the start — and then the
-//! steps after it: the replica's option file and the data verification. [`check`] and
+//! protection, the replication user, the copy, `CHANGE MASTER`, the start, and the steps
+//! after it: the replica's option file and the data verification, each a journaled
+//! action of the plan (shown by the dry run, rerun after a crash). [`check`] and
 //! [`setup`] are the one-call forms; the `amsu` command line uses these same functions.
 //!
 //! ```no_run
@@ -27,7 +28,10 @@
 //! # }
 //! ```
 
+mod backup;
 mod journal;
+mod status;
+mod verify;
 
 /// The README's library example, compiled as a doc-test.
 #[cfg(doctest)]
@@ -36,12 +40,12 @@ pub struct ReadmeExample;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amsu_core::{
-    Action, BoxError, CancellationToken, Checked, DataCopier, EventSink, MasterServer, Positioning,
-    Preflight, ReplicationTls, Secret, ServerAddr, Setup, SetupOptions, SetupReport,
+    Action, BoxError, CancellationToken, Checked, DataCopier, EventSink, Finishing, MasterServer,
+    Positioning, Preflight, ReplicationTls, Secret, ServerAddr, Setup, SetupOptions, SetupReport,
 };
 use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
 use amsu_mysql::grants::StepKind;
@@ -50,7 +54,13 @@ use amsu_mysql::verify::VerifyOutcome;
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 use amsu_transfer::FtpTransport;
 
+pub use backup::{
+    backup, clear_local_target, BackupConfig, BackupFailure, BackupReport, BackupTarget,
+    UploadReport,
+};
 pub use journal::{default_journal_path, FileJournal};
+pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport};
+pub use verify::{verify, VerifyConfig};
 
 use crate::{
     ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
@@ -452,6 +462,8 @@ impl SetupConfig {
         .catch_up_timeout(self.catch_up_timeout)
         .tls(self.tls.clone())
         .positioning(self.positioning)
+        .replica_config_file(self.replica_config_file.clone())
+        .verify(self.verify)
     }
 }
 
@@ -472,30 +484,43 @@ pub struct SetupOutcome {
 #[non_exhaustive]
 pub enum SetupError {
     /// The checks or the plan failed (see [`amsu_core::Error`]: nothing changed, or
-    /// what was changed, and whether a rerun resumes).
+    /// what was changed, and whether a rerun resumes). The option file and the
+    /// verification are steps of the plan ([`amsu_core::Step::ReplicaConfigFile`],
+    /// [`amsu_core::Step::Verify`]): their failure is [`amsu_core::Error::Failed`] at
+    /// that step, and a rerun runs them.
     #[error(transparent)]
     Setup(#[from] amsu_core::Error),
-    /// The replica is set up and replicating, but its option file was not written.
-    #[error("the replica is set up and replicating, but its option file {} was not written: {source}", path.display())]
-    ReplicaConfig {
-        /// The option file.
-        path: PathBuf,
-        /// The setup's report.
-        report: Box<SetupReport>,
-        /// Why.
-        source: BoxError,
-    },
-    /// The replica is set up and replicating, but comparing the data failed (or was
-    /// interrupted).
-    #[error("the replica is set up and replicating, but the verification failed: {source}")]
-    Verify {
-        /// The setup's report.
-        report: Box<SetupReport>,
-        /// The option file written before, if any.
-        replica_config: Option<(PathBuf, ReplicaConfig)>,
-        /// Why.
-        source: BoxError,
-    },
+}
+
+/// The option file and the verification of a setup ([`amsu_core::Finishing`]), from
+/// `amsu-mysql`; keeps what they found for [`SetupOutcome`].
+struct FinishingWork {
+    master: ServerAddr,
+    replica: ServerAddr,
+    timeout: Duration,
+    replica_config: Mutex<Option<(PathBuf, ReplicaConfig)>>,
+    verify: Mutex<Option<VerifyOutcome>>,
+}
+
+#[async_trait::async_trait]
+impl Finishing for FinishingWork {
+    async fn write_replica_config(
+        &self,
+        path: &Path,
+        report_host: Option<String>,
+    ) -> Result<(), BoxError> {
+        let c = write_replica_config(path, &self.replica, report_host).await?;
+        *self.replica_config.lock().expect("replica config lock") = Some((path.to_path_buf(), c));
+        Ok(())
+    }
+
+    async fn verify(&self) -> Result<(), BoxError> {
+        let config =
+            VerifyConfig::new(self.master.clone(), self.replica.clone()).timeout(self.timeout);
+        let v = verify(&config).await?;
+        *self.verify.lock().expect("verify lock") = Some(v);
+        Ok(())
+    }
 }
 
 /// One setup, wired: the MySQL adapters, the copier of the method and its preflight, the
@@ -507,6 +532,7 @@ pub struct Provision {
     copier: Copier,
     checks: MysqlPreflight,
     journal: FileJournal,
+    finishing: FinishingWork,
     options: SetupOptions,
     cancel: CancellationToken,
 }
@@ -536,6 +562,13 @@ impl Provision {
             .options(config.check_options());
         let journal = FileJournal::new(config.journal_path());
         let options = config.setup_options();
+        let finishing = FinishingWork {
+            master: config.master.clone(),
+            replica: config.replica.clone(),
+            timeout: config.catch_up_timeout,
+            replica_config: Mutex::new(None),
+            verify: Mutex::new(None),
+        };
         Provision {
             config,
             master,
@@ -543,6 +576,7 @@ impl Provision {
             copier,
             checks,
             journal,
+            finishing,
             options,
             cancel: CancellationToken::new(),
         }
@@ -590,7 +624,8 @@ impl Provision {
         )
         .with_cancellation(self.cancel.clone())
         .with_preflight(&self.checks)
-        .with_preflight(self.copier.preflight());
+        .with_preflight(self.copier.preflight())
+        .with_finishing(&self.finishing);
         if self.config.use_journal {
             setup.with_journal(&self.journal)
         } else {
@@ -610,60 +645,24 @@ impl Provision {
         amsu_mysql::plan_sql::plan(checked, self.copier.copier().statements())
     }
 
-    /// Runs the plan of `checked` (from [`check`](Self::check)), then writes the
-    /// replica's option file and compares the data when configured.
+    /// Runs the plan of `checked` (from [`check`](Self::check)): binary log protection,
+    /// replication user, copy, `CHANGE MASTER`, start, catch-up, and the option file and
+    /// the verification when configured — each a journaled step.
     pub async fn execute(
         &self,
         checked: Checked,
         events: Arc<dyn EventSink>,
     ) -> Result<SetupOutcome, SetupError> {
         let report = self.setup().execute(checked, events).await?;
-        self.finish(report).await
-    }
-
-    /// The steps after the plan: the option file, the verification.
-    async fn finish(&self, report: SetupReport) -> Result<SetupOutcome, SetupError> {
-        let mut replica_config = None;
-        if let Some((path, report_host)) = &self.config.replica_config_file {
-            match write_replica_config(path, &self.config.replica, report_host.clone()).await {
-                Ok(c) => replica_config = Some((path.clone(), c)),
-                Err(source) => {
-                    return Err(SetupError::ReplicaConfig {
-                        path: path.clone(),
-                        report: Box::new(report),
-                        source,
-                    })
-                }
-            }
-        }
-        let mut verify = None;
-        if self.config.verify {
-            let compared = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => Err(BoxError::from(
-                    "interrupted during the verification; compare the data again later",
-                )),
-                r = amsu_mysql::verify::verify(
-                    &self.config.master,
-                    &self.config.replica,
-                    self.config.catch_up_timeout,
-                ) => r.map_err(BoxError::from),
-            };
-            match compared {
-                Ok(v) => verify = Some(v),
-                Err(source) => {
-                    return Err(SetupError::Verify {
-                        report: Box::new(report),
-                        replica_config,
-                        source,
-                    })
-                }
-            }
-        }
         Ok(SetupOutcome {
             report,
-            replica_config,
-            verify,
+            replica_config: self
+                .finishing
+                .replica_config
+                .lock()
+                .expect("replica config lock")
+                .take(),
+            verify: self.finishing.verify.lock().expect("verify lock").take(),
         })
     }
 }

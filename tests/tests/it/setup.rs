@@ -182,17 +182,12 @@ async fn log_bin_off_is_refused_and_nothing_changes() {
         Some("0")
     );
 
-    // The library error names log_bin and the option to set.
-    let master = amsu_mysql::MysqlMaster::new(m.clone());
-    let replica = amsu_mysql::MysqlReplica::new(r.clone());
-    let copier = amsu_backup::LogicalCopy::new(m.clone(), r.clone(), Default::default());
-    let setup = amsu_core::Setup::new(
-        &master,
-        &replica,
-        &copier,
-        amsu_core::SetupOptions::new("127.0.0.1", p.master.port()),
-    );
-    let err = setup.check(&amsu_core::NoEvents).await.unwrap_err();
+    // The library error (the façade's checks, as `amsu check` runs them) names log_bin
+    // and the option to set.
+    let config = amsu_backup::SetupConfig::new(m.clone(), r.clone()).without_journal();
+    let err = amsu_backup::check(&config, std::sync::Arc::new(amsu_core::NoEvents))
+        .await
+        .unwrap_err();
     assert_eq!(err.exit_code(), 3);
     let msg = err.to_string();
     assert!(msg.contains("log_bin"), "{msg}");
@@ -227,23 +222,20 @@ async fn server_id_clash_fixed_and_existing_user_reused() {
     writer.wait_commits(20).await;
     let created_before = query(&m, "SELECT JSON_EXTRACT(Priv, '$.password_last_changed') FROM mysql.global_priv WHERE User = 'repl_x'").await;
 
-    let master = amsu_mysql::MysqlMaster::new(m.clone());
-    let replica = amsu_mysql::MysqlReplica::new(r.clone());
-    let copier = amsu_backup::LogicalCopy::new(m.clone(), r.clone(), Default::default());
-    let setup = amsu_core::Setup::new(
-        &master,
-        &replica,
-        &copier,
-        amsu_core::SetupOptions::new("127.0.0.1", p.master.port())
-            .repl_user("repl_x")
-            .repl_password(Some("Known-pw-123".into()))
-            .positioning(amsu_core::Positioning::Gtid)
-            .wait_caught_up(true),
-    );
-    let report = setup
-        .run(std::sync::Arc::new(amsu_core::NoEvents))
-        .await
-        .expect("setup succeeds");
+    let config = amsu_backup::SetupConfig::new(m.clone(), r.clone())
+        .repl_user("repl_x")
+        .repl_password(Some("Known-pw-123".into()))
+        .positioning(amsu_core::Positioning::Gtid)
+        .wait_caught_up(true)
+        .without_journal();
+    let report = amsu_backup::setup(
+        config,
+        std::sync::Arc::new(amsu_core::NoEvents),
+        amsu_core::CancellationToken::new(),
+    )
+    .await
+    .expect("setup succeeds")
+    .report;
     let commits = writer.stop().await;
     let snapshot_gtid = report.copy.coordinates.clone().and_then(|c| c.gtid);
     let caught_up_gtid = report.caught_up_to.clone().and_then(|c| c.gtid);

@@ -1,0 +1,404 @@
+//! `amsu backup` (logical images) as a library: a consistent logical image of the
+//! master, written to a local directory, or staged locally and uploaded (FTP), or
+//! uploaded chunk by chunk while the dump goes on (object storage).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use amsu_core::manifest::{Manifest, MANIFEST_FILE};
+use amsu_core::{BoxError, CopyReport, EventSink, RemoteEntry, ServerAddr, Transport};
+use amsu_transfer::{put_image, ImageUpload, RetryPolicy, TransferError};
+
+use crate::{ImageBackup, ImageError, ImageKey};
+
+/// Where a backup goes.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum BackupTarget {
+    /// A local directory (created; an image already there is refused unless
+    /// [`BackupConfig::overwrite`]).
+    Local(PathBuf),
+    /// Written to a local staging directory (removed afterwards, also after a failure),
+    /// then uploaded to `dir` of `transport` with `streams` parallel uploads.
+    Staged {
+        /// Where the image is uploaded.
+        transport: Arc<dyn Transport>,
+        /// The image directory on the transport (relative; empty: its root).
+        dir: String,
+        /// Parallel uploads.
+        streams: usize,
+    },
+    /// Every chunk uploaded to the root of `transport` as soon as it is written, with
+    /// `streams` parallel uploads, the manifest last; files the store holds already
+    /// with the right size and checksum are not sent again (a rerun goes on).
+    Streamed {
+        /// Where the image is uploaded.
+        transport: Arc<dyn Transport>,
+        /// Parallel uploads.
+        streams: usize,
+    },
+}
+
+impl std::fmt::Debug for BackupTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackupTarget::Local(p) => f.debug_tuple("Local").field(p).finish(),
+            BackupTarget::Staged { dir, streams, .. } => f
+                .debug_struct("Staged")
+                .field("dir", dir)
+                .field("streams", streams)
+                .finish_non_exhaustive(),
+            BackupTarget::Streamed { streams, .. } => f
+                .debug_struct("Streamed")
+                .field("streams", streams)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A logical backup: the master, where it goes and how. Build it with
+/// [`BackupConfig::new`] and the by-value setters; each documents its default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BackupConfig {
+    master: ServerAddr,
+    target: BackupTarget,
+    threads: usize,
+    zstd: Option<i32>,
+    key: Option<ImageKey>,
+    chunk_bytes: Option<u64>,
+    overwrite: bool,
+}
+
+impl BackupConfig {
+    /// A backup of `master` to `target`. Defaults: 2 threads, no compression, not
+    /// signed, the default chunk size, an existing local image refused.
+    pub fn new(master: ServerAddr, target: BackupTarget) -> Self {
+        BackupConfig {
+            master,
+            target,
+            threads: 2,
+            zstd: None,
+            key: None,
+            chunk_bytes: None,
+            overwrite: false,
+        }
+    }
+
+    /// Parallel readers and writers. Default: 2.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Compress the chunks with zstd at `level`. Default: none.
+    pub fn zstd(mut self, level: Option<i32>) -> Self {
+        self.zstd = level;
+        self
+    }
+
+    /// Sign the image with `key`. Default: not signed.
+    pub fn key(mut self, key: Option<ImageKey>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// The size of a chunk, in bytes. Default: the image writer's.
+    pub fn chunk_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.chunk_bytes = bytes;
+        self
+    }
+
+    /// Replace an image already in the local target directory. Default: false (refused
+    /// with [`BackupFailure::ImageExists`], nothing changed).
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// The master.
+    pub fn master_addr(&self) -> &ServerAddr {
+        &self.master
+    }
+
+    fn backup(&self, dir: &Path) -> ImageBackup {
+        let mut b = ImageBackup::new(self.master.clone(), dir)
+            .threads(self.threads)
+            .zstd(self.zstd)
+            .key(self.key.clone());
+        if let Some(n) = self.chunk_bytes {
+            b = b.chunk_bytes(n);
+        }
+        b
+    }
+}
+
+/// The upload of a [`BackupTarget::Staged`] or [`BackupTarget::Streamed`] backup.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct UploadReport {
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Seconds the upload took.
+    pub seconds: f64,
+    /// Parallel uploads.
+    pub streams: usize,
+    /// MB/s in total.
+    pub mb_per_s: f64,
+    /// MB/s per stream, while a stream was busy.
+    pub mb_per_s_per_stream: f64,
+    /// Streamed only: how long the upload went on after the dump ended, in seconds.
+    pub seconds_after_dump: Option<f64>,
+    /// Streamed only: files sent.
+    pub files: Option<usize>,
+    /// Streamed only: files the store already held (not sent again).
+    pub files_skipped: Option<usize>,
+    /// Streamed only: bytes of those files.
+    pub bytes_skipped: Option<u64>,
+}
+
+/// What [`backup`] made.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BackupReport {
+    /// The image's manifest.
+    pub manifest: Manifest,
+    /// What was copied.
+    pub report: CopyReport,
+    /// The upload, for a remote target.
+    pub upload: Option<UploadReport>,
+}
+
+/// A failed [`backup`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupFailure {
+    /// The local target already holds an image (its manifest exists); nothing was changed.
+    #[error("{} already holds an image ({} exists); nothing was changed", dir.display(), dir.join(MANIFEST_FILE).display())]
+    ImageExists {
+        /// The target directory.
+        dir: PathBuf,
+    },
+    /// The old image could not be removed ([`BackupConfig::overwrite`]).
+    #[error("cannot remove the old image {}: {source}", dir.display())]
+    Overwrite {
+        /// The target directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The local staging directory could not be made (nothing was read from the master).
+    #[error("cannot create a staging directory: {0}")]
+    Staging(#[source] std::io::Error),
+    /// The upload could not be prepared (nothing was read from the master).
+    #[error("preparing the upload: {0}")]
+    Prepare(#[source] TransferError),
+    /// The dump failed.
+    #[error("backup of {master} failed: {source}")]
+    Dump {
+        /// The master, as shown (no password).
+        master: String,
+        /// Why.
+        #[source]
+        source: Box<ImageError>,
+    },
+    /// The image was written but its upload failed (a rerun of a streamed backup sends
+    /// only what is missing).
+    #[error("uploading the image: {0}")]
+    Upload(#[source] TransferError),
+}
+
+/// Writes a consistent logical image of the master of `config` to its target; `events`
+/// hears the progress. Changes nothing on the master.
+pub async fn backup(
+    config: &BackupConfig,
+    events: Arc<dyn EventSink>,
+) -> Result<BackupReport, BackupFailure> {
+    match &config.target {
+        BackupTarget::Local(dir) => {
+            clear_local_target(dir, config.overwrite)?;
+            let (manifest, report) = dump(config, dir, events).await?;
+            Ok(BackupReport {
+                manifest,
+                report,
+                upload: None,
+            })
+        }
+        BackupTarget::Staged {
+            transport,
+            dir,
+            streams,
+        } => {
+            let staging = tempfile::Builder::new()
+                .prefix("amsu-backup-")
+                .tempdir()
+                .map_err(BackupFailure::Staging)?;
+            let (manifest, report) = dump(config, staging.path(), events).await?;
+            let metered = Metered::new(&**transport);
+            let start = Instant::now();
+            put_image(
+                staging.path(),
+                &metered,
+                dir,
+                *streams,
+                &RetryPolicy::default(),
+                &|_, _| {},
+            )
+            .await
+            .map_err(BackupFailure::Upload)?;
+            drop(staging);
+            let secs = start.elapsed().as_secs_f64().max(1e-6);
+            let (bytes, per_stream) = metered.per_stream();
+            Ok(BackupReport {
+                manifest,
+                report,
+                upload: Some(UploadReport {
+                    bytes,
+                    seconds: secs,
+                    streams: *streams,
+                    mb_per_s: bytes as f64 / 1e6 / secs,
+                    mb_per_s_per_stream: per_stream,
+                    ..Default::default()
+                }),
+            })
+        }
+        BackupTarget::Streamed { transport, streams } => {
+            let staging = tempfile::Builder::new()
+                .prefix("amsu-backup-")
+                .tempdir()
+                .map_err(BackupFailure::Staging)?;
+            let upload = ImageUpload::begin(
+                &**transport,
+                staging.path(),
+                "",
+                *streams,
+                RetryPolicy::default(),
+            )
+            .await
+            .map_err(BackupFailure::Prepare)?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let b = config.backup(staging.path()).on_file(tx);
+            let (result, streamed) = tokio::join!(
+                async {
+                    let r = b.run(events).await;
+                    drop(b);
+                    r
+                },
+                upload.stream(rx)
+            );
+            let dumped = Instant::now();
+            let (manifest, report) = result.map_err(|source| BackupFailure::Dump {
+                master: config.master.to_string(),
+                source: Box::new(source),
+            })?;
+            streamed.map_err(BackupFailure::Upload)?;
+            let stats = upload
+                .finish(&manifest.files)
+                .await
+                .map_err(BackupFailure::Upload)?;
+            drop(staging);
+            Ok(BackupReport {
+                manifest,
+                report,
+                upload: Some(UploadReport {
+                    bytes: stats.bytes,
+                    seconds: stats.seconds,
+                    streams: stats.streams,
+                    mb_per_s: stats.mb_per_s(),
+                    mb_per_s_per_stream: stats.mb_per_s_per_stream(),
+                    seconds_after_dump: Some(dumped.elapsed().as_secs_f64()),
+                    files: Some(stats.files),
+                    files_skipped: Some(stats.files_skipped),
+                    bytes_skipped: Some(stats.bytes_skipped),
+                }),
+            })
+        }
+    }
+}
+
+/// Before a backup into the local directory `dir`: an image already there (its manifest
+/// exists) is refused with [`BackupFailure::ImageExists`], or removed with `overwrite`.
+pub fn clear_local_target(dir: &Path, overwrite: bool) -> Result<(), BackupFailure> {
+    if dir.join(MANIFEST_FILE).exists() {
+        if !overwrite {
+            return Err(BackupFailure::ImageExists {
+                dir: dir.to_path_buf(),
+            });
+        }
+        std::fs::remove_dir_all(dir).map_err(|source| BackupFailure::Overwrite {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+async fn dump(
+    config: &BackupConfig,
+    dir: &Path,
+    events: Arc<dyn EventSink>,
+) -> Result<(Manifest, CopyReport), BackupFailure> {
+    config
+        .backup(dir)
+        .run(events)
+        .await
+        .map_err(|source| BackupFailure::Dump {
+            master: config.master.to_string(),
+            source: Box::new(source),
+        })
+}
+
+/// A [`Transport`] that times its uploads: bytes and the time spent in `put` summed over
+/// every call, to report MB/s per stream and in total.
+struct Metered<'a> {
+    inner: &'a dyn Transport,
+    bytes: AtomicU64,
+    busy_us: AtomicU64,
+}
+
+impl<'a> Metered<'a> {
+    fn new(inner: &'a dyn Transport) -> Self {
+        Metered {
+            inner,
+            bytes: 0.into(),
+            busy_us: 0.into(),
+        }
+    }
+
+    /// `(bytes, MB/s per stream)`: the bytes uploaded and their rate while a stream was
+    /// busy.
+    fn per_stream(&self) -> (u64, f64) {
+        let b = self.bytes.load(Relaxed);
+        let us = self.busy_us.load(Relaxed).max(1);
+        (b, b as f64 / us as f64)
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Metered<'_> {
+    async fn list(&self, dir: &str) -> Result<Vec<RemoteEntry>, BoxError> {
+        self.inner.list(dir).await
+    }
+    async fn size(&self, path: &str) -> Result<Option<u64>, BoxError> {
+        self.inner.size(path).await
+    }
+    async fn fetch(&self, path: &str, offset: u64, local: &Path) -> Result<u64, BoxError> {
+        self.inner.fetch(path, offset, local).await
+    }
+    async fn put(&self, local: &Path, path: &str) -> Result<u64, BoxError> {
+        let start = Instant::now();
+        let n = self.inner.put(local, path).await?;
+        self.busy_us
+            .fetch_add(start.elapsed().as_micros() as u64, Relaxed);
+        self.bytes.fetch_add(n, Relaxed);
+        Ok(n)
+    }
+    async fn delete(&self, path: &str) -> Result<(), BoxError> {
+        self.inner.delete(path).await
+    }
+    async fn mkdir(&self, path: &str) -> Result<(), BoxError> {
+        self.inner.mkdir(path).await
+    }
+}
