@@ -53,7 +53,7 @@ use amsu_transfer::FtpTransport;
 pub use journal::{default_journal_path, FileJournal};
 
 use crate::{
-    ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
+    Donor, DonorChecks, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
     PhysicalOptions, PhysicalSource, ReplicaService,
 };
 
@@ -224,6 +224,7 @@ pub struct SetupConfig {
     use_journal: bool,
     replica_config_file: Option<(PathBuf, Option<String>)>,
     verify: bool,
+    donor: Option<Donor>,
 }
 
 impl fmt::Debug for SetupConfig {
@@ -239,6 +240,7 @@ impl fmt::Debug for SetupConfig {
             .field("protect_binlogs", &self.protect_binlogs)
             .field("journal", &self.journal)
             .field("verify", &self.verify)
+            .field("donor", &self.donor)
             .finish_non_exhaustive()
     }
 }
@@ -272,6 +274,7 @@ impl SetupConfig {
             use_journal: true,
             replica_config_file: None,
             verify: false,
+            donor: None,
         }
     }
 
@@ -392,6 +395,24 @@ impl SetupConfig {
         self
     }
 
+    /// Read the data from `donor`, a running replica of the master, instead of the
+    /// master (the logical method only; see [`crate::donor`]): the new replica is pointed
+    /// at the master at the donor's executed master position, and the master serves no
+    /// bulk reads. The donor's SQL thread is stopped briefly for the snapshot and
+    /// started again; a marker next to the journal lets a rerun after a crash start it
+    /// again. Users and grants come from the donor (the master's, when the donor
+    /// replicates everything); the replication user is still created on the master.
+    /// Default: none (the copy reads the master).
+    pub fn donor(mut self, donor: Option<Donor>) -> Self {
+        self.donor = donor;
+        self
+    }
+
+    /// The donor, if any.
+    pub fn donor_addr(&self) -> Option<&ServerAddr> {
+        self.donor.as_ref().map(Donor::addr)
+    }
+
     /// The master.
     pub fn master_addr(&self) -> &ServerAddr {
         &self.master
@@ -509,6 +530,7 @@ pub struct Provision {
     journal: FileJournal,
     options: SetupOptions,
     cancel: CancellationToken,
+    donor_checks: Option<DonorChecks>,
 }
 
 impl fmt::Debug for Provision {
@@ -528,7 +550,26 @@ impl Provision {
             master = master.with_admin(admin);
         }
         let replica = MysqlReplica::new(config.replica.clone());
-        let copier = config.method.copier(&config.master, &config.replica);
+        let mut copier = config.method.copier(&config.master, &config.replica);
+        let donor = config.donor.clone().map(|d| {
+            let marker = config.journal_path().with_extension("donor-stopped");
+            d.marker(Some(marker))
+        });
+        if let (Some(d), CopyMethod::Logical { options }) = (&donor, &config.method) {
+            copier = Copier::Logical(
+                LogicalCopy::new(config.master.clone(), config.replica.clone(), options.clone())
+                    .from_donor(d.clone()),
+            );
+        }
+        let donor_checks = donor.map(|d| {
+            DonorChecks::new(
+                d,
+                config.master.clone(),
+                config.replica.clone(),
+                config.positioning,
+                config.method.name(),
+            )
+        });
         let checks = MysqlPreflight::new(config.master.clone())
             .events(events)
             .admin(config.admin.clone())
@@ -545,6 +586,7 @@ impl Provision {
             journal,
             options,
             cancel: CancellationToken::new(),
+            donor_checks,
         }
     }
 
@@ -591,6 +633,10 @@ impl Provision {
         .with_cancellation(self.cancel.clone())
         .with_preflight(&self.checks)
         .with_preflight(self.copier.preflight());
+        let setup = match &self.donor_checks {
+            Some(d) => setup.with_preflight(d),
+            None => setup,
+        };
         if self.config.use_journal {
             setup.with_journal(&self.journal)
         } else {
