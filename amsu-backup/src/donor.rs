@@ -27,7 +27,7 @@ use amsu_core::{
     Preflight, ReplicationStatus, Role, ServerAddr,
 };
 use amsu_mysql::conn::{field, Session};
-use amsu_mysql::dialect::{parse_replica_status, Dialect};
+use amsu_mysql::dialect::Dialect;
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
 

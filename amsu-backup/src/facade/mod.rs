@@ -574,6 +574,7 @@ impl Provision {
             .events(events)
             .admin(config.admin.clone())
             .replica(Some(config.replica.clone()))
+            .data_from(config.donor.as_ref().map(|d| d.addr().clone()))
             .options(config.check_options());
         let journal = FileJournal::new(config.journal_path());
         let options = config.setup_options();
