@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amsu_core::{
-    same_server, BoxError, Coordinates, Event, EventSink, Finding, Flavor, Positioning,
-    Preflight, ReplicationStatus, Role, ServerAddr,
+    same_server, BoxError, Coordinates, Event, EventSink, Finding, Flavor, Positioning, Preflight,
+    ReplicationStatus, Role, ServerAddr,
 };
 use amsu_mysql::conn::{field, Session};
 use amsu_mysql::dialect::Dialect;
@@ -117,7 +117,8 @@ impl Donor {
         let st = status(&mut s, &d).await?;
         if st.as_ref().is_some_and(|st| !st.sql_running) {
             let sql = format!("{} SQL_THREAD", d.start_replica());
-            s.exec(&sql, "starting the donor's SQL thread again").await?;
+            s.exec(&sql, "starting the donor's SQL thread again")
+                .await?;
             events.emit(&Event::Changed {
                 server: Role::Donor,
                 what: format!(

@@ -528,9 +528,11 @@ async fn copy_chunk(
                 Ok((rows, bytes))
             }
             .await;
-        if result.is_err() {
+        if let Err(e) = &result {
+            // The load reports this text: it names the server read from (the master, or
+            // the donor) and why.
             let _ = tx
-                .send(Err(io::Error::other("the read from the master failed")))
+                .send(Err(io::Error::other(format!("the read failed: {e}"))))
                 .await;
         }
         result

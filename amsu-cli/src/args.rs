@@ -274,7 +274,12 @@ pub struct SetupArgs {
     /// master (its SQL thread is stopped for the snapshot, well under a second usually,
     /// and started again) and the new replica replicates from the master at the donor's
     /// executed master position (file and position, or GTID with --gtid).
-    #[arg(long, visible_alias = "source", value_name = "URL", help_heading = "Servers")]
+    #[arg(
+        long,
+        visible_alias = "source",
+        value_name = "URL",
+        help_heading = "Servers"
+    )]
     pub donor: Option<String>,
     /// With --donor: the most the donor may lag behind the master (Seconds_Behind_Master)
     /// for the setup to start.

@@ -462,7 +462,7 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     if !a.yes {
         print_findings(&checked.findings);
         print_plan(&p.plan(&checked), &master, &replica);
-            print_donor(config.donor_addr());
+        print_donor(config.donor_addr());
         out!("Proceed? [y/N] ");
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);

@@ -53,8 +53,8 @@ use amsu_transfer::FtpTransport;
 pub use journal::{default_journal_path, FileJournal};
 
 use crate::{
-    Donor, DonorChecks, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
-    PhysicalOptions, PhysicalSource, ReplicaService,
+    Donor, DonorChecks, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions,
+    OutfileCopy, PhysicalCopy, PhysicalOptions, PhysicalSource, ReplicaService,
 };
 
 /// How the data is copied. Each method carries only what it uses, so no invalid mix of
@@ -557,8 +557,12 @@ impl Provision {
         });
         if let (Some(d), CopyMethod::Logical { options }) = (&donor, &config.method) {
             copier = Copier::Logical(
-                LogicalCopy::new(config.master.clone(), config.replica.clone(), options.clone())
-                    .from_donor(d.clone()),
+                LogicalCopy::new(
+                    config.master.clone(),
+                    config.replica.clone(),
+                    options.clone(),
+                )
+                .from_donor(d.clone()),
             );
         }
         let donor_checks = donor.map(|d| {
