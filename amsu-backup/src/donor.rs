@@ -546,3 +546,63 @@ impl Preflight for DonorChecks {
         self.run().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn donor(port: u16) -> Donor {
+        Donor::new(format!("mysql://root@127.0.0.1:{port}").parse().unwrap())
+    }
+
+    #[test]
+    fn the_marker_names_the_donor_it_was_written_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.donor-stopped");
+        let d = donor(3307).marker(Some(path.clone()));
+        assert!(!d.marked(), "no marker yet");
+        d.mark().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "127.0.0.1:3307");
+        assert!(d.marked());
+        // Another donor with the same journal does not take it for its own.
+        assert!(!donor(3308).marker(Some(path.clone())).marked());
+        d.unmark();
+        assert!(!path.exists());
+        assert!(!d.marked());
+    }
+
+    #[test]
+    fn without_a_marker_file_nothing_is_written() {
+        let d = donor(3307);
+        d.mark().unwrap();
+        assert!(!d.marked());
+    }
+
+    #[test]
+    fn the_plan_names_the_donor_and_restarts_its_sql_thread() {
+        let plan = plan_statements(&donor(3307).max_lag(Duration::from_secs(5)));
+        assert!(plan[0].contains("on the donor 127.0.0.1:3307"), "{plan:?}");
+        let stop = plan
+            .iter()
+            .position(|s| s.starts_with("STOP SLAVE SQL_THREAD"));
+        let snap = plan
+            .iter()
+            .position(|s| s.starts_with("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
+        let start = plan
+            .iter()
+            .position(|s| s.starts_with("START SLAVE SQL_THREAD"));
+        let chunks = plan.iter().position(|s| s.starts_with("SELECT <columns>"));
+        assert!(
+            stop < snap && snap < start && start < chunks && stop.is_some(),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let d = Donor::new("mysql://root:S3cret-Pw@db2:3306".parse().unwrap());
+        assert!(!format!("{d:?}").contains("S3cret"));
+        assert_eq!(d.name(), "db2:3306");
+        assert_eq!(d.lag_limit(), DEFAULT_MAX_LAG);
+    }
+}
