@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> i32 {
     init_logging(cli.verbose);
     let json = cli.command.json();
     let r = match cli.command {
-        Command::Setup(a) if a.donor.is_some() && fanout_cmd::wanted(&a) => Err(usage(anyhow!(
+        Command::Setup(a) if a.donor.donor.is_some() && fanout_cmd::wanted(&a) => Err(usage(anyhow!(
             "--donor seeds one replica per run (several --replica and --spool read the master once into a spool image)"
         ))),
         Command::Setup(a) if fanout_cmd::wanted(&a) => fanout_cmd::setup(a).await,
@@ -359,7 +359,7 @@ fn setup_config(a: &SetupArgs) -> Result<(SetupConfig, repl_creds::ReplPassword)
         })
         .journal(a.journal.clone())
         .verify(a.verify);
-    if let Some(url) = &a.donor {
+    if let Some(url) = &a.donor.donor {
         if a.image.is_some() {
             return Err(usage(anyhow!(
                 "--donor and --image are two sources of the data; give one"
@@ -367,14 +367,14 @@ fn setup_config(a: &SetupArgs) -> Result<(SetupConfig, repl_creds::ReplPassword)
         }
         let donor = secrets::server(
             url,
-            a.donor_password_file.as_deref(),
+            a.donor.donor_password_file.as_deref(),
             "AMSU_DONOR_PASSWORD",
             "donor",
             &fallbacks(&a.passwords),
         )
         .map_err(usage)?;
         config = config.donor(Some(
-            amsu_backup::Donor::new(donor).max_lag(Duration::from_secs(a.donor_max_lag)),
+            amsu_backup::Donor::new(donor).max_lag(Duration::from_secs(a.donor.donor_max_lag)),
         ));
     }
     if let Some(path) = &a.replica_config_file {
