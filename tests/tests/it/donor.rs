@@ -339,7 +339,6 @@ async fn lagging_donor_and_master_as_donor_are_refused() {
         ],
     )
     .await;
-    let before = donor_state(&d).await;
     let t0 = Instant::now();
     loop {
         exec(
@@ -365,6 +364,8 @@ async fn lagging_donor_and_master_as_donor_are_refused() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // (Read once the I/O thread runs, not while it still connects.)
+    let before = donor_state(&d).await;
     let urls = [t.p.master.url(), t.p.replica.url(), t.donor.url()];
     let out = amsu_output(&setup_args(&urls, &["--donor-max-lag", "2"]), &[]).await;
     assert_eq!(out.code, Some(3), "{}", out.text());
