@@ -368,10 +368,10 @@ impl DonorChecks {
             out.push(blocking(
                 "donor_method",
                 format!(
-                    "--donor works with the logical method only, not {}",
+                    "seeding from a donor works with the logical method only, not {}",
                     self.method
                 ),
-                "use --method logical with --donor, or copy from the master without --donor",
+                "use the logical method with a donor, or copy from the master without a donor",
             ));
             return Ok(out);
         }
@@ -381,7 +381,7 @@ impl DonorChecks {
                 out.push(blocking(
                     "donor_unreachable",
                     format!("cannot connect to the donor {name}: {e}"),
-                    "check the --donor URL and its password (AMSU_DONOR_PASSWORD)",
+                    "check the donor's address, user and password",
                 ));
                 return Ok(out);
             }
@@ -396,7 +396,7 @@ impl DonorChecks {
             out.push(blocking(
                 "donor_is_master",
                 format!("the donor {name} is the master itself: {why}"),
-                "give a replica of the master as --donor, or leave --donor out",
+                "give a replica of the master as the donor, or copy from the master",
             ));
             return Ok(out);
         }
@@ -404,7 +404,7 @@ impl DonorChecks {
             out.push(blocking(
                 "donor_is_replica",
                 format!("the donor {name} is the new replica itself: {why}"),
-                "give another, running replica of the master as --donor",
+                "give another, running replica of the master as the donor",
             ));
             return Ok(out);
         }
@@ -422,7 +422,7 @@ impl DonorChecks {
             out.push(blocking(
                 "donor_not_replica",
                 format!("the donor {name} is not a replica (SHOW SLAVE STATUS is empty)"),
-                "give a running replica of the master as --donor",
+                "give a running replica of the master as the donor",
             ));
             return Ok(out);
         };
@@ -450,7 +450,7 @@ impl DonorChecks {
                     master_id.port,
                     master_id.server_id
                 ),
-                "give a replica of this master as --donor",
+                "give a replica of this master as the donor",
             ));
             return Ok(out);
         }
@@ -493,7 +493,7 @@ impl DonorChecks {
             Some(lag) if lag > limit => out.push(blocking(
                 "donor_lagging",
                 format!("the donor {name} lags {lag} s behind the master (the limit is {limit} s)"),
-                "wait until the donor has caught up, or raise --donor-max-lag",
+                "wait until the donor has caught up, or allow it more lag",
             )),
             None if st.sql_running && st.io_running => out.push(blocking(
                 "donor_lagging",
@@ -513,7 +513,7 @@ impl DonorChecks {
                     out.push(blocking(
                         "donor_no_gtid",
                         format!("the donor {name} has no GTID position ({sql} is empty), so the new replica cannot start from it by GTID"),
-                        "use file and position (leave --gtid out)",
+                        "replicate by file and position",
                     ));
                 }
             }

@@ -24,6 +24,15 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
         "same_datadir" => Some("--master and --replica"),
         "image_invalid" => Some("--image, --image-key; amsu backup takes a new one"),
         "image_other_master" => Some("amsu backup --master URL"),
+        "donor_method" => Some("--method logical, or leave out --donor"),
+        "donor_unreachable" => {
+            Some("--donor URL; its password in AMSU_DONOR_PASSWORD or --donor-password-file")
+        }
+        "donor_is_master" | "donor_is_replica" | "donor_not_replica" | "donor_other_master" => {
+            Some("--donor URL, or leave it out")
+        }
+        "donor_lagging" => Some("--donor-max-lag SECONDS"),
+        "donor_no_gtid" => Some("leave out --gtid"),
         _ => None,
     }
 }
@@ -41,6 +50,8 @@ pub fn flag_for(code: &str) -> Option<&'static str> {
         "datadir_missing" | "datadir_mismatch" => Some("--replica-datadir"),
         "master_not_local" => Some("--master-backup-command"),
         "image_invalid" => Some("--image"),
+        "donor_lagging" => Some("--donor-max-lag"),
+        "donor_method" => Some("--method"),
         _ => None,
     }
 }
