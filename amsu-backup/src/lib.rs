@@ -13,6 +13,7 @@
 
 mod backup;
 pub mod catalog;
+pub mod donor;
 pub mod encode;
 pub mod facade;
 pub mod fanout;
@@ -33,6 +34,7 @@ mod snapshot;
 mod stream_resume;
 
 pub use backup::ImageBackup;
+pub use donor::{Donor, DonorChecks};
 pub use facade::{
     backup, check, default_journal_path, setup, status, verify, BackupConfig, BackupFailure,
     BackupReport, BackupTarget, CopyMethod, FileJournal, Health, Provision, SetupConfig,

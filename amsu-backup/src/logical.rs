@@ -20,6 +20,7 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::mpsc;
 
 use crate::catalog::{self, Table};
+use crate::donor::Donor;
 use crate::encode::push_values;
 use crate::governor::GovernorOptions;
 use crate::image::ImageError;
@@ -107,6 +108,7 @@ pub struct LogicalCopy {
     master: ServerAddr,
     replica: ServerAddr,
     options: LogicalOptions,
+    donor: Option<Donor>,
 }
 
 impl LogicalCopy {
@@ -116,7 +118,17 @@ impl LogicalCopy {
             master,
             replica,
             options,
+            donor: None,
         }
+    }
+
+    /// Reads the data from `donor`, a running replica of the master, instead of the
+    /// master (see [`crate::donor`]): the copy's coordinates are the master position of
+    /// the donor's data. The `master` given to [`LogicalCopy::new`] is not read then.
+    pub fn from_donor(mut self, donor: Donor) -> Self {
+        self.master = donor.addr().clone();
+        self.donor = Some(donor);
+        self
     }
 }
 
@@ -128,9 +140,16 @@ impl DataCopier for LogicalCopy {
         self.run(events, Arc::new(state)).await.map_err(boxed)
     }
 
-    /// A streamed copy resumes: see [`crate::stream_resume`].
+    /// A streamed copy resumes: see [`crate::stream_resume`]. One from a donor starts
+    /// again (its snapshots are the donor's, not positions of the master's binary log
+    /// the resume scans).
     fn resumable(&self) -> bool {
-        true
+        self.donor.is_none()
+    }
+
+    /// With a donor, its steps; else the logical copy's, which the plan knows.
+    fn statements(&self) -> Option<Vec<String>> {
+        self.donor.as_ref().map(crate::donor::plan_statements)
     }
 
     /// Keeps the chunks the interrupted copy loaded that are provably still those of a
@@ -245,6 +264,9 @@ impl LogicalCopy {
             .threads
             .unwrap_or_else(|| crate::sizing::threads_for(&self.replica));
         tracing::info!(threads, "copy workers");
+        if let Some(d) = &self.donor {
+            d.recover(&events).await?;
+        }
         let mut ctl = Session::open(&self.master).await?;
         let cat = Catalog::read(
             &self.master,
@@ -289,16 +311,26 @@ impl LogicalCopy {
                 state: state.clone(),
             })
             .collect();
-        let (dumped, sinks) = snapshot::dump_governed(
+        let mut paused = match &self.donor {
+            Some(d) => Some(d.pause(&events).await?),
+            None => None,
+        };
+        let dumped = snapshot::dump_from(
             &self.master,
             &mut ctl,
             &cat,
             sinks,
             self.options.chunk_bytes,
             &self.options.governor,
+            paused.as_mut(),
             &events,
         )
-        .await?;
+        .await;
+        if let Some(p) = paused.as_mut() {
+            // Started again already unless the snapshot failed before its lock ended.
+            p.restart().await?;
+        }
+        let (dumped, sinks) = dumped?;
         tracing::info!(blocked_ms = dumped.blocked_ms, coordinates = %dumped.coordinates, "copied");
         let replicas = sinks.into_iter().map(|s| s.replica).collect();
         restore::add_deferred_keys(replicas, deferred).await?;
@@ -489,9 +521,11 @@ async fn copy_chunk(
             Ok((rows, bytes))
         }
         .await;
-        if result.is_err() {
+        if let Err(e) = &result {
+            // The load reports this text: it names the server read from (the master, or
+            // the donor) and why.
             let _ = tx
-                .send(Err(io::Error::other("the read from the master failed")))
+                .send(Err(io::Error::other(format!("the read failed: {e}"))))
                 .await;
         }
         result

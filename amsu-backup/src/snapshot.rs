@@ -270,6 +270,25 @@ pub(crate) async fn dump_governed<S: ChunkSink>(
     governor: &GovernorOptions,
     events: &Arc<dyn EventSink>,
 ) -> Result<(Dumped, Vec<S>), ImageError> {
+    dump_from(master, ctl, cat, sinks, chunk_bytes, governor, None, events).await
+}
+
+/// [`dump_governed`] from `master`, which is a donor replica when `donor` is given: the
+/// donor's SQL thread is stopped ([`crate::donor::Donor::pause`]), the snapshot's
+/// coordinates are the master position of the donor's data instead of the donor's own
+/// binary log position, and the SQL thread is started again as soon as the snapshot's
+/// lock is released.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn dump_from<S: ChunkSink>(
+    master: &ServerAddr,
+    ctl: &mut Session,
+    cat: &Catalog,
+    sinks: Vec<S>,
+    chunk_bytes: u64,
+    governor: &GovernorOptions,
+    mut donor: Option<&mut crate::donor::Paused>,
+    events: &Arc<dyn EventSink>,
+) -> Result<(Dumped, Vec<S>), ImageError> {
     // The probe's connection and its idle samples come before the lock.
     let governor = if governor.is_active() {
         let probe = match governor.adaptive_probe() {
@@ -355,7 +374,10 @@ pub(crate) async fn dump_governed<S: ChunkSink>(
         if ddl_count(ctl).await? != cat.ddl_count {
             return Err(BackupError::SchemaChanged.into());
         }
-        let coords = binlog_position(ctl).await?;
+        let coords = match &donor {
+            Some(paused) => paused.coordinates().clone(),
+            None => binlog_position(ctl).await?,
+        };
         let accounts = catalog::accounts(ctl, cat.info.flavor).await?;
         let sequences = catalog::sequence_states(ctl, &sequences).await?;
         tracing::debug!(
@@ -388,8 +410,14 @@ pub(crate) async fn dump_governed<S: ChunkSink>(
     let released = ctl.exec(release, release).await;
     // Commits were also held while earlier attempts queued for the lock.
     let blocked_ms = earlier_ms + blocked_at.elapsed().as_secs_f64() * 1000.0;
+    // The donor replicates again before anything else can fail.
+    let restarted = match donor.as_mut() {
+        Some(paused) => paused.restart().await,
+        None => Ok(()),
+    };
     let (coordinates, accounts, sequences, mut workers) = window?;
     released?;
+    restarted?;
     events.emit(&Event::CommitBlocked { millis: blocked_ms });
     events.emit(&Event::Snapshot {
         coordinates: coordinates.clone(),

@@ -268,6 +268,9 @@ pub struct SetupArgs {
     /// Fan-out options (several --replica).
     #[command(flatten)]
     pub fanout: Box<FanoutArgs>,
+    /// Seeding from a donor replica (--donor).
+    #[command(flatten)]
+    pub donor: Box<DonorArgs>,
     /// A master user with CREATE USER (and SUPER for server_id), when the master URL's
     /// user lacks them. Password from AMSU_ADMIN_PASSWORD or --admin-password-file.
     #[arg(long, value_name = "USER", help_heading = "Servers")]
@@ -399,6 +402,36 @@ pub struct SetupArgs {
     /// Password files.
     #[command(flatten)]
     pub passwords: PasswordFiles,
+}
+
+/// Seeding from a donor replica (`amsu setup --donor`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct DonorArgs {
+    /// Seed from a donor: a running, healthy replica of the master
+    /// (mysql://USER[:PASSWORD]@HOST[:PORT]; password from AMSU_DONOR_PASSWORD or
+    /// --donor-password-file). The logical copy reads every table from it instead of the
+    /// master (its SQL thread is stopped for the snapshot, well under a second usually,
+    /// and started again) and the new replica replicates from the master at the donor's
+    /// executed master position (file and position, or GTID with --gtid).
+    #[arg(
+        long,
+        visible_alias = "source",
+        value_name = "URL",
+        help_heading = "Servers"
+    )]
+    pub donor: Option<String>,
+    /// With --donor: the most the donor may lag behind the master (Seconds_Behind_Master)
+    /// for the setup to start.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        help_heading = "Servers"
+    )]
+    pub donor_max_lag: u64,
+    /// File holding the donor user's password (else AMSU_DONOR_PASSWORD, else the URL).
+    #[arg(long, value_name = "FILE", help_heading = "Passwords")]
+    pub donor_password_file: Option<PathBuf>,
 }
 
 /// Fan-out options of `amsu setup` (several `--replica`, or `--spool`).
@@ -828,6 +861,8 @@ impl SetupArgs {
         let p = &self.physical;
         if self.image.is_some() {
             (Method::Logical, "--image: the image is restored")
+        } else if self.donor.donor.is_some() {
+            (Method::Logical, "--donor: the logical copy reads the donor")
         } else if p.replica_service.is_some()
             || p.replica_stop_command.is_some()
             || p.master_backup_command.is_some()

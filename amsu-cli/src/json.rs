@@ -71,6 +71,8 @@ pub enum RoleJson {
     Master,
     /// The replica.
     Replica,
+    /// The donor replica the copy is read from (`--donor`).
+    Donor,
 }
 
 impl From<Role> for RoleJson {
@@ -78,6 +80,7 @@ impl From<Role> for RoleJson {
         match r {
             Role::Master => RoleJson::Master,
             Role::Replica => RoleJson::Replica,
+            Role::Donor => RoleJson::Donor,
         }
     }
 }

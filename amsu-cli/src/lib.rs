@@ -87,6 +87,9 @@ pub async fn run(cli: Cli) -> i32 {
     init_logging(cli.verbose);
     let json = cli.command.json();
     let r = match cli.command {
+        Command::Setup(a) if a.donor.donor.is_some() && fanout_cmd::wanted(&a) => Err(usage(anyhow!(
+            "--donor seeds one replica per run (several --replica and --spool read the master once into a spool image)"
+        ))),
         Command::Setup(a) if fanout_cmd::wanted(&a) => fanout_cmd::setup(a).await,
         Command::Setup(a) => setup(a).await,
         Command::Check(a) => check(a).await,
@@ -255,6 +258,17 @@ fn print_plan(
     }
 }
 
+/// With `--donor`: where the data comes from.
+fn print_donor(donor: Option<&ServerAddr>) {
+    if let Some(d) = donor {
+        outln!(
+            "  The data is read from the donor {}:{} (a replica of the master), not from the master.",
+            d.host,
+            d.port
+        );
+    }
+}
+
 fn print_findings(findings: &[amsu_core::Finding]) {
     for f in findings {
         outln!(
@@ -361,6 +375,24 @@ impl TryFrom<&SetupArgs> for SetupConfig {
             })
             .journal(a.journal.clone())
             .verify(a.verify);
+        if let Some(url) = &a.donor.donor {
+            if a.image.is_some() {
+                return Err(usage(anyhow!(
+                    "--donor and --image are two sources of the data; give one"
+                )));
+            }
+            let donor = secrets::server(
+                url,
+                a.donor.donor_password_file.as_deref(),
+                "AMSU_DONOR_PASSWORD",
+                "donor",
+                &fallbacks(&a.passwords),
+            )
+            .map_err(usage)?;
+            config = config.donor(Some(
+                amsu_backup::Donor::new(donor).max_lag(Duration::from_secs(a.donor.donor_max_lag)),
+            ));
+        }
         if let Some(path) = &a.replica_config_file {
             config = config.replica_config_file(path.clone(), a.report_host.clone());
         }
@@ -459,6 +491,7 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
         } else {
             print_findings(&checked.findings);
             print_plan(&p.plan(&checked), &master, &replica);
+            print_donor(config.donor_addr());
             outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
         }
         return Ok(exit::OK);
@@ -466,6 +499,7 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     if !a.yes {
         print_findings(&checked.findings);
         print_plan(&p.plan(&checked), &master, &replica);
+        print_donor(config.donor_addr());
         out!("Proceed? [y/N] ");
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);

@@ -17,6 +17,8 @@ fn flag_of(name: &str) -> Option<&'static str> {
         "method.replica_datadir" => "--replica-datadir",
         "method.master_backup_command" => "--master-backup-command",
         "method.image" => "--image",
+        "donor" => "--donor",
+        "donor.max_lag" => "--donor-max-lag",
         _ => return None,
     })
 }
@@ -34,6 +36,7 @@ fn render_setting(name: &str, value: Option<&str>) -> Option<String> {
         ("method.replica_datadir", _) => "--replica-datadir DIR".into(),
         ("method.master_backup_command", _) => "--master-backup-command CMD, or --image DIR".into(),
         ("method.image", _) => "--image, --image-key; amsu backup takes a new one".into(),
+        ("donor.max_lag", _) => "--donor-max-lag SECONDS".into(),
         (name, Some(value)) => format!("{} {value}", flag_of(name)?),
         (name, None) => format!("amsu setup {}", flag_of(name)?),
     })
@@ -52,6 +55,13 @@ pub fn hint_for(f: &Finding) -> Option<String> {
     match f.code {
         FindingCode::SameDatadir => Some("--master and --replica".into()),
         FindingCode::ImageOtherMaster => Some("amsu backup --master URL".into()),
+        FindingCode::DonorUnreachable => Some(
+            "--donor URL; its password in AMSU_DONOR_PASSWORD or --donor-password-file".into(),
+        ),
+        FindingCode::DonorIsMaster
+        | FindingCode::DonorIsReplica
+        | FindingCode::DonorNotReplica
+        | FindingCode::DonorOtherMaster => Some("--donor URL, or leave it out".into()),
         _ => None,
     }
 }

@@ -41,6 +41,32 @@ pub enum FindingCode {
     DiskSpace,
     /// `disk_space_unknown`: The replica's free disk space could not be read.
     DiskSpaceUnknown,
+    /// `donor_is_master`: The donor given is the master itself.
+    DonorIsMaster,
+    /// `donor_is_replica`: The donor given is the new replica itself.
+    DonorIsReplica,
+    /// `donor_lagging`: The donor lags behind the master more than allowed, or does not know its lag.
+    DonorLagging,
+    /// `donor_method`: Seeding from a donor was asked for with a method other than logical.
+    DonorMethod,
+    /// `donor_no_gtid`: GTID positioning was asked for but the donor has no GTID position.
+    DonorNoGtid,
+    /// `donor_not_replica`: The donor is not a replica (it has no replication configured).
+    DonorNotReplica,
+    /// `donor_not_replicating`: The donor's replication threads are not both running.
+    DonorNotReplicating,
+    /// `donor_other_master`: The donor replicates from another master.
+    DonorOtherMaster,
+    /// `donor_position_purged`: The master no longer has the binary log the donor has executed up to.
+    DonorPositionPurged,
+    /// `donor_replication_error`: The donor reports a replication error.
+    DonorReplicationError,
+    /// `donor_server_id_clash`: The donor and the new replica have the same server_id.
+    DonorServerIdClash,
+    /// `donor_stopped_by_amsu`: An interrupted earlier run stopped the donor's SQL thread; this run starts it again.
+    DonorStoppedByAmsu,
+    /// `donor_unreachable`: amsu cannot connect to the donor.
+    DonorUnreachable,
     /// `errant_gtids`: The replica has GTIDs the master does not have.
     ErrantGtids,
     /// `flavor_mismatch`: The servers are of different flavors (MariaDB and MySQL).
@@ -140,6 +166,19 @@ impl FindingCode {
         FindingCode::DatadirMissing,
         FindingCode::DiskSpace,
         FindingCode::DiskSpaceUnknown,
+        FindingCode::DonorIsMaster,
+        FindingCode::DonorIsReplica,
+        FindingCode::DonorLagging,
+        FindingCode::DonorMethod,
+        FindingCode::DonorNoGtid,
+        FindingCode::DonorNotReplica,
+        FindingCode::DonorNotReplicating,
+        FindingCode::DonorOtherMaster,
+        FindingCode::DonorPositionPurged,
+        FindingCode::DonorReplicationError,
+        FindingCode::DonorServerIdClash,
+        FindingCode::DonorStoppedByAmsu,
+        FindingCode::DonorUnreachable,
         FindingCode::ErrantGtids,
         FindingCode::FlavorMismatch,
         FindingCode::FreeSpaceUnknown,
@@ -199,6 +238,19 @@ impl FindingCode {
             FindingCode::DatadirMissing => "datadir_missing",
             FindingCode::DiskSpace => "disk_space",
             FindingCode::DiskSpaceUnknown => "disk_space_unknown",
+            FindingCode::DonorIsMaster => "donor_is_master",
+            FindingCode::DonorIsReplica => "donor_is_replica",
+            FindingCode::DonorLagging => "donor_lagging",
+            FindingCode::DonorMethod => "donor_method",
+            FindingCode::DonorNoGtid => "donor_no_gtid",
+            FindingCode::DonorNotReplica => "donor_not_replica",
+            FindingCode::DonorNotReplicating => "donor_not_replicating",
+            FindingCode::DonorOtherMaster => "donor_other_master",
+            FindingCode::DonorPositionPurged => "donor_position_purged",
+            FindingCode::DonorReplicationError => "donor_replication_error",
+            FindingCode::DonorServerIdClash => "donor_server_id_clash",
+            FindingCode::DonorStoppedByAmsu => "donor_stopped_by_amsu",
+            FindingCode::DonorUnreachable => "donor_unreachable",
             FindingCode::ErrantGtids => "errant_gtids",
             FindingCode::FlavorMismatch => "flavor_mismatch",
             FindingCode::FreeSpaceUnknown => "free_space_unknown",
@@ -311,6 +363,6 @@ mod tests {
         sorted.sort_by_key(|c| c.as_str());
         assert_eq!(sorted, FindingCode::ALL);
         // A new variant must be added to ALL (as_str's match names every variant).
-        assert_eq!(FindingCode::ALL.len(), 54);
+        assert_eq!(FindingCode::ALL.len(), 67);
     }
 }

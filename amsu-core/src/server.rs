@@ -15,6 +15,9 @@ pub enum Role {
     Master,
     /// The server that becomes a replica.
     Replica,
+    /// A running replica of the master the copy is read from instead of the master
+    /// (`--donor`).
+    Donor,
 }
 
 impl fmt::Display for Role {
@@ -22,6 +25,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Master => "master",
             Role::Replica => "replica",
+            Role::Donor => "donor",
         })
     }
 }

@@ -339,7 +339,8 @@ pub struct ServerIdFix {
 /// the master's raised by binary log protection, the replica's relaxed for the load.
 fn changed_globals(journal: &mut Journal, role: Role) -> &mut Vec<crate::GlobalChange> {
     match role {
-        Role::Master => &mut journal.raised_master,
+        // The donor's globals are never changed.
+        Role::Master | Role::Donor => &mut journal.raised_master,
         Role::Replica => &mut journal.relaxed,
     }
 }
@@ -410,6 +411,8 @@ impl<'e> Progress<'e> {
         match server {
             Role::Master => self.master_changes.push(what),
             Role::Replica => self.replica_changes.push(what),
+            // Listed with the master's: the donor stands in for it.
+            Role::Donor => self.master_changes.push(format!("donor: {what}")),
         }
     }
 

@@ -2063,6 +2063,7 @@ pub struct MysqlPreflight {
     replica: Option<ServerAddr>,
     options: CheckOptions,
     events: Arc<dyn EventSink>,
+    data_source: Option<ServerAddr>,
 }
 
 impl fmt::Debug for MysqlPreflight {
@@ -2087,7 +2088,17 @@ impl MysqlPreflight {
             replica: None,
             options: CheckOptions::default(),
             events: Arc::new(NoEvents),
+            data_source: None,
         }
+    }
+
+    /// Reads the data's facts (tables, their sizes, the largest rows, accounts) from
+    /// `source` instead of the master: a donor replica the copy reads from
+    /// (`--donor`), so that the checks do not scan the master's tables either.
+    /// Default: the master.
+    pub fn data_from(mut self, source: Option<ServerAddr>) -> Self {
+        self.data_source = source;
+        self
     }
 
     /// Where the checks report their progress (the catalog read, with the number of
@@ -2119,14 +2130,21 @@ impl MysqlPreflight {
     pub async fn facts(&self) -> Result<Facts, MysqlError> {
         let mut m = Session::open_bounded(&self.master).await?;
         let master = server_facts(&mut m, Role::Master).await?;
+        let data_role = match self.data_source {
+            Some(_) => Role::Donor,
+            None => Role::Master,
+        };
         self.events.emit(&Event::CatalogReading {
-            server: Role::Master,
+            server: data_role,
             purpose: "the checks".into(),
         });
         let started = std::time::Instant::now();
-        let data = data_facts(&mut m).await?;
+        let data = match &self.data_source {
+            Some(source) => data_facts(&mut Session::open_bounded(source).await?).await?,
+            None => data_facts(&mut m).await?,
+        };
         self.events.emit(&Event::CatalogRead {
-            server: Role::Master,
+            server: data_role,
             databases: data
                 .tables
                 .iter()

@@ -63,8 +63,8 @@ pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport
 pub use verify::{verify, VerifyConfig};
 
 use crate::{
-    ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions, OutfileCopy, PhysicalCopy,
-    PhysicalOptions, PhysicalSource, ReplicaService,
+    Donor, DonorChecks, ImageKey, ImageRestore, ImageSource, LogicalCopy, LogicalOptions,
+    OutfileCopy, PhysicalCopy, PhysicalOptions, PhysicalSource, ReplicaService,
 };
 
 /// How the data is copied. Each method carries only what it uses, so no invalid mix of
@@ -234,6 +234,7 @@ pub struct SetupConfig {
     use_journal: bool,
     replica_config_file: Option<(PathBuf, Option<String>)>,
     verify: bool,
+    donor: Option<Donor>,
 }
 
 impl fmt::Debug for SetupConfig {
@@ -249,6 +250,7 @@ impl fmt::Debug for SetupConfig {
             .field("protect_binlogs", &self.protect_binlogs)
             .field("journal", &self.journal)
             .field("verify", &self.verify)
+            .field("donor", &self.donor)
             .finish_non_exhaustive()
     }
 }
@@ -282,6 +284,7 @@ impl SetupConfig {
             use_journal: true,
             replica_config_file: None,
             verify: false,
+            donor: None,
         }
     }
 
@@ -400,6 +403,24 @@ impl SetupConfig {
     pub fn verify(mut self, verify: bool) -> Self {
         self.verify = verify;
         self
+    }
+
+    /// Read the data from `donor`, a running replica of the master, instead of the
+    /// master (the logical method only; see [`crate::donor`]): the new replica is pointed
+    /// at the master at the donor's executed master position, and the master serves no
+    /// bulk reads. The donor's SQL thread is stopped briefly for the snapshot and
+    /// started again; a marker next to the journal lets a rerun after a crash start it
+    /// again. Users and grants come from the donor (the master's, when the donor
+    /// replicates everything); the replication user is still created on the master.
+    /// Default: none (the copy reads the master).
+    pub fn donor(mut self, donor: Option<Donor>) -> Self {
+        self.donor = donor;
+        self
+    }
+
+    /// The donor, if any.
+    pub fn donor_addr(&self) -> Option<&ServerAddr> {
+        self.donor.as_ref().map(Donor::addr)
     }
 
     /// The master.
@@ -535,6 +556,7 @@ pub struct Provision {
     finishing: FinishingWork,
     options: SetupOptions,
     cancel: CancellationToken,
+    donor_checks: Option<DonorChecks>,
 }
 
 impl fmt::Debug for Provision {
@@ -554,11 +576,35 @@ impl Provision {
             master = master.with_admin(admin);
         }
         let replica = MysqlReplica::new(config.replica.clone());
-        let copier = config.method.copier(&config.master, &config.replica);
+        let mut copier = config.method.copier(&config.master, &config.replica);
+        let donor = config.donor.clone().map(|d| {
+            let marker = config.journal_path().with_extension("donor-stopped");
+            d.marker(Some(marker))
+        });
+        if let (Some(d), CopyMethod::Logical { options }) = (&donor, &config.method) {
+            copier = Copier::Logical(
+                LogicalCopy::new(
+                    config.master.clone(),
+                    config.replica.clone(),
+                    options.clone(),
+                )
+                .from_donor(d.clone()),
+            );
+        }
+        let donor_checks = donor.map(|d| {
+            DonorChecks::new(
+                d,
+                config.master.clone(),
+                config.replica.clone(),
+                config.positioning,
+                config.method.name(),
+            )
+        });
         let checks = MysqlPreflight::new(config.master.clone())
             .events(events)
             .admin(config.admin.clone())
             .replica(Some(config.replica.clone()))
+            .data_from(config.donor.as_ref().map(|d| d.addr().clone()))
             .options(config.check_options());
         let journal = FileJournal::new(config.journal_path());
         let options = config.setup_options();
@@ -579,6 +625,7 @@ impl Provision {
             finishing,
             options,
             cancel: CancellationToken::new(),
+            donor_checks,
         }
     }
 
@@ -626,6 +673,10 @@ impl Provision {
         .with_preflight(&self.checks)
         .with_preflight(self.copier.preflight())
         .with_finishing(&self.finishing);
+        let setup = match &self.donor_checks {
+            Some(d) => setup.with_preflight(d),
+            None => setup,
+        };
         if self.config.use_journal {
             setup.with_journal(&self.journal)
         } else {

@@ -3,6 +3,7 @@
 mod bulk_load;
 mod check;
 mod cli_contract;
+mod donor;
 mod facade_actions;
 mod fanout;
 mod fast_load;
