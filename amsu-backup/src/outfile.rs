@@ -439,7 +439,10 @@ impl OutfileCopy {
 
     /// Fetches a complete remote file, resuming after a cut; returns its size.
     async fn fetch_whole(&self, remote: &str, local: &Path) -> Result<u64, ImageError> {
-        let _ = tokio::fs::remove_file(local).await;
+        // Created empty: an empty chunk (no rows in its range) is complete as it is.
+        tokio::fs::File::create(local)
+            .await
+            .map_err(|e| ImageError::io(local, e))?;
         let mut failures = 0u32;
         loop {
             let size = match self.ftp.size(remote).await {

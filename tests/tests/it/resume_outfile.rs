@@ -35,7 +35,7 @@ async fn killed_then_resumed(fraction: f64) {
     let p = servers(&ftp).await;
     let args = outfile_args(&p, &ftp);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    killed_then_resumed_with(&p, fraction, &args).await;
+    killed_then_resumed_with(&p, fraction, &args, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use amsu_mysql::conn::Session;
 use amsu_mysql::sandbox::SandboxOptions;
 use amsu_tests::servers::{
     amsu_bin, create_bank, exec, journal_dir_for_tests, pair, query, scalar, wait_caught_up, Pair,
@@ -65,8 +66,12 @@ pub(crate) enum Kill<'a> {
     AtRows(u64),
     /// At the first JSON line on its stdout that holds every one of these strings.
     OnEvent(&'a [&'a str]),
-    /// Once this query on the replica (polled every 10 ms) no longer returns `0`.
+    /// Once this query on the replica (polled every 10 ms) returns something else than
+    /// `0` (an error counts as `0`).
     WhenReplica(&'a str),
+    /// Once the replica's progress records count at least this many rows loaded (for
+    /// `outfile`, whose progress events count rows the master wrote, ahead of the loads).
+    AtLoadedRows(u64),
 }
 
 /// `amsu setup --json -vv` with small chunks and the `method` arguments, killed as `kill`
@@ -112,17 +117,29 @@ pub(crate) async fn setup_with(p: &Pair, journal: &Path, kill: Kill<'_>, method:
     let mut stdout = String::new();
     let mut killed = false;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let loaded_sql;
     let poll = match kill {
         Kill::WhenReplica(sql) => Some(sql),
+        Kill::AtLoadedRows(at) => {
+            loaded_sql = format!(
+                "SELECT COALESCE(SUM(rows_loaded), 0) >= {at} FROM mysql.amsu_stream_progress"
+            );
+            Some(loaded_sql.as_str())
+        }
         _ => None,
     };
     let r = p.replica.addr();
+    let mut poller = match poll {
+        Some(_) => Some(Session::open(&r).await.expect("connect to the replica")),
+        None => None,
+    };
     loop {
         let line = tokio::select! {
             line = lines.next_line() => line.expect("read stdout"),
             _ = tick.tick(), if poll.is_some() && !killed => {
-                let got = scalar(&r, poll.unwrap_or_default()).await;
-                if got.as_deref().is_some_and(|v| v != "0") {
+                let s = poller.as_mut().expect("a poller");
+                let got = s.column(poll.unwrap_or_default(), "polling the kill point").await;
+                if got.ok().and_then(|v| v.into_iter().next()).is_some_and(|v| v != "0") {
                     child.start_kill().expect("SIGKILL");
                     killed = true;
                 }
@@ -243,16 +260,27 @@ pub(crate) async fn assert_equal(p: &Pair) {
 /// Killed once `fraction` of the rows were copied, under a write load; the rerun resumes.
 async fn killed_then_resumed(fraction: f64) {
     let p = servers().await;
-    killed_then_resumed_with(&p, fraction, LOGICAL).await;
+    killed_then_resumed_with(&p, fraction, LOGICAL, false).await;
 }
 
-/// [`killed_then_resumed`] on `p` with the `method` arguments.
-pub(crate) async fn killed_then_resumed_with(p: &Pair, fraction: f64, method: &[&str]) {
+/// [`killed_then_resumed`] on `p` with the `method` arguments, killed at `fraction` of
+/// the rows in progress events, or with `by_records` of the rows recorded as loaded.
+pub(crate) async fn killed_then_resumed_with(
+    p: &Pair,
+    fraction: f64,
+    method: &[&str],
+    by_records: bool,
+) {
     let journal = p.dir.path().join("journal.json");
     let writer = Writer::start(p.master.addr(), "bank", 1000);
     writer.wait_commits(5).await;
-    let at = ((ITEMS + LEGACY + 1000) as f64 * fraction) as u64;
-    let first = setup_with(p, &journal, Kill::AtRows(at.max(1)), method).await;
+    let at = (((ITEMS + LEGACY + 1000) as f64 * fraction) as u64).max(1);
+    let kill = if by_records {
+        Kill::AtLoadedRows(at)
+    } else {
+        Kill::AtRows(at)
+    };
+    let first = setup_with(p, &journal, kill, method).await;
     assert_eq!(first.code, None, "killed by a signal");
     let kept = recorded_chunks(p).await;
     assert!(kept >= 1, "chunks recorded before the kill");
@@ -305,11 +333,21 @@ async fn refused(change: &[&str], message: &str) -> Run {
     refused_with(&p, change, message, LOGICAL).await
 }
 
+/// The kill point in the middle of the copy: rows in progress events for `logical`,
+/// rows recorded as loaded for `outfile` (its progress events count rows written).
+fn kill_at_half(method: &[&str]) -> Kill<'static> {
+    if method.contains(&"outfile") {
+        Kill::AtLoadedRows(ITEMS / 2)
+    } else {
+        Kill::AtRows(ITEMS / 2)
+    }
+}
+
 /// [`refused`] on `p` with the `method` arguments.
 pub(crate) async fn refused_with(p: &Pair, change: &[&str], message: &str, method: &[&str]) -> Run {
     let journal = p.dir.path().join("journal.json");
     let m = p.master.addr();
-    let first = setup_with(p, &journal, Kill::AtRows(ITEMS / 2), method).await;
+    let first = setup_with(p, &journal, kill_at_half(method), method).await;
     assert_eq!(first.code, None, "killed by a signal");
     assert!(recorded_chunks(p).await >= 1);
     exec(&m, change).await;
