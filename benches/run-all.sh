@@ -19,7 +19,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 sizes=${SIZES:-small large}
 threads=${THREADS:-2}
 out=${OUT:-/tmp/amsu-run-all}
-methods=${METHODS:-amsu-logical,amsu-logical-durable,amsu-logical-ungoverned,amsu-logical-bulk,amsu-logical-auto-threads,amsu-outfile,amsu-physical,mariadb-dump,mydumper,mydumper-1.0,mariadb-backup,cold-copy}
+methods=${METHODS:-amsu-logical,amsu-logical-durable,amsu-logical-ungoverned,amsu-logical-bulk,amsu-logical-auto-threads,amsu-logical-kill-rerun,amsu-outfile,amsu-physical,mariadb-dump,mydumper,mydumper-1.0,mariadb-backup,cold-copy}
 
 shared=$root/../shared
 [ -d "$shared" ] || shared=/work/shared

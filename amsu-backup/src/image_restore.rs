@@ -410,7 +410,7 @@ impl ImageRestore {
                 table: c.table,
                 zstd: c.zstd,
                 remove_after: remote,
-                record: p.record,
+                record: p.record.map(|(i, c)| crate::load::ChunkRecord::Image(i, c)),
                 clear_first: p.clear_first,
                 weight: p.weight,
             };

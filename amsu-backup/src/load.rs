@@ -32,12 +32,27 @@ pub(crate) struct ReadyChunk {
     pub(crate) zstd: bool,
     /// Delete the local file once it is loaded (a fetched copy).
     pub(crate) remove_after: bool,
-    /// Record the chunk as loaded, in its transaction: (image id, chunk path).
-    pub(crate) record: Option<(Arc<str>, String)>,
+    /// Record the chunk as loaded, in its transaction.
+    pub(crate) record: Option<ChunkRecord>,
     /// Empty the table first: a non-transactional table whose load was interrupted.
     pub(crate) clear_first: bool,
     /// Its weight for the progress estimate (the file's size).
     pub(crate) weight: u64,
+}
+
+/// How a loaded chunk is recorded on the replica, in the transaction that loads it.
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkRecord {
+    /// A chunk of an image: (image id, chunk path), see [`crate::progress`].
+    Image(Arc<str>, String),
+    /// A chunk of a streamed copy: its row predicate and its snapshot, see
+    /// [`crate::stream_resume`].
+    Stream {
+        /// The chunk's `WHERE` clause (empty for the whole table).
+        filter: String,
+        /// The snapshot it was read in.
+        at: amsu_core::Coordinates,
+    },
 }
 
 /// Opens `n` loading sessions on the replica with the image's session settings.
@@ -208,8 +223,15 @@ pub(crate) async fn load_file(
                 let _ = s.exec("ROLLBACK", "ROLLBACK").await;
                 return Err(e.into());
             }
-            if let Some((image, path)) = &chunk.record {
-                let sql = crate::progress::record_sql(image, path, rows);
+            if let Some(record) = &chunk.record {
+                let sql = match record {
+                    ChunkRecord::Image(image, path) => {
+                        crate::progress::record_sql(image, path, rows)
+                    }
+                    ChunkRecord::Stream { filter, at } => {
+                        crate::stream_resume::record_sql(&t.db, &t.name, filter, rows, at)
+                    }
+                };
                 if let Err(e) = s.exec(&sql, "recording the chunk as loaded").await {
                     let _ = s.exec("ROLLBACK", "ROLLBACK").await;
                     return Err(e.into());

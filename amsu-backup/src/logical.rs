@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_core::{
-    BoxError, Coordinates, CopyReport, DataCopier, Event, EventSink, Finding, Preflight, Role,
-    ServerAddr,
+    BoxError, Coordinates, CopyReport, DataCopier, EventSink, Finding, Preflight, ServerAddr,
 };
 use amsu_mysql::conn::{text, Session};
 use amsu_mysql::MysqlError;
@@ -196,61 +195,8 @@ impl LogicalCopy {
     /// Resumes an interrupted copy, or starts over (dropping only amsu's own databases)
     /// where keeping its chunks cannot be proven right.
     async fn resume_run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
-        let mut rs = Session::open(&self.replica).await?;
-        restore::prepare_session(&mut rs).await?;
-        let recorded = stream_resume::recorded(&mut rs).await?;
-        let reason = match StreamState::oldest(&recorded) {
-            None => "no chunk of it was recorded as loaded".to_string(),
-            Some(oldest) => {
-                let mut ctl = Session::open(&self.master).await?;
-                match stream_resume::purged(&mut ctl, &oldest).await? {
-                    Some(why) => why,
-                    None => {
-                        let now = amsu_mysql::binlog_position(&mut ctl).await?;
-                        let now = stream_resume::Position::from(&now);
-                        match stream_resume::scan(&self.master, &oldest, &now).await {
-                            // E.g. no REPLICATION SLAVE privilege for the admin user.
-                            Err(e) => format!(
-                                "the master's binary log since its snapshot could not be read ({e})"
-                            ),
-                            Ok(before) if before.ddl.is_some() => format!(
-                                "DDL ran on the master since its snapshot ({}), so table definitions may differ",
-                                before.ddl.unwrap_or_default()
-                            ),
-                            Ok(before) => {
-                                let state = StreamState::resumed(
-                                    self.master.clone(),
-                                    self.replica.clone(),
-                                    events.clone(),
-                                    recorded,
-                                    before,
-                                    now,
-                                );
-                                return self.run(events, Arc::new(state)).await;
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        let message = format!(
-            "cannot keep the interrupted copy: {reason}; dropping the databases amsu created \
-             (mysql.amsu_owned) and copying from the start"
-        );
-        tracing::warn!("{message}");
-        events.emit(&Event::Warning {
-            server: Some(Role::Replica),
-            message,
-        });
-        for db in amsu_mysql::owned::databases(&mut rs).await? {
-            let q = amsu_mysql::quote::ident(&db);
-            rs.exec(
-                &format!("DROP DATABASE IF EXISTS {q}"),
-                &format!("dropping amsu's own database {q}"),
-            )
-            .await?;
-        }
-        let state = StreamState::fresh(self.master.clone(), self.replica.clone(), events.clone());
+        let state =
+            stream_resume::resume_state(&self.master, &self.replica, events.clone()).await?;
         self.run(events, Arc::new(state)).await
     }
 
@@ -286,6 +232,7 @@ impl LogicalCopy {
         }
         load::apply_settings(&mut rs, &settings).await?;
         let existing = if state.resuming() {
+            stream_resume::drop_triggers(&mut rs, &cat.objects).await?;
             restore::existing_tables(&mut rs, &cat.tables).await?
         } else {
             stream_resume::start_fresh(&mut rs).await?;

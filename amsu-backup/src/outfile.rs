@@ -5,6 +5,12 @@
 //! INFILE`. The run directory is laid out as an image (`data/NNNNNN.tsv`), and with
 //! `keep_image` amsu uploads `schema.json` and `manifest.json` so other replicas can be
 //! seeded from it; otherwise it is deleted over FTP afterwards.
+//!
+//! An interrupted copy resumes like a `logical` one ([`crate::stream_resume`]): each
+//! chunk's file is loaded in one transaction with its record (predicate and snapshot), and
+//! a rerun keeps the recorded chunks of tables the binary log shows unchanged since their
+//! snapshot, writing only the rows no record covers. With `keep_image` the copy does not
+//! resume (the kept image must hold every chunk).
 
 use amsu_core::{FindingCode, Remedy};
 use std::path::{Path, PathBuf};
@@ -13,7 +19,8 @@ use std::time::Duration;
 
 use amsu_core::manifest::FileEntry;
 use amsu_core::{
-    BoxError, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr, Transport,
+    BoxError, Coordinates, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr,
+    Transport,
 };
 use amsu_mysql::conn::{text, Session};
 use amsu_mysql::quote;
@@ -22,9 +29,10 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::image::{chunk_path, ChunkRef, ImageError, ImageSchema, ImageWriter, DATA_DIR};
-use crate::load::{self, ReadyChunk};
+use crate::load::{self, ChunkRecord, ReadyChunk};
 use crate::restore;
 use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
+use crate::stream_resume::{self, StreamState};
 
 /// The `outfile` copy from one master into one replica over an FTP endpoint that serves
 /// the master's `secure_file_priv` directory.
@@ -207,8 +215,25 @@ impl OutfileCopy {
         Ok(())
     }
 
-    /// Runs the copy.
+    /// Runs the copy from the start.
     pub async fn run(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
+        let state = StreamState::fresh(self.master.clone(), self.replica.clone(), events.clone());
+        self.run_with(events, Arc::new(state)).await
+    }
+
+    /// Resumes an interrupted copy ([`crate::stream_resume`]), or starts over (dropping
+    /// only amsu's own databases) where keeping its chunks cannot be proven right.
+    pub async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
+        let state =
+            stream_resume::resume_state(&self.master, &self.replica, events.clone()).await?;
+        self.run_with(events, Arc::new(state)).await
+    }
+
+    async fn run_with(
+        &self,
+        events: Arc<dyn EventSink>,
+        state: Arc<StreamState>,
+    ) -> Result<CopyReport, ImageError> {
         let mut ctl = Session::open(&self.master).await?;
         let target = self.check_master(&mut ctl).await?;
         let run_dir = format!("amsu-{}", unique());
@@ -226,7 +251,7 @@ impl OutfileCopy {
             .await
             .map_err(TransferError::from_boxed)?;
         let result = self
-            .copy_into(&mut ctl, &target, &run_dir, &work, events)
+            .copy_into(&mut ctl, &target, &run_dir, &work, events, state)
             .await;
         if !self.keep_image || result.is_err() {
             self.remove_run_dir(&run_dir).await;
@@ -242,6 +267,7 @@ impl OutfileCopy {
         run_dir: &str,
         work: &Path,
         events: Arc<dyn EventSink>,
+        state: Arc<StreamState>,
     ) -> Result<CopyReport, ImageError> {
         self.check_endpoint(ctl, target, run_dir, work).await?;
         let cat = Catalog::read(
@@ -255,18 +281,26 @@ impl OutfileCopy {
         let settings = snapshot::dump_settings();
         let mut rs = Session::open(&self.replica).await?;
         load::apply_settings(&mut rs, &settings).await?;
+        let existing = if state.resuming() {
+            stream_resume::drop_triggers(&mut rs, &cat.objects).await?;
+            restore::existing_tables(&mut rs, &cat.tables).await?
+        } else {
+            stream_resume::start_fresh(&mut rs).await?;
+            std::collections::HashSet::new()
+        };
         restore::create_databases(&mut rs, &cat.databases).await?;
-        let deferred =
-            restore::create_tables(&mut rs, &cat.tables, &std::collections::HashSet::new()).await?;
+        let deferred = restore::create_tables(&mut rs, &cat.tables, &existing).await?;
         let sessions = load::open_sessions(&self.replica, self.threads, &settings).await?;
 
         // Written chunks → fetcher → loaders. The master never waits for the replica.
-        let (written_tx, written_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
+        let (written_tx, written_rx) = mpsc::unbounded_channel::<Written>();
         let (ready_tx, ready_rx) = mpsc::channel::<ReadyChunk>(1);
         let sinks = (0..self.threads)
             .map(|_| OutfileSink {
                 dir: format!("{}/{run_dir}", target.secure_file_priv),
                 written: written_tx.clone(),
+                state: state.clone(),
+                record: !self.keep_image,
             })
             .collect();
         drop(written_tx);
@@ -351,7 +385,7 @@ impl OutfileCopy {
         &self,
         run_dir: &str,
         work: &Path,
-        mut written: mpsc::UnboundedReceiver<(usize, usize, u64)>,
+        mut written: mpsc::UnboundedReceiver<Written>,
         ready: mpsc::Sender<ReadyChunk>,
         done: Arc<Mutex<Vec<(ChunkRef, FileEntry)>>>,
     ) -> Result<(), ImageError> {
@@ -359,7 +393,14 @@ impl OutfileCopy {
         tokio::fs::create_dir_all(&data)
             .await
             .map_err(|e| ImageError::io(&data, e))?;
-        while let Some((number, table, rows)) = written.recv().await {
+        while let Some(Written {
+            number,
+            table,
+            rows,
+            record,
+            clear_first,
+        }) = written.recv().await
+        {
             let path = chunk_path(number, false);
             let remote = format!("{run_dir}/{path}");
             let local = work.join(&path);
@@ -386,8 +427,8 @@ impl OutfileCopy {
                 table,
                 zstd: false,
                 remove_after: true,
-                record: None,
-                clear_first: false,
+                record,
+                clear_first,
                 weight: 0,
             };
             if ready.send(chunk).await.is_err() {
@@ -399,7 +440,10 @@ impl OutfileCopy {
 
     /// Fetches a complete remote file, resuming after a cut; returns its size.
     async fn fetch_whole(&self, remote: &str, local: &Path) -> Result<u64, ImageError> {
-        let _ = tokio::fs::remove_file(local).await;
+        // Created empty: an empty chunk (no rows in its range) is complete as it is.
+        tokio::fs::File::create(local)
+            .await
+            .map_err(|e| ImageError::io(local, e))?;
         let mut failures = 0u32;
         loop {
             let size = match self.ftp.size(remote).await {
@@ -473,6 +517,26 @@ impl OutfileCopy {
 impl DataCopier for OutfileCopy {
     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
         Ok(self.run(events).await?)
+    }
+
+    /// A streamed copy resumes ([`crate::stream_resume`]), unless the run directory is
+    /// kept as an image (which must hold every chunk).
+    fn resumable(&self) -> bool {
+        !self.keep_image
+    }
+
+    /// Keeps the chunks the interrupted copy loaded that are provably still those of a
+    /// new snapshot and writes the rest; where the proof does not hold, says why and
+    /// copies again what it must.
+    async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
+        Ok(OutfileCopy::resume(self, events).await?)
+    }
+
+    /// Drops the copy's progress records.
+    async fn finished(&self) -> Result<(), BoxError> {
+        let mut rs = Session::open(&self.replica).await?;
+        stream_resume::forget(&mut rs).await?;
+        Ok(())
     }
 
     fn statements(&self) -> Option<Vec<String>> {
@@ -562,11 +626,29 @@ impl Preflight for OutfileCopy {
     }
 }
 
-/// Writes each chunk on the master with `SELECT … INTO OUTFILE`.
+/// A chunk file the master wrote, for the fetcher.
+struct Written {
+    /// The chunk's number (its file name).
+    number: usize,
+    /// Its table's index in the catalog.
+    table: usize,
+    /// Rows written.
+    rows: u64,
+    /// How its load is recorded (a transactional table's chunk).
+    record: Option<ChunkRecord>,
+    /// Empty the table before loading (a non-transactional table copied again).
+    clear_first: bool,
+}
+
+/// Writes each chunk on the master with `SELECT … INTO OUTFILE`: of a transactional
+/// table, only the rows no kept record covers ([`crate::stream_resume::Plan::remaining`]).
 struct OutfileSink {
     /// `<secure_file_priv>/<run dir>` on the master host.
     dir: String,
-    written: mpsc::UnboundedSender<(usize, usize, u64)>,
+    written: mpsc::UnboundedSender<Written>,
+    state: Arc<StreamState>,
+    /// Record each loaded chunk (off when the run directory is kept as an image).
+    record: bool,
 }
 
 #[async_trait]
@@ -576,6 +658,31 @@ impl ChunkSink for OutfileSink {
         master: &mut Session,
         job: &ChunkJob,
     ) -> Result<(u64, u64), ImageError> {
+        let t = &job.chunk.table;
+        let (job, record, clear_first) = if t.transactional() {
+            let plan = self.state.plan().ok_or_else(|| {
+                crate::BackupError::Internal("a chunk before the snapshot's plan".into())
+            })?;
+            let Some(job) = plan.remaining(job) else {
+                return Ok((0, 0));
+            };
+            let record = self.record.then(|| ChunkRecord::Stream {
+                filter: job.chunk.filter.clone(),
+                at: plan.coordinates.clone(),
+            });
+            (job, record, false)
+        } else {
+            // No record can commit with its rows: emptied and copied whole again.
+            let again = self.state.resuming();
+            if again {
+                self.state.warn(format!(
+                    "{} is not transactional: its rows cannot be recorded atomically with them, so it is copied again",
+                    t.qualified()
+                ));
+            }
+            (job.clone(), None, again)
+        };
+        let job = &job;
         let file = format!("{}/{}", self.dir, chunk_path(job.number, false));
         let sql = format!(
             "{} INTO OUTFILE {} CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' \
@@ -594,10 +701,21 @@ impl ChunkSink for OutfileSink {
             )
             .await?;
         let rows = master.affected_rows();
-        if self.written.send((job.number, job.table, rows)).is_err() {
+        let written = Written {
+            number: job.number,
+            table: job.table,
+            rows,
+            record,
+            clear_first,
+        };
+        if self.written.send(written).is_err() {
             return Err(crate::BackupError::LoadStopped.into());
         }
         Ok((rows, 0))
+    }
+
+    async fn snapshot_taken(&mut self, coordinates: &Coordinates) -> Result<(), ImageError> {
+        self.state.on_snapshot(coordinates).await.map(|_| ())
     }
 }
 

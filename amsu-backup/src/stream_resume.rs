@@ -1,4 +1,10 @@
-//! Resuming an interrupted streamed (`logical`) copy instead of starting it again.
+//! Resuming an interrupted streamed (`logical` or `outfile`) copy instead of starting it
+//! again.
+//!
+//! Both methods record chunks the same way: `logical` in the transaction that streams the
+//! chunk from the master, `outfile` in the transaction that loads the file the master
+//! wrote for it inside the snapshot (the file holds exactly the chunk's rows at that
+//! snapshot, so the claim below holds for it unchanged).
 //!
 //! # Records
 //! Every chunk of a transactional table is loaded on the replica in one transaction, and
@@ -42,6 +48,12 @@
 //! - binary logs of the interval purged (or an incident event): the interval is unknown
 //!   → the same full fallback;
 //! - non-transactional tables: always copied again (emptied first).
+//!
+//! # Objects created after the data
+//! Views, routines, triggers and events are created after the data in every run (each
+//! one dropped first when it exists). A run killed while creating them leaves some on
+//! the replica; a rerun drops the triggers among them before it loads or deletes any row
+//! ([`drop_triggers`]), so that no trigger fires on the replica during the copy.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -421,6 +433,94 @@ pub(crate) async fn scan(
         )));
     }
     Ok(out)
+}
+
+/// Drops the triggers of `objects` on the replica before a resumed copy loads anything:
+/// the interrupted run may have created them after its data, and a trigger would fire on
+/// the rows loaded (or deleted) now, changing other tables. They are created again after
+/// the data, as in every run. Only triggers the copy itself creates are dropped.
+pub(crate) async fn drop_triggers(
+    s: &mut Session,
+    objects: &[crate::catalog::SchemaObject],
+) -> Result<(), MysqlError> {
+    for o in objects
+        .iter()
+        .filter(|o| o.kind == crate::catalog::ObjectKind::Trigger)
+    {
+        let q = quote::qualified(&o.db, &o.name);
+        s.exec(
+            &format!("DROP TRIGGER IF EXISTS {q}"),
+            &format!("dropping trigger {q} until the resumed copy's data is loaded"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The state a rerun of an interrupted streamed copy (`logical` or `outfile`) starts
+/// with: the interrupted run's records and what the binary log holds since the oldest of
+/// them; or, where keeping them cannot be proven right (no record, the binary log purged
+/// or unreadable, DDL since the snapshot), a warning saying why, amsu's own databases
+/// (`mysql.amsu_owned`, nothing else) dropped, and a fresh state.
+pub(crate) async fn resume_state(
+    master: &ServerAddr,
+    replica: &ServerAddr,
+    events: Arc<dyn EventSink>,
+) -> Result<StreamState, ImageError> {
+    let mut rs = Session::open(replica).await?;
+    crate::restore::prepare_session(&mut rs).await?;
+    let recorded = recorded(&mut rs).await?;
+    let reason = match StreamState::oldest(&recorded) {
+        None => "no chunk of it was recorded as loaded".to_string(),
+        Some(oldest) => {
+            let mut ctl = Session::open(master).await?;
+            match purged(&mut ctl, &oldest).await? {
+                Some(why) => why,
+                None => {
+                    let now = amsu_mysql::binlog_position(&mut ctl).await?;
+                    let now = Position::from(&now);
+                    match scan(master, &oldest, &now).await {
+                        // E.g. no REPLICATION SLAVE privilege for the admin user.
+                        Err(e) => format!(
+                            "the master's binary log since its snapshot could not be read ({e})"
+                        ),
+                        Ok(before) if before.ddl.is_some() => format!(
+                            "DDL ran on the master since its snapshot ({}), so table definitions may differ",
+                            before.ddl.unwrap_or_default()
+                        ),
+                        Ok(before) => {
+                            return Ok(StreamState::resumed(
+                                master.clone(),
+                                replica.clone(),
+                                events,
+                                recorded,
+                                before,
+                                now,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let message = format!(
+        "cannot keep the interrupted copy: {reason}; dropping the databases amsu created \
+         (mysql.amsu_owned) and copying from the start"
+    );
+    tracing::warn!("{message}");
+    events.emit(&Event::Warning {
+        server: Some(Role::Replica),
+        message,
+    });
+    for db in amsu_mysql::owned::databases(&mut rs).await? {
+        let q = quote::ident(&db);
+        rs.exec(
+            &format!("DROP DATABASE IF EXISTS {q}"),
+            &format!("dropping amsu's own database {q}"),
+        )
+        .await?;
+    }
+    Ok(StreamState::fresh(master.clone(), replica.clone(), events))
 }
 
 /// The state of one logical copy: the records of an interrupted run (none for a fresh

@@ -313,7 +313,7 @@ pub struct SetupArgs {
     /// best-effort I/O priority (ionice -c2 -n7). A --max-rate still applies.
     #[arg(long)]
     pub no_governor: bool,
-    /// Target size of a chunk of the logical copy, or of the spool image with several
+    /// Target size of a chunk of the logical or outfile copy, or of the spool image with several
     /// --replica (`K`, `M`, `G` suffixes) [default: 32M]. A chunk is the unit a resumed
     /// copy keeps or copies again.
     #[arg(long, value_name = "BYTES", value_parser = parse_rate, help_heading = "Copy")]

@@ -197,6 +197,7 @@ pub(crate) fn copy_method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
                 ftp: ftp(url, &a.ftp_options)?,
                 threads,
                 keep_image: a.keep_image,
+                chunk_bytes: a.chunk_size,
             })
         }
         Method::Physical => unreachable!("handled above"),

@@ -1168,6 +1168,17 @@ impl<'a> Setup<'a> {
         }))
     }
 
+    /// The journal holds the finished copy: the copy's resume records and the replica's
+    /// ownership records can go (failures are logged: the setup's outcome stands).
+    async fn forget_copy_records(&self) {
+        if let Err(e) = self.copier.finished().await {
+            tracing::warn!(error = %e, "could not remove the copy's resume records");
+        }
+        if let Err(e) = self.replica.forget_owned().await {
+            tracing::warn!(error = %e, "could not remove the copy's ownership records");
+        }
+    }
+
     async fn execute_plan(
         &self,
         p: &mut Progress<'_>,
@@ -1192,6 +1203,11 @@ impl<'a> Setup<'a> {
                     checked.master.server_id
                 ),
             });
+        }
+        if journal.is_done(Step::CopyData) {
+            // A run stopped between journaling the finished copy and removing its records
+            // leaves them behind: remove them now (idempotent).
+            self.forget_copy_records().await;
         }
         for action in &checked.plan {
             let step = action.step();
@@ -1466,13 +1482,7 @@ impl<'a> Setup<'a> {
             journal.replica_changes = p.replica_changes.clone();
             self.save(journal).map_err(fail)?;
             if matches!(action, Action::CopyData) {
-                // The journal holds the finished copy: its resume records can go.
-                if let Err(e) = self.copier.finished().await {
-                    tracing::warn!(error = %e, "could not remove the copy's resume records");
-                }
-                if let Err(e) = self.replica.forget_owned().await {
-                    tracing::warn!(error = %e, "could not remove the copy's ownership records");
-                }
+                self.forget_copy_records().await;
             }
         }
         Ok(SetupReport {
@@ -2611,6 +2621,8 @@ mod tests {
         two_servers(&mut m, &mut r);
         let mut c = MockDataCopier::new();
         c.expect_copy().never();
+        // Killed before the records of the finished copy were removed: removed now.
+        c.expect_finished().times(1).returning(|| Ok(()));
         let setup = Setup::new(&m, &r, &c, SetupOptions::new("db1", 3306).replica_id("r:1"))
             .with_journal(&store);
         let report = setup.run(Arc::new(NoEvents)).await.expect("resumes");

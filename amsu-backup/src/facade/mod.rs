@@ -87,6 +87,8 @@ pub enum CopyMethod {
         threads: usize,
         /// Keep the run directory as an image for further replicas.
         keep_image: bool,
+        /// Target size of a chunk (`None`: the method's default).
+        chunk_bytes: Option<u64>,
     },
     /// mariadb-backup: the replica's data directory is replaced by a prepared backup.
     Physical {
@@ -150,11 +152,16 @@ impl CopyMethod {
                 ftp,
                 threads,
                 keep_image,
-            } => Copier::Outfile(
-                OutfileCopy::new(master.clone(), replica.clone(), ftp)
+                chunk_bytes,
+            } => {
+                let copy = OutfileCopy::new(master.clone(), replica.clone(), ftp)
                     .threads(threads)
-                    .keep_image(keep_image),
-            ),
+                    .keep_image(keep_image);
+                Copier::Outfile(match chunk_bytes {
+                    Some(b) => copy.chunk_bytes(b),
+                    None => copy,
+                })
+            }
             CopyMethod::Physical {
                 source,
                 service,

@@ -80,6 +80,10 @@ enum Method {
     /// `amsu setup --method logical` without `--threads`: workers sized from the
     /// replica's idle CPU (measures the sizing against the fixed `--threads`).
     AmsuLogicalAutoThreads,
+    /// `amsu setup --method logical` killed (`kill -9`) once its progress reaches
+    /// `--kill-at` percent, then run again: the rerun resumes the interrupted copy
+    /// (issue 17). Compare with `amsu-logical` in the same run.
+    AmsuLogicalKillRerun,
     /// `amsu setup --method outfile` (when the binary has it).
     AmsuOutfile,
     /// `amsu setup --method physical` (when the binary has it).
@@ -109,6 +113,7 @@ impl Method {
             Method::AmsuLogicalUngoverned => "amsu logical --no-governor",
             Method::AmsuLogicalBulk => "amsu logical --bulk-load",
             Method::AmsuLogicalAutoThreads => "amsu logical, threads sized from idle CPU",
+            Method::AmsuLogicalKillRerun => "amsu logical, kill -9 mid-copy then rerun",
             Method::AmsuOutfile => "amsu outfile",
             Method::AmsuPhysical => "amsu physical",
             Method::MariadbDump => "mariadb-dump | mariadb",
@@ -126,6 +131,7 @@ impl Method {
             Method::AmsuLogicalUngoverned => "amsu-logical-ungoverned",
             Method::AmsuLogicalBulk => "amsu-logical-bulk",
             Method::AmsuLogicalAutoThreads => "amsu-logical-auto-threads",
+            Method::AmsuLogicalKillRerun => "amsu-logical-kill-rerun",
             Method::AmsuOutfile => "amsu-outfile",
             Method::AmsuPhysical => "amsu-physical",
             Method::MariadbDump => "mariadb-dump",
@@ -142,7 +148,8 @@ impl Method {
             | Method::AmsuLogicalDurable
             | Method::AmsuLogicalUngoverned
             | Method::AmsuLogicalBulk
-            | Method::AmsuLogicalAutoThreads => Some("logical"),
+            | Method::AmsuLogicalAutoThreads
+            | Method::AmsuLogicalKillRerun => Some("logical"),
             Method::AmsuOutfile => Some("outfile"),
             Method::AmsuPhysical => Some("physical"),
             _ => None,
@@ -157,6 +164,7 @@ impl Method {
             | Method::AmsuLogicalUngoverned
             | Method::AmsuLogicalBulk
             | Method::AmsuLogicalAutoThreads
+            | Method::AmsuLogicalKillRerun
             | Method::AmsuPhysical
             | Method::Mydumper10 => &[],
             Method::AmsuOutfile => &["pure-ftpd"],
@@ -188,6 +196,15 @@ struct Args {
     /// sysbench client threads of the write load.
     #[arg(long, default_value_t = 2)]
     load_threads: u32,
+    /// Tables the write load writes to (the first N sysbench tables; default: all). The
+    /// others stay unchanged while the replica is provisioned: a resumed copy keeps
+    /// their chunks (`amsu-logical-kill-rerun`).
+    #[arg(long)]
+    load_tables: Option<u32>,
+    /// `amsu-logical-kill-rerun`: the copy's progress (percent) at which the first run is
+    /// killed.
+    #[arg(long, default_value_t = 50.0)]
+    kill_at: f64,
     /// Seconds of write load measured before each provisioning starts (the baseline).
     #[arg(long, default_value_t = 10)]
     baseline: u64,
@@ -245,6 +262,11 @@ struct Outcome {
     replica_cpu_secs: Option<f64>,
     /// `Some(true)` equal, `Some(false)` differs, `None` not compared.
     equal: Option<bool>,
+    /// What the master sent (`Bytes_sent`) and read (`Innodb_rows_read`) while amsu ran
+    /// (both runs of `amsu-logical-kill-rerun`).
+    master_read: Option<MasterCounters>,
+    /// `amsu-logical-kill-rerun`: the same during the rerun only.
+    rerun_read: Option<MasterCounters>,
     note: String,
     error: Option<String>,
 }
@@ -479,15 +501,16 @@ async fn run_method(
         .and_then(|args| pid_file_of(&args).map(PathBuf::from));
     let mut out = Outcome::default();
     let load_log = logs.join(format!("load-{}.log", m.slug()));
+    let load_tables = a.load_tables.unwrap_or(tables).clamp(1, tables);
 
     // The load keeps running through the comparison: `verify` stops the replica's SQL
     // thread with START SLAVE UNTIL the master's snapshot position, and MariaDB only
     // notices that it is there when a further event arrives.
     let load = if m == Method::ColdCopy {
         cold_copy(master, &mut replica, &logs, &mut out).await?;
-        Load::start(master, tables, rows, a, &load_log)?
+        Load::start(master, load_tables, rows, a, &load_log)?
     } else {
-        let load = Load::start(master, tables, rows, a, &load_log)?;
+        let load = Load::start(master, load_tables, rows, a, &load_log)?;
         tokio::time::sleep(Duration::from_secs(a.baseline)).await;
         let t0 = Instant::now();
         let (master_pid, replica_pid) = (master.pid(), replica.pid());
@@ -499,9 +522,10 @@ async fn run_method(
                 | Method::AmsuLogicalUngoverned
                 | Method::AmsuLogicalBulk
                 | Method::AmsuLogicalAutoThreads
+                | Method::AmsuLogicalKillRerun
                 | Method::AmsuOutfile
                 | Method::AmsuPhysical => {
-                    run_amsu(a, amsu, master, &replica, m, ftp, &logs, &mut out).await
+                    run_amsu(a, amsu, master, &replica, m, ftp, &work, &logs, &mut out).await
                 }
                 Method::MariadbDump => mariadb_dump(master, &replica, &logs, &mut out).await,
                 Method::Mydumper => {
@@ -581,10 +605,12 @@ async fn run_amsu(
     replica: &Sandbox,
     m: Method,
     ftp: Option<&OutfileFtp>,
+    work: &Path,
     logs: &Path,
     out: &mut Outcome,
 ) -> Result<()> {
     let method = m.amsu_method().expect("an amsu method");
+    let before = MasterCounters::read(&master.addr()).await?;
     let stdout = logs.join(format!("{}.json", m.slug()));
     let mut cmd = Command::new(amsu);
     cmd.args([
@@ -633,8 +659,31 @@ async fn run_amsu(
             &start,
         ]);
     }
+    let mut killed = None;
+    if m == Method::AmsuLogicalKillRerun {
+        // Both runs share one journal: the second one resumes the first one's copy.
+        cmd.arg("--journal").arg(work.join("journal.json"));
+        let t = Instant::now();
+        let reached = run_killed(
+            &cmd,
+            a.kill_at,
+            &logs.join(format!("{}-killed.json", m.slug())),
+            &logs.join(format!("{}-killed.err", m.slug())),
+        )
+        .await?;
+        killed = Some((
+            format!("killed run (at {reached:.0} %)"),
+            t.elapsed().as_secs_f64(),
+        ));
+    }
+    let mid = MasterCounters::read(&master.addr()).await?;
     let run = run_tool(cmd, &stdout, &logs.join(format!("{}.err", m.slug()))).await?;
     out.account(&run);
+    let after = MasterCounters::read(&master.addr()).await?;
+    out.master_read = Some(after.since(&before));
+    if killed.is_some() {
+        out.rerun_read = Some(after.since(&mid));
+    }
     let text = std::fs::read_to_string(&stdout)?;
     let mut step_ms: BTreeMap<String, u64> = BTreeMap::new();
     for line in text.lines() {
@@ -702,7 +751,97 @@ async fn run_amsu(
             (run.elapsed.as_secs_f64() - accounted).max(0.0),
         ),
     ];
+    if let Some(k) = killed {
+        out.phases.insert(0, k);
+    }
     Ok(())
+}
+
+/// Counters of the master that measure what a copy reads from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct MasterCounters {
+    /// `Bytes_sent`: every byte the master sent (to every client).
+    bytes_sent: u64,
+    /// `Innodb_rows_read`.
+    rows_read: u64,
+}
+
+impl MasterCounters {
+    async fn read(master: &ServerAddr) -> Result<MasterCounters> {
+        let mut s = Session::open(master).await?;
+        let rows = s
+            .rows(
+                "SHOW GLOBAL STATUS WHERE Variable_name IN ('Bytes_sent', 'Innodb_rows_read')",
+                "reading the master's counters",
+            )
+            .await?;
+        let mut c = MasterCounters::default();
+        for r in &rows {
+            let f = |i: usize| r.as_ref(i).and_then(amsu_mysql::conn::text);
+            let (Some(name), Some(v)) = (f(0), f(1)) else {
+                continue;
+            };
+            let v = v.parse().unwrap_or(0);
+            match name.as_str() {
+                "Bytes_sent" => c.bytes_sent = v,
+                "Innodb_rows_read" => c.rows_read = v,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    fn since(&self, earlier: &MasterCounters) -> MasterCounters {
+        MasterCounters {
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            rows_read: self.rows_read.saturating_sub(earlier.rows_read),
+        }
+    }
+}
+
+/// Runs `cmd` (`amsu setup --json`) and kills it (SIGKILL) once a progress event reports
+/// at least `percent`; returns the percent reached. Fails when it ends on its own first.
+async fn run_killed(cmd: &Command, percent: f64, stdout: &Path, stderr: &Path) -> Result<f64> {
+    use std::io::Write;
+    let mut c = Command::new(cmd.get_program());
+    c.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr)?)
+        .spawn()
+        .context("cannot start amsu")?;
+    let mut log = std::fs::File::create(stdout)?;
+    let lines = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut reached = None;
+    for line in lines.lines().map_while(Result::ok) {
+        let _ = writeln!(log, "{line}");
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if v.get("event").and_then(|e| e.as_str()) != Some("progress") {
+            continue;
+        }
+        let p = v.get("percent").and_then(|p| p.as_f64()).unwrap_or(0.0);
+        if p >= percent {
+            child.kill().context("cannot kill amsu")?;
+            reached = Some(p);
+            break;
+        }
+    }
+    let status = child.wait()?;
+    reached.ok_or_else(|| {
+        anyhow!(
+            "amsu ended ({status}) before its progress reached {percent} % (see {})",
+            stdout.display()
+        )
+    })
 }
 
 /// The FTP server of the outfile method: pure-ftpd serving the master's
@@ -1664,6 +1803,51 @@ fn render(
                     k / base
                 );
             }
+        }
+    }
+    // Issue 17: the master's reads and the kill-and-rerun against the uninterrupted run.
+    let reads: Vec<(Method, MasterCounters)> = r
+        .iter()
+        .filter(|(_, o)| o.error.is_none())
+        .filter_map(|(m, o)| o.master_read.map(|c| (*m, c)))
+        .collect();
+    if !reads.is_empty() {
+        let _ = writeln!(s, "\n### Master reads while amsu ran (Bytes_sent, Innodb_rows_read; the write load's share included)\n");
+        for (m, c) in &reads {
+            let _ = writeln!(
+                s,
+                "- {}: {:.1} MB sent, {} rows read",
+                m.label(),
+                c.bytes_sent as f64 / 1e6,
+                c.rows_read
+            );
+        }
+    }
+    let full = r.get(&Method::AmsuLogical).filter(|o| o.error.is_none());
+    let killed = r
+        .get(&Method::AmsuLogicalKillRerun)
+        .filter(|o| o.error.is_none());
+    if let (Some(full), Some(killed)) = (full, killed) {
+        let _ = writeln!(s, "\n### Kill -9 mid-copy, then rerun (issue 17)\n");
+        if let (Some(ft), Some(kt)) = (full.total, killed.total) {
+            let _ = writeln!(
+                s,
+                "- total time (killed run + rerun, to caught-up) ÷ uninterrupted: {kt:.1} s ÷ {ft:.1} s = {:.2}× (target ≤ 1.15×) — {}",
+                kt / ft,
+                verdict(kt <= 1.15 * ft)
+            );
+        }
+        if let (Some(f), Some(rr)) = (full.master_read, killed.rerun_read) {
+            let share = |a: u64, b: u64| 100.0 * a as f64 / (b.max(1)) as f64;
+            let bytes = share(rr.bytes_sent, f.bytes_sent);
+            let _ = writeln!(
+                s,
+                "- master bytes sent during the rerun ÷ during the uninterrupted run: {:.1} MB ÷ {:.1} MB = {bytes:.0} % (target ≤ 60 %) — {}; Innodb rows read: {:.0} %",
+                rr.bytes_sent as f64 / 1e6,
+                f.bytes_sent as f64 / 1e6,
+                verdict(bytes <= 60.0),
+                share(rr.rows_read, f.rows_read)
+            );
         }
     }
 

@@ -17,6 +17,7 @@ mod option_files;
 mod physical;
 mod plan_path;
 mod resume;
+mod resume_outfile;
 mod resume_stream;
 mod s3;
 mod s3_stream;
