@@ -4,6 +4,7 @@ mod bulk_load;
 mod check;
 mod cli_contract;
 mod fanout;
+mod fanout_lib;
 mod fast_load;
 mod fidelity;
 mod hostile;
