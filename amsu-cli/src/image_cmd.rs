@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_backup::{
-    CopyMethod, GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, LogicalOptions,
+    CopyMethod, GovernorOptions, ImageBackup, ImageKey, ImageRestore, ImageSource, ImageWriter,
+    LogicalOptions,
 };
 use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret, ServerAddr};
 use amsu_mysql::MysqlReplica;
@@ -320,7 +321,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let sink: Arc<dyn EventSink> = renderer.clone();
     let mut b = ImageBackup::new(master.clone(), &dir)
         .threads(a.threads.unwrap_or(2))
-        .zstd(a.zstd.then_some(3))
+        .zstd(a.zstd_level().0)
         .key(key);
     if let Some(n) = a.chunk_size {
         b = b.chunk_bytes(n);
@@ -351,6 +352,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         upload = Some(serde_json::json!({
             "bytes": bytes,
             "seconds": secs,
+            "compression": compression_json(&a),
             "streams": streams,
             "mb_per_s": bytes as f64 / 1e6 / secs,
             "mb_per_s_per_stream": per_stream,
@@ -358,6 +360,17 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     }
     say_backup(&a, &manifest, &report, upload);
     Ok(exit::OK)
+}
+
+/// How the chunks were compressed, and why (`zstd` multi-threaded, or `none`).
+fn compression_json(a: &BackupArgs) -> serde_json::Value {
+    let (level, why) = a.zstd_level();
+    serde_json::json!({
+        "codec": if level.is_some() { "zstd" } else { "none" },
+        "level": level,
+        "workers_per_chunk": level.map(|_| ImageWriter::auto_zstd_workers(a.threads.unwrap_or(2))),
+        "why": why,
+    })
 }
 
 /// The closing lines of `amsu backup`.
@@ -397,6 +410,13 @@ fn say_backup(
                 u["mb_per_s_per_stream"].as_f64().unwrap_or(0.0),
                 u["streams"]
             );
+            if let Some(c) = u.get("compression") {
+                outln!(
+                    "  compression: {} ({})",
+                    c["codec"].as_str().unwrap_or("none"),
+                    c["why"].as_str().unwrap_or("")
+                );
+            }
             if u["files_skipped"].as_u64().unwrap_or(0) > 0 {
                 outln!(
                     "  {} files ({:.1} MB) were already in the store with the right checksum and were not sent again",
@@ -430,7 +450,7 @@ async fn backup_streamed(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut b = ImageBackup::new(master.clone(), &staging.0)
         .threads(a.threads.unwrap_or(2))
-        .zstd(a.zstd.then_some(3))
+        .zstd(a.zstd_level().0)
         .key(key)
         .on_file(tx);
     if let Some(n) = a.chunk_size {
@@ -462,6 +482,7 @@ async fn backup_streamed(
         "seconds_after_dump": dumped.elapsed().as_secs_f64(),
         "streams": stats.streams,
         "streamed": true,
+        "compression": compression_json(&a),
         "files": stats.files,
         "files_skipped": stats.files_skipped,
         "bytes_skipped": stats.bytes_skipped,
