@@ -441,10 +441,13 @@ async fn backup_streamed(
     // Files in flight: the store's parallel streams, at least --threads.
     let streams = t.config().stream_count().max(a.threads.unwrap_or(2));
     let staging = Staging::new("backup");
+    // Each chunk leaves the staging directory once it is in the store: the staging
+    // directory holds the chunks not uploaded yet, not the whole image.
     let upload = ImageUpload::begin(&*t, &staging.0, "", streams, RetryPolicy::default())
         .await
         .with_context(|| format!("preparing the upload to {}", shown(&a.out)))
-        .map_err(failed)?;
+        .map_err(failed)?
+        .remove_sent(true);
     let renderer = Arc::new(Renderer::new(a.json));
     let sink: Arc<dyn EventSink> = renderer.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
