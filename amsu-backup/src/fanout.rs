@@ -52,7 +52,8 @@ use amsu_core::{
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 
 use crate::{
-    CopyMethod, ImageBackup, ImageError, ImageKey, ImageSource, SetupConfig, SetupError, SetupOutcome,
+    CopyMethod, ImageBackup, ImageError, ImageKey, ImageSource, SetupConfig, SetupError,
+    SetupOutcome,
 };
 
 /// The local image directory a fan-out dumps the master into once.
@@ -438,7 +439,9 @@ pub enum FanoutError {
     #[error("{0}")]
     Check(BoxError),
     /// The replication user could not be created; nothing else was changed.
-    #[error("creating the replication user '{user}' on {master}: {source}; nothing else was changed")]
+    #[error(
+        "creating the replication user '{user}' on {master}: {source}; nothing else was changed"
+    )]
     ReplUser {
         /// The user.
         user: String,
@@ -563,14 +566,12 @@ pub async fn fan_out(
                 spool: path.clone(),
                 source,
             };
-            let state = spool
-                .prepare()
-                .map_err(|source| {
-                    dump_error(ImageError::Io {
-                        path: spool.dir().to_path_buf(),
-                        source,
-                    })
-                })?;
+            let state = spool.prepare().map_err(|source| {
+                dump_error(ImageError::Io {
+                    path: spool.dir().to_path_buf(),
+                    source,
+                })
+            })?;
             if state == SpoolState::Complete {
                 events.spool_ready(&path, true);
             } else {
@@ -637,7 +638,10 @@ pub async fn fan_out(
     let spool_kept = config.image.is_none() && (!all_done || config.keep_spool);
     if config.image.is_none() && !spool_kept {
         if let Err(e) = config.spool.remove() {
-            tracing::warn!("cannot remove the spool {}: {e}", config.spool.dir().display());
+            tracing::warn!(
+                "cannot remove the spool {}: {e}",
+                config.spool.dir().display()
+            );
         }
     }
     Ok(FanoutOutcome {

@@ -537,7 +537,13 @@ pub struct BackupArgs {
     /// Chunk compression: `auto` (the default) compresses with zstd, multi-threaded, when
     /// the image goes to a remote store (ftp://, ftps://, s3://: the transport is slower
     /// than the dump) and not for a local directory; `zstd` always; `none` never.
-    #[arg(long, value_enum, value_name = "auto|zstd|none", default_value = "auto", conflicts_with = "zstd")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "auto|zstd|none",
+        default_value = "auto",
+        conflicts_with = "zstd"
+    )]
     pub compress: Compress,
     /// The size of the image's data chunks (`K`, `M`, `G` suffixes) [default: 32M].
     /// Smaller chunks upload on more parallel streams and resume in smaller steps.

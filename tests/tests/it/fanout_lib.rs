@@ -84,7 +84,10 @@ async fn library_fan_out_reads_the_master_once_and_verifies_every_replica() {
     assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.runs);
     assert!(outcome.dump.is_some(), "the master was read");
     assert_eq!(*heard.spool.lock().unwrap(), vec![false]);
-    assert!(!spool.dir().exists(), "the spool is removed once all are done");
+    assert!(
+        !spool.dir().exists(),
+        "the spool is removed once all are done"
+    );
     let events = heard.events.lock().unwrap().clone();
     let blocked: Vec<_> = events
         .iter()
