@@ -1,13 +1,14 @@
 //! Fan-out: `amsu setup --replica A --replica B …` and `amsu restore --replica A
 //! --replica B …`.
 //!
-//! The master is read once into a spool image ([`amsu_backup::fanout::Spool`]); then the
-//! amsu binary runs once per replica (`setup --image SPOOL --replica R`, or `restore`),
-//! all at the same time. A separate process per replica gives each one its own journal
-//! (the default journal path of that replica), its own progress (every line it prints is
-//! tagged with the replica), its own verify and its own failure: one replica that fails,
-//! hangs or is killed does not stop the others, and rerunning the command for it alone
-//! resumes from its journal and the kept spool.
+//! `setup` is the library's [`amsu_backup::fanout::fan_out`]: the master read once into a
+//! spool image, then every replica set up from it in its own task of this process, each
+//! with its own journal (the default journal path of that replica), its own progress
+//! (every line tagged with the replica), its own verify and its own failure; this module
+//! converts the arguments and renders the events. A `--dry-run` and `restore` still run
+//! the amsu binary once per replica (`setup --dry-run --replica R`, `restore --replica
+//! R`), all at the same time. One replica that fails does not stop the others, and
+//! rerunning the command for it alone resumes from its journal and the kept spool.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
