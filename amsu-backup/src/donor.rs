@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amsu_core::{
-    same_server, BoxError, Coordinates, Event, EventSink, Finding, FindingCode, Flavor, Positioning,
-    Preflight, Remedy, ReplicationStatus, Role, ServerAddr,
+    same_server, BoxError, Coordinates, Event, EventSink, Finding, FindingCode, Flavor,
+    Positioning, Preflight, Remedy, ReplicationStatus, Role, ServerAddr,
 };
 use amsu_mysql::conn::{field, Session};
 use amsu_mysql::dialect::Dialect;
@@ -365,15 +365,17 @@ impl DonorChecks {
         };
         let mut out = Vec::new();
         if self.method != "logical" {
-            out.push(blocking(
-                FindingCode::DonorMethod,
-                format!(
-                    "seeding from a donor works with the logical method only, not {}",
-                    self.method
-                ),
-                "use the logical method with a donor, or copy from the master without a donor",
-            )
-            .with_remedy(Remedy::setting_to("method", "logical")));
+            out.push(
+                blocking(
+                    FindingCode::DonorMethod,
+                    format!(
+                        "seeding from a donor works with the logical method only, not {}",
+                        self.method
+                    ),
+                    "use the logical method with a donor, or copy from the master without a donor",
+                )
+                .with_remedy(Remedy::setting_to("method", "logical")),
+            );
             return Ok(out);
         }
         let mut ds = match Session::open(&self.donor.addr).await {
@@ -491,12 +493,16 @@ impl DonorChecks {
         }
         let limit = self.donor.max_lag.as_secs();
         match st.seconds_behind {
-            Some(lag) if lag > limit => out.push(blocking(
-                FindingCode::DonorLagging,
-                format!("the donor {name} lags {lag} s behind the master (the limit is {limit} s)"),
-                "wait until the donor has caught up, or allow it more lag",
-            )
-            .with_remedy(Remedy::setting("donor.max_lag"))),
+            Some(lag) if lag > limit => out.push(
+                blocking(
+                    FindingCode::DonorLagging,
+                    format!(
+                        "the donor {name} lags {lag} s behind the master (the limit is {limit} s)"
+                    ),
+                    "wait until the donor has caught up, or allow it more lag",
+                )
+                .with_remedy(Remedy::setting("donor.max_lag")),
+            ),
             None if st.sql_running && st.io_running => out.push(blocking(
                 FindingCode::DonorLagging,
                 format!("the donor {name} does not know its lag (Seconds_Behind_Master is NULL)"),

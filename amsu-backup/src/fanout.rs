@@ -6,14 +6,55 @@
 //! replicating at the image's coordinates. The spool is kept until every replica is done,
 //! so a replica that failed resumes from it on its own.
 //!
-//! This module owns the parts that do not depend on how a replica's run is driven: the
-//! spool directory, the identity checks between the replicas, and how the outcomes of the
-//! replicas combine into one exit code.
+//! [`fan_out`] is the whole fan-out as one call: the identity checks, the replication
+//! user, the master read once into the [`Spool`] (or an image given), then one tokio
+//! task per replica running the image setup of the façade ([`crate::setup`] with
+//! [`CopyMethod::Image`]) — each with its own journal (the replica's default one), its own
+//! events (tagged with the replica, see [`FanoutEvents`]), its own verification and its
+//! own failure: a failing replica does not stop the others.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use amsu_backup::fanout::{fan_out, FanoutConfig, FanoutEvents, Spool};
+//! use amsu_backup::SetupConfig;
+//! use amsu_core::{CancellationToken, Event, Secret, ServerAddr};
+//!
+//! struct Log;
+//! impl FanoutEvents for Log {
+//!     fn master(&self, e: &Event) { println!("master: {e:?}") }
+//!     fn replica(&self, r: &ServerAddr, e: &Event) { println!("{r}: {e:?}") }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let master: ServerAddr = "mysql://amsu@db1.example:3306".parse()?;
+//! let replicas: Vec<ServerAddr> = vec![
+//!     "mysql://root@db2.example:3306".parse()?,
+//!     "mysql://root@db3.example:3306".parse()?,
+//! ];
+//! let template = SetupConfig::new(master.clone(), replicas[0].clone()).verify(true);
+//! let config = FanoutConfig::new(template, replicas, Spool::new("/var/tmp/amsu-spool"))
+//!     .repl_password(Secret::generate());
+//! let outcome = fan_out(config, Arc::new(Log), CancellationToken::new()).await?;
+//! for run in &outcome.runs {
+//!     println!("{}: exit {}", run.replica, run.exit_code());
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use amsu_core::{manifest::MANIFEST_FILE, BoxError, Finding, ServerAddr};
+use amsu_core::{
+    manifest::MANIFEST_FILE, BoxError, CancellationToken, CopyReport, Event, EventSink, Finding,
+    LoginCheck, MasterServer, Secret, ServerAddr,
+};
 use amsu_mysql::{MysqlMaster, MysqlReplica};
+
+use crate::{
+    CopyMethod, ImageBackup, ImageError, ImageKey, ImageSource, SetupConfig, SetupError,
+    SetupOutcome,
+};
 
 /// The local image directory a fan-out dumps the master into once.
 #[derive(Debug, Clone)]
@@ -161,6 +202,453 @@ pub fn combined_exit_code(outcomes: &[ReplicaOutcome]) -> i32 {
     } else {
         1
     }
+}
+
+/// Where a fan-out's events go: the master read's and each replica's, told apart.
+pub trait FanoutEvents: Send + Sync {
+    /// An event of the master read into the spool (the one snapshot, the one
+    /// commit-blocked window).
+    fn master(&self, event: &Event);
+    /// An event of one replica's run.
+    fn replica(&self, replica: &ServerAddr, event: &Event);
+    /// The image the replicas are seeded from is ready: the spool just written
+    /// (`reused` false), a complete spool of an earlier run, or the image given (`reused`
+    /// true). Default: ignored.
+    fn spool_ready(&self, _path: &str, _reused: bool) {}
+    /// One replica's run ended (the others may still run). Default: ignored.
+    fn replica_done(&self, _run: &ReplicaRun) {}
+}
+
+/// One replica's events, tagged with it, for its setup.
+struct Tagged {
+    replica: ServerAddr,
+    inner: Arc<dyn FanoutEvents>,
+}
+
+impl EventSink for Tagged {
+    fn emit(&self, event: &Event) {
+        self.inner.replica(&self.replica, event)
+    }
+}
+
+/// The master read's events.
+struct MasterEvents(Arc<dyn FanoutEvents>);
+
+impl EventSink for MasterEvents {
+    fn emit(&self, event: &Event) {
+        self.0.master(event)
+    }
+}
+
+/// Everything one fan-out needs: a setup configuration used as the template of every
+/// replica's (master, admin account, replication user, options: each replica's setup is
+/// the template with its replica, its default journal and the image method), the
+/// replicas, and the spool.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FanoutConfig {
+    template: SetupConfig,
+    replicas: Vec<ServerAddr>,
+    spool: Spool,
+    image: Option<ImageSource>,
+    key: Option<ImageKey>,
+    repl_password: Option<Secret>,
+    dump_threads: usize,
+    load_threads: usize,
+    chunk_bytes: Option<u64>,
+    keep_spool: bool,
+}
+
+impl FanoutConfig {
+    /// A fan-out of `template` (its replica is replaced by each of `replicas`, its method
+    /// by the image in `spool`, its journal by each replica's default one) through
+    /// `spool`. Defaults: 2 dump threads, 2 loaders per replica, the default chunk size,
+    /// the spool removed once every replica is done, the replication user created only
+    /// when a password is given ([`repl_password`](Self::repl_password)).
+    pub fn new(template: SetupConfig, replicas: Vec<ServerAddr>, spool: Spool) -> Self {
+        FanoutConfig {
+            template,
+            replicas,
+            spool,
+            image: None,
+            key: None,
+            repl_password: None,
+            dump_threads: 2,
+            load_threads: 2,
+            chunk_bytes: None,
+            keep_spool: false,
+        }
+    }
+
+    /// Seed the replicas from this image instead of reading the master (no spool is
+    /// written or removed). Default: none, the master is read into the spool.
+    pub fn image(mut self, image: Option<ImageSource>) -> Self {
+        self.image = image;
+        self
+    }
+
+    /// The key the image given ([`image`](Self::image)) is signed with, checked before
+    /// anything loads. Default: none (a signature is not checked).
+    pub fn image_key(mut self, key: Option<ImageKey>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// The replication user's password: before the master is read, the user (the
+    /// template's) is created with it when it does not exist yet, so that the replicas'
+    /// runs do not race to create it; every replica replicates with it. Default: none
+    /// (the user must exist and the template carry its password, or the replicas' plans
+    /// each try to create it).
+    pub fn repl_password(mut self, password: Secret) -> Self {
+        self.repl_password = Some(password);
+        self
+    }
+
+    /// Sessions reading the master into the spool. Default: 2.
+    pub fn dump_threads(mut self, n: usize) -> Self {
+        self.dump_threads = n.max(1);
+        self
+    }
+
+    /// Loading sessions on each replica. Default: 2.
+    pub fn load_threads(mut self, n: usize) -> Self {
+        self.load_threads = n.max(1);
+        self
+    }
+
+    /// The size of the spool's chunks. Default: the image writer's.
+    pub fn chunk_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.chunk_bytes = bytes;
+        self
+    }
+
+    /// Keep the spool after every replica is done. Default: false (a spool is always
+    /// kept while some replica is not done, for its rerun).
+    pub fn keep_spool(mut self, keep: bool) -> Self {
+        self.keep_spool = keep;
+        self
+    }
+
+    /// The replicas.
+    pub fn replicas(&self) -> &[ServerAddr] {
+        &self.replicas
+    }
+
+    /// The spool.
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// The setup configuration of one replica: the template with `replica`, the image
+    /// method and its journal (each replica's default one; the template's when there is
+    /// one replica, a rerun for it).
+    pub fn replica_config(&self, replica: &ServerAddr) -> SetupConfig {
+        let source = self
+            .image
+            .clone()
+            .unwrap_or_else(|| ImageSource::Local(self.spool.dir().to_path_buf()));
+        let mut c = self
+            .template
+            .clone()
+            .replica(replica.clone())
+            .method(CopyMethod::Image {
+                source,
+                threads: self.load_threads,
+                key: self.key.clone(),
+            });
+        if self.replicas.len() > 1 {
+            c = c.journal(None);
+        }
+        if let Some(pw) = &self.repl_password {
+            c = c.repl_password(Some(pw.clone()));
+        }
+        c
+    }
+}
+
+/// How one replica's run ended, in the library's terms.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ReplicaRun {
+    /// The replica.
+    pub replica: ServerAddr,
+    /// Its setup's outcome (a panicked task: [`SetupError::Setup`] with the panic).
+    pub result: Result<SetupOutcome, SetupError>,
+}
+
+impl ReplicaRun {
+    /// The exit code of `amsu setup` for this replica: 0 done (and equal, when verified),
+    /// 3 a precondition failed and nothing was changed on it, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match &self.result {
+            Ok(o) => match &o.verify {
+                Some(v) if !v.equal() => 1,
+                _ => 0,
+            },
+            Err(SetupError::Setup(e)) => e.exit_code(),
+        }
+    }
+
+    /// The summary of this run: the replica as `HOST:PORT` and its exit code.
+    pub fn outcome(&self) -> ReplicaOutcome {
+        ReplicaOutcome {
+            replica: format!("{}:{}", self.replica.host, self.replica.port),
+            exit_code: Some(self.exit_code()),
+        }
+    }
+}
+
+/// What a [`fan_out`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FanoutOutcome {
+    /// The image the replicas were seeded from (the spool directory, or the image given).
+    pub image: String,
+    /// What the master read dumped into the spool; `None` when nothing was read (a
+    /// complete spool of an earlier run, or an image given).
+    pub dump: Option<CopyReport>,
+    /// Every replica's run, in the order given.
+    pub runs: Vec<ReplicaRun>,
+    /// True when the spool was kept (a replica is not done, or
+    /// [`FanoutConfig::keep_spool`]).
+    pub spool_kept: bool,
+}
+
+impl FanoutOutcome {
+    /// The summaries of the runs.
+    pub fn outcomes(&self) -> Vec<ReplicaOutcome> {
+        self.runs.iter().map(ReplicaRun::outcome).collect()
+    }
+
+    /// The exit code of the whole fan-out ([`combined_exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        combined_exit_code(&self.outcomes())
+    }
+}
+
+/// A fan-out that failed before any replica's run started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FanoutError {
+    /// Two of the servers (master and a replica, or two replicas) are one server; nothing
+    /// was changed.
+    #[error("{}; nothing was changed. Fix: {}", .0.problem, .0.fix)]
+    SameServer(Box<Finding>),
+    /// A server could not be reached or read for the checks before any change.
+    #[error("{0}")]
+    Check(BoxError),
+    /// The replication user could not be created; nothing else was changed.
+    #[error(
+        "creating the replication user '{user}' on {master}: {source}; nothing else was changed"
+    )]
+    ReplUser {
+        /// The user.
+        user: String,
+        /// The master (no password).
+        master: String,
+        /// Why.
+        source: BoxError,
+    },
+    /// The spool could not be prepared or the master read into it (a rerun reads it
+    /// again; no replica was changed).
+    #[error("reading the master {master} into the spool {spool}: {source}")]
+    Dump {
+        /// The master (no password).
+        master: String,
+        /// The spool directory.
+        spool: String,
+        /// Why.
+        source: ImageError,
+    },
+}
+
+impl FanoutError {
+    /// The exit code of `amsu setup`: 3 when nothing was changed (identity, checks, the
+    /// replication user), 1 when the master read failed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FanoutError::Dump { .. } => 1,
+            _ => 3,
+        }
+    }
+}
+
+/// The master is not one of the replicas, and no two replicas are one server: checked
+/// before anything changes (not overridable).
+pub async fn check_distinct(
+    master: Option<&ServerAddr>,
+    replicas: &[ServerAddr],
+) -> Result<(), FanoutError> {
+    if let Some(m) = master {
+        for r in replicas {
+            let same = amsu_core::distinct_servers(
+                &MysqlMaster::new(m.clone()),
+                &MysqlReplica::new(r.clone()),
+            )
+            .await
+            .map_err(FanoutError::Check)?;
+            if let Some(f) = same {
+                return Err(FanoutError::SameServer(Box::new(f)));
+            }
+        }
+    }
+    match distinct_replicas(replicas)
+        .await
+        .map_err(FanoutError::Check)?
+    {
+        Some(same) => Err(FanoutError::SameServer(Box::new(same.finding))),
+        None => Ok(()),
+    }
+}
+
+/// Creates the replication `user` with `password` on `master` when it does not exist
+/// (`'user'@'%'`, REPLICATION SLAVE only); returns true when it was created. A user that
+/// exists is left as it is (the replicas' checks say whether `password` logs in).
+pub async fn ensure_replication_user(
+    master: &dyn MasterServer,
+    user: &str,
+    password: &Secret,
+) -> Result<bool, BoxError> {
+    if master.check_login(user, password).await? == LoginCheck::Ok
+        || master.user_exists(user).await?
+    {
+        return Ok(false);
+    }
+    master.create_replication_user(user, "%", password).await?;
+    Ok(true)
+}
+
+/// The whole fan-out: the identity checks, the replication user
+/// ([`FanoutConfig::repl_password`]), the master read once into the spool (unless a
+/// complete spool of an earlier run is there, or an image was given), then every
+/// replica's image setup at the same time, each in its own task with its own journal and
+/// events. Returns when every replica's run ended; a failed replica is in
+/// [`FanoutOutcome::runs`] (its rerun resumes from its journal and the kept spool).
+/// `cancel` stops the master read and every replica's run (resumable).
+pub async fn fan_out(
+    config: FanoutConfig,
+    events: Arc<dyn FanoutEvents>,
+    cancel: CancellationToken,
+) -> Result<FanoutOutcome, FanoutError> {
+    let master = config.template.master_addr().clone();
+    check_distinct(Some(&master), &config.replicas).await?;
+    if let Some(pw) = &config.repl_password {
+        let mut mm = MysqlMaster::new(master.clone());
+        if let Some(admin) = config.template.admin_addr() {
+            mm = mm.with_admin(admin.clone());
+        }
+        let user = config.template.repl_user_name().to_string();
+        ensure_replication_user(&mm, &user, pw)
+            .await
+            .map_err(|source| FanoutError::ReplUser {
+                user,
+                master: master.to_string(),
+                source,
+            })?;
+    }
+    let mut dump = None;
+    let image = match &config.image {
+        Some(ImageSource::Local(p)) => {
+            let p = p.display().to_string();
+            events.spool_ready(&p, true);
+            p
+        }
+        Some(ImageSource::Remote { dir, .. }) => {
+            events.spool_ready(dir, true);
+            dir.clone()
+        }
+        None => {
+            let spool = &config.spool;
+            let path = spool.dir().display().to_string();
+            let dump_error = |source| FanoutError::Dump {
+                master: master.to_string(),
+                spool: path.clone(),
+                source,
+            };
+            let state = spool.prepare().map_err(|source| {
+                dump_error(ImageError::Io {
+                    path: spool.dir().to_path_buf(),
+                    source,
+                })
+            })?;
+            if state == SpoolState::Complete {
+                events.spool_ready(&path, true);
+            } else {
+                let mut backup =
+                    ImageBackup::new(master.clone(), spool.dir()).threads(config.dump_threads);
+                if let Some(b) = config.chunk_bytes {
+                    backup = backup.chunk_bytes(b);
+                }
+                let sink: Arc<dyn EventSink> = Arc::new(MasterEvents(events.clone()));
+                let (_, report) = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => Err(ImageError::Io {
+                        path: spool.dir().to_path_buf(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::Interrupted,
+                            "interrupted while reading the master; a rerun reads it again",
+                        ),
+                    }),
+                    r = backup.run(sink) => r,
+                }
+                .map_err(dump_error)?;
+                events.spool_ready(&path, false);
+                dump = Some(report);
+            }
+            path
+        }
+    };
+
+    let tasks: Vec<_> = config
+        .replicas
+        .iter()
+        .map(|r| {
+            let setup_config = config.replica_config(r);
+            let sink: Arc<dyn EventSink> = Arc::new(Tagged {
+                replica: r.clone(),
+                inner: events.clone(),
+            });
+            let (events, cancel, replica) = (events.clone(), cancel.child_token(), r.clone());
+            tokio::spawn(async move {
+                let result = crate::setup(setup_config, sink, cancel).await;
+                let run = ReplicaRun { replica, result };
+                events.replica_done(&run);
+                run
+            })
+        })
+        .collect();
+    let mut runs = Vec::with_capacity(tasks.len());
+    for (task, r) in tasks.into_iter().zip(&config.replicas) {
+        runs.push(task.await.unwrap_or_else(|e| {
+            let run = ReplicaRun {
+                replica: r.clone(),
+                result: Err(SetupError::Setup(amsu_core::Error::Failed {
+                    step: amsu_core::Step::CopyData,
+                    server: amsu_core::Role::Replica,
+                    source: format!("the replica's task ended abnormally: {e}").into(),
+                    state: "unknown; a rerun resumes from the replica's journal".into(),
+                })),
+            };
+            events.replica_done(&run);
+            run
+        }));
+    }
+    let all_done = runs.iter().all(|r| r.exit_code() == 0);
+    let spool_kept = config.image.is_none() && (!all_done || config.keep_spool);
+    if config.image.is_none() && !spool_kept {
+        if let Err(e) = config.spool.remove() {
+            tracing::warn!(
+                "cannot remove the spool {}: {e}",
+                config.spool.dir().display()
+            );
+        }
+    }
+    Ok(FanoutOutcome {
+        image,
+        dump,
+        runs,
+        spool_kept,
+    })
 }
 
 #[cfg(test)]

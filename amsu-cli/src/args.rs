@@ -209,6 +209,33 @@ pub(crate) fn man(a: ManArgs) -> Result<i32, crate::Exit> {
     Ok(crate::exit::OK)
 }
 
+/// Whether `amsu backup` compresses the image's chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compress {
+    /// zstd when the image goes to a remote store, else none.
+    Auto,
+    /// Always zstd (multi-threaded).
+    Zstd,
+    /// Never.
+    None,
+}
+
+impl BackupArgs {
+    /// The zstd level the chunks are compressed with (`None`: plain), and why.
+    pub fn zstd_level(&self) -> (Option<i32>, &'static str) {
+        let remote = self.out.contains("://");
+        match (self.zstd, self.compress) {
+            (true, _) | (false, Compress::Zstd) => (Some(3), "asked for"),
+            (false, Compress::None) => (None, "asked for"),
+            (false, Compress::Auto) if remote => (
+                Some(3),
+                "automatic: the image goes to a remote store, slower than the dump",
+            ),
+            (false, Compress::Auto) => (None, "automatic: a local directory"),
+        }
+    }
+}
+
 /// How the data is copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -537,9 +564,20 @@ pub struct BackupArgs {
     /// Parallel connections.
     #[arg(long, value_name = "N", default_value = "2")]
     pub threads: Option<usize>,
-    /// Compress the chunks with zstd.
+    /// Compress the chunks with zstd (the same as `--compress zstd`).
     #[arg(long)]
     pub zstd: bool,
+    /// Chunk compression: `auto` (the default) compresses with zstd, multi-threaded, when
+    /// the image goes to a remote store (ftp://, ftps://, s3://: the transport is slower
+    /// than the dump) and not for a local directory; `zstd` always; `none` never.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "auto|zstd|none",
+        default_value = "auto",
+        conflicts_with = "zstd"
+    )]
+    pub compress: Compress,
     /// The size of the image's data chunks (`K`, `M`, `G` suffixes) [default: 32M].
     /// Smaller chunks upload on more parallel streams and resume in smaller steps.
     #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
@@ -746,6 +784,26 @@ mod tests {
     use clap::Parser;
 
     use super::{Cli, Command};
+
+    fn backup(extra: &[&str]) -> Result<super::BackupArgs, clap::Error> {
+        let base = ["amsu", "backup", "--master", "mysql://m"];
+        match Cli::try_parse_from(base.iter().chain(extra))?.command {
+            Command::Backup(a) => Ok(a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn compression_is_automatic_for_remote_stores_and_can_be_forced() {
+        let level = |args: &[&str]| backup(args).unwrap().zstd_level().0;
+        assert_eq!(level(&["--out", "/var/img"]), None);
+        assert_eq!(level(&["--out", "s3://b/p"]), Some(3));
+        assert_eq!(level(&["--out", "ftp://u@h/d"]), Some(3));
+        assert_eq!(level(&["--out", "s3://b/p", "--compress", "none"]), None);
+        assert_eq!(level(&["--out", "/var/img", "--compress", "zstd"]), Some(3));
+        assert_eq!(level(&["--out", "/var/img", "--zstd"]), Some(3));
+        assert!(backup(&["--out", "/i", "--zstd", "--compress", "none"]).is_err());
+    }
 
     fn setup(extra: &[&str]) -> Result<super::SetupArgs, clap::Error> {
         let base = [

@@ -1,22 +1,26 @@
 //! Fan-out: `amsu setup --replica A --replica B …` and `amsu restore --replica A
 //! --replica B …`.
 //!
-//! The master is read once into a spool image ([`amsu_backup::fanout::Spool`]); then the
-//! amsu binary runs once per replica (`setup --image SPOOL --replica R`, or `restore`),
-//! all at the same time. A separate process per replica gives each one its own journal
-//! (the default journal path of that replica), its own progress (every line it prints is
-//! tagged with the replica), its own verify and its own failure: one replica that fails,
-//! hangs or is killed does not stop the others, and rerunning the command for it alone
-//! resumes from its journal and the kept spool.
+//! `setup` is the library's [`amsu_backup::fanout::fan_out`]: the master read once into a
+//! spool image, then every replica set up from it in its own task of this process, each
+//! with its own journal (the default journal path of that replica), its own progress
+//! (every line tagged with the replica), its own verify and its own failure; this module
+//! converts the arguments and renders the events. A `--dry-run` and `restore` still run
+//! the amsu binary once per replica (`setup --dry-run --replica R`, `restore --replica
+//! R`), all at the same time. One replica that fails does not stop the others, and
+//! rerunning the command for it alone resumes from its journal and the kept spool.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use amsu_backup::fanout::{self, ReplicaOutcome, Spool, SpoolState};
-use amsu_backup::ImageBackup;
-use amsu_core::{EventSink, MasterServer, Secret, ServerAddr};
-use amsu_mysql::{MysqlMaster, MysqlReplica};
+use amsu_backup::fanout::{
+    self, FanoutConfig, FanoutEvents, ReplicaOutcome, ReplicaRun, Spool, SpoolState,
+};
+use amsu_backup::{CopyMethod, SetupConfig, SetupError as FacadeError};
+use amsu_core::{Event, EventSink, MasterServer, Secret, ServerAddr};
+use amsu_mysql::MysqlMaster;
 use anyhow::anyhow;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -24,7 +28,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::args::{Method, RestoreArgs, SetupArgs};
 use crate::image_cmd::shown;
 use crate::render::Renderer;
-use crate::{exit, json, master_addr, repl_creds, replica_addr, secrets, usage, Exit};
+use crate::{
+    durable, exit, interrupt, json, master_addr, repl_creds, replica_addr, secrets, usage, Exit,
+};
 
 /// Whether `setup` runs as a fan-out: several `--replica`, or `--spool`.
 pub(crate) fn wanted(a: &SetupArgs) -> bool {
@@ -64,83 +70,262 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
              --dry-run to see each replica's plan)"
         )));
     }
-    let argv = own_argv("setup", &a.replica)?;
     let master = master_addr(&a.master, &a.passwords)?;
     let replicas = a
         .replica
         .iter()
         .map(|r| replica_addr(r, &a.passwords))
         .collect::<Result<Vec<_>, _>>()?;
+    if a.dry_run {
+        // A dry run reads nothing: each replica's plan is the logical copy's, shown by
+        // its own `amsu setup --dry-run`.
+        let argv = own_argv("setup", &a.replica)?;
+        identity_checks(Some(&master), &replicas).await?;
+        let runs = replicas.iter().zip(&a.replica).map(|(addr, url)| {
+            let mut args = argv.clone();
+            args.extend(["--replica".to_string(), url.clone()]);
+            run_child(tag(addr), args.clone(), args, a.json)
+        });
+        let outcomes = futures_join(runs).await;
+        let code = fanout::combined_exit_code(&outcomes);
+        return Ok(summary(json::CommandName::Setup, &outcomes, code, a.json));
+    }
+    interrupt::install();
     identity_checks(Some(&master), &replicas).await?;
+    // The command that resumes one replica alone (None when amsu runs embedded).
+    let argv = own_argv("setup", &a.replica).ok();
 
     // Where the replicas are seeded from: the --image given, or the spool.
-    let mut spool = None;
-    let image = match (&a.image, a.dry_run) {
-        (Some(i), _) => Some(i.clone()),
-        // A dry run reads nothing: each replica's plan is the logical copy's.
-        (None, true) => None,
-        (None, false) => {
-            let dir = a.fanout.spool.clone().unwrap_or_else(|| {
-                let journal_dir = amsu_backup::default_journal_path(&master)
-                    .parent()
-                    .map(PathBuf::from)
-                    .unwrap_or_default();
-                Spool::default_dir(&journal_dir, &master)
-            });
-            let s = Spool::new(dir);
-            let dir_text = s.dir().display().to_string();
-            ensure_repl_user(
-                &master,
-                a.admin_user.as_deref(),
-                &a.repl_user,
-                &a.passwords,
-                a.json,
-            )
-            .await?;
-            dump(&s, &master, a.threads.unwrap_or(2), a.chunk_size, a.json).await?;
-            spool = Some(s);
-            Some(dir_text)
-        }
+    let template = SetupConfig::try_from(&a)?;
+    let image = match (&a.image, template.copy_method()) {
+        (Some(_), CopyMethod::Image { source, key, .. }) => Some((source.clone(), key.clone())),
+        _ => None,
     };
-
-    let runs = replicas.iter().zip(&a.replica).map(|(addr, url)| {
-        let mut args = argv.clone();
-        if a.image.is_none() {
-            if let Some(i) = &image {
-                args.extend(["--image".to_string(), i.clone()]);
+    let dir = a.fanout.spool.clone().unwrap_or_else(|| {
+        let journal_dir = amsu_backup::default_journal_path(&master)
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        Spool::default_dir(&journal_dir, &master)
+    });
+    let spool = Spool::new(dir);
+    let repl_password = ensure_repl_user(
+        &master,
+        a.admin_user.as_deref(),
+        &a.repl_user,
+        &a.passwords,
+        a.json,
+    )
+    .await?;
+    if image.is_none() && spool.state() != SpoolState::Complete && !a.json {
+        outln!(
+            "Reading the master {master} once into the spool {}",
+            spool.dir().display()
+        );
+    }
+    let threads = a.threads.unwrap_or(2).max(1);
+    let mut config = FanoutConfig::new(template, replicas.clone(), spool.clone())
+        .dump_threads(threads)
+        .load_threads(threads)
+        .chunk_bytes(a.chunk_size)
+        .keep_spool(a.fanout.keep_spool);
+    if let Some((source, key)) = image.clone() {
+        config = config.image(Some(source)).image_key(key);
+    }
+    if let Some(pw) = repl_password {
+        config = config.repl_password(pw);
+    }
+    let reruns = replicas
+        .iter()
+        .zip(&a.replica)
+        .map(|(addr, url)| {
+            let rerun = argv.as_ref().map(|argv| {
+                let mut r = argv.clone();
+                r.extend(["--replica".to_string(), url.clone()]);
+                if image.is_none() {
+                    r.extend(["--spool".to_string(), spool.dir().display().to_string()]);
+                }
+                command_text(&r)
+            });
+            (tag(addr), rerun)
+        })
+        .collect();
+    let events = Arc::new(CliEvents {
+        json: a.json,
+        image_given: image.is_some(),
+        master: Renderer::new(a.json),
+        replicas: replicas
+            .iter()
+            .map(|r| (tag(r), Renderer::tagged(a.json, tag(r))))
+            .collect(),
+        reruns,
+    });
+    let result = fanout::fan_out(config, events.clone(), interrupt::token()).await;
+    events.master.finish();
+    let outcome = result.map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
+    for run in &outcome.runs {
+        if let Ok(o) = &run.result {
+            if o.replica_config.is_none() {
+                durable::report_runtime_only(&o.report, &run.replica, a.json).await;
             }
         }
-        args.extend(["--replica".to_string(), url.clone()]);
-        let rerun = match &spool {
-            Some(s) => {
-                let mut r = argv.clone();
-                r.extend([
-                    "--replica".to_string(),
-                    url.clone(),
-                    "--spool".to_string(),
-                    s.dir().display().to_string(),
-                ]);
-                r
-            }
-            None => args.clone(),
-        };
-        run_child(tag(addr), args, rerun, a.json)
-    });
-    let outcomes = futures_join(runs).await;
+    }
+    let outcomes = outcome.outcomes();
     let code = fanout::combined_exit_code(&outcomes);
-    if let Some(s) = &spool {
-        if code == exit::OK && !a.fanout.keep_spool {
-            if let Err(e) = s.remove() {
-                errln!("cannot remove the spool {}: {e}", s.dir().display());
+    if outcome.spool_kept && code != exit::OK && !a.json {
+        errln!(
+            "The spool {} is kept: a rerun for the replicas that failed resumes from it.",
+            spool.dir().display()
+        );
+    }
+    Ok(summary(json::CommandName::Setup, &outcomes, code, a.json))
+}
+
+/// How a fan-out's events are shown: the master read's as `amsu backup` shows them, each
+/// replica's tagged with it, and one `replica_result` (or `[replica] done`) per replica
+/// as it ends.
+struct CliEvents {
+    json: bool,
+    image_given: bool,
+    master: Renderer,
+    replicas: HashMap<String, Renderer>,
+    /// Each replica's command to resume it alone.
+    reruns: HashMap<String, Option<String>>,
+}
+
+impl FanoutEvents for CliEvents {
+    fn master(&self, event: &Event) {
+        self.master.emit(event)
+    }
+
+    fn replica(&self, replica: &ServerAddr, event: &Event) {
+        if let Some(r) = self.replicas.get(&tag(replica)) {
+            r.emit(event)
+        }
+    }
+
+    fn spool_ready(&self, path: &str, reused: bool) {
+        self.master.finish();
+        if self.image_given {
+            return;
+        }
+        let path = path.to_string();
+        if self.json {
+            json::emit(json::Body::Spool { path, reused });
+        } else if reused {
+            outln!("Reusing the complete image in the spool {path} (read from the master by an earlier run)");
+        } else {
+            outln!("Spool written: {path}; loading it into every replica");
+        }
+    }
+
+    fn replica_done(&self, run: &ReplicaRun) {
+        let tag = tag(&run.replica);
+        if let Some(r) = self.replicas.get(&tag) {
+            r.finish();
+        }
+        let code = run.exit_code();
+        let ok = code == exit::OK;
+        let rerun = self.reruns.get(&tag).cloned().flatten();
+        let error = replica_error(run, self.json);
+        if let Ok(o) = &run.result {
+            tagged_lines(&tag, &report_lines(&o.report, self.json), self.json);
+            if let Some((path, _)) = &o.replica_config {
+                tagged_lines(
+                    &tag,
+                    &format!("Wrote the replica's settings to {}", path.display()),
+                    false,
+                );
             }
-        } else if code != exit::OK && !a.json {
+            if let Some(v) = &o.verify {
+                tagged_lines(&tag, &crate::verify_cmd::render(v, self.json), self.json);
+            }
+        }
+        if self.json {
+            json::emit(json::Body::ReplicaResult {
+                replica: tag,
+                ok,
+                exit_code: Some(code),
+                error: error.map(|(_, v)| v),
+                rerun: if ok { None } else { rerun },
+            });
+        } else if ok {
+            outln!("[{tag}] done");
+        } else {
+            if let Some((message, _)) = error {
+                errln!("[{tag}] {} {message}", crate::style::error_label());
+            }
             errln!(
-                "The spool {} is kept: a rerun for the replicas that failed resumes from it.",
-                s.dir().display()
+                "[{tag}] FAILED (exit {code}); the other replicas go on.{}",
+                rerun.map_or(String::new(), |r| format!(
+                    " Resume this replica alone with:\n  {r}"
+                ))
             );
         }
     }
-    Ok(summary(json::CommandName::Setup, &outcomes, code, a.json))
+}
+
+/// A failed replica's error: its message, and its JSON form.
+fn replica_error(run: &ReplicaRun, json_out: bool) -> Option<(String, Value)> {
+    let e = run.result.as_ref().err()?;
+    let first: &(dyn std::error::Error + 'static) = e;
+    let message = crate::chain_message(std::iter::successors(Some(first), |e| e.source()));
+    let remedy = crate::secrets::remedy(&message);
+    let setup = match e {
+        FacadeError::Setup(s) => Some(s),
+        _ => None,
+    };
+    let value = if json_out {
+        json::value(&crate::error_json(
+            run.exit_code(),
+            first,
+            setup,
+            json::CommandName::Setup,
+            remedy,
+        ))
+    } else {
+        Value::Null
+    };
+    Some((message, value))
+}
+
+/// A replica's setup report, as lines (JSON: its `report` line).
+fn report_lines(r: &amsu_core::SetupReport, json_out: bool) -> String {
+    if json_out {
+        return json::line(&json::Body::Report {
+            report: json::value(r),
+        });
+    }
+    if r.already_done {
+        return "already set up by an earlier run and replicating; nothing was changed".into();
+    }
+    format!(
+        "{}replicating; copied {} tables, {} rows ({:.1} MiB); {}",
+        if r.resumed { "resumed; " } else { "" },
+        r.copy.tables,
+        r.copy.rows,
+        r.copy.bytes as f64 / 1048576.0,
+        r.caught_up_to
+            .as_ref()
+            .map_or("not waited for the catch-up".to_string(), |c| format!(
+                "caught up to {c}"
+            ))
+    )
+}
+
+/// Prints `text` line by line, tagged with the replica (`[tag] …`, or `"replica"` added
+/// to each JSON line).
+fn tagged_lines(tag: &str, text: &str, json_out: bool) {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if json_out {
+            if let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) {
+                m.insert("replica".into(), Value::String(tag.to_string()));
+                outln!("{}", Value::Object(m));
+                continue;
+            }
+        }
+        outln!("[{tag}] {line}");
+    }
 }
 
 /// `amsu restore` with several `--replica`: the image is loaded into each one by its own
@@ -225,37 +410,9 @@ fn own_argv(command: &str, replicas: &[String]) -> Result<Vec<String>, Exit> {
 /// The master is not one of the replicas, and no two replicas are one server: checked
 /// before anything changes (not overridable).
 async fn identity_checks(master: Option<&ServerAddr>, replicas: &[ServerAddr]) -> Result<(), Exit> {
-    let precondition = |e: amsu_core::BoxError| Exit(exit::PRECONDITION, anyhow!("{e}"));
-    if let Some(m) = master {
-        for r in replicas {
-            let same = amsu_core::distinct_servers(
-                &MysqlMaster::new(m.clone()),
-                &MysqlReplica::new(r.clone()),
-            )
-            .await
-            .map_err(precondition)?;
-            if let Some(f) = same {
-                return Err(Exit(
-                    exit::PRECONDITION,
-                    anyhow!("{}; nothing was changed. Fix: {}", f.problem, f.fix),
-                ));
-            }
-        }
-    }
-    if let Some(same) = fanout::distinct_replicas(replicas)
+    fanout::check_distinct(master, replicas)
         .await
-        .map_err(precondition)?
-    {
-        return Err(Exit(
-            exit::PRECONDITION,
-            anyhow!(
-                "{}; nothing was changed. Fix: {}",
-                same.finding.problem,
-                same.finding.fix
-            ),
-        ));
-    }
-    Ok(())
+        .map_err(|e| Exit(exit::PRECONDITION, anyhow!(e)))
 }
 
 /// The replication user exists (created here when missing, its generated password kept
@@ -267,7 +424,7 @@ async fn ensure_repl_user(
     repl_user: &str,
     passwords: &crate::args::PasswordFiles,
     json_out: bool,
-) -> Result<(), Exit> {
+) -> Result<Option<Secret>, Exit> {
     let mut mm = MysqlMaster::new(master.clone());
     if let Some(u) = admin_user {
         let pw = secrets::password(
@@ -291,12 +448,9 @@ async fn ensure_repl_user(
             usage(e)
         }
     })?;
+    let mut password = ru.password.password().cloned();
     if ru.create {
-        let pw = ru
-            .password
-            .password()
-            .cloned()
-            .unwrap_or_else(Secret::generate);
+        let pw = password.clone().unwrap_or_else(Secret::generate);
         mm.create_replication_user(repl_user, "%", &pw)
             .await
             .map_err(|e| {
@@ -308,67 +462,10 @@ async fn ensure_repl_user(
         if !json_out {
             outln!("Created user '{repl_user}'@'%' with REPLICATION SLAVE on {master}");
         }
+        password = Some(pw);
     }
     repl_creds::save_and_say(&ru.password, master, &mm, json_out).await;
-    Ok(())
-}
-
-/// Reads the master once into the spool, unless a complete image from an earlier run is
-/// there (a rerun for a replica that failed).
-async fn dump(
-    spool: &Spool,
-    master: &ServerAddr,
-    threads: usize,
-    chunk_bytes: Option<u64>,
-    json_out: bool,
-) -> Result<(), Exit> {
-    let failed = |e: anyhow::Error| Exit(exit::FAILED, e);
-    let state = spool.prepare().map_err(|e| {
-        failed(anyhow!(
-            "preparing the spool {}: {e}",
-            spool.dir().display()
-        ))
-    })?;
-    let path = spool.dir().display().to_string();
-    if state == SpoolState::Complete {
-        if json_out {
-            json::emit(json::Body::Spool { path, reused: true });
-        } else {
-            outln!("Reusing the complete image in the spool {path} (read from the master by an earlier run)");
-        }
-        return Ok(());
-    }
-    if !json_out {
-        outln!("Reading the master {master} once into the spool {path}");
-    }
-    let renderer = Arc::new(Renderer::new(json_out));
-    let sink: Arc<dyn EventSink> = renderer.clone();
-    let mut backup = ImageBackup::new(master.clone(), spool.dir()).threads(threads);
-    if let Some(b) = chunk_bytes {
-        backup = backup.chunk_bytes(b);
-    }
-    let result = backup.run(sink).await;
-    renderer.finish();
-    let (manifest, report) = result.map_err(|e| {
-        failed(anyhow!(
-            "reading the master {master} into the spool {path}: {e}"
-        ))
-    })?;
-    if json_out {
-        json::emit(json::Body::Spool {
-            path,
-            reused: false,
-        });
-    } else {
-        outln!(
-            "Spool written: {} tables, {} rows, snapshot at {}; master commits blocked for {:.1} ms",
-            report.tables,
-            report.rows,
-            manifest.coordinates,
-            report.commit_blocked_ms
-        );
-    }
-    Ok(())
+    Ok(password)
 }
 
 /// Runs `amsu ARGS` for one replica (`tag`), forwarding its lines tagged with it.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use amsu_backup::facade::UploadReport;
 use amsu_backup::{
     BackupConfig, BackupFailure, BackupTarget, CopyMethod, GovernorOptions, ImageKey, ImageRestore,
-    ImageSource, LogicalOptions,
+    ImageSource, ImageWriter, LogicalOptions,
 };
 use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret};
 use amsu_mysql::MysqlReplica;
@@ -250,7 +250,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     };
     let config = BackupConfig::new(master, target)
         .threads(threads)
-        .zstd(a.zstd.then_some(3))
+        .zstd(a.zstd_level().0)
         .key(key)
         .chunk_bytes(a.chunk_size)
         .overwrite(a.overwrite);
@@ -263,7 +263,7 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         &a,
         &done.manifest,
         &done.report,
-        done.upload.as_ref().map(upload_json),
+        done.upload.as_ref().map(|u| upload_json(u, &a)),
     );
     Ok(exit::OK)
 }
@@ -297,10 +297,11 @@ fn backup_error(a: &BackupArgs, e: BackupFailure) -> Exit {
 }
 
 /// The `upload` object of the `manifest` JSON line.
-fn upload_json(u: &UploadReport) -> serde_json::Value {
+fn upload_json(u: &UploadReport, a: &BackupArgs) -> serde_json::Value {
     let mut v = serde_json::json!({
         "bytes": u.bytes,
         "seconds": u.seconds,
+        "compression": compression_json(a),
         "streams": u.streams,
         "mb_per_s": u.mb_per_s,
         "mb_per_s_per_stream": u.mb_per_s_per_stream,
@@ -313,6 +314,17 @@ fn upload_json(u: &UploadReport) -> serde_json::Value {
         v["bytes_skipped"] = u.bytes_skipped.unwrap_or(0).into();
     }
     v
+}
+
+/// How the chunks were compressed, and why (`zstd` multi-threaded, or `none`).
+fn compression_json(a: &BackupArgs) -> serde_json::Value {
+    let (level, why) = a.zstd_level();
+    serde_json::json!({
+        "codec": if level.is_some() { "zstd" } else { "none" },
+        "level": level,
+        "workers_per_chunk": level.map(|_| ImageWriter::auto_zstd_workers(a.threads.unwrap_or(2))),
+        "why": why,
+    })
 }
 
 /// The closing lines of `amsu backup`.
@@ -352,6 +364,13 @@ fn say_backup(
                 u["mb_per_s_per_stream"].as_f64().unwrap_or(0.0),
                 u["streams"]
             );
+            if let Some(c) = u.get("compression") {
+                outln!(
+                    "  compression: {} ({})",
+                    c["codec"].as_str().unwrap_or("none"),
+                    c["why"].as_str().unwrap_or("")
+                );
+            }
             if u["files_skipped"].as_u64().unwrap_or(0) > 0 {
                 outln!(
                     "  {} files ({:.1} MB) were already in the store with the right checksum and were not sent again",

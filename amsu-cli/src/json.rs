@@ -396,11 +396,19 @@ pub fn emit(body: Body) {
 
 /// Prints a library setup event as a line (its own `event` tag, and `"v"`).
 pub fn emit_event(event: &amsu_core::Event) {
+    emit_tagged_event(event, None)
+}
+
+/// [`emit_event`], with `"replica": replica` when given (a fan-out's replicas).
+pub fn emit_tagged_event(event: &amsu_core::Event, replica: Option<&str>) {
     match serde_json::to_value(event) {
         Ok(Value::Object(mut m)) => {
             let mut out = Map::new();
             out.insert("v".into(), VERSION.into());
             out.append(&mut m);
+            if let Some(r) = replica {
+                out.insert("replica".into(), r.into());
+            }
             outln!("{}", Value::Object(out));
         }
         Ok(_) | Err(_) => errln!("amsu: cannot render an event as JSON"),

@@ -55,9 +55,9 @@ pub fn hint_for(f: &Finding) -> Option<String> {
     match f.code {
         FindingCode::SameDatadir => Some("--master and --replica".into()),
         FindingCode::ImageOtherMaster => Some("amsu backup --master URL".into()),
-        FindingCode::DonorUnreachable => Some(
-            "--donor URL; its password in AMSU_DONOR_PASSWORD or --donor-password-file".into(),
-        ),
+        FindingCode::DonorUnreachable => {
+            Some("--donor URL; its password in AMSU_DONOR_PASSWORD or --donor-password-file".into())
+        }
         FindingCode::DonorIsMaster
         | FindingCode::DonorIsReplica
         | FindingCode::DonorNotReplica

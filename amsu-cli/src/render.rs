@@ -16,6 +16,8 @@ pub struct Renderer {
     /// Step lines already shown, so that a step checked again (the preflight runs before
     /// the confirmation and again in the run) is shown once.
     shown: Mutex<std::collections::HashSet<String>>,
+    /// The replica every line is tagged with (a fan-out's replicas).
+    tag: Option<String>,
 }
 
 impl Renderer {
@@ -27,6 +29,17 @@ impl Renderer {
             terminal: std::io::stderr().is_terminal(),
             last_progress: Mutex::new(std::time::Instant::now()),
             shown: Mutex::new(Default::default()),
+            tag: None,
+        }
+    }
+
+    /// A renderer whose lines are tagged with `tag` (`[tag] …`, or `"replica": tag` in
+    /// JSON) and without a progress bar: one of several replicas of a fan-out.
+    pub fn tagged(json: bool, tag: String) -> Self {
+        Renderer {
+            terminal: false,
+            tag: Some(tag),
+            ..Renderer::new(json)
         }
     }
 
@@ -36,6 +49,10 @@ impl Renderer {
     }
 
     fn line(&self, s: &str) {
+        if let Some(t) = &self.tag {
+            errln!("[{t}] {s}");
+            return;
+        }
         let bar = self.bar.lock().expect("bar lock");
         match bar.as_ref() {
             Some(b) => b.println(s),
@@ -55,7 +72,7 @@ impl EventSink for Renderer {
     fn emit(&self, event: &Event) {
         if self.json {
             // A closed stdout asks the run to stop (see `output`).
-            crate::json::emit_event(event);
+            crate::json::emit_tagged_event(event, self.tag.as_deref());
             return;
         }
         match event {
@@ -137,10 +154,10 @@ impl EventSink for Renderer {
                     let mut last = self.last_progress.lock().expect("progress lock");
                     if last.elapsed().as_secs() >= 2 || tables_done == tables_total {
                         *last = std::time::Instant::now();
-                        errln!(
+                        self.line(&format!(
                             "  copied {tables_done}/{tables_total} tables, {rows} rows, {:.1} MiB, {rate}{eta}",
                             *bytes as f64 / 1048576.0
-                        );
+                        ));
                     }
                 }
             }

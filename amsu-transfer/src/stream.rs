@@ -79,6 +79,8 @@ pub struct ImageUpload<'a, T: Transport + ?Sized> {
     bytes_skipped: AtomicU64,
     busy_us: AtomicU64,
     started: Instant,
+    /// Remove each streamed file from the local directory once it is in the store.
+    remove_sent: bool,
 }
 
 impl<'a, T: Transport + ?Sized> ImageUpload<'a, T> {
@@ -109,6 +111,7 @@ impl<'a, T: Transport + ?Sized> ImageUpload<'a, T> {
             bytes_skipped: AtomicU64::new(0),
             busy_us: AtomicU64::new(0),
             started: Instant::now(),
+            remove_sent: false,
         };
         let mut known = BTreeMap::new();
         if let Some(text) = up.read_remote(UPLOAD_STATE_FILE).await? {
@@ -159,6 +162,22 @@ impl<'a, T: Transport + ?Sized> ImageUpload<'a, T> {
             .await?;
         }
         Ok(up)
+    }
+
+    /// Removes each file given to [`stream`](Self::stream) or [`file`](Self::file) from
+    /// the local directory as soon as the store holds it (sent, or already there with its
+    /// checksum): the local directory then holds only the files not uploaded yet, not
+    /// the whole image. Default: false (the local image is kept whole).
+    pub fn remove_sent(mut self, on: bool) -> Self {
+        self.remove_sent = on;
+        self
+    }
+
+    /// The local copy of `entry`, once the store holds it ([`remove_sent`](Self::remove_sent)).
+    fn sent_local(&self, entry: &FileEntry) {
+        if self.remove_sent {
+            let _ = std::fs::remove_file(self.local_dir.join(&entry.path));
+        }
     }
 
     fn remote(&self, path: &str) -> String {
@@ -245,6 +264,7 @@ impl<'a, T: Transport + ?Sized> ImageUpload<'a, T> {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 self.bytes_skipped.fetch_add(entry.size, Ordering::Relaxed);
                 self.sent.lock().expect("lock").insert(entry.path.clone());
+                self.sent_local(entry);
                 return Ok(());
             }
         }
@@ -265,7 +285,9 @@ impl<'a, T: Transport + ?Sized> ImageUpload<'a, T> {
             .lock()
             .expect("lock")
             .insert(entry.path.clone(), entry.sha256.clone());
-        self.write_state().await
+        self.write_state().await?;
+        self.sent_local(entry);
+        Ok(())
     }
 
     /// Uploads every file received on `files` as it arrives, `streams` at a time, until
@@ -407,6 +429,39 @@ mod tests {
         );
         assert!(!remote.path().join("img").join(UPLOAD_STATE_FILE).exists());
         assert!(!local.path().join(".amsu-upload").exists());
+    }
+
+    /// With `remove_sent`, a streamed chunk leaves the local directory once it is in the
+    /// store (sent, or already there), and `finish` does not need it again.
+    #[tokio::test]
+    async fn sent_files_leave_the_local_directory() {
+        let local = tempfile::tempdir().unwrap();
+        let remote = tempfile::tempdir().unwrap();
+        let t = LocalTransport::new(remote.path());
+        let a = entry(local.path(), "data/000001.tsv", b"aaaa");
+        let up = ImageUpload::begin(&t, local.path(), "", 2, policy())
+            .await
+            .unwrap()
+            .remove_sent(true);
+        up.file(&a).await.unwrap();
+        assert!(!local.path().join("data/000001.tsv").exists());
+        assert_eq!(
+            std::fs::read(remote.path().join("data/000001.tsv")).unwrap(),
+            b"aaaa"
+        );
+        let s = entry(local.path(), "schema.json", b"{}");
+        std::fs::write(local.path().join(MANIFEST_FILE), b"{}").unwrap();
+        let stats = up.finish(&[s, a.clone()]).await.unwrap();
+        assert_eq!((stats.files, stats.files_skipped), (2, 0));
+
+        // A rerun: the chunk already in the store is skipped and removed locally too.
+        let a = entry(local.path(), "data/000001.tsv", b"aaaa");
+        let up = ImageUpload::begin(&t, local.path(), "", 2, policy())
+            .await
+            .unwrap()
+            .remove_sent(true);
+        up.file(&a).await.unwrap();
+        assert!(!local.path().join("data/000001.tsv").exists());
     }
 
     /// A rerun does not send again what the store holds with the right checksum (from

@@ -277,7 +277,10 @@ pub async fn backup(
                 RetryPolicy::default(),
             )
             .await
-            .map_err(BackupFailure::Prepare)?;
+            .map_err(BackupFailure::Prepare)?
+            // Each chunk leaves the staging directory once it is in the store: the
+            // staging directory holds the chunks not uploaded yet, not the whole image.
+            .remove_sent(true);
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let b = config.backup(staging.path()).on_file(tx);
             let (result, streamed) = tokio::join!(

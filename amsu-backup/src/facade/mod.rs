@@ -301,6 +301,13 @@ impl SetupConfig {
         self
     }
 
+    /// The replica to set up (a fan-out sets up several replicas from one
+    /// configuration). Default: the one given to [`SetupConfig::new`].
+    pub fn replica(mut self, replica: ServerAddr) -> Self {
+        self.replica = replica;
+        self
+    }
+
     /// An account of the master that creates the replication user and changes the
     /// master's settings, when the URL user may not. Default: the URL user.
     pub fn admin(mut self, admin: Option<ServerAddr>) -> Self {

@@ -6,6 +6,7 @@ mod cli_contract;
 mod donor;
 mod facade_actions;
 mod fanout;
+mod fanout_lib;
 mod fast_load;
 mod fidelity;
 mod hostile;
