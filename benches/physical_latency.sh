@@ -26,6 +26,10 @@ PR=$(port pr)
 SYS="sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port=$PM --mysql-user=root --mysql-db=sbtest --tables=8 --table-size=$ROWS"
 mariadb --no-defaults -uroot -h127.0.0.1 -P"$PM" -e "create database sbtest"
 $SYS --threads=2 prepare >/dev/null
+# The prepared data (and its binary log) out of the page cache's dirty pages first: their
+# writeback would otherwise land in the middle of the measurement.
+sync
+while [ "$(awk '/^Dirty:/{print $2}' /proc/meminfo)" -gt 51200 ]; do sleep 1; done
 
 # The replica's stop/start commands, as a service manager would give them.
 RPID=$(cat "$AMSU_SANDBOX_HOME"/pr/*.pid 2>/dev/null || pgrep -f "datadir=$AMSU_SANDBOX_HOME/pr/data" | head -1)
