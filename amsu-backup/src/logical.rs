@@ -407,6 +407,16 @@ fn load_order(chunks: &[(usize, u64)]) -> Vec<usize> {
     order
 }
 
+/// How often a chunk the replica rolled back for a lock conflict is loaded again.
+const LOCK_CONFLICT_RETRIES: u32 = 5;
+
+/// True when the replica refused a chunk's transaction for a lock conflict — a deadlock
+/// (1213) or a lock wait timeout (1205) — which rolls the transaction back and leaves
+/// nothing of it: loading the chunk again is safe.
+fn is_lock_conflict(e: &BackupError) -> bool {
+    matches!(amsu_core::server_errno(e), Some(1213 | 1205))
+}
+
 /// Streams one chunk from the master into the replica in one transaction; rolls it back
 /// on any error, so a chunk is loaded whole or not at all.
 async fn copy_chunk(
@@ -556,15 +566,35 @@ impl ChunkSink for ReplicaSink {
         let Some(job) = plan.remaining(job) else {
             return Ok((0, 0));
         };
-        Ok(copy_chunk(
-            master,
-            &mut self.replica,
-            &job,
-            self.piece_bytes,
-            &self.character_set,
-            Some(&plan.coordinates),
-        )
-        .await?)
+        // The chunk's rows and its record are one transaction: one the replica rolled
+        // back for a lock conflict with another loader (seen on a resumed 2 GB copy:
+        // a changed table emptied and reloaded while other chunks of it load) is loaded
+        // again, whole.
+        let mut attempt = 0u32;
+        loop {
+            match copy_chunk(
+                master,
+                &mut self.replica,
+                &job,
+                self.piece_bytes,
+                &self.character_set,
+                Some(&plan.coordinates),
+            )
+            .await
+            {
+                Err(e) if attempt < LOCK_CONFLICT_RETRIES && is_lock_conflict(&e) => {
+                    attempt += 1;
+                    tracing::warn!(
+                        table = %job.chunk.table.qualified(),
+                        attempt,
+                        error = %e,
+                        "the replica rolled the chunk back for a lock conflict; loading it again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                r => return Ok(r?),
+            }
+        }
     }
 
     async fn snapshot_taken(&mut self, coordinates: &Coordinates) -> Result<(), ImageError> {
@@ -575,6 +605,24 @@ impl ChunkSink for ReplicaSink {
 #[cfg(test)]
 mod tests {
     use super::load_order;
+
+    #[test]
+    fn deadlocks_and_lock_wait_timeouts_are_lock_conflicts() {
+        use amsu_core::{AdapterError, ErrorKind};
+        use amsu_mysql::MysqlError;
+        let refused = |errno: u16| {
+            super::BackupError::Mysql(MysqlError::Query {
+                server: "mysql://r".into(),
+                what: "loading t".into(),
+                source: AdapterError::new(ErrorKind::Server { errno }, "refused")
+                    .with_errno(Some(errno)),
+            })
+        };
+        assert!(super::is_lock_conflict(&refused(1213)));
+        assert!(super::is_lock_conflict(&refused(1205)));
+        assert!(!super::is_lock_conflict(&refused(1062)));
+        assert!(!super::is_lock_conflict(&super::BackupError::LoadStopped));
+    }
 
     #[test]
     fn first_chunks_of_every_table_load_before_any_second_one() {
