@@ -112,28 +112,16 @@ mod tests {
     /// Every setting a library names in a [`Remedy::Setting`] has a flag here.
     #[test]
     fn every_library_setting_has_a_flag() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut names = Vec::new();
-        for krate in ["amsu-core", "amsu-mysql", "amsu-backup", "amsu-transfer"] {
-            let mut stack = vec![root.join(krate).join("src")];
-            while let Some(dir) = stack.pop() {
-                for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if p.extension().is_some_and(|x| x == "rs") {
-                        let text = std::fs::read_to_string(&p).unwrap();
-                        for part in text.split("Remedy::setting").skip(1) {
-                            let Some(rest) = part
-                                .strip_prefix("(\"")
-                                .or_else(|| part.strip_prefix("_to(\""))
-                            else {
-                                continue;
-                            };
-                            names.push(rest[..rest.find('"').unwrap()].to_string());
-                        }
-                    }
-                }
+        for (_, text) in library_sources() {
+            for part in text.split("Remedy::setting").skip(1) {
+                let Some(rest) = part
+                    .strip_prefix("(\"")
+                    .or_else(|| part.strip_prefix("_to(\""))
+                else {
+                    continue;
+                };
+                names.push(rest[..rest.find('"').unwrap()].to_string());
             }
         }
         assert!(names.len() >= 10, "{names:?}");
@@ -147,33 +135,18 @@ mod tests {
     /// only goes down.
     #[test]
     fn library_messages_name_no_cli_flags() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut offenders = Vec::new();
-        for krate in ["amsu-core", "amsu-mysql", "amsu-backup", "amsu-transfer"] {
-            let mut stack = vec![root.join(krate).join("src")];
-            while let Some(dir) = stack.pop() {
-                for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                        continue;
-                    }
-                    if p.extension().is_none_or(|x| x != "rs") {
-                        continue;
-                    }
-                    let text = std::fs::read_to_string(&p).unwrap();
-                    // Unit tests may name anything.
-                    let code = text.split("#[cfg(test)]").next().unwrap_or("");
-                    for (i, line) in code.lines().enumerate() {
-                        let t = line.trim_start();
-                        if t.starts_with("//") {
-                            continue;
-                        }
-                        for lit in string_literals(t) {
-                            if names_cli(&lit) {
-                                offenders.push(format!("{}:{}: {lit}", p.display(), i + 1));
-                            }
-                        }
+        for (p, text) in library_sources() {
+            // Unit tests may name anything.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (i, line) in code.lines().enumerate() {
+                let t = line.trim_start();
+                if t.starts_with("//") {
+                    continue;
+                }
+                for lit in string_literals(t) {
+                    if names_cli(&lit) {
+                        offenders.push(format!("{}:{}: {lit}", p.display(), i + 1));
                     }
                 }
             }
@@ -185,6 +158,27 @@ mod tests {
             "library strings name a CLI flag or AMSU_ variable; say it neutrally and let the CLI name the flag (remedy.rs):\n{}",
             offenders.join("\n")
         );
+    }
+
+    /// Every `.rs` file of the library crates, with its text.
+    fn library_sources() -> Vec<(std::path::PathBuf, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut out = Vec::new();
+        for krate in ["amsu-core", "amsu-mysql", "amsu-backup", "amsu-transfer"] {
+            let mut stack = vec![root.join(krate).join("src")];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "rs") {
+                        let text = std::fs::read_to_string(&p).unwrap();
+                        out.push((p, text));
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn string_literals(line: &str) -> Vec<String> {
