@@ -1,6 +1,7 @@
 //! [`MysqlMaster`] and [`MysqlReplica`]: core's server traits over real connections.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use std::collections::HashMap;
 use std::sync::Arc;

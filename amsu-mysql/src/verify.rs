@@ -23,7 +23,8 @@
 //! not cancel out.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use amsu_core::{Coordinates, ServerAddr};
 use serde::Serialize;
