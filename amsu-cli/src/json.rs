@@ -6,7 +6,7 @@
 //! The setup's progress events (`step_started`, `progress`, …) are the library's
 //! [`amsu_core::Event`] with `"v"` added; the lines this module owns are typed here.
 
-use amsu_core::{Finding, Role, Severity};
+use amsu_core::{Finding, Remedy, Role, Severity};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -49,6 +49,54 @@ pub struct FindingJson {
     /// The amsu flag that lets amsu fix it itself, when there is one (e.g. `--force`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
+    /// The fix as data, when the library knows it: SQL to run, an option-file line, or a
+    /// setting of the setup with which amsu fixes it itself (which `flag` renders).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remedies: Vec<RemedyJson>,
+}
+
+/// One remedy of a finding (the library's `amsu_core::Remedy`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemedyJson {
+    /// SQL to run on the finding's server.
+    Sql(String),
+    /// A line for the server's option file.
+    OptionFileLine {
+        /// The option-file group, without brackets (e.g. `mysqld`).
+        group: String,
+        /// The line, e.g. `binlog_format = ROW`.
+        line: String,
+    },
+    /// A setting of the setup (named by the library's setter, e.g. `force`), with its
+    /// value when it is not simply "on".
+    Setting {
+        /// The setter's name.
+        name: String,
+        /// The value, e.g. `physical` for `method`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
+    /// Anything else, in words.
+    Text(String),
+}
+
+impl From<&Remedy> for RemedyJson {
+    fn from(r: &Remedy) -> Self {
+        match r {
+            Remedy::Sql(sql) => RemedyJson::Sql(sql.clone()),
+            Remedy::OptionFileLine { group, line } => RemedyJson::OptionFileLine {
+                group: group.clone(),
+                line: line.clone(),
+            },
+            Remedy::Setting { name, value } => RemedyJson::Setting {
+                name: name.clone(),
+                value: value.clone(),
+            },
+            Remedy::Text(t) => RemedyJson::Text(t.clone()),
+            other => RemedyJson::Text(format!("{other:?}")),
+        }
+    }
 }
 
 /// Severity of a finding.
@@ -98,6 +146,7 @@ impl From<&Finding> for FindingJson {
             problem: f.problem.clone(),
             fix: f.fix.clone(),
             flag: crate::remedy::flag_for(f).map(str::to_string),
+            remedies: f.remedies.iter().map(RemedyJson::from).collect(),
         }
     }
 }

@@ -252,6 +252,12 @@ async fn json_lines_of_every_command_match_the_schema() {
         .find(|f| f["code"] == "replica_not_empty")
         .unwrap_or_else(|| panic!("{err}"));
     assert_eq!(f["flag"], "--force", "{f}");
+    // The same fix as data: the setup's `force` setting.
+    assert_eq!(
+        f["remedies"],
+        serde_json::json!([{"setting": {"name": "force"}}]),
+        "{f}"
+    );
     assert!(
         !f["fix"].as_str().unwrap().contains("--"),
         "neutral fix: {f}"
