@@ -30,6 +30,7 @@
 
 mod backup;
 mod journal;
+mod restore;
 mod status;
 mod verify;
 
@@ -59,6 +60,7 @@ pub use backup::{
     UploadReport,
 };
 pub use journal::{default_journal_path, FileJournal};
+pub use restore::{restore, RestoreConfig, RestoreFailure, RestoreReport, StartReplication};
 pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport};
 pub use verify::{verify, VerifyConfig};
 
