@@ -37,8 +37,8 @@ pub use backup::ImageBackup;
 pub use donor::{Donor, DonorChecks};
 pub use facade::{
     backup, check, default_journal_path, restore, setup, status, verify, BackupConfig,
-    BackupFailure, BackupReport, BackupTarget, CopyMethod, FileJournal, Health, Provision,
-    RestoreConfig, RestoreFailure, RestoreReport, SetupConfig, SetupError, SetupOutcome,
+    BackupFailure, BackupMethod, BackupReport, BackupTarget, CopyMethod, FileJournal, Health,
+    Provision, RestoreConfig, RestoreFailure, RestoreReport, SetupConfig, SetupError, SetupOutcome,
     StartReplication, StatusConfig, StatusError, StatusReport, VerifyConfig,
 };
 pub use governor::GovernorOptions;

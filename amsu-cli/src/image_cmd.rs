@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use amsu_backup::facade::UploadReport;
 use amsu_backup::{
-    BackupConfig, BackupFailure, BackupTarget, CopyMethod, GovernorOptions, ImageKey, ImageSource,
-    ImageWriter, LogicalOptions, RestoreConfig, RestoreFailure, SetupError, StartReplication,
+    BackupConfig, BackupFailure, BackupMethod, BackupTarget, CopyMethod, GovernorOptions,
+    ImageInfo, ImageKey, ImageSource, ImageWriter, LogicalOptions, RestoreConfig, RestoreFailure,
+    SetupError, StartReplication,
 };
 use amsu_core::EventSink;
 use amsu_transfer::{is_s3_url, FtpConfig, FtpTransport, S3Config, S3Credentials, S3Transport};
@@ -40,7 +41,7 @@ fn is_ftp(s: &str) -> bool {
 }
 
 /// An FTP transport for `url` with the password and TLS options.
-fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
+pub(crate) fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
     Ok(Arc::new(
         FtpTransport::new(ftp_config(url, o)?).map_err(usage)?,
     ))
@@ -90,23 +91,7 @@ pub(crate) fn s3(url: &str, o: &S3Options) -> Result<Arc<S3Transport>, Exit> {
     Ok(Arc::new(S3Transport::new(c).map_err(usage)?))
 }
 
-/// A local staging directory for an image bound for FTP: removed when dropped, whether
-/// the backup and upload succeeded or failed.
-pub(crate) struct Staging(pub(crate) PathBuf);
-
-impl Staging {
-    /// A new, unique staging directory path for `what` in the temporary directory.
-    pub(crate) fn new(what: &str) -> Staging {
-        Staging(scratch(what))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A unique path for `what` in the temporary directory.
 fn scratch(what: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -221,13 +206,23 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         amsu_backup::facade::clear_local_target(std::path::Path::new(&a.out), a.overwrite)
             .map_err(|e| backup_error(&a, e))?;
     }
-    if a.method == Method::Physical {
-        return crate::physical::backup(a).await;
-    }
+    let physical = a.method == Method::Physical;
     let master = master_addr(&a.master, &a.passwords)?;
     let key = image_key(a.image_key.as_deref())?;
     let threads = a.threads.unwrap_or(2);
-    let target = if is_s3_url(&a.out) {
+    let target = if physical && (is_s3_url(&a.out) || is_ftp(&a.out)) {
+        // A physical image is staged, then uploaded into the URL's directory.
+        let transport: Arc<dyn amsu_core::Transport> = if is_s3_url(&a.out) {
+            s3(&a.out, &a.s3_options)?
+        } else {
+            ftp(&a.out, &a.ftp_options)?
+        };
+        BackupTarget::Staged {
+            transport,
+            dir: String::new(),
+            streams: threads,
+        }
+    } else if is_s3_url(&a.out) {
         let t = s3(&a.out, &a.s3_options)?;
         // Files in flight: the store's parallel streams, at least --threads.
         let streams = t.config().stream_count().max(threads);
@@ -247,6 +242,11 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         BackupTarget::Local(PathBuf::from(&a.out))
     };
     let config = BackupConfig::new(master, target)
+        .method(if physical {
+            BackupMethod::Physical
+        } else {
+            BackupMethod::Logical
+        })
         .threads(threads)
         .zstd(a.zstd_level().0)
         .key(key)
@@ -257,6 +257,10 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let result = amsu_backup::backup(&config, sink).await;
     renderer.finish();
     let done = result.map_err(|e| backup_error(&a, e))?;
+    if let Some(info) = &done.physical {
+        say_physical(&a, &done.manifest, info);
+        return Ok(exit::OK);
+    }
     say_backup(
         &a,
         &done.manifest,
@@ -323,6 +327,31 @@ fn compression_json(a: &BackupArgs) -> serde_json::Value {
         "workers_per_chunk": level.map(|_| ImageWriter::auto_zstd_workers(a.threads.unwrap_or(2))),
         "why": why,
     })
+}
+
+/// The closing lines of `amsu backup --method physical`.
+fn say_physical(a: &BackupArgs, manifest: &amsu_core::manifest::Manifest, info: &ImageInfo) {
+    if a.json {
+        crate::json::emit(crate::json::Body::Manifest {
+            location: shown(&a.out),
+            manifest: crate::json::value(manifest),
+            report: crate::json::value(info),
+            upload: None,
+        });
+        crate::finish(crate::json::CommandName::Backup, true, exit::OK);
+    } else {
+        let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+        outln!(
+            "Physical image written to {}: {} files, {:.1} MiB, snapshot at {}",
+            shown(&a.out),
+            manifest.files.len(),
+            bytes as f64 / 1048576.0,
+            manifest.coordinates
+        );
+        if let Some(ms) = info.commit_blocked_ms {
+            outln!("  master commits blocked for {ms:.1} ms");
+        }
+    }
 }
 
 /// The closing lines of `amsu backup`.
@@ -548,17 +577,7 @@ fn restore_error(a: &RestoreArgs, replica: &amsu_core::ServerAddr, e: RestoreFai
 
 #[cfg(test)]
 mod tests {
-    use super::{shown, Staging};
-
-    #[test]
-    fn staging_is_removed_on_drop() {
-        let s = Staging::new("test");
-        std::fs::create_dir_all(s.0.join("data")).unwrap();
-        std::fs::write(s.0.join("data/x"), b"1").unwrap();
-        let path = s.0.clone();
-        drop(s);
-        assert!(!path.exists());
-    }
+    use super::shown;
 
     #[test]
     fn passwords_are_left_out_of_locations() {

@@ -56,8 +56,8 @@ use amsu_mysql::{MysqlMaster, MysqlReplica};
 use amsu_transfer::FtpTransport;
 
 pub use backup::{
-    backup, clear_local_target, BackupConfig, BackupFailure, BackupReport, BackupTarget,
-    UploadReport,
+    backup, clear_local_target, BackupConfig, BackupFailure, BackupMethod, BackupReport,
+    BackupTarget, UploadReport,
 };
 pub use journal::{default_journal_path, FileJournal};
 pub use restore::{restore, RestoreConfig, RestoreFailure, RestoreReport, StartReplication};
