@@ -616,7 +616,8 @@ pub struct RestoreArgs {
     /// After loading, point the replica at the master (the image's coordinates) and start
     /// replicating as the replication user (--repl-user; created with REPLICATION SLAVE
     /// only by the master URL's user when missing, its generated password kept like
-    /// `amsu setup` does).
+    /// `amsu setup` does). The restore then runs as `amsu setup --image` does: the same
+    /// checks, plan and journal (a rerun resumes).
     #[arg(long, requires = "master")]
     pub start_replication: bool,
     /// The replication user (with --start-replication).
@@ -633,7 +634,9 @@ pub struct RestoreArgs {
     pub threads: Option<usize>,
     /// Restore even though the replica already holds databases (the image's tables must
     /// not exist there). Without it, an interrupted restore of the same image is resumed,
-    /// and a replica holding anything else is refused (exit 3).
+    /// and a replica holding anything else is refused (exit 3). Not used with
+    /// --start-replication, which runs the checks and plan of `amsu setup --image` (an
+    /// empty replica, or an interrupted run resumed from its journal).
     #[arg(long)]
     pub force: bool,
     /// Accept only an image signed with the secret key in FILE (amsu backup
