@@ -495,7 +495,7 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     if let Some(n) = done.resumed_chunks {
         if !a.json {
             errln!(
-                "Resumed the interrupted restore of {} into {replica}: {n} chunks were already loaded",
+                "Resumed the interrupted restore of {} into {replica}: {n} chunks already loaded before this run",
                 shown(&a.image)
             );
         }
