@@ -577,7 +577,65 @@ fn restore_error(a: &RestoreArgs, replica: &amsu_core::ServerAddr, e: RestoreFai
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::{restore_error, shown};
+    use crate::args::{Cli, Command, RestoreArgs};
+    use crate::exit;
+    use amsu_backup::RestoreFailure;
+    use amsu_core::{Finding, FindingCode, Role};
+    use clap::Parser;
+
+    fn restore_args() -> RestoreArgs {
+        let cli = Cli::try_parse_from([
+            "amsu",
+            "restore",
+            "--image",
+            "/var/tmp/img",
+            "--replica",
+            "mysql://root@db2",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Restore(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Each failure of the library's restore keeps the exit code and words the command
+    /// line had: refusals before any change exit 3 and name the flag that overrides.
+    #[test]
+    fn restore_failures_keep_their_exit_codes() {
+        let a = restore_args();
+        let replica: amsu_core::ServerAddr = "mysql://root@db2".parse().unwrap();
+        let e = restore_error(
+            &a,
+            &replica,
+            RestoreFailure::ReplicaNotEmpty {
+                databases: vec!["shop".into(), "crm".into()],
+            },
+        );
+        assert_eq!(e.0, exit::PRECONDITION);
+        let msg = format!("{:#}", e.1);
+        assert!(msg.contains("already holds databases (shop, crm)"), "{msg}");
+        assert!(msg.contains("--force"), "{msg}");
+
+        let same = Finding::blocking(
+            Role::Replica,
+            FindingCode::SameServer,
+            "the master and the replica are the same server",
+            "name two servers",
+        );
+        let e = restore_error(&a, &replica, RestoreFailure::SameServer(same));
+        assert_eq!(e.0, exit::PRECONDITION);
+        assert!(format!("{:#}", e.1).contains("same server"));
+
+        let e = restore_error(&a, &replica, RestoreFailure::Load("cut".into()));
+        assert_eq!(e.0, exit::FAILED);
+        let msg = format!("{:#}", e.1);
+        assert!(
+            msg.contains("restore of /var/tmp/img into") && msg.contains("cut"),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn passwords_are_left_out_of_locations() {
