@@ -629,6 +629,18 @@ pub struct RestoreArgs {
     /// The host the replica uses to reach the master (default: the master URL's host).
     #[arg(long, value_name = "HOST")]
     pub master_host_for_replica: Option<String>,
+    /// With --start-replication: replicate with GTID positioning (MariaDB
+    /// MASTER_USE_GTID=slave_pos, starting at the image's GTID position); default: binary
+    /// log file and position.
+    #[arg(long, requires = "start_replication")]
+    pub gtid: bool,
+    /// With --start-replication: replication TLS options (refused without it).
+    #[command(flatten)]
+    pub repl_tls: Box<ReplTlsArgs>,
+    /// With --start-replication: the journal file that lets a rerun resume [default:
+    /// ~/.amsu/journal/REPLICAHOST_PORT.json].
+    #[arg(long, value_name = "FILE", requires = "start_replication")]
+    pub journal: Option<PathBuf>,
     /// Parallel loading connections.
     #[arg(long, value_name = "N", default_value = "2")]
     pub threads: Option<usize>,
@@ -843,6 +855,32 @@ mod tests {
         let mut explicit = physical.to_vec();
         explicit.extend(["--method", "logical"]);
         assert_eq!(m(&explicit), Method::Logical);
+    }
+
+    #[test]
+    fn restore_replication_flags_need_start_replication() {
+        let restore = |extra: &[&str]| {
+            let mut argv = vec![
+                "amsu",
+                "restore",
+                "--image",
+                "/img",
+                "--replica",
+                "mysql://r",
+            ];
+            argv.extend(extra);
+            Cli::try_parse_from(argv).map(|c| match c.command {
+                Command::Restore(a) => a,
+                _ => unreachable!(),
+            })
+        };
+        assert!(restore(&["--gtid"]).is_err());
+        assert!(restore(&["--journal", "/j.json"]).is_err());
+        let start = ["--start-replication", "--master", "mysql://m"];
+        let a = restore(&[&start[..], &["--gtid", "--repl-ssl-ca", "/ca.pem"]].concat()).unwrap();
+        assert!(a.gtid && a.repl_tls.tls().ssl);
+        let plain = restore(&[]).unwrap();
+        assert!(!plain.gtid && plain.repl_tls.tls() == amsu_core::ReplicationTls::off());
     }
 
     #[test]

@@ -436,10 +436,22 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
                 .repl_user(a.repl_user.clone())
                 .repl_password(pw.given.clone())
                 .new_repl_password(pw.generated.clone())
-                .master_host_for_replica(a.master_host_for_replica.clone()),
+                .master_host_for_replica(a.master_host_for_replica.clone())
+                .tls(a.repl_tls.tls())
+                .positioning(if a.gtid {
+                    amsu_core::Positioning::Gtid
+                } else {
+                    amsu_core::Positioning::FilePosition
+                })
+                .journal(a.journal.clone()),
         ),
         _ => None,
     };
+    if master.is_none() && a.repl_tls.tls() != amsu_core::ReplicationTls::off() {
+        return Err(usage(anyhow!(
+            "the --repl-ssl options are used with --start-replication only"
+        )));
+    }
     let config = RestoreConfig::new(
         image_source(&a.image, &a.ftp_options, &a.s3_options)?,
         replica.clone(),

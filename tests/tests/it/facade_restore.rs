@@ -9,7 +9,7 @@ use std::sync::Arc;
 use amsu_backup::{restore, ImageBackup, ImageSource, RestoreConfig, StartReplication};
 use amsu_core::{Action, CancellationToken, NoEvents, Positioning};
 use amsu_tests::servers::{
-    checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up,
+    amsu_output, checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up,
 };
 use serde_json::Value;
 
@@ -150,5 +150,66 @@ async fn facade_restore_with_replication_start_runs_the_setup_plan() {
     let again = again.setup.expect("the setup plan ran");
     assert!(again.already_done, "{again:?}");
     assert!(again.master_changes.is_empty() && again.replica_changes.is_empty());
+    assert_eq!(checksums(&m).await, checksums(&r).await);
+}
+
+/// The command line: `amsu restore --start-replication --gtid --journal FILE --json` runs
+/// the same plan: GTID replication, the journal written, one `restored` line with the
+/// replication state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_restore_start_replication_with_gtid_writes_the_journal() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let (m, r) = (p.master.addr(), p.replica.addr());
+    create_bank(&m, "bank", 200).await;
+    let img = p.dir.path().join("image");
+    image_of(&m, &img).await;
+    let journal = p.dir.path().join("restore-journal.json");
+    let out = amsu_output(
+        &[
+            "restore",
+            "--image",
+            img.to_str().unwrap(),
+            "--replica",
+            &p.replica.url(),
+            "--start-replication",
+            "--master",
+            &p.master.url(),
+            "--gtid",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let restored: Vec<Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["event"] == "restored")
+        .collect();
+    assert_eq!(restored.len(), 1, "{}", out.stdout);
+    assert!(restored[0]["replication"].is_object(), "{}", restored[0]);
+    let j: Value =
+        serde_json::from_str(&std::fs::read_to_string(&journal).expect("journal")).unwrap();
+    assert_eq!(j["complete"], true, "{j}");
+    let mut s = amsu_mysql::conn::Session::open(&r).await.unwrap();
+    let row = s
+        .first_row("SHOW SLAVE STATUS", "status")
+        .await
+        .unwrap()
+        .expect("the replica replicates");
+    assert_eq!(
+        amsu_mysql::conn::field(&row, "Using_Gtid"),
+        Some("Slave_Pos")
+    );
+    exec(
+        &m,
+        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (5, 6, 7)"],
+    )
+    .await;
+    wait_caught_up(&m, &r).await;
     assert_eq!(checksums(&m).await, checksums(&r).await);
 }
