@@ -166,6 +166,11 @@ impl ImageRestore {
         Ok(done.map(|d| d.len()))
     }
 
+    /// The image's manifest (the image is checked first, once, as by [`check`](Self::check)).
+    pub(crate) async fn manifest(&self) -> Result<Manifest, ImageError> {
+        Ok(self.open().await?.manifest)
+    }
+
     /// Deletes this image's progress records from the replica (call once the restore is
     /// complete and recorded elsewhere; a later run starts fresh).
     pub async fn forget_progress(&self) -> Result<(), ImageError> {

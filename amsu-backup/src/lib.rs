@@ -36,9 +36,10 @@ mod stream_resume;
 pub use backup::ImageBackup;
 pub use donor::{Donor, DonorChecks};
 pub use facade::{
-    backup, check, default_journal_path, setup, status, verify, BackupConfig, BackupFailure,
-    BackupReport, BackupTarget, CopyMethod, FileJournal, Health, Provision, SetupConfig,
-    SetupError, SetupOutcome, StatusConfig, StatusError, StatusReport, VerifyConfig,
+    backup, check, default_journal_path, restore, setup, status, verify, BackupConfig,
+    BackupFailure, BackupMethod, BackupReport, BackupTarget, CopyMethod, FileJournal, Health,
+    Provision, RestoreConfig, RestoreFailure, RestoreReport, SetupConfig, SetupError, SetupOutcome,
+    StartReplication, StatusConfig, StatusError, StatusReport, VerifyConfig,
 };
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};

@@ -616,7 +616,8 @@ pub struct RestoreArgs {
     /// After loading, point the replica at the master (the image's coordinates) and start
     /// replicating as the replication user (--repl-user; created with REPLICATION SLAVE
     /// only by the master URL's user when missing, its generated password kept like
-    /// `amsu setup` does).
+    /// `amsu setup` does). The restore then runs as `amsu setup --image` does: the same
+    /// checks, plan and journal (a rerun resumes).
     #[arg(long, requires = "master")]
     pub start_replication: bool,
     /// The replication user (with --start-replication).
@@ -628,12 +629,26 @@ pub struct RestoreArgs {
     /// The host the replica uses to reach the master (default: the master URL's host).
     #[arg(long, value_name = "HOST")]
     pub master_host_for_replica: Option<String>,
+    /// With --start-replication: replicate with GTID positioning (MariaDB
+    /// MASTER_USE_GTID=slave_pos, starting at the image's GTID position); default: binary
+    /// log file and position.
+    #[arg(long, requires = "start_replication")]
+    pub gtid: bool,
+    /// With --start-replication: replication TLS options (refused without it).
+    #[command(flatten)]
+    pub repl_tls: Box<ReplTlsArgs>,
+    /// With --start-replication: the journal file that lets a rerun resume [default:
+    /// ~/.amsu/journal/REPLICAHOST_PORT.json].
+    #[arg(long, value_name = "FILE", requires = "start_replication")]
+    pub journal: Option<PathBuf>,
     /// Parallel loading connections.
     #[arg(long, value_name = "N", default_value = "2")]
     pub threads: Option<usize>,
     /// Restore even though the replica already holds databases (the image's tables must
     /// not exist there). Without it, an interrupted restore of the same image is resumed,
-    /// and a replica holding anything else is refused (exit 3).
+    /// and a replica holding anything else is refused (exit 3). Not used with
+    /// --start-replication, which runs the checks and plan of `amsu setup --image` (an
+    /// empty replica, or an interrupted run resumed from its journal).
     #[arg(long)]
     pub force: bool,
     /// Accept only an image signed with the secret key in FILE (amsu backup
@@ -840,6 +855,32 @@ mod tests {
         let mut explicit = physical.to_vec();
         explicit.extend(["--method", "logical"]);
         assert_eq!(m(&explicit), Method::Logical);
+    }
+
+    #[test]
+    fn restore_replication_flags_need_start_replication() {
+        let restore = |extra: &[&str]| {
+            let mut argv = vec![
+                "amsu",
+                "restore",
+                "--image",
+                "/img",
+                "--replica",
+                "mysql://r",
+            ];
+            argv.extend(extra);
+            Cli::try_parse_from(argv).map(|c| match c.command {
+                Command::Restore(a) => a,
+                _ => unreachable!(),
+            })
+        };
+        assert!(restore(&["--gtid"]).is_err());
+        assert!(restore(&["--journal", "/j.json"]).is_err());
+        let start = ["--start-replication", "--master", "mysql://m"];
+        let a = restore(&[&start[..], &["--gtid", "--repl-ssl-ca", "/ca.pem"]].concat()).unwrap();
+        assert!(a.gtid && a.repl_tls.tls().ssl);
+        let plain = restore(&[]).unwrap();
+        assert!(!plain.gtid && plain.repl_tls.tls() == amsu_core::ReplicationTls::off());
     }
 
     #[test]

@@ -331,6 +331,12 @@ fn tagged_lines(tag: &str, text: &str, json_out: bool) {
 /// `amsu restore` with several `--replica`: the image is loaded into each one by its own
 /// `amsu restore` process, at the same time.
 pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
+    if a.journal.is_some() {
+        return Err(usage(anyhow!(
+            "--journal names one replica's journal; with several --replica each replica has \
+             its own default journal (in AMSU_JOURNAL_DIR or ~/.amsu/journal)"
+        )));
+    }
     let argv = own_argv("restore", &a.replica)?;
     let replicas = a
         .replica

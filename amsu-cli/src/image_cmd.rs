@@ -3,15 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use amsu_backup::facade::UploadReport;
 use amsu_backup::{
-    BackupConfig, BackupFailure, BackupTarget, CopyMethod, GovernorOptions, ImageKey, ImageRestore,
-    ImageSource, ImageWriter, LogicalOptions,
+    BackupConfig, BackupFailure, BackupMethod, BackupTarget, CopyMethod, GovernorOptions,
+    ImageInfo, ImageKey, ImageSource, ImageWriter, LogicalOptions, RestoreConfig, RestoreFailure,
+    SetupError, StartReplication,
 };
-use amsu_core::{EventSink, MasterServer, ReplicaServer, ReplicationSource, Secret};
-use amsu_mysql::MysqlReplica;
+use amsu_core::EventSink;
 use amsu_transfer::{is_s3_url, FtpConfig, FtpTransport, S3Config, S3Credentials, S3Transport};
 use anyhow::anyhow;
 
@@ -42,7 +41,7 @@ fn is_ftp(s: &str) -> bool {
 }
 
 /// An FTP transport for `url` with the password and TLS options.
-fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
+pub(crate) fn ftp(url: &str, o: &FtpOptions) -> Result<Arc<FtpTransport>, Exit> {
     Ok(Arc::new(
         FtpTransport::new(ftp_config(url, o)?).map_err(usage)?,
     ))
@@ -92,23 +91,7 @@ pub(crate) fn s3(url: &str, o: &S3Options) -> Result<Arc<S3Transport>, Exit> {
     Ok(Arc::new(S3Transport::new(c).map_err(usage)?))
 }
 
-/// A local staging directory for an image bound for FTP: removed when dropped, whether
-/// the backup and upload succeeded or failed.
-pub(crate) struct Staging(pub(crate) PathBuf);
-
-impl Staging {
-    /// A new, unique staging directory path for `what` in the temporary directory.
-    pub(crate) fn new(what: &str) -> Staging {
-        Staging(scratch(what))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A unique path for `what` in the temporary directory.
 fn scratch(what: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -223,13 +206,23 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         amsu_backup::facade::clear_local_target(std::path::Path::new(&a.out), a.overwrite)
             .map_err(|e| backup_error(&a, e))?;
     }
-    if a.method == Method::Physical {
-        return crate::physical::backup(a).await;
-    }
+    let physical = a.method == Method::Physical;
     let master = master_addr(&a.master, &a.passwords)?;
     let key = image_key(a.image_key.as_deref())?;
     let threads = a.threads.unwrap_or(2);
-    let target = if is_s3_url(&a.out) {
+    let target = if physical && (is_s3_url(&a.out) || is_ftp(&a.out)) {
+        // A physical image is staged, then uploaded into the URL's directory.
+        let transport: Arc<dyn amsu_core::Transport> = if is_s3_url(&a.out) {
+            s3(&a.out, &a.s3_options)?
+        } else {
+            ftp(&a.out, &a.ftp_options)?
+        };
+        BackupTarget::Staged {
+            transport,
+            dir: String::new(),
+            streams: threads,
+        }
+    } else if is_s3_url(&a.out) {
         let t = s3(&a.out, &a.s3_options)?;
         // Files in flight: the store's parallel streams, at least --threads.
         let streams = t.config().stream_count().max(threads);
@@ -249,6 +242,11 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
         BackupTarget::Local(PathBuf::from(&a.out))
     };
     let config = BackupConfig::new(master, target)
+        .method(if physical {
+            BackupMethod::Physical
+        } else {
+            BackupMethod::Logical
+        })
         .threads(threads)
         .zstd(a.zstd_level().0)
         .key(key)
@@ -259,6 +257,10 @@ pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
     let result = amsu_backup::backup(&config, sink).await;
     renderer.finish();
     let done = result.map_err(|e| backup_error(&a, e))?;
+    if let Some(info) = &done.physical {
+        say_physical(&a, &done.manifest, info);
+        return Ok(exit::OK);
+    }
     say_backup(
         &a,
         &done.manifest,
@@ -325,6 +327,31 @@ fn compression_json(a: &BackupArgs) -> serde_json::Value {
         "workers_per_chunk": level.map(|_| ImageWriter::auto_zstd_workers(a.threads.unwrap_or(2))),
         "why": why,
     })
+}
+
+/// The closing lines of `amsu backup --method physical`.
+fn say_physical(a: &BackupArgs, manifest: &amsu_core::manifest::Manifest, info: &ImageInfo) {
+    if a.json {
+        crate::json::emit(crate::json::Body::Manifest {
+            location: shown(&a.out),
+            manifest: crate::json::value(manifest),
+            report: crate::json::value(info),
+            upload: None,
+        });
+        crate::finish(crate::json::CommandName::Backup, true, exit::OK);
+    } else {
+        let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+        outln!(
+            "Physical image written to {}: {} files, {:.1} MiB, snapshot at {}",
+            shown(&a.out),
+            manifest.files.len(),
+            bytes as f64 / 1048576.0,
+            manifest.coordinates
+        );
+        if let Some(ms) = info.commit_blocked_ms {
+            outln!("  master commits blocked for {ms:.1} ms");
+        }
+    }
 }
 
 /// The closing lines of `amsu backup`.
@@ -394,205 +421,232 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         }
         (_, false) => None,
     };
-    // Master and replica must be two servers before anything else (not overridable).
-    if let Some(m) = &master {
-        let same = amsu_core::distinct_servers(
-            &amsu_mysql::MysqlMaster::new(m.clone()),
-            &amsu_mysql::MysqlReplica::new(replica.clone()),
-        )
-        .await
-        .map_err(|e| Exit(exit::PRECONDITION, anyhow!("{e}")))?;
-        if let Some(f) = same {
-            return Err(Exit(
-                exit::PRECONDITION,
-                anyhow!("{}; nothing was changed. Fix: {}", f.problem, f.fix),
-            ));
-        }
-    }
-    // The replication user is checked before anything changes; replication never runs as
-    // the master URL's user.
-    let repl_user = match &master {
+    // The replication password: given, saved by an earlier run, or generated (kept once
+    // the master accepts it), as `amsu setup` finds it.
+    let repl_pw = match &master {
         Some(m) => Some(
-            crate::repl_creds::check_restore_user(
-                m,
-                &amsu_mysql::MysqlMaster::new(m.clone()),
-                &a.repl_user,
-                a.passwords.repl_password_file.as_deref(),
-            )
-            .await
-            .map_err(|(checked, e)| {
-                if checked {
-                    Exit(exit::PRECONDITION, e)
-                } else {
-                    usage(e)
-                }
-            })?,
+            crate::repl_creds::resolve(a.passwords.repl_password_file.as_deref(), m, &a.repl_user)
+                .map_err(usage)?,
         ),
         None => None,
     };
-    let key = image_key(a.image_key.as_deref())?;
-    let mut restore = ImageRestore::new(
+    let start = match (&master, &repl_pw) {
+        (Some(m), Some(pw)) => Some(
+            StartReplication::new(m.clone())
+                .repl_user(a.repl_user.clone())
+                .repl_password(pw.given.clone())
+                .new_repl_password(pw.generated.clone())
+                .master_host_for_replica(a.master_host_for_replica.clone())
+                .tls(a.repl_tls.tls())
+                .positioning(if a.gtid {
+                    amsu_core::Positioning::Gtid
+                } else {
+                    amsu_core::Positioning::FilePosition
+                })
+                .journal(a.journal.clone()),
+        ),
+        _ => None,
+    };
+    if master.is_none() && a.repl_tls.tls() != amsu_core::ReplicationTls::off() {
+        return Err(usage(anyhow!(
+            "the --repl-ssl options are used with --start-replication only"
+        )));
+    }
+    let config = RestoreConfig::new(
         image_source(&a.image, &a.ftp_options, &a.s3_options)?,
         replica.clone(),
     )
     .threads(a.threads.unwrap_or(2))
-    .key(key);
-    let failed = |e: anyhow::Error| {
-        Exit(
-            exit::FAILED,
-            e.context(format!(
-                "restore of {} into {replica} failed",
-                shown(&a.image)
-            )),
-        )
-    };
-    // The whole image is checked before anything changes: a damaged or untrusted image
-    // loads nothing.
-    if let Err(e) = restore.check().await {
-        let what = if e.is_refusal() {
-            "is refused"
-        } else {
-            "cannot be read"
-        };
-        return Err(Exit(
-            exit::PRECONDITION,
-            anyhow::Error::new(e).context(format!(
-                "the image {} {what}; nothing was changed on {replica}",
-                shown(&a.image)
-            )),
-        ));
+    .key(image_key(a.image_key.as_deref())?)
+    .force(a.force)
+    .start_replication(start);
+    if config.replication().is_some() {
+        // The replication start runs the setup plan: Ctrl-C stops it like a failure
+        // (resumable from the journal).
+        crate::interrupt::install();
     }
-    // An interrupted restore of this image goes on where it stopped; anything else on
-    // the replica is left alone unless --force.
-    let recorded = restore
-        .recorded_chunks()
-        .await
-        .map_err(|e| failed(e.into()))?;
-    match recorded {
-        Some(n) if !a.force => {
-            if !a.json {
-                errln!(
-                    "Resuming the interrupted restore of {} into {replica}: {n} chunks already loaded",
-                    shown(&a.image)
-                );
-            }
-            restore = restore.resume(true);
+    if let Some(path) = repl_pw.as_ref().and_then(|p| p.from_saved.as_ref()) {
+        if !a.json {
+            errln!(
+                "Using the replication password of '{}' saved in {}.",
+                a.repl_user,
+                path.display()
+            );
         }
-        _ if !a.force => {
-            let dbs = MysqlReplica::new(replica.clone())
-                .user_databases()
-                .await
-                .map_err(|e| failed(anyhow!("{e}")))?;
-            if !dbs.is_empty() {
-                return Err(Exit(
-                    exit::PRECONDITION,
-                    anyhow!(
-                        "the replica {replica} already holds databases ({}); nothing was changed. \
-                         Restore into an empty server, or pass --force to restore next to them \
-                         (the image's tables must not exist there)",
-                        dbs.join(", ")
-                    ),
-                ));
-            }
-        }
-        _ => {}
     }
     let renderer = Arc::new(Renderer::new(a.json));
     let sink: Arc<dyn EventSink> = renderer.clone();
-    let result = restore.run(sink).await;
+    let result = amsu_backup::restore(&config, sink, crate::interrupt::token()).await;
     renderer.finish();
-    let (report, manifest) = result.map_err(|e| failed(e.into()))?;
-    restore
-        .forget_progress()
-        .await
-        .map_err(|e| failed(e.into()))?;
-    let mut status = None;
-    if let (Some(m), Some(ru)) = (master, repl_user) {
-        let mm = amsu_mysql::MysqlMaster::new(m.clone());
-        let pw = ru
-            .password
-            .password()
-            .cloned()
-            .unwrap_or_else(Secret::generate);
-        if ru.create {
-            mm.create_replication_user(&a.repl_user, "%", &pw)
-                .await
-                .map_err(|e| {
-                    Exit(
-                        exit::FAILED,
-                        anyhow!(
-                            "the image is restored into {replica}, but creating the replication user '{}' on {m} failed: {e}; create it with REPLICATION SLAVE, then point the replica at the master at {}",
-                            a.repl_user,
-                            manifest.coordinates
-                        ),
-                    )
-                })?;
-            if !a.json {
-                outln!(
-                    "  created user '{}'@'%' with REPLICATION SLAVE on {m}",
-                    a.repl_user
-                );
-            }
-        }
-        crate::repl_creds::save_and_say(&ru.password, &m, &mm, a.json).await;
-        let r = MysqlReplica::new(replica.clone());
-        let source = ReplicationSource {
-            host: a.master_host_for_replica.clone().unwrap_or(m.host.clone()),
-            port: m.port,
-            user: a.repl_user.clone(),
-            password: pw,
-            coordinates: manifest.coordinates.clone(),
-            positioning: Default::default(),
-            tls: Default::default(),
+    if let (Some(m), Some(pw)) = (&master, &repl_pw) {
+        // Past the checks, the password may be the replication user's now: keep it.
+        let keep = match &result {
+            Ok(_) => true,
+            Err(e) => !e.changed_nothing(),
         };
-        r.change_master(&source)
-            .await
-            .map_err(|e| Exit(exit::FAILED, anyhow!("CHANGE MASTER on {replica}: {e}")))?;
-        let st = r
-            .start_replication(Duration::from_secs(60))
-            .await
-            .map_err(|e| {
-                Exit(
-                    exit::FAILED,
-                    anyhow!("starting replication on {replica}: {e}"),
-                )
-            })?;
-        status = Some(st);
+        if keep {
+            crate::repl_creds::save_and_say(
+                pw,
+                m,
+                &amsu_mysql::MysqlMaster::new(m.clone()),
+                a.json,
+            )
+            .await;
+        }
     }
+    let done = match result {
+        Ok(done) => done,
+        Err(RestoreFailure::Setup(SetupError::Setup(e))) => {
+            // The setup plan failed: reported as `amsu setup` reports it.
+            let code = crate::report_error_of(crate::json::CommandName::Restore, &e, a.json);
+            crate::interrupt::explain(&e, &amsu_backup::default_journal_path(&replica), a.json);
+            return Ok(code);
+        }
+        Err(e) => return Err(restore_error(&a, &replica, e)),
+    };
+    if let Some(n) = done.resumed_chunks {
+        if !a.json {
+            errln!(
+                "Resumed the interrupted restore of {} into {replica}: {n} chunks already loaded before this run",
+                shown(&a.image)
+            );
+        }
+    }
+    let status = done.setup.as_ref().map(|s| &s.replication);
     if a.json {
         crate::json::emit(crate::json::Body::Restored {
             image: shown(&a.image),
-            report: crate::json::value(&report),
-            replication: status.as_ref().map(crate::json::value),
+            report: crate::json::value(&done.report),
+            replication: status.map(crate::json::value),
         });
         crate::finish(crate::json::CommandName::Restore, true, exit::OK);
     } else {
         outln!(
             "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",
             shown(&a.image),
-            report.tables,
-            report.rows,
-            manifest.coordinates
+            done.report.tables,
+            done.report.rows,
+            done.manifest.coordinates
         );
         if status.is_some() {
-            outln!("  replication started from {}", manifest.coordinates);
+            outln!("  replication started from {}", done.manifest.coordinates);
         }
     }
     Ok(exit::OK)
 }
 
+/// The exit code and message of a failed restore.
+fn restore_error(a: &RestoreArgs, replica: &amsu_core::ServerAddr, e: RestoreFailure) -> Exit {
+    match e {
+        RestoreFailure::SameServer(f) => Exit(
+            exit::PRECONDITION,
+            anyhow!("{}; nothing was changed. Fix: {}", f.problem, f.fix),
+        ),
+        RestoreFailure::Identity(e) => Exit(exit::PRECONDITION, anyhow!("{e}")),
+        RestoreFailure::Image(e) => {
+            let what = if e.is_refusal() {
+                "is refused"
+            } else {
+                "cannot be read"
+            };
+            Exit(
+                exit::PRECONDITION,
+                anyhow::Error::new(e).context(format!(
+                    "the image {} {what}; nothing was changed on {replica}",
+                    shown(&a.image)
+                )),
+            )
+        }
+        RestoreFailure::ReplicaNotEmpty { databases } => Exit(
+            exit::PRECONDITION,
+            anyhow!(
+                "the replica {replica} already holds databases ({}); nothing was changed. \
+                 Restore into an empty server, or pass --force to restore next to them \
+                 (the image's tables must not exist there)",
+                databases.join(", ")
+            ),
+        ),
+        RestoreFailure::Load(e) => Exit(
+            exit::FAILED,
+            anyhow!("{e}").context(format!(
+                "restore of {} into {replica} failed",
+                shown(&a.image)
+            )),
+        ),
+        RestoreFailure::Setup(SetupError::Setup(e)) => {
+            let code = exit::of(&e);
+            Exit(
+                code,
+                anyhow::Error::new(e).context(format!(
+                    "restore of {} into {replica} failed",
+                    shown(&a.image)
+                )),
+            )
+        }
+        e => Exit(exit::FAILED, e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{shown, Staging};
+    use super::{restore_error, shown};
+    use crate::args::{Cli, Command, RestoreArgs};
+    use crate::exit;
+    use amsu_backup::RestoreFailure;
+    use amsu_core::{Finding, FindingCode, Role};
+    use clap::Parser;
 
+    fn restore_args() -> RestoreArgs {
+        let cli = Cli::try_parse_from([
+            "amsu",
+            "restore",
+            "--image",
+            "/var/tmp/img",
+            "--replica",
+            "mysql://root@db2",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Restore(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Each failure of the library's restore keeps the exit code and words the command
+    /// line had: refusals before any change exit 3 and name the flag that overrides.
     #[test]
-    fn staging_is_removed_on_drop() {
-        let s = Staging::new("test");
-        std::fs::create_dir_all(s.0.join("data")).unwrap();
-        std::fs::write(s.0.join("data/x"), b"1").unwrap();
-        let path = s.0.clone();
-        drop(s);
-        assert!(!path.exists());
+    fn restore_failures_keep_their_exit_codes() {
+        let a = restore_args();
+        let replica: amsu_core::ServerAddr = "mysql://root@db2".parse().unwrap();
+        let e = restore_error(
+            &a,
+            &replica,
+            RestoreFailure::ReplicaNotEmpty {
+                databases: vec!["shop".into(), "crm".into()],
+            },
+        );
+        assert_eq!(e.0, exit::PRECONDITION);
+        let msg = format!("{:#}", e.1);
+        assert!(msg.contains("already holds databases (shop, crm)"), "{msg}");
+        assert!(msg.contains("--force"), "{msg}");
+
+        let same = Finding::blocking(
+            Role::Replica,
+            FindingCode::SameServer,
+            "the master and the replica are the same server",
+            "name two servers",
+        );
+        let e = restore_error(&a, &replica, RestoreFailure::SameServer(same));
+        assert_eq!(e.0, exit::PRECONDITION);
+        assert!(format!("{:#}", e.1).contains("same server"));
+
+        let e = restore_error(&a, &replica, RestoreFailure::Load("cut".into()));
+        assert_eq!(e.0, exit::FAILED);
+        let msg = format!("{:#}", e.1);
+        assert!(
+            msg.contains("restore of /var/tmp/img into") && msg.contains("cut"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -583,20 +583,20 @@ fn say_replica_config(
 }
 
 fn report_error(e: &SetupError, json: bool) -> i32 {
+    report_error_of(json::CommandName::Setup, e, json)
+}
+
+/// Reports the failed setup plan `e` of `command` (the findings, or the error with its
+/// step and server); returns the exit code.
+pub(crate) fn report_error_of(command: json::CommandName, e: &SetupError, json: bool) -> i32 {
     let first: &(dyn std::error::Error + 'static) = e;
     let chain = std::iter::successors(Some(first), |e| e.source());
     let message = chain_message(chain);
     let remedy = secrets::remedy(&message);
     if json && !output::stdout_closed() {
         json::emit(json::Body::Error {
-            command: json::CommandName::Setup,
-            error: error_json(
-                exit::of(e),
-                first,
-                Some(e),
-                json::CommandName::Setup,
-                remedy,
-            ),
+            command,
+            error: error_json(exit::of(e), first, Some(e), command, remedy),
         });
     } else if let SetupError::Preconditions(findings) = e {
         errln!(

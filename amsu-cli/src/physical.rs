@@ -1,21 +1,20 @@
-//! `--method physical`: the flags of `amsu setup` and `amsu backup` for it, and the copier
-//! they build (`amsu_backup::PhysicalCopy`).
+//! `--method physical`: the flags of `amsu setup` for it, and the copy method they build
+//! (`amsu_backup::CopyMethod::Physical`). `amsu backup --method physical` is
+//! `amsu_backup::backup` with `BackupMethod::Physical`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use amsu_backup::{
-    backup_image, CommandService, CopyMethod, PhysicalOptions, PhysicalSource, ReplicaService,
-    SystemdService,
+    CommandService, CopyMethod, PhysicalOptions, PhysicalSource, ReplicaService, SystemdService,
 };
 use amsu_core::Transport;
-use amsu_transfer::{put_image, FtpConfig, FtpTransport, LocalTransport, RetryPolicy};
-use anyhow::{anyhow, Context};
+use amsu_transfer::LocalTransport;
+use anyhow::anyhow;
 use clap::Args;
 
-use crate::args::{BackupArgs, FtpOptions, SetupArgs};
-use crate::image_cmd::shown;
-use crate::{exit, master_addr, secrets, usage, Exit};
+use crate::args::SetupArgs;
+use crate::{usage, Exit};
 
 /// Flags of `amsu setup --method physical`.
 #[derive(Debug, Args, Clone, Default)]
@@ -52,22 +51,6 @@ fn is_ftp(s: &str) -> bool {
     s.starts_with("ftp://") || s.starts_with("ftps://")
 }
 
-fn ftp(url: &str, o: &FtpOptions) -> Result<FtpTransport, Exit> {
-    let mut c = FtpConfig::from_url(url).map_err(usage)?;
-    if let Some(p) =
-        secrets::password(o.ftp_password_file.as_deref(), "AMSU_FTP_PASSWORD").map_err(usage)?
-    {
-        c = c.password(p);
-    }
-    if let Some(ca) = &o.ftp_ca_file {
-        c = c.ca_file(ca);
-    }
-    if o.ftp_insecure {
-        c = c.insecure(true);
-    }
-    FtpTransport::new(c).map_err(usage)
-}
-
 /// The physical method of `amsu setup`.
 pub(crate) fn method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
     let p = &a.physical;
@@ -87,7 +70,7 @@ pub(crate) fn method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
             dir: String::new(),
         },
         (Some(image), None) if is_ftp(image) => PhysicalSource::Image {
-            transport: Arc::new(ftp(image, &a.ftp_options)?) as Arc<dyn Transport>,
+            transport: crate::image_cmd::ftp(image, &a.ftp_options)? as Arc<dyn Transport>,
             dir: String::new(),
         },
         (Some(image), None) => PhysicalSource::Image {
@@ -128,67 +111,4 @@ pub(crate) fn method(a: &SetupArgs) -> Result<CopyMethod, Exit> {
         service,
         options: opts,
     })
-}
-
-/// `amsu backup --method physical`: mariadb-backup on this host (the master's), an image
-/// with a manifest of checksums, uploaded when `--out` is ftp://….
-pub(crate) async fn backup(a: BackupArgs) -> Result<i32, Exit> {
-    let master = master_addr(&a.master, &a.passwords)?;
-    // A staging directory (for FTP) is removed on every way out, failures included.
-    let (staging, remote) = if amsu_transfer::is_s3_url(&a.out) {
-        (
-            Some(crate::image_cmd::Staging::new("physical")),
-            Some(crate::image_cmd::s3(&a.out, &a.s3_options)? as Arc<dyn Transport>),
-        )
-    } else if is_ftp(&a.out) {
-        (
-            Some(crate::image_cmd::Staging::new("physical")),
-            Some(Arc::new(ftp(&a.out, &a.ftp_options)?) as Arc<dyn Transport>),
-        )
-    } else {
-        (None, None)
-    };
-    let dir = staging
-        .as_ref()
-        .map_or_else(|| PathBuf::from(&a.out), |s| s.0.clone());
-    let image = backup_image(&master, &dir, None)
-        .await
-        .with_context(|| format!("physical backup of {master} failed"))
-        .map_err(|e| Exit(exit::FAILED, e))?;
-    if let Some(t) = &remote {
-        let put = put_image(
-            &dir,
-            &**t,
-            "",
-            a.threads.unwrap_or(2),
-            &RetryPolicy::default(),
-            &|_, _| {},
-        )
-        .await;
-        drop(staging);
-        put.context("uploading the image")
-            .map_err(|e| Exit(exit::FAILED, e))?;
-    }
-    let bytes: u64 = image.manifest.files.iter().map(|f| f.size).sum();
-    if a.json {
-        crate::json::emit(crate::json::Body::Manifest {
-            location: shown(&a.out),
-            manifest: crate::json::value(&image.manifest),
-            report: crate::json::value(&image.info),
-            upload: None,
-        });
-        crate::finish(crate::json::CommandName::Backup, true, exit::OK);
-    } else {
-        outln!(
-            "Physical image written to {}: {} files, {:.1} MiB, snapshot at {}",
-            shown(&a.out),
-            image.manifest.files.len(),
-            bytes as f64 / 1048576.0,
-            image.manifest.coordinates
-        );
-        if let Some(ms) = image.info.commit_blocked_ms {
-            outln!("  master commits blocked for {ms:.1} ms");
-        }
-    }
-    Ok(exit::OK)
 }

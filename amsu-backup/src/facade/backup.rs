@@ -1,6 +1,7 @@
-//! `amsu backup` (logical images) as a library: a consistent logical image of the
-//! master, written to a local directory, or staged locally and uploaded (FTP), or
-//! uploaded chunk by chunk while the dump goes on (object storage).
+//! `amsu backup` as a library: a consistent logical image of the master, written to a
+//! local directory, or staged locally and uploaded (FTP), or uploaded chunk by chunk
+//! while the dump goes on (object storage); or a physical image (mariadb-backup on the
+//! master's host, [`BackupMethod::Physical`]) written locally or staged and uploaded.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -11,7 +12,22 @@ use amsu_core::manifest::{Manifest, MANIFEST_FILE};
 use amsu_core::{BoxError, CopyReport, EventSink, RemoteEntry, ServerAddr, Transport};
 use amsu_transfer::{put_image, ImageUpload, RetryPolicy, TransferError};
 
-use crate::{ImageBackup, ImageError, ImageKey};
+use crate::{backup_image, ImageBackup, ImageError, ImageInfo, ImageKey, PhysicalError};
+
+/// How a backup reads the master.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackupMethod {
+    /// A consistent logical snapshot over the MySQL protocol (chunks of rows, optionally
+    /// compressed and signed). The default.
+    #[default]
+    Logical,
+    /// `mariadb-backup --backup` on this host (the master must run here): its files with
+    /// a manifest of checksums, restored by a setup with the physical method. Not
+    /// compressed, chunked or signed; a [`BackupTarget::Streamed`] target is staged and
+    /// uploaded like [`BackupTarget::Staged`] into the transport's root.
+    Physical,
+}
 
 /// Where a backup goes.
 #[derive(Clone)]
@@ -65,6 +81,7 @@ impl std::fmt::Debug for BackupTarget {
 pub struct BackupConfig {
     master: ServerAddr,
     target: BackupTarget,
+    method: BackupMethod,
     threads: usize,
     zstd: Option<i32>,
     key: Option<ImageKey>,
@@ -73,12 +90,13 @@ pub struct BackupConfig {
 }
 
 impl BackupConfig {
-    /// A backup of `master` to `target`. Defaults: 2 threads, no compression, not
-    /// signed, the default chunk size, an existing local image refused.
+    /// A backup of `master` to `target`. Defaults: the logical method, 2 threads, no
+    /// compression, not signed, the default chunk size, an existing local image refused.
     pub fn new(master: ServerAddr, target: BackupTarget) -> Self {
         BackupConfig {
             master,
             target,
+            method: BackupMethod::Logical,
             threads: 2,
             zstd: None,
             key: None,
@@ -87,19 +105,26 @@ impl BackupConfig {
         }
     }
 
-    /// Parallel readers and writers. Default: 2.
+    /// How the master is read. Default: [`BackupMethod::Logical`].
+    pub fn method(mut self, method: BackupMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Parallel readers and writers (the physical method: parallel uploads). Default: 2.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
         self
     }
 
-    /// Compress the chunks with zstd at `level`. Default: none.
+    /// Compress the chunks with zstd at `level` (logical method only). Default: none.
     pub fn zstd(mut self, level: Option<i32>) -> Self {
         self.zstd = level;
         self
     }
 
-    /// Sign the image with `key`. Default: not signed.
+    /// Sign the image with `key` (logical method only: a physical backup with a key is
+    /// refused with [`BackupFailure::PhysicalNotSigned`]). Default: not signed.
     pub fn key(mut self, key: Option<ImageKey>) -> Self {
         self.key = key;
         self
@@ -165,10 +190,13 @@ pub struct UploadReport {
 pub struct BackupReport {
     /// The image's manifest.
     pub manifest: Manifest,
-    /// What was copied.
+    /// What was copied (the logical method; empty for the physical method, see
+    /// [`physical`](Self::physical)).
     pub report: CopyReport,
     /// The upload, for a remote target.
     pub upload: Option<UploadReport>,
+    /// The physical method: what was measured while the image was made.
+    pub physical: Option<ImageInfo>,
 }
 
 /// A failed [`backup`].
@@ -204,6 +232,19 @@ pub enum BackupFailure {
         #[source]
         source: Box<ImageError>,
     },
+    /// A physical backup was asked for with a key: physical images are not signed
+    /// (nothing was read from the master).
+    #[error("a physical image is not signed; a key signs logical images only")]
+    PhysicalNotSigned,
+    /// The physical backup (mariadb-backup) failed.
+    #[error("physical backup of {master} failed: {source}")]
+    Physical {
+        /// The master, as shown (no password).
+        master: String,
+        /// Why.
+        #[source]
+        source: Box<PhysicalError>,
+    },
     /// The image was written but its upload failed (a rerun of a streamed backup sends
     /// only what is missing).
     #[error("uploading the image: {0}")]
@@ -216,6 +257,9 @@ pub async fn backup(
     config: &BackupConfig,
     events: Arc<dyn EventSink>,
 ) -> Result<BackupReport, BackupFailure> {
+    if config.method == BackupMethod::Physical {
+        return physical(config).await;
+    }
     match &config.target {
         BackupTarget::Local(dir) => {
             clear_local_target(dir, config.overwrite)?;
@@ -224,6 +268,7 @@ pub async fn backup(
                 manifest,
                 report,
                 upload: None,
+                physical: None,
             })
         }
         BackupTarget::Staged {
@@ -262,6 +307,7 @@ pub async fn backup(
                     mb_per_s_per_stream: per_stream,
                     ..Default::default()
                 }),
+                physical: None,
             })
         }
         BackupTarget::Streamed { transport, streams } => {
@@ -316,6 +362,7 @@ pub async fn backup(
                     files_skipped: Some(stats.files_skipped),
                     bytes_skipped: Some(stats.bytes_skipped),
                 }),
+                physical: None,
             })
         }
     }
@@ -336,6 +383,77 @@ pub fn clear_local_target(dir: &Path, overwrite: bool) -> Result<(), BackupFailu
         })?;
     }
     Ok(())
+}
+
+/// A physical backup: mariadb-backup into the local target, or into a staging directory
+/// (removed afterwards, also after a failure) uploaded to the transport.
+async fn physical(config: &BackupConfig) -> Result<BackupReport, BackupFailure> {
+    if config.key.is_some() {
+        return Err(BackupFailure::PhysicalNotSigned);
+    }
+    let (transport, dir, streams) = match &config.target {
+        BackupTarget::Local(dir) => {
+            clear_local_target(dir, config.overwrite)?;
+            let image = physical_image(config, dir).await?;
+            return Ok(BackupReport {
+                manifest: image.manifest,
+                report: CopyReport::default(),
+                upload: None,
+                physical: Some(image.info),
+            });
+        }
+        BackupTarget::Staged {
+            transport,
+            dir,
+            streams,
+        } => (transport, dir.as_str(), *streams),
+        BackupTarget::Streamed { transport, streams } => (transport, "", *streams),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix("amsu-physical-")
+        .tempdir()
+        .map_err(BackupFailure::Staging)?;
+    let image = physical_image(config, staging.path()).await?;
+    let metered = Metered::new(&**transport);
+    let start = Instant::now();
+    put_image(
+        staging.path(),
+        &metered,
+        dir,
+        streams,
+        &RetryPolicy::default(),
+        &|_, _| {},
+    )
+    .await
+    .map_err(BackupFailure::Upload)?;
+    drop(staging);
+    let secs = start.elapsed().as_secs_f64().max(1e-6);
+    let (bytes, per_stream) = metered.per_stream();
+    Ok(BackupReport {
+        manifest: image.manifest,
+        report: CopyReport::default(),
+        upload: Some(UploadReport {
+            bytes,
+            seconds: secs,
+            streams,
+            mb_per_s: bytes as f64 / 1e6 / secs,
+            mb_per_s_per_stream: per_stream,
+            ..Default::default()
+        }),
+        physical: Some(image.info),
+    })
+}
+
+async fn physical_image(
+    config: &BackupConfig,
+    dir: &Path,
+) -> Result<crate::PhysicalImage, BackupFailure> {
+    backup_image(&config.master, dir, None)
+        .await
+        .map_err(|source| BackupFailure::Physical {
+            master: config.master.to_string(),
+            source: Box::new(source),
+        })
 }
 
 async fn dump(

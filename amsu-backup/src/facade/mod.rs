@@ -30,6 +30,7 @@
 
 mod backup;
 mod journal;
+mod restore;
 mod status;
 mod verify;
 
@@ -55,10 +56,11 @@ use amsu_mysql::{MysqlMaster, MysqlReplica};
 use amsu_transfer::FtpTransport;
 
 pub use backup::{
-    backup, clear_local_target, BackupConfig, BackupFailure, BackupReport, BackupTarget,
-    UploadReport,
+    backup, clear_local_target, BackupConfig, BackupFailure, BackupMethod, BackupReport,
+    BackupTarget, UploadReport,
 };
 pub use journal::{default_journal_path, FileJournal};
+pub use restore::{restore, RestoreConfig, RestoreFailure, RestoreReport, StartReplication};
 pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport};
 pub use verify::{verify, VerifyConfig};
 

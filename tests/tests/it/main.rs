@@ -5,6 +5,7 @@ mod check;
 mod cli_contract;
 mod donor;
 mod facade_actions;
+mod facade_restore;
 mod fanout;
 mod fanout_lib;
 mod fast_load;
