@@ -910,7 +910,16 @@ impl MysqlPreflight {
         });
         let started = std::time::Instant::now();
         let data = match &self.data_source {
-            Some(source) => data_facts(&mut Session::open_bounded(source).await?).await?,
+            // A donor that cannot be reached is the donor checks' finding
+            // (`donor_unreachable`, which blocks the setup): the data's checks have
+            // nothing to read then.
+            Some(source) => match Session::open_bounded(source).await {
+                Ok(mut d) => data_facts(&mut d).await?,
+                Err(e) => {
+                    tracing::debug!(error = %e, "the donor cannot be reached; its data is not checked");
+                    DataFacts::default()
+                }
+            },
             None => data_facts(&mut m).await?,
         };
         self.events.emit(&Event::CatalogRead {

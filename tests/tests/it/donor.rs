@@ -329,6 +329,17 @@ async fn lagging_donor_and_master_as_donor_are_refused() {
     assert_eq!(out.code, Some(3), "{}", out.text());
     assert!(out.text().contains("donor_is_master"), "{}", out.text());
 
+    // A donor that does not answer: the donor checks' own finding (the checks of the
+    // data, which read the donor, used to stop first with a connection error).
+    let unreachable = [
+        t.p.master.url(),
+        t.p.replica.url(),
+        "mysql://root@127.0.0.1:1".to_string(),
+    ];
+    let out = amsu_output(&setup_args(&unreachable, &[]), &[]).await;
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(out.text().contains("donor_unreachable"), "{}", out.text());
+
     // The donor applies everything an hour late: its lag grows with each write.
     exec(
         &d,
