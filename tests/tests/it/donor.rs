@@ -288,18 +288,7 @@ async fn seed_from_donor(gtid: bool) {
     writer.wait_commits(commits_before + commits + 30).await;
     writer.stop().await;
     wait_caught_up(&m, &r).await;
-    let verify = amsu_output(
-        &[
-            "verify",
-            "--master",
-            &t.p.master.url(),
-            "--replica",
-            &t.p.replica.url(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(verify.code, Some(0), "verify: {}", verify.text());
+    assert_verified_equal(&t).await;
     let sum = scalar(&r, "SELECT SUM(balance) FROM bank.accounts").await;
     assert_eq!(sum.as_deref(), Some("1000000"));
 
@@ -473,18 +462,7 @@ async fn donor_restarted_mid_copy_fails_clearly_and_the_rerun_works() {
     assert_eq!(out.code, Some(0), "{}", out.text());
     writer.stop().await;
     wait_caught_up(&m, &r).await;
-    let verify = amsu_output(
-        &[
-            "verify",
-            "--master",
-            &t.p.master.url(),
-            "--replica",
-            &t.p.replica.url(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(verify.code, Some(0), "verify: {}", verify.text());
+    assert_verified_equal(&t).await;
     let st = donor_state(&d).await;
     assert_eq!(st[6].as_deref(), Some("Yes"), "donor SQL thread: {st:?}");
 }
@@ -521,4 +499,20 @@ async fn rerun_starts_the_donor_sql_thread_a_crashed_run_stopped() {
     wait_caught_up(&m, &d).await;
     assert_eq!(donor_state(&d).await, before, "the donor replicates again");
     wait_caught_up(&m, &r).await;
+}
+
+/// `amsu verify` of the trio's master and new replica says they are equal.
+async fn assert_verified_equal(t: &Trio) {
+    let verify = amsu_output(
+        &[
+            "verify",
+            "--master",
+            &t.p.master.url(),
+            "--replica",
+            &t.p.replica.url(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(verify.code, Some(0), "verify: {}", verify.text());
 }

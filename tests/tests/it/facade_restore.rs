@@ -136,13 +136,7 @@ async fn facade_restore_with_replication_start_runs_the_setup_plan() {
         amsu_mysql::conn::field(&row, "Slave_SQL_Running"),
         Some("Yes")
     );
-    exec(
-        &m,
-        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (2, 3, 4)"],
-    )
-    .await;
-    wait_caught_up(&m, &r).await;
-    assert_eq!(checksums(&m).await, checksums(&r).await);
+    follows_a_new_write(&m, &r, (2, 3, 4)).await;
 
     let again = restore(&config, Arc::new(NoEvents), CancellationToken::new())
         .await
@@ -205,11 +199,22 @@ async fn cli_restore_start_replication_with_gtid_writes_the_journal() {
         amsu_mysql::conn::field(&row, "Using_Gtid"),
         Some("Slave_Pos")
     );
+    follows_a_new_write(&m, &r, (5, 6, 7)).await;
+}
+
+/// A new write on the master reaches the replica, and the two stay equal.
+async fn follows_a_new_write(
+    m: &amsu_core::ServerAddr,
+    r: &amsu_core::ServerAddr,
+    (src, dst, amount): (u32, u32, u32),
+) {
     exec(
-        &m,
-        &["INSERT INTO bank.transfers (src, dst, amount) VALUES (5, 6, 7)"],
+        m,
+        &[&format!(
+            "INSERT INTO bank.transfers (src, dst, amount) VALUES ({src}, {dst}, {amount})"
+        )],
     )
     .await;
-    wait_caught_up(&m, &r).await;
-    assert_eq!(checksums(&m).await, checksums(&r).await);
+    wait_caught_up(m, r).await;
+    assert_eq!(checksums(m).await, checksums(r).await);
 }
