@@ -8,7 +8,6 @@ use amsu_core::{CopyReport, EventSink, ServerAddr};
 use amsu_mysql::conn::Session;
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
-use mysql_async::prelude::Queryable;
 
 use crate::encode::push_values;
 use crate::image::{ChunkRef, ImageError, ImageSchema, ImageWriter};
@@ -188,18 +187,12 @@ impl ChunkSink for FileSink {
             job.chunk.table.qualified(),
             job.chunk.filter
         );
-        let server = master.server().to_string();
-        let err = |source| MysqlError::query(server.clone(), what.clone(), source);
         let mut file = self.writer.chunk(job.number)?;
-        let mut res = master
-            .driver_conn()
-            .query_iter(sql.as_str())
-            .await
-            .map_err(err)?;
+        let mut res = master.stream_rows(&sql, &what).await?;
         let mut buf = Vec::with_capacity(1 << 20);
         let (mut rows, mut bytes) = (0u64, 0u64);
-        while let Some(row) = res.next().await.map_err(err)? {
-            push_values(&mut buf, &row.unwrap());
+        while let Some(row) = res.next().await? {
+            push_values(&mut buf, &row);
             rows += 1;
             if buf.len() >= 1 << 20 {
                 bytes += buf.len() as u64;

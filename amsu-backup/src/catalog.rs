@@ -2,7 +2,7 @@
 //! triggers, events and accounts — read through `information_schema` and `SHOW CREATE`.
 
 use amsu_core::Flavor;
-use amsu_mysql::conn::{field, row_texts, text, Session};
+use amsu_mysql::conn::{field, Session};
 use amsu_mysql::{quote, MysqlError, SYSTEM_DATABASES};
 use serde::{Deserialize, Serialize};
 
@@ -178,7 +178,7 @@ pub async fn history_columns(
     let explicit: Vec<(String, String, String, String)> = rows
         .iter()
         .map(|r| {
-            let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            let t = |i: usize| r.text(i).unwrap_or_default();
             (t(0), t(1), t(2), t(3))
         })
         .collect();
@@ -508,7 +508,7 @@ pub async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
         .await?;
     let mut tables = Vec::new();
     for r in &rows {
-        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let t = |i: usize| r.text(i).unwrap_or_default();
         let kind = match t(2).as_str() {
             "SEQUENCE" => TableKind::Sequence,
             "SYSTEM VERSIONED" => TableKind::SystemVersioned,
@@ -553,7 +553,7 @@ pub async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
         .map(|(i, t)| ((t.db.clone(), t.name.clone()), i))
         .collect();
     for r in &cols {
-        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let t = |i: usize| r.text(i).unwrap_or_default();
         if let Some(&i) = by_name.get(&(t(0), t(1))) {
             let extra = t(4).to_ascii_uppercase();
             let generated = [
@@ -575,9 +575,9 @@ pub async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
     type KeyId = (String, String, String);
     let mut unique: Vec<(KeyId, Vec<(String, bool)>)> = Vec::new();
     for r in &keys {
-        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let t = |i: usize| r.text(i).unwrap_or_default();
         let id = (t(0), t(1), t(2));
-        let usable = t(4).is_empty() && r.as_ref(5).and_then(text).is_none();
+        let usable = t(4).is_empty() && r.text(5).is_none();
         match unique.last_mut() {
             Some((last, cols)) if *last == id => cols.push((t(3), usable)),
             _ => unique.push((id, vec![(t(3), usable)])),
@@ -629,7 +629,7 @@ pub async fn objects_on(mut sessions: Vec<&mut Session>) -> Result<Vec<SchemaObj
     ];
     for (sql, what) in lists {
         for r in sessions[0].rows(&sql, what).await? {
-            let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            let t = |i: usize| r.text(i).unwrap_or_default();
             let kind = match t(2).as_str() {
                 "VIEW" => ObjectKind::View,
                 "PROCEDURE" => ObjectKind::Procedure,
@@ -754,7 +754,7 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
     let list = s.rows(&sql, "listing accounts").await?;
     let mut out = Vec::new();
     for r in &list {
-        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let t = |i: usize| r.text(i).unwrap_or_default();
         let (user, host, is_role) = (t(0), t(1), t(2) == "1");
         let (create_sql, target) = if is_role {
             (
@@ -785,11 +785,7 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
             .await?
             .iter()
             .map(|r| {
-                row_texts(r)
-                    .into_iter()
-                    .next()
-                    .and_then(|(_, v)| v)
-                    .unwrap_or_default()
+                r.text_or_empty(0)
             })
             .filter(|g| amsu_mysql::statement::check(g, &own).is_ok())
             .collect();

@@ -2,7 +2,7 @@
 //! lines, `\` escapes, `\N` for NULL), written from the raw bytes the server sends so
 //! that every byte of every value round-trips.
 
-use mysql_async::Value;
+use amsu_mysql::SqlValue;
 
 /// Appends one field to `out`, escaped for `LOAD DATA … FIELDS ESCAPED BY '\\'`.
 pub fn push_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
@@ -37,15 +37,15 @@ pub fn push_row<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = Option<&
 /// Appends a row of text-protocol values. The text protocol sends every non-NULL value
 /// as bytes; other variants only appear with the binary protocol and are written as
 /// their SQL literal without quotes.
-pub fn push_values(out: &mut Vec<u8>, values: &[Value]) {
+pub fn push_values(out: &mut Vec<u8>, values: &[SqlValue]) {
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             out.push(b'\t');
         }
         match v {
-            Value::NULL => push_field(out, None),
-            Value::Bytes(b) => push_field(out, Some(b)),
-            other => push_field(out, Some(other.as_sql(true).trim_matches('\'').as_bytes())),
+            SqlValue::Null => push_field(out, None),
+            SqlValue::Bytes(b) => push_field(out, Some(b)),
+            other => push_field(out, other.bytes().as_deref()),
         }
     }
     out.push(b'\n');

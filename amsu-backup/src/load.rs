@@ -12,8 +12,6 @@ use amsu_core::{EventSink, ServerAddr};
 use amsu_mysql::conn::Session;
 use amsu_mysql::{quote, MysqlError};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use mysql_async::prelude::Queryable;
 use tokio::sync::{mpsc, Mutex};
 
 use crate::catalog::{Table, TableKind};
@@ -205,13 +203,7 @@ pub(crate) async fn load_file(
             }
         }
     });
-    s.driver_conn().set_infile_handler(async move {
-        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
-        .boxed())
-    });
-    let loaded = s.driver_conn().query_drop(sql.as_str()).await;
+    let loaded = s.load_local(&sql, &what, rx).await;
     let rows = s.affected_rows();
     let read = reader
         .await
@@ -242,8 +234,8 @@ pub(crate) async fn load_file(
         }
         (loaded, read) => {
             let _ = s.exec("ROLLBACK", "ROLLBACK").await;
-            if let Err(source) = loaded {
-                return Err(MysqlError::query(s.server().to_string(), what, source).into());
+            if let Err(e) = loaded {
+                return Err(e.into());
             }
             Err(read.expect_err("one side failed"))
         }

@@ -10,12 +10,10 @@ use std::time::Duration;
 use amsu_core::{
     BoxError, Coordinates, CopyReport, DataCopier, EventSink, Finding, Preflight, ServerAddr,
 };
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
-use mysql_async::prelude::Queryable;
 use tokio::sync::mpsc;
 
 use crate::catalog::{self, Table};
@@ -347,10 +345,7 @@ pub(crate) async fn plan_chunks(
             )
             .await?;
         let bound = |i: usize| -> Option<i128> {
-            row.first()
-                .and_then(|r| r.as_ref(i))
-                .and_then(text)
-                .and_then(|v| v.parse().ok())
+            row.first().and_then(|r| r.parse(i))
         };
         let (Some(lo), Some(hi)) = (bound(0), bound(1)) else {
             chunks.push(Chunk {
@@ -445,25 +440,13 @@ async fn copy_chunk(
         .exec("START TRANSACTION", "START TRANSACTION")
         .await?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    replica.driver_conn().set_infile_handler(async move {
-        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
-        .boxed())
-    });
-    let master_server = master.server().to_string();
-    let (mconn, rconn) = (master.driver_conn(), replica.driver_conn());
     let dump = async move {
         let result: Result<(u64, u64), BackupError> = async {
-            let mut res = mconn.query_iter(select.as_str()).await.map_err(|source| {
-                MysqlError::query(master_server.clone(), what_dump.clone(), source)
-            })?;
+            let mut res = master.stream_rows(&select, &what_dump).await?;
             let mut buf = Vec::with_capacity(piece_bytes + (64 << 10));
             let (mut rows, mut bytes) = (0u64, 0u64);
-            while let Some(row) = res.next().await.map_err(|source| {
-                MysqlError::query(master_server.clone(), what_dump.clone(), source)
-            })? {
-                push_values(&mut buf, &row.unwrap());
+            while let Some(row) = res.next().await? {
+                push_values(&mut buf, &row);
                 rows += 1;
                 if buf.len() >= piece_bytes {
                     bytes += buf.len() as u64;
@@ -494,7 +477,7 @@ async fn copy_chunk(
         }
         result
     };
-    let load = rconn.query_drop(load.as_str());
+    let load = replica.load_local(&load, &what_load, rx);
     let (loaded, dumped) = tokio::join!(load, dump);
     let ok = loaded.is_ok() && dumped.is_ok();
     if ok {
@@ -505,8 +488,8 @@ async fn copy_chunk(
     }
     if !ok {
         let _ = replica.exec("ROLLBACK", "ROLLBACK").await;
-        if let Err(source) = loaded {
-            return Err(MysqlError::query(replica.server().to_string(), what_load, source).into());
+        if let Err(e) = loaded {
+            return Err(e.into());
         }
         return Err(dumped.expect_err("one side failed"));
     }

@@ -22,7 +22,7 @@ use amsu_core::{
     BoxError, Coordinates, CopyReport, DataCopier, EventSink, Finding, Preflight, Role, ServerAddr,
     Transport,
 };
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::quote;
 use amsu_transfer::{sha256_file, FtpTransport, RetryPolicy, TransferError};
 use async_trait::async_trait;
@@ -145,7 +145,7 @@ impl OutfileCopy {
                 "reading secure_file_priv",
             )
             .await?;
-        let sfp = row.first().and_then(|r| r.as_ref(0)).and_then(text);
+        let sfp = row.first().and_then(|r| r.text(0));
         match sfp {
             None => Err(ImageError::Outfile(
                 "secure_file_priv is NULL on the master: INTO OUTFILE is disabled; set \

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use amsu_core::manifest::Manifest;
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::{quote, MysqlError};
 use sha2::{Digest, Sha256};
 
@@ -67,7 +67,7 @@ pub(crate) async fn recorded(
         .await?;
     let chunks: HashSet<String> = rows
         .iter()
-        .filter_map(|r| r.as_ref(0).and_then(text))
+        .filter_map(|r| r.text(0))
         .collect();
     if !chunks.contains(STARTED) {
         return Ok(None);

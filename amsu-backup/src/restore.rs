@@ -7,7 +7,7 @@
 //! one statement.
 
 use amsu_core::Flavor;
-use amsu_mysql::conn::{text, Session, SESSION_SETUP};
+use amsu_mysql::conn::{Session, SESSION_SETUP};
 use amsu_mysql::{codes, quote, MysqlError};
 
 use std::collections::{HashSet, VecDeque};
@@ -106,7 +106,7 @@ pub(crate) async fn existing_tables(
             )
             .await?;
         for r in rows {
-            if let Some(name) = r.as_ref(0).and_then(text) {
+            if let Some(name) = r.text(0) {
                 out.insert((db.to_string(), name));
             }
         }
@@ -195,7 +195,7 @@ pub async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlE
     let warnings: Vec<String> = rows
         .iter()
         .map(|r| {
-            let f = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            let f = |i: usize| r.text(i).unwrap_or_default();
             (f(0), f(1), f(2))
         })
         .filter(|(level, _, _)| !level.eq_ignore_ascii_case("Note"))
@@ -238,7 +238,7 @@ pub async fn check_load_warnings(s: &mut Session, t: &Table, what: &str) -> Resu
     let unexpected: Vec<String> = rows
         .iter()
         .map(|r| {
-            let f = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+            let f = |i: usize| r.text(i).unwrap_or_default();
             (f(0), f(1), f(2))
         })
         .filter(|(level, code, msg)| {
@@ -502,8 +502,7 @@ async fn definer_missing(s: &mut Session, o: &SchemaObject) -> Result<bool, Mysq
         .await?;
     Ok(row
         .first()
-        .and_then(|r| r.as_ref(0))
-        .and_then(text)
+        .and_then(|r| r.text(0))
         .is_some_and(|n| n != "0"))
 }
 

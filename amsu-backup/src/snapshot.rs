@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amsu_core::{Coordinates, Event, EventSink, Finding, Flavor, Role, ServerAddr, ServerInfo};
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::{binlog_position, probe};
 use async_trait::async_trait;
 
@@ -159,8 +159,8 @@ async fn ddl_count(ctl: &mut Session) -> Result<u64, ImageError> {
         .rows(DDL_COUNTERS, "reading the master's DDL counters")
         .await?;
     Ok(count_ddl(rows.iter().filter_map(|r| {
-        let name = r.as_ref(0).and_then(text)?;
-        let value = r.as_ref(1).and_then(text)?.parse().ok()?;
+        let name = r.text(0)?;
+        let value = r.text(1)?.parse().ok()?;
         Some((name, value))
     })))
 }
@@ -696,7 +696,7 @@ async fn wait_until_not_busy(
         let found: Vec<String> = rows
             .iter()
             .map(|r| {
-                let f = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+                let f = |i: usize| r.text(i).unwrap_or_default();
                 format!("thread {} (user {}, {} s): {}", f(0), f(1), f(2), f(3))
             })
             .collect();

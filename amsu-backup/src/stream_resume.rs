@@ -18,8 +18,8 @@
 //!
 //! # Resuming, and why it is exact
 //! A rerun takes a new snapshot S2 and reads the master's binary log from the oldest
-//! recorded snapshot S1 up to S2 ([`scan`]: `COM_BINLOG_DUMP` through mysql_async's
-//! binlog stream, events parsed by mysql_common). With `binlog_format = ROW` every change
+//! recorded snapshot S1 up to S2 ([`scan`]: `COM_BINLOG_DUMP` through
+//! `amsu_mysql::binlog::BinlogReader`). With `binlog_format = ROW` every change
 //! of a row in a transactional table is logged as a rows event, and every rows event
 //! follows a table-map event naming its table; DDL is logged as a statement.
 //!
@@ -59,10 +59,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use amsu_core::{Coordinates, Event, EventSink, Role, ServerAddr};
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::{quote, MysqlError};
-use futures_util::StreamExt;
-use mysql_async::BinlogStreamRequest;
 
 use crate::image::ImageError;
 use crate::snapshot::ChunkJob;
@@ -186,7 +184,7 @@ pub(crate) async fn recorded(s: &mut Session) -> Result<Vec<Recorded>, MysqlErro
     Ok(rows
         .iter()
         .filter_map(|r| {
-            let f = |i: usize| r.as_ref(i).and_then(text);
+            let f = |i: usize| r.text(i);
             Some(Recorded {
                 db: f(0)?,
                 table: f(1)?,
@@ -335,24 +333,22 @@ pub(crate) async fn scan(
         return Ok(out);
     }
     let what = format!("reading the master's binary log from {from} to {to}");
-    let err = |e: mysql_async::Error| {
-        BackupError::Mysql(MysqlError::query(master.to_string(), what.clone(), e))
-    };
-    let conn = amsu_mysql::conn::connect(master).await?;
-    let request = BinlogStreamRequest::new(reader_server_id())
-        .with_filename(from.file.as_bytes())
-        .with_pos(from.pos)
-        .with_non_blocking();
-    let mut stream = conn.get_binlog_stream(request).await.map_err(err)?;
+    let mut stream = amsu_mysql::binlog::BinlogReader::open(
+        master,
+        reader_server_id(),
+        &from.file,
+        from.pos,
+        &what,
+    )
+    .await?;
     let mut file = from.file.clone();
     let to_seq = to.seq();
     let mut reached = false;
     let mut seen_format = false;
-    while let Some(event) = stream.next().await {
-        let event = event.map_err(err)?;
+    while let Some(event) = stream.next().await? {
         out.events += 1;
-        let kind = event.header().event_type_raw();
-        let log_pos = u64::from(event.header().log_pos());
+        let kind = event.kind();
+        let log_pos = event.log_pos();
         tracing::trace!(kind, log_pos, file = %file, "binlog event");
         match kind {
             // FORMAT_DESCRIPTION: checksums are known from here on.
@@ -361,18 +357,13 @@ pub(crate) async fn scan(
             // file, and comes before the format description that says whether events
             // end in a checksum (its name would keep the checksum's bytes): skipped.
             4 if seen_format => {
-                if let Ok(Some(mysql_async::binlog::events::EventData::RotateEvent(r))) =
-                    event.read_data()
-                {
-                    file = r.name().into_owned();
+                if let Some(name) = event.rotate_name() {
+                    file = name;
                 }
             }
             // QUERY
             2 => {
-                if let Ok(Some(mysql_async::binlog::events::EventData::QueryEvent(q))) =
-                    event.read_data()
-                {
-                    let sql = q.query();
+                if let Some(sql) = event.query() {
                     match classify(&sql) {
                         StatementKind::Harmless => {}
                         StatementKind::RowChange => {
@@ -388,12 +379,11 @@ pub(crate) async fn scan(
                 }
             }
             // TABLE_MAP
-            19 => match event.read_data() {
-                Ok(Some(mysql_async::binlog::events::EventData::TableMapEvent(t))) => {
-                    out.touched
-                        .insert((t.database_name().into_owned(), t.table_name().into_owned()));
+            19 => match event.table_map() {
+                Some(table) => {
+                    out.touched.insert(table);
                 }
-                _ => {
+                None => {
                     out.ddl
                         .get_or_insert_with(|| "an unreadable table-map event".into());
                 }

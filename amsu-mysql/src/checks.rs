@@ -38,7 +38,7 @@ use amsu_core::{
 };
 use async_trait::async_trait;
 
-use crate::conn::{row_texts, text, Session};
+use crate::conn::Session;
 use crate::grants::{
     default_roles, effective_grants, granted_roles, parse_grant, required, role_closure,
     roles_without_lines, Account, Grant, Need, Privilege, Scope, StepKind,
@@ -525,8 +525,8 @@ async fn server_facts(s: &mut Session, role: Role) -> Result<ServerFacts, MysqlE
         )
         .await?;
     for r in rows {
-        let name = r.as_ref(0).and_then(text).unwrap_or_default();
-        let value = r.as_ref(1).and_then(text).unwrap_or_default();
+        let name = r.text(0).unwrap_or_default();
+        let value = r.text(1).unwrap_or_default();
         f.variables.insert(name.to_ascii_lowercase(), value);
     }
     if f.info.log_bin {
@@ -534,12 +534,8 @@ async fn server_facts(s: &mut Session, role: Role) -> Result<ServerFacts, MysqlE
             f.binlogs = rows
                 .iter()
                 .map(|r| BinlogFile {
-                    name: r.as_ref(0).and_then(text).unwrap_or_default(),
-                    size: r
-                        .as_ref(1)
-                        .and_then(text)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0),
+                    name: r.text(0).unwrap_or_default(),
+                    size: r.parse(1).unwrap_or(0),
                 })
                 .collect();
         }
@@ -597,13 +593,12 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
         .await?
         .iter()
         .map(|r| {
-            let g = |i| r.as_ref(i).and_then(text).unwrap_or_default();
+            let g = |i| r.text(i).unwrap_or_default();
             (g(0), g(1))
         })
         .collect();
     for r in &rows {
-        let t = row_texts(r);
-        let get = |i: usize| t.get(i).and_then(|(_, v)| v.clone()).unwrap_or_default();
+        let get = |i: usize| r.text_or_empty(i);
         let (db, name) = (get(0), get(1));
         let has_primary_key = keyed.contains(&(db.clone(), name.clone()));
         d.tables.push(TableFacts {
@@ -632,7 +627,7 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
         .await?;
     let mut lobs: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for r in &lob_rows {
-        let g = |i| r.as_ref(i).and_then(text).unwrap_or_default();
+        let g = |i| r.text(i).unwrap_or_default();
         lobs.entry((g(0), g(1))).or_default().push(g(2));
     }
     let to_measure: Vec<(usize, String)> = d
@@ -692,7 +687,7 @@ async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
     )?
     .unwrap_or_default();
     for r in &objects {
-        let g = |i| r.as_ref(i).and_then(text).unwrap_or_default();
+        let g = |i| r.text(i).unwrap_or_default();
         d.objects.push(DefinedObject {
             kind: g(0),
             db: g(1),
@@ -759,7 +754,7 @@ async fn measure(
     match s.rows(&sql, "measuring the largest rows").await {
         Ok(rows) => {
             for r in rows {
-                let g = |i| r.as_ref(i).and_then(text).and_then(|v| v.parse().ok());
+                let g = |i| r.text(i).and_then(|v| v.parse().ok());
                 if let (Some(i), Some(b)) = (g(0), g(1)) {
                     measured.insert(i as usize, b);
                 }
@@ -795,8 +790,8 @@ async fn repl_user_facts(s: &mut Session, name: &str) -> Result<ReplUserFacts, M
         rows.iter()
             .map(|r| {
                 (
-                    r.as_ref(0).and_then(text).unwrap_or_default(),
-                    r.as_ref(1).and_then(text).unwrap_or_default(),
+                    r.text(0).unwrap_or_default(),
+                    r.text(1).unwrap_or_default(),
                 )
             })
             .collect()
@@ -988,8 +983,8 @@ async fn data_facts_accounts(s: &mut Session) -> Result<Option<Vec<(String, Stri
         rows.iter()
             .map(|r| {
                 (
-                    r.as_ref(0).and_then(text).unwrap_or_default(),
-                    r.as_ref(1).and_then(text).unwrap_or_default(),
+                    r.text(0).unwrap_or_default(),
+                    r.text(1).unwrap_or_default(),
                 )
             })
             .collect()

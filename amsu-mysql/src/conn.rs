@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use amsu_core::ServerAddr;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Row, Value};
+use mysql_async::{Conn, OptsBuilder, TextProtocol};
 
+use crate::row::{values_of, Row, SqlValue};
 use crate::MysqlError;
 
 /// Session settings of every amsu connection: explicit values so that nothing depends on
@@ -18,7 +19,7 @@ pub const SESSION_SETUP: &[&str] = &[
 
 /// mysql_async options for `addr`: TCP (or the unix socket `addr` names, never one
 /// found on its own), no statement cache, amsu's session settings.
-pub fn opts(addr: &ServerAddr) -> OptsBuilder {
+pub(crate) fn opts(addr: &ServerAddr) -> OptsBuilder {
     OptsBuilder::default()
         .socket(addr.socket.clone())
         .ip_or_hostname(addr.host.clone())
@@ -33,12 +34,12 @@ pub fn opts(addr: &ServerAddr) -> OptsBuilder {
 }
 
 /// Connects to `addr` with amsu's session settings.
-pub async fn connect(addr: &ServerAddr) -> Result<Conn, MysqlError> {
+pub(crate) async fn connect(addr: &ServerAddr) -> Result<Conn, MysqlError> {
     connect_opts(addr, opts(addr)).await
 }
 
 /// Connects with options derived from [`opts`].
-pub async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, MysqlError> {
+pub(crate) async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, MysqlError> {
     match tokio::time::timeout(Duration::from_secs(30), Conn::new(opts)).await {
         Ok(r) => r.map_err(|source| MysqlError::connect(addr.to_string(), source)),
         Err(_) => Err(MysqlError::Timeout {
@@ -78,6 +79,10 @@ impl Limit {
         match self {
             Limit::MariaDb(d) | Limit::MySql(d) => d,
         }
+    }
+
+    fn as_millis_u64(self) -> u64 {
+        self.duration().as_millis() as u64
     }
 }
 
@@ -184,27 +189,8 @@ impl Session {
             .map_err(|e| MysqlError::query(server, "closing the connection", e))
     }
 
-    /// The driver's connection, for the data paths of amsu's own crates (row streaming,
-    /// `LOAD DATA LOCAL` handlers). Not part of the API: the driver may change.
-    #[doc(hidden)]
-    pub fn driver_conn(&mut self) -> &mut Conn {
-        &mut self.conn
-    }
-
     fn err(&self, what: &str) -> impl FnOnce(mysql_async::Error) -> MysqlError {
-        let server = self.server.clone();
-        let what = what.to_string();
-        let limit = self.limit.map(Limit::duration);
-        move |source| match crate::server_code(&source) {
-            Some(crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT) => {
-                MysqlError::StatementTimeout {
-                    server,
-                    what,
-                    millis: limit.map_or(0, |l| l.as_millis() as u64),
-                }
-            }
-            _ => MysqlError::query(server, what, source),
-        }
+        err_fn(self.server.clone(), what.to_string(), self.limit)
     }
 
     /// Runs a statement; `what` describes it in errors (the SQL may hold a secret).
@@ -276,7 +262,45 @@ impl Session {
     /// Runs a query and returns all rows.
     pub async fn rows(&mut self, sql: &str, what: &str) -> Result<Vec<Row>, MysqlError> {
         let e = self.err(what);
-        self.conn.query(sql).await.map_err(e)
+        let rows: Vec<mysql_async::Row> = self.conn.query(sql).await.map_err(e)?;
+        Ok(Row::from_driver(rows))
+    }
+
+    /// Runs a query and returns its rows one at a time, as they arrive (for result sets
+    /// too large to hold: a table's rows). The session is busy until the stream is read
+    /// to its end or dropped.
+    pub async fn stream_rows(&mut self, sql: &str, what: &str) -> Result<RowStream<'_>, MysqlError> {
+        let server = self.server.clone();
+        let limit = self.limit;
+        let what = what.to_string();
+        let e = err_fn(server.clone(), what.clone(), limit);
+        let inner = self.conn.query_iter(sql.to_string()).await.map_err(e)?;
+        Ok(RowStream {
+            inner,
+            server,
+            what,
+            limit,
+        })
+    }
+
+    /// Runs a `LOAD DATA LOCAL INFILE` statement (`sql`), the file's bytes read from
+    /// `data` until it closes; an `Err` item fails the load with its message. `what`
+    /// describes the load in errors.
+    pub async fn load_local(
+        &mut self,
+        sql: &str,
+        what: &str,
+        data: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> Result<(), MysqlError> {
+        use futures_util::StreamExt;
+        self.conn.set_infile_handler(async move {
+            Ok(futures_util::stream::unfold(data, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            })
+            .boxed())
+        });
+        let e = self.err(what);
+        self.conn.query_drop(sql).await.map_err(e)
     }
 
     /// Runs a query and returns the first row, as text by column name.
@@ -286,16 +310,13 @@ impl Session {
         what: &str,
     ) -> Result<Option<Vec<(String, Option<String>)>>, MysqlError> {
         let rows = self.rows(sql, what).await?;
-        Ok(rows.into_iter().next().map(|r| row_texts(&r)))
+        Ok(rows.into_iter().next().map(|r| r.texts()))
     }
 
     /// Runs a query returning one column of text values.
     pub async fn column(&mut self, sql: &str, what: &str) -> Result<Vec<String>, MysqlError> {
         let rows = self.rows(sql, what).await?;
-        Ok(rows
-            .iter()
-            .map(|r| text(r.as_ref(0).unwrap_or(&Value::NULL)).unwrap_or_default())
-            .collect())
+        Ok(rows.iter().map(|r| r.text_or_empty(0)).collect())
     }
 
     /// An error for an unexpected answer.
@@ -308,27 +329,46 @@ impl Session {
     }
 }
 
-/// A value as text (`None` for NULL).
-pub fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-    }
-}
-
-/// A row as (column name, text value) pairs.
-pub fn row_texts(r: &Row) -> Vec<(String, Option<String>)> {
-    r.columns_ref()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name_str().into_owned(), r.as_ref(i).and_then(text)))
-        .collect()
-}
-
-/// The value of column `name` in a row from [`row_texts`].
+/// The value of column `name` in a row from [`Session::first_row`] or [`Row::texts`].
 pub fn field<'a>(row: &'a [(String, Option<String>)], name: &str) -> Option<&'a str> {
     row.iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.as_deref())
+}
+
+/// The error of a failed statement: a statement stopped by the session's bound is
+/// [`MysqlError::StatementTimeout`], any other [`MysqlError::query`].
+fn err_fn(
+    server: String,
+    what: String,
+    limit: Option<Limit>,
+) -> impl FnOnce(mysql_async::Error) -> MysqlError {
+    move |source| match crate::server_code(&source) {
+        Some(crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT) => {
+            MysqlError::StatementTimeout {
+                server,
+                what,
+                millis: limit.map_or(0, |l| l.as_millis_u64()),
+            }
+        }
+        _ => MysqlError::query(server, what, source),
+    }
+}
+
+/// The rows of a query as they arrive: see [`Session::stream_rows`].
+pub struct RowStream<'a> {
+    inner: mysql_async::QueryResult<'a, 'static, TextProtocol>,
+    server: String,
+    what: String,
+    limit: Option<Limit>,
+}
+
+impl RowStream<'_> {
+    /// The next row's values (taken from the driver by move), or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<SqlValue>>, MysqlError> {
+        match self.inner.next().await {
+            Ok(row) => Ok(row.map(values_of)),
+            Err(e) => Err(err_fn(self.server.clone(), self.what.clone(), self.limit)(e)),
+        }
+    }
 }

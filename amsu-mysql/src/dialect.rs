@@ -3,7 +3,7 @@
 //!
 //! Nothing here talks to a server. A [`Dialect`] is built from the flavor and version a
 //! probe found (see [`parse_version`]) and returns SQL text; the caller sends it. Rows come
-//! back as `(column name, value)` pairs (`conn::row_texts`) and are read by
+//! back as `(column name, value)` pairs (`Row::texts`) and are read by
 //! [`parse_replica_status`] and [`parse_binlog_status`].
 //!
 //! Version cut-offs used (from the MySQL and MariaDB manuals):

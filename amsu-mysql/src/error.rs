@@ -115,7 +115,7 @@ pub enum MysqlError {
 
 impl MysqlError {
     /// A failed connection or login to `server` (`mysql://user@host:port`, no password).
-    pub fn connect(server: impl Into<String>, source: mysql_async::Error) -> Self {
+    pub(crate) fn connect(server: impl Into<String>, source: mysql_async::Error) -> Self {
         let errno = server_code(&source);
         let kind = match errno {
             Some(codes::ACCESS_DENIED | codes::ACCESS_DENIED_NO_PASSWORD) => {
@@ -130,7 +130,7 @@ impl MysqlError {
     }
 
     /// A statement that failed on `server` while amsu was doing `what` (never a secret).
-    pub fn query(
+    pub(crate) fn query(
         server: impl Into<String>,
         what: impl Into<String>,
         source: mysql_async::Error,
@@ -161,7 +161,7 @@ impl MysqlError {
 /// A statement's driver error as a core [`AdapterError`]: a server error with its number
 /// (also 1045, which a statement gets for a missing FILE privilege), else a connection
 /// failure (the driver's I/O and protocol errors).
-fn classify(e: mysql_async::Error) -> AdapterError {
+pub(crate) fn classify(e: mysql_async::Error) -> AdapterError {
     match server_code(&e) {
         Some(errno) => AdapterError::new(ErrorKind::Server { errno }, e),
         None => AdapterError::new(ErrorKind::Connection, e),

@@ -270,7 +270,7 @@ pub async fn identity(s: &mut Session) -> Result<ServerIdentity, MysqlError> {
         .await
         .map(|rows| {
             rows.iter()
-                .filter_map(|r| field(&crate::conn::row_texts(r), "Server_id")?.parse().ok())
+                .filter_map(|r| r.get_text("Server_id")?.parse().ok())
                 .collect()
         })
         .unwrap_or_default();
@@ -623,16 +623,7 @@ impl ReplicaServer for MysqlReplica {
         let rows = s.rows(&sql, "reading the replica's globals").await?;
         let found: Vec<(String, Option<String>)> = rows
             .iter()
-            .map(|r| {
-                let t = crate::conn::row_texts(r);
-                (
-                    t.first()
-                        .and_then(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                        .to_ascii_lowercase(),
-                    t.get(1).and_then(|(_, v)| v.clone()),
-                )
-            })
+            .map(|r| (r.text_or_empty(0).to_ascii_lowercase(), r.text(1)))
             .collect();
         Ok(names
             .iter()

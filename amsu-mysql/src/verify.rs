@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use amsu_core::{Coordinates, ServerAddr};
 use serde::Serialize;
 
-use crate::conn::{text, Session};
+use crate::conn::Session;
 use crate::dialect::{parse_replica_status, Dialect};
 use crate::{quote, MysqlError, SYSTEM_DATABASES};
 
@@ -224,12 +224,12 @@ pub async fn list_tables(
     s.limit_statements(prior.unwrap_or_default()).await?;
     let mut primary: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for r in &keys {
-        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let t = |i: usize| r.text(i).unwrap_or_default();
         primary.entry((t(0), t(1))).or_default().push(t(2));
     }
     let mut out: BTreeMap<(String, String), TableColumns> = BTreeMap::new();
     for r in &rows {
-        let t = |i: usize| r.as_ref(i).and_then(text).unwrap_or_default();
+        let t = |i: usize| r.text(i).unwrap_or_default();
         let (name, col, data_type) = ((t(0), t(1)), t(2), t(3));
         let integer = matches!(
             data_type.as_str(),
@@ -302,7 +302,7 @@ pub async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, My
             let detail = match s.rows("SHOW WARNINGS", "reading the warnings").await {
                 Ok(w) => w
                     .iter()
-                    .map(|r| r.as_ref(2).and_then(text).unwrap_or_default())
+                    .map(|r| r.text(2).unwrap_or_default())
                     .collect::<Vec<_>>()
                     .join("; "),
                 Err(e) => e.to_string(),
@@ -313,7 +313,7 @@ pub async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, My
             ));
         }
         for r in rows {
-            let cell = |i: usize| r.as_ref(i).and_then(text);
+            let cell = |i: usize| r.text(i);
             let bucket = cell(0).and_then(|v| v.parse::<i64>().ok());
             let rows = cell(1).and_then(|v| v.parse().ok()).unwrap_or(0);
             let hash = cell(2).and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -333,8 +333,7 @@ pub async fn create_table(s: &mut Session, db: &str, table: &str) -> Result<Stri
     let row = s.rows(&what, &what).await?;
     let sql = row
         .first()
-        .and_then(|r| r.as_ref(1))
-        .and_then(text)
+        .and_then(|r| r.text(1))
         .ok_or_else(|| s.unexpected(&what, "no definition"))?;
     Ok(without_auto_increment(&sql))
 }
@@ -415,8 +414,8 @@ pub async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlErro
     let mut file = None;
     let mut pos = None;
     for r in &rows {
-        let name = r.as_ref(0).and_then(text).unwrap_or_default();
-        let value = r.as_ref(1).and_then(text);
+        let name = r.text(0).unwrap_or_default();
+        let value = r.text(1);
         match name.to_ascii_lowercase().as_str() {
             "binlog_snapshot_file" => file = value,
             "binlog_snapshot_position" => pos = value.and_then(|v| v.parse().ok()),

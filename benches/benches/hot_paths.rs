@@ -11,11 +11,11 @@ use std::hint::black_box;
 
 use amsu_backup::encode::{push_field, push_values};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mysql_async::Value;
+use amsu_mysql::SqlValue;
 use sha2::{Digest, Sha256};
 
 /// Rows shaped like sysbench's `sbtest` tables (id, k, c CHAR(120), pad CHAR(60)).
-fn sbtest_rows(n: usize) -> Vec<Vec<Value>> {
+fn sbtest_rows(n: usize) -> Vec<Vec<SqlValue>> {
     (0..n)
         .map(|i| {
             let c: String = (0..11)
@@ -27,10 +27,10 @@ fn sbtest_rows(n: usize) -> Vec<Vec<Value>> {
                 .collect::<Vec<_>>()
                 .join("-");
             vec![
-                Value::Bytes((i + 1).to_string().into_bytes()),
-                Value::Bytes(((i * 37) % 1_000_000).to_string().into_bytes()),
-                Value::Bytes(c.into_bytes()),
-                Value::Bytes(pad.into_bytes()),
+                SqlValue::Bytes((i + 1).to_string().into_bytes()),
+                SqlValue::Bytes(((i * 37) % 1_000_000).to_string().into_bytes()),
+                SqlValue::Bytes(c.into_bytes()),
+                SqlValue::Bytes(pad.into_bytes()),
             ]
         })
         .collect()
@@ -49,7 +49,7 @@ fn encode(c: &mut Criterion) {
         .iter()
         .flatten()
         .map(|v| match v {
-            Value::Bytes(b) => b.len() as u64,
+            SqlValue::Bytes(b) => b.len() as u64,
             _ => 0,
         })
         .sum();

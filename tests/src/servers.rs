@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amsu_core::ServerAddr;
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use tempfile::TempDir;
 
@@ -57,7 +57,7 @@ pub async fn query(addr: &ServerAddr, sql: &str) -> Vec<Vec<Option<String>>> {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.iter()
-        .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(text)).collect())
+        .map(|r| (0..r.len()).map(|i| r.text(i)).collect())
         .collect()
 }
 

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use amsu_core::ServerAddr;
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 
 /// Quotes an identifier.
 pub fn q(name: &str) -> String {
@@ -400,7 +400,7 @@ async fn rows(s: &mut Session, sql: &str) -> Vec<Vec<Option<String>>> {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.iter()
-        .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(text)).collect())
+        .map(|r| (0..r.len()).map(|i| r.text(i)).collect())
         .collect()
 }
 

@@ -140,9 +140,9 @@ pub enum SandboxError {
         name: String,
         /// Its TCP port.
         port: u16,
-        /// The cause.
+        /// The cause (the driver's error, classified).
         #[source]
-        source: mysql_async::Error,
+        source: amsu_core::AdapterError,
     },
     /// A signal could not be sent.
     #[error("cannot send {signal} to mariadbd (pid {pid}): {source}")]

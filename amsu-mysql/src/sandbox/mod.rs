@@ -697,7 +697,7 @@ impl Sandbox {
             action,
             name,
             port,
-            source,
+            source: crate::error::classify(source),
         }
     }
 

@@ -777,7 +777,7 @@ impl MasterCounters {
             .await?;
         let mut c = MasterCounters::default();
         for r in &rows {
-            let f = |i: usize| r.as_ref(i).and_then(amsu_mysql::conn::text);
+            let f = |i: usize| r.text(i);
             let (Some(name), Some(v)) = (f(0), f(1)) else {
                 continue;
             };

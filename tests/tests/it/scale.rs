@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use amsu_core::ServerAddr;
-use amsu_mysql::conn::{text, Session};
+use amsu_mysql::conn::Session;
 use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_mysql::MysqlError;
 use amsu_tests::servers::{amsu_bin, query, scalar, Pair};
@@ -84,8 +84,8 @@ async fn checksums(addr: &ServerAddr) -> BTreeMap<String, Option<String>> {
             .await
             .unwrap()
         {
-            let name = r.as_ref(0).and_then(text).unwrap_or_default();
-            out.insert(name, r.as_ref(1).and_then(text));
+            let name = r.text(0).unwrap_or_default();
+            out.insert(name, r.text(1));
         }
     }
     out
