@@ -50,14 +50,14 @@ const MIB: u64 = 1024 * 1024;
 
 /// Assumed end-to-end rate of a logical copy (read on the master, load on the replica),
 /// used to estimate how long a setup takes: 20 MiB/s.
-pub const ASSUMED_BYTES_PER_SEC: u64 = 20 * MIB;
+pub(crate) const ASSUMED_BYTES_PER_SEC: u64 = 20 * MIB;
 /// Fixed part of the estimate (connections, schema, replica start): 60 s.
-pub const FIXED_OVERHEAD_SECS: u64 = 60;
+pub(crate) const FIXED_OVERHEAD_SECS: u64 = 60;
 /// The binary logs must be kept at least this long, whatever the data size: 1 hour.
-pub const MIN_RETENTION_SECS: u64 = 3600;
+pub(crate) const MIN_RETENTION_SECS: u64 = 3600;
 /// Tables with large columns up to this size are scanned for their largest row
 /// (`MAX(LENGTH(…))`); bigger ones are estimated from `AVG_ROW_LENGTH`.
-pub const MEASURE_ROWS_UP_TO_BYTES: u64 = 256 * MIB;
+pub(crate) const MEASURE_ROWS_UP_TO_BYTES: u64 = 256 * MIB;
 
 /// What one account may do, from `SHOW GRANTS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +224,7 @@ pub struct DataFacts {
 
 impl DataFacts {
     /// Data and index bytes of all user tables.
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.tables.iter().map(|t| t.bytes).sum()
     }
 }
@@ -315,7 +315,7 @@ impl Default for CheckOptions {
 }
 
 /// Every finding from `facts`; pure.
-pub fn evaluate(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
+pub(crate) fn evaluate(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
     let mut f = Vec::new();
     f.extend(privilege_findings(facts, opts));
     let bytes = facts.data.total_bytes();
@@ -365,29 +365,29 @@ pub fn evaluate(facts: &Facts, opts: &CheckOptions) -> Vec<Finding> {
 mod privileges;
 pub use privileges::*;
 mod retention;
-pub use retention::*;
+pub(crate) use retention::*;
 mod tables;
-pub use tables::*;
+pub(crate) use tables::*;
 mod packet;
-pub use packet::*;
+pub(crate) use packet::*;
 mod gtid;
-pub use gtid::*;
+pub(crate) use gtid::*;
 mod compare;
-pub use compare::*;
+pub(crate) use compare::*;
 mod disk;
 pub use disk::*;
 mod definers;
-pub use definers::*;
+pub(crate) use definers::*;
 mod repl_user;
-pub use repl_user::*;
+pub(crate) use repl_user::*;
 mod errant;
-pub use errant::*;
+pub(crate) use errant::*;
 
 // ---------------------------------------------------------------------------------------
 // I/O
 
 /// Global variables the checks read (missing ones are unknown to the server version).
-pub const VARIABLES: &[&str] = &[
+pub(crate) const VARIABLES: &[&str] = &[
     "expire_logs_days",
     "binlog_expire_logs_seconds",
     "max_allowed_packet",
@@ -1032,7 +1032,6 @@ impl amsu_core::Preflight for MysqlPreflight {
 }
 
 mod accounts;
-pub use accounts::{anonymous_findings, collision_findings};
 
 #[cfg(test)]
 mod tests;

@@ -44,7 +44,7 @@ pub enum VersionError {
 /// An argument a [`Dialect`] method cannot turn into safe SQL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum DialectError {
+pub(crate) enum DialectError {
     /// A system variable name with characters other than letters, digits and `_`.
     #[error("{name:?} is not a valid system variable name")]
     InvalidVariableName {
@@ -67,7 +67,7 @@ pub fn parse_version(version: &str) -> Result<(Flavor, Version), VersionError> {
 /// Like [`parse_version`], and also treats the server as MariaDB when `@@version_comment`
 /// (e.g. `mariadb.org binary distribution`) says so although `@@version` does not (builds
 /// configured with a custom version suffix).
-pub fn parse_version_with_comment(
+pub(crate) fn parse_version_with_comment(
     version: &str,
     comment: Option<&str>,
 ) -> Result<(Flavor, Version), VersionError> {
@@ -217,7 +217,7 @@ impl ChangeSourceOptions {
 
 /// A value for a system variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VarValue {
+pub(crate) enum VarValue {
     /// A number.
     Int(i64),
     /// `ON` / `OFF`.
@@ -274,7 +274,7 @@ impl VarValue {
 /// cannot persist it itself, a line for the `[mysqld]` section ([`OPTION_FILE_SECTION`]) of
 /// an option file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Persist {
+pub(crate) struct Persist {
     /// Statement to run now; `None` when the variable cannot be changed at runtime.
     pub sql: Option<String>,
     /// `name = value` for the option file; `None` when the statement persists it already
@@ -283,7 +283,7 @@ pub struct Persist {
 }
 
 /// The option file section [`Persist::option_file_line`] belongs in.
-pub const OPTION_FILE_SECTION: &str = "mysqld";
+pub(crate) const OPTION_FILE_SECTION: &str = "mysqld";
 
 /// What a `MASTER_POS_WAIT`-style wait answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +346,7 @@ impl Dialect {
     /// The master's binary log file and position: `SHOW MASTER STATUS`, or on MySQL ≥ 8.2
     /// `SHOW BINARY LOG STATUS` (the old name is gone in 8.4). Read the row with
     /// [`parse_binlog_status`]; no row means binary logging is off.
-    pub fn show_binlog_status(&self) -> &'static str {
+    pub(crate) fn show_binlog_status(&self) -> &'static str {
         if self.mysql_at_least(8, 2, 0) {
             "SHOW BINARY LOG STATUS"
         } else {
@@ -384,7 +384,7 @@ impl Dialect {
 
     /// `RESET SLAVE ALL` / `RESET REPLICA ALL`: forgets the master, its coordinates and the
     /// relay logs. The replica threads must be stopped first.
-    pub fn reset_replica_all(&self) -> &'static str {
+    pub(crate) fn reset_replica_all(&self) -> &'static str {
         if self.replica_words() {
             "RESET REPLICA ALL"
         } else {
@@ -400,12 +400,12 @@ impl Dialect {
     /// [`Positioning::Gtid`] it omits them and the start comes from
     /// [`Dialect::set_gtid_position`]. The text contains the password: never log it; use
     /// [`Dialect::change_source_redacted`] for display.
-    pub fn change_source(&self, source: &ReplicationSource, opts: &ChangeSourceOptions) -> String {
+    pub(crate) fn change_source(&self, source: &ReplicationSource, opts: &ChangeSourceOptions) -> String {
         self.change_source_text(source, opts, false)
     }
 
     /// [`Dialect::change_source`] with the password shown as `'***'`, for dry runs and logs.
-    pub fn change_source_redacted(
+    pub(crate) fn change_source_redacted(
         &self,
         source: &ReplicationSource,
         opts: &ChangeSourceOptions,
@@ -469,7 +469,7 @@ impl Dialect {
     /// `CHANGE MASTER` uses GTIDs; without a GTID position (a master that has logged
     /// nothing yet) it falls back to file and position. Run them while the replica threads
     /// are stopped.
-    pub fn change_source_statements(
+    pub(crate) fn change_source_statements(
         &self,
         source: &ReplicationSource,
         opts: &ChangeSourceOptions,
@@ -497,7 +497,7 @@ impl Dialect {
     /// MASTER_PASSWORD=…[, MASTER_SSL=1, …]` without host, port or coordinates. The replica
     /// threads must be stopped. The text contains the password: show
     /// [`Dialect::change_source_credentials_redacted`] instead.
-    pub fn change_source_credentials(
+    pub(crate) fn change_source_credentials(
         &self,
         user: &str,
         password: &amsu_core::Secret,
@@ -507,7 +507,7 @@ impl Dialect {
     }
 
     /// [`Dialect::change_source_credentials`] with the password shown as `'***'`.
-    pub fn change_source_credentials_redacted(
+    pub(crate) fn change_source_credentials_redacted(
         &self,
         user: &str,
         opts: &ChangeSourceOptions,
@@ -533,7 +533,7 @@ impl Dialect {
 
     /// The variable that holds the master's current GTID position: `gtid_binlog_pos`
     /// (MariaDB) or `gtid_executed` (MySQL). Read it as `SELECT @@global.<name>`.
-    pub fn gtid_position_variable(&self) -> &'static str {
+    pub(crate) fn gtid_position_variable(&self) -> &'static str {
         match self.flavor {
             Flavor::MariaDb => "gtid_binlog_pos",
             Flavor::MySql => "gtid_executed",
@@ -542,7 +542,7 @@ impl Dialect {
 
     /// The replica-side variable that sets where GTID replication starts: `gtid_slave_pos`
     /// (MariaDB) or `gtid_purged` (MySQL).
-    pub fn gtid_start_variable(&self) -> &'static str {
+    pub(crate) fn gtid_start_variable(&self) -> &'static str {
         match self.flavor {
             Flavor::MariaDb => "gtid_slave_pos",
             Flavor::MySql => "gtid_purged",
@@ -565,7 +565,7 @@ impl Dialect {
     /// A `SELECT` that waits up to `timeout_s` seconds until the replica has executed the
     /// master's binary log up to `coords` (`MASTER_POS_WAIT`, or `SOURCE_POS_WAIT` on
     /// MySQL ≥ 8.0.26). Read its single value with [`Dialect::pos_wait_outcome`].
-    pub fn wait_for_position(&self, coords: &Coordinates, timeout_s: u64) -> String {
+    pub(crate) fn wait_for_position(&self, coords: &Coordinates, timeout_s: u64) -> String {
         let func = if self.mysql_at_least(8, 0, 26) {
             "SOURCE_POS_WAIT"
         } else {
@@ -591,7 +591,7 @@ impl Dialect {
     /// A `SELECT` that waits up to `timeout_s` seconds until the replica has applied the GTID
     /// set `gtid`: `MASTER_GTID_WAIT` (MariaDB) or `WAIT_FOR_EXECUTED_GTID_SET` (MySQL). Read
     /// its value with [`Dialect::gtid_wait_outcome`].
-    pub fn wait_for_gtid(&self, gtid: &str, timeout_s: u64) -> String {
+    pub(crate) fn wait_for_gtid(&self, gtid: &str, timeout_s: u64) -> String {
         let func = match self.flavor {
             Flavor::MariaDb => "MASTER_GTID_WAIT",
             Flavor::MySql => "WAIT_FOR_EXECUTED_GTID_SET",
@@ -601,7 +601,7 @@ impl Dialect {
 
     /// What the value of [`Dialect::wait_for_gtid`] means: `0` reached; a timeout is `-1`
     /// on MariaDB and `1` on MySQL; `NULL` not replicating.
-    pub fn gtid_wait_outcome(&self, value: Option<i64>) -> WaitOutcome {
+    pub(crate) fn gtid_wait_outcome(&self, value: Option<i64>) -> WaitOutcome {
         match (self.flavor, value) {
             (_, None) => WaitOutcome::NotReplicating,
             (_, Some(0)) => WaitOutcome::Reached,
@@ -614,12 +614,12 @@ impl Dialect {
     /// every supported version accepts (MariaDB ≥ 10.5 also knows `REPLICATION REPLICA`).
     /// The admin-side privileges (`REPLICATION SLAVE ADMIN`, `BINLOG MONITOR`, …) are in
     /// [`crate::grants::required`].
-    pub fn replication_grant(&self) -> &'static str {
+    pub(crate) fn replication_grant(&self) -> &'static str {
         "REPLICATION SLAVE"
     }
 
     /// `GRANT REPLICATION SLAVE ON *.* TO 'user'@'host'`.
-    pub fn grant_replication(&self, user: &str, host: &str) -> String {
+    pub(crate) fn grant_replication(&self, user: &str, host: &str) -> String {
         format!(
             "GRANT {} ON *.* TO {}",
             self.replication_grant(),
@@ -646,7 +646,7 @@ impl Dialect {
     /// Sets a dynamic global variable now and for the next restarts: MySQL ≥ 8.0
     /// `SET PERSIST var = value`; MariaDB and MySQL 5.7 `SET GLOBAL var = value` plus an
     /// option-file line for `[mysqld]`.
-    pub fn persist(&self, var: &str, value: &VarValue) -> Result<Persist, DialectError> {
+    pub(crate) fn persist(&self, var: &str, value: &VarValue) -> Result<Persist, DialectError> {
         check_variable(var)?;
         if self.mysql_at_least(8, 0, 0) {
             Ok(Persist {
@@ -664,7 +664,7 @@ impl Dialect {
     /// Persists a variable for the next restarts without changing the running server (for
     /// read-only variables such as `skip_slave_start`): MySQL ≥ 8.0 `SET PERSIST_ONLY`,
     /// otherwise only an option-file line.
-    pub fn persist_only(&self, var: &str, value: &VarValue) -> Result<Persist, DialectError> {
+    pub(crate) fn persist_only(&self, var: &str, value: &VarValue) -> Result<Persist, DialectError> {
         check_variable(var)?;
         if self.mysql_at_least(8, 0, 0) {
             Ok(Persist {
@@ -756,7 +756,7 @@ pub fn io_thread_state(row: &[(String, Option<String>)]) -> Option<IoThreadState
 /// yet; see [`io_thread_state`]). A `NULL` `Seconds_Behind_Master` gives `None`. Missing
 /// columns and values that are not numbers give the defaults (empty, 0, `None`): the
 /// parser does not fail on the output of a server version it does not know.
-pub fn parse_replica_status(row: &[(String, Option<String>)]) -> ReplicationStatus {
+pub(crate) fn parse_replica_status(row: &[(String, Option<String>)]) -> ReplicationStatus {
     let yes = |names: &[&str]| {
         column(row, names)
             .flatten()
@@ -780,7 +780,7 @@ pub fn parse_replica_status(row: &[(String, Option<String>)]) -> ReplicationStat
 /// column, read [`Dialect::gtid_position_variable`] instead). A missing `File` gives an
 /// empty file name and a missing or unreadable `Position` gives 0; callers must treat an
 /// empty file name as "binary logging is off".
-pub fn parse_binlog_status(row: &[(String, Option<String>)]) -> Coordinates {
+pub(crate) fn parse_binlog_status(row: &[(String, Option<String>)]) -> Coordinates {
     let gtid = column(row, &["Executed_Gtid_Set"])
         .flatten()
         // MySQL breaks long GTID sets over lines.

@@ -94,12 +94,12 @@ impl Privilege {
     }
 
     /// True for the same privilege, aliases included.
-    pub fn same_as(&self, other: &Privilege) -> bool {
+    pub(crate) fn same_as(&self, other: &Privilege) -> bool {
         self.canonical() == other.canonical()
     }
 
     /// True for `ALL` / `ALL PRIVILEGES`.
-    pub fn is_all(&self) -> bool {
+    pub(crate) fn is_all(&self) -> bool {
         self.canonical() == "ALL PRIVILEGES"
     }
 
@@ -684,7 +684,7 @@ impl Parser {
 /// Reads one line of `SHOW GRANTS` output. Names may be quoted with backticks (doubled
 /// backtick inside) or single/double quotes (doubled quote or backslash escapes); a
 /// trailing `;` is allowed.
-pub fn parse_grant(line: &str) -> Result<Grant, GrantParseError> {
+pub(crate) fn parse_grant(line: &str) -> Result<Grant, GrantParseError> {
     let line = line.trim().trim_end_matches(';');
     let mut p = Parser {
         toks: tokenize(line)?,
@@ -841,7 +841,7 @@ impl Need {
     }
 
     /// True when `grants` meet this need.
-    pub fn is_met(&self, grants: &[Grant]) -> bool {
+    pub(crate) fn is_met(&self, grants: &[Grant]) -> bool {
         self.any_of
             .iter()
             .any(|p| holds_impl(grants, p, &self.scope, self.grant_option))
@@ -860,7 +860,7 @@ impl fmt::Display for Need {
 }
 
 /// The roles granted to `account` directly (`GRANT role TO account` lines).
-pub fn granted_roles(grants: &[Grant], account: &Account) -> Vec<Account> {
+pub(crate) fn granted_roles(grants: &[Grant], account: &Account) -> Vec<Account> {
     let mut out: Vec<Account> = Vec::new();
     for g in grants {
         if let Grant::Role(rg) = g {
@@ -879,7 +879,7 @@ pub fn granted_roles(grants: &[Grant], account: &Account) -> Vec<Account> {
 /// The roles `SET DEFAULT ROLE` lines enable for `account` at login (a line without an
 /// account is the current user's; `ALL` is every role granted to it); `None` when no
 /// line says (MariaDB shows the line only when a default role is set; MySQL never does).
-pub fn default_roles(grants: &[Grant], account: &Account) -> Option<Vec<Account>> {
+pub(crate) fn default_roles(grants: &[Grant], account: &Account) -> Option<Vec<Account>> {
     grants.iter().rev().find_map(|g| match g {
         Grant::DefaultRole(d) if d.account.as_ref().is_none_or(|a| a == account) => {
             Some(match &d.roles {
@@ -894,7 +894,7 @@ pub fn default_roles(grants: &[Grant], account: &Account) -> Option<Vec<Account>
 
 /// `roles` and every role granted to them, transitively, each once, in the order found;
 /// a cycle of role grants ends where it comes back.
-pub fn role_closure(grants: &[Grant], roles: &[Account]) -> Vec<Account> {
+pub(crate) fn role_closure(grants: &[Grant], roles: &[Account]) -> Vec<Account> {
     let mut out: Vec<Account> = Vec::new();
     let mut pending: Vec<Account> = roles.to_vec();
     pending.reverse();
@@ -912,7 +912,7 @@ pub fn role_closure(grants: &[Grant], roles: &[Account]) -> Vec<Account> {
 
 /// The roles of `role_closure(grants, active)` for which `grants` hold no line at all
 /// (no privilege or role granted to them): their `SHOW GRANTS FOR role` is still needed.
-pub fn roles_without_lines(grants: &[Grant], active: &[Account]) -> Vec<Account> {
+pub(crate) fn roles_without_lines(grants: &[Grant], active: &[Account]) -> Vec<Account> {
     role_closure(grants, active)
         .into_iter()
         .filter(|r| {
@@ -931,7 +931,7 @@ pub fn roles_without_lines(grants: &[Grant], active: &[Account]) -> Vec<Account>
 /// can be used on the result. A grantee that is not a role (a MariaDB role has no host;
 /// a MySQL role is named in a role grant) counts as the account itself: `SHOW GRANTS`
 /// shows one account's lines.
-pub fn effective_grants(grants: &[Grant], account: &Account, active: &[Account]) -> Vec<Grant> {
+pub(crate) fn effective_grants(grants: &[Grant], account: &Account, active: &[Account]) -> Vec<Grant> {
     let roles = role_closure(grants, active);
     let is_role = |a: &Account| {
         a.host.is_none()

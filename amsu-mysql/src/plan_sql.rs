@@ -208,7 +208,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
 /// `SET GLOBAL name = value`: a number as it is, anything else as a quoted string;
 /// `None` when `name` is not a plain variable name (`[a-z0-9_]`, from a journal that may
 /// have been edited).
-pub fn set_global(name: &str, value: &str) -> Option<String> {
+pub(crate) fn set_global(name: &str, value: &str) -> Option<String> {
     let plain = !name.is_empty()
         && name
             .bytes()

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// Where programs are looked for besides `$PATH`, in this order.
-pub const EXTRA_BIN_DIRS: &[&str] = &[
+pub(crate) const EXTRA_BIN_DIRS: &[&str] = &[
     "/usr/sbin",
     "/usr/bin",
     "/usr/local/sbin",

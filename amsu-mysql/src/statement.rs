@@ -408,7 +408,7 @@ pub fn check<'s>(sql: &'s str, expected: &Expected<'_>) -> Result<&'s str, State
 }
 
 /// True when `sql` lexes as one statement (no `;` but a trailing one) in every mode.
-pub fn is_single(sql: &str) -> bool {
+pub(crate) fn is_single(sql: &str) -> bool {
     MODES.iter().all(|&m| {
         lex(sql, m)
             .ok()
@@ -420,7 +420,7 @@ pub fn is_single(sql: &str) -> bool {
 /// by a lower-case letter or `_`: what mysql_async's prepared statements read as
 /// parameter markers (a label written `l1:begin`, say). Unlexable text counts as having
 /// them.
-pub fn has_parameter_markers(sql: &str) -> bool {
+pub(crate) fn has_parameter_markers(sql: &str) -> bool {
     let Ok(tokens) = lex(sql, MODES[0]) else {
         return true;
     };

@@ -43,7 +43,7 @@ pub struct TableDigest {
 }
 
 /// Digests by (`db.table`, key bucket); the bucket is `None` for a table digested whole.
-pub type Digests = BTreeMap<(String, Option<i64>), TableDigest>;
+pub(crate) type Digests = BTreeMap<(String, Option<i64>), TableDigest>;
 
 /// A column and its type, which decides how its values are encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,7 +114,7 @@ const BUCKETS: i128 = 64;
 /// The SQL expression that encodes one value of `c` as text without losing anything its
 /// type can distinguish; NULL stays NULL (the row encoding marks it). None of these
 /// encodings contains `|`.
-pub fn value_expr(c: &Column) -> String {
+pub(crate) fn value_expr(c: &Column) -> String {
     let q = quote::ident(&c.name);
     match c.data_type.as_str() {
         // Exact decimal text.
@@ -143,7 +143,7 @@ pub fn value_expr(c: &Column) -> String {
 /// The SQL expression of one row's 64-bit hash: the first 64 bits of the MD5 of the
 /// row's values ([`value_expr`]), each prefixed `v` or, when NULL, the marker `n`, joined
 /// by `|`.
-pub fn row_hash(columns: &[Column]) -> String {
+pub(crate) fn row_hash(columns: &[Column]) -> String {
     let values = columns
         .iter()
         .map(|c| format!("IFNULL(CONCAT('v', {}), 'n')", value_expr(c)))
@@ -157,7 +157,7 @@ fn row_hash_sum(columns: &[Column]) -> String {
 }
 
 /// The SQL that digests a table whole: `(NULL, rows, hash)`.
-pub fn digest_sql(spec: &TableSpec) -> String {
+pub(crate) fn digest_sql(spec: &TableSpec) -> String {
     format!(
         "SELECT NULL, COUNT(*), {} FROM {}",
         row_hash_sum(&spec.columns),
@@ -166,7 +166,7 @@ pub fn digest_sql(spec: &TableSpec) -> String {
 }
 
 /// The SQL that digests a table per key bucket: `(bucket, rows, hash)` per bucket.
-pub fn bucket_sql(spec: &TableSpec, key: &KeyBuckets) -> String {
+pub(crate) fn bucket_sql(spec: &TableSpec, key: &KeyBuckets) -> String {
     let k = quote::ident(&key.column);
     format!(
         "SELECT FLOOR((CAST({k} AS DECIMAL(65,0)) - {}) / {}), COUNT(*), {} FROM {} GROUP BY 1",
@@ -180,7 +180,7 @@ pub fn bucket_sql(spec: &TableSpec, key: &KeyBuckets) -> String {
 /// A base table as listed by [`list_tables`]: its columns and its single-column integer
 /// primary key, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableColumns {
+pub(crate) struct TableColumns {
     /// Every column, in order.
     pub columns: Vec<Column>,
     /// The primary key column, when the primary key is one integer column.
@@ -188,7 +188,7 @@ pub struct TableColumns {
 }
 
 /// Every base table of the user databases, by (`db`, `table`).
-pub async fn list_tables(
+pub(crate) async fn list_tables(
     s: &mut Session,
 ) -> Result<BTreeMap<(String, String), TableColumns>, MysqlError> {
     let sys = SYSTEM_DATABASES
@@ -252,7 +252,7 @@ pub async fn list_tables(
 
 /// The buckets of `column` in a table, from its smallest and largest key (`None`: the
 /// table is empty).
-pub async fn key_buckets(
+pub(crate) async fn key_buckets(
     s: &mut Session,
     db: &str,
     table: &str,
@@ -288,7 +288,7 @@ pub async fn key_buckets(
 /// Digests the tables of `specs` on this session (inside whatever transaction it has).
 /// Fails when the server warns while digesting (a value it could not encode, e.g. over
 /// `max_allowed_packet`, would otherwise read as NULL).
-pub async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, MysqlError> {
+pub(crate) async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, MysqlError> {
     let mut out = Digests::new();
     for spec in specs {
         let name = spec.name();
@@ -327,7 +327,7 @@ pub async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, My
 
 /// `SHOW CREATE TABLE`, without the `AUTO_INCREMENT=` counter (which is not data and may
 /// legitimately differ).
-pub async fn create_table(s: &mut Session, db: &str, table: &str) -> Result<String, MysqlError> {
+pub(crate) async fn create_table(s: &mut Session, db: &str, table: &str) -> Result<String, MysqlError> {
     let q = quote::qualified(db, table);
     let what = format!("SHOW CREATE TABLE {q}");
     let row = s.rows(&what, &what).await?;
@@ -339,7 +339,7 @@ pub async fn create_table(s: &mut Session, db: &str, table: &str) -> Result<Stri
 }
 
 /// Removes the `AUTO_INCREMENT=N` table option from a `SHOW CREATE TABLE` text.
-pub fn without_auto_increment(sql: &str) -> String {
+pub(crate) fn without_auto_increment(sql: &str) -> String {
     sql.lines()
         .map(|l| {
             if l.starts_with(')') {
@@ -356,7 +356,7 @@ pub fn without_auto_increment(sql: &str) -> String {
 }
 
 /// How two definitions of a table differ (`None`: they do not), in a few words.
-pub fn schema_difference(
+pub(crate) fn schema_difference(
     master: &str,
     replica: &str,
     master_columns: &[Column],
@@ -398,7 +398,7 @@ pub fn schema_difference(
 
 /// Opens a consistent snapshot on a MariaDB master and returns the binlog position it
 /// corresponds to (`binlog_snapshot_file` / `binlog_snapshot_position`, lock-free).
-pub async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlError> {
+pub(crate) async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlError> {
     s.exec(
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         "setting the isolation level",
@@ -437,7 +437,7 @@ pub async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlErro
 
 /// Stops the replica's SQL thread exactly at `at` (`START SLAVE SQL_THREAD UNTIL`), and
 /// waits until it is there.
-pub async fn stop_replica_at(
+pub(crate) async fn stop_replica_at(
     s: &mut Session,
     d: &Dialect,
     at: &Coordinates,

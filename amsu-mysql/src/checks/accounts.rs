@@ -21,7 +21,7 @@ fn list(accounts: &[&(String, String)]) -> String {
 /// matches a login to the most specific host first, so for a client from such a host
 /// they win over `'amsu_repl'@'%'` and replication fails with "Access denied". Blocking:
 /// found only when replication starts, after the whole copy, otherwise.
-pub fn anonymous_findings(master_accounts: &[(String, String)]) -> Vec<Finding> {
+pub(crate) fn anonymous_findings(master_accounts: &[(String, String)]) -> Vec<Finding> {
     let anon: Vec<&(String, String)> = master_accounts
         .iter()
         .filter(|(u, h)| u.is_empty() && h != "%")
@@ -49,7 +49,7 @@ pub fn anonymous_findings(master_accounts: &[(String, String)]) -> Vec<Finding> 
 /// the account amsu logs in to the replica with (`login`), which is kept so that the
 /// setup and the operator can go on using it. A physical copy replaces every account
 /// with the data directory, so nothing is reported for it.
-pub fn collision_findings(
+pub(crate) fn collision_findings(
     master_accounts: &[(String, String)],
     replica_accounts: &[(String, String)],
     login: (&str, &str),

@@ -5,7 +5,7 @@ use super::*;
 /// Settings that must agree between master and replica: `lower_case_table_names`,
 /// server character set and collation, `sql_mode`, `time_zone` and the time zone tables;
 /// pure.
-pub fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<Finding> {
+pub(crate) fn consistency_findings(master: &ServerFacts, replica: &ServerFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     let differs = |name: &str| -> Option<(String, String)> {
         match (master.var(name), replica.var(name)) {

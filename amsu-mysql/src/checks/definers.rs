@@ -17,7 +17,7 @@ pub(super) fn split_definer(definer: &str) -> (String, String) {
 /// master that works for its application impossible to replicate. The replica gets the
 /// same objects with the same missing definer; creating the account on the master fixes
 /// both (it is copied, or replicated when created after the setup).
-pub fn definer_findings(data: &DataFacts) -> Vec<Finding> {
+pub(crate) fn definer_findings(data: &DataFacts) -> Vec<Finding> {
     let Some(accounts) = &data.accounts else {
         if data.objects.is_empty() {
             return vec![];

@@ -6,10 +6,10 @@ use super::*;
 /// Space a restore takes on the replica beyond the tables' own size, per table: an
 /// InnoDB file-per-table starts at about 96 KiB whatever its rows (other engines: a few
 /// files of a few KiB).
-pub const PER_TABLE_BYTES: u64 = 128 * 1024;
+pub(crate) const PER_TABLE_BYTES: u64 = 128 * 1024;
 /// Fixed space a restore takes beyond the tables: undo and system tablespace growth,
 /// temporary files, the replica's relay log at the start: 128 MiB.
-pub const FIXED_RESTORE_BYTES: u64 = 128 * MIB;
+pub(crate) const FIXED_RESTORE_BYTES: u64 = 128 * MIB;
 
 /// What the copy needs on the replica's disk, from the master's tables: their data and
 /// indexes plus 30 % (pages filled less tightly by a load than on a long-lived table, and
@@ -27,7 +27,7 @@ pub fn replica_disk_need(tables: &[TableFacts]) -> u64 {
 
 /// Whether the replica's disk holds `bytes`, the space the copy needs (see
 /// [`replica_disk_need`]); pure.
-pub fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
+pub(crate) fn disk_findings(disk: &DiskSpace, bytes: u64) -> Vec<Finding> {
     let info = |problem: String| {
         Finding::warning(
             Role::Replica,

@@ -5,7 +5,7 @@ use super::*;
 /// A GTID set or position that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot read GTID {text:?}: {reason}")]
-pub struct GtidParseError {
+pub(crate) struct GtidParseError {
     text: String,
     reason: &'static str,
 }
@@ -13,7 +13,7 @@ pub struct GtidParseError {
 /// A set of GTIDs: MariaDB's per (domain, server) highest sequence number, or MySQL's
 /// intervals per source UUID (and tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GtidSet {
+pub(crate) enum GtidSet {
     /// `domain-server-seq,…` (`gtid_binlog_state`, `gtid_binlog_pos`, `gtid_slave_pos`):
     /// every sequence number up to the highest, per (domain, server).
     MariaDb(BTreeMap<(u32, u32), u64>),
@@ -108,7 +108,7 @@ impl GtidSet {
     /// The GTIDs of `self` that `other` does not hold, in the flavor's notation. For
     /// MariaDB, `d-s-n` stands for the transactions of server `s` in domain `d` after
     /// `other`'s highest sequence number for that pair, up to `n`.
-    pub fn missing_from(&self, other: &GtidSet) -> Vec<String> {
+    pub(crate) fn missing_from(&self, other: &GtidSet) -> Vec<String> {
         match (self, other) {
             (GtidSet::MariaDb(a), GtidSet::MariaDb(b)) => a
                 .iter()
@@ -202,7 +202,7 @@ fn gtid_text(s: &ServerFacts, own: bool) -> Vec<String> {
 /// drops its data anyway; pure. A replica that never replicated (no replication
 /// configuration, empty `gtid_slave_pos`) is not compared: its own writes are covered by
 /// the empty-replica check.
-pub fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool) -> Vec<Finding> {
+pub(crate) fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool) -> Vec<Finding> {
     if master.info.flavor != replica.info.flavor {
         return vec![];
     }

@@ -7,7 +7,7 @@ fn first_var<'a>(s: &'a ServerFacts, names: &[&'a str]) -> Option<(&'a str, bool
 }
 
 /// Semi-synchronous replication settings; pure (information only).
-pub fn semi_sync_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
+pub(crate) fn semi_sync_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
     let info = |role, problem: String, fix: String| {
         Finding::warning(role, FindingCode::SemiSync, problem, fix).with_severity(Severity::Info)
     };
@@ -62,7 +62,7 @@ pub fn semi_sync_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -
 }
 
 /// GTID settings: MariaDB `gtid_strict_mode`, MySQL `gtid_mode` on both sides; pure.
-pub fn gtid_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
+pub(crate) fn gtid_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
     let mut out = Vec::new();
     match master.info.flavor {
         Flavor::MariaDb => {

@@ -15,7 +15,7 @@ fn suggested_packet(bytes: u64) -> u64 {
 /// The largest row against `max_allowed_packet` on the master (the copy reads it) and on
 /// the replica (`max_allowed_packet` for the load, `slave_max_allowed_packet` for
 /// replication); pure. A measured row over the limit blocks; an estimate warns.
-pub fn packet_findings(
+pub(crate) fn packet_findings(
     master: &ServerFacts,
     replica: Option<&ServerFacts>,
     rows: &[RowSize],

@@ -16,7 +16,7 @@ fn work(step: StepKind, label: &'static str, flavor: Flavor, version: Version) -
 }
 
 /// The privilege to raise the binary log retention with `SET GLOBAL`.
-pub fn retention_need(flavor: Flavor, version: Version) -> Need {
+pub(crate) fn retention_need(flavor: Flavor, version: Version) -> Need {
     let alts: &[&str] = if flavor == Flavor::MariaDb && version >= Version::new(10, 5, 2) {
         &["BINLOG ADMIN", "SUPER"]
     } else if flavor == Flavor::MySql && version >= Version::new(8, 0, 0) {

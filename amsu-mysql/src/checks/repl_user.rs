@@ -6,7 +6,7 @@ use super::*;
 /// `caching_sha2_password` (an existing user's, or the default for a created one) needs
 /// TLS or the server's RSA key on the replica's connection; on MariaDB a plugin other
 /// than `mysql_native_password` is reported for information.
-pub fn repl_user_findings(
+pub(crate) fn repl_user_findings(
     master: &ServerInfo,
     vars: &BTreeMap<String, String>,
     user: &ReplUserFacts,

@@ -4,7 +4,7 @@ use super::*;
 
 /// How long the binary logs are kept, in seconds: `binlog_expire_logs_seconds` when set,
 /// else `expire_logs_days`; `None` when they are never purged by age (both 0).
-pub fn binlog_retention_secs(vars: &BTreeMap<String, String>) -> Option<u64> {
+pub(crate) fn binlog_retention_secs(vars: &BTreeMap<String, String>) -> Option<u64> {
     let num = |n: &str| vars.get(n).and_then(|v| v.trim().parse::<f64>().ok());
     if let Some(s) = num("binlog_expire_logs_seconds").filter(|s| *s > 0.0) {
         return Some(s as u64);
@@ -16,20 +16,20 @@ pub fn binlog_retention_secs(vars: &BTreeMap<String, String>) -> Option<u64> {
 
 /// Estimated duration of a setup copying `bytes`: [`FIXED_OVERHEAD_SECS`] plus the bytes
 /// at [`ASSUMED_BYTES_PER_SEC`].
-pub fn estimate_setup_secs(bytes: u64) -> u64 {
+pub(crate) fn estimate_setup_secs(bytes: u64) -> u64 {
     FIXED_OVERHEAD_SECS + bytes / ASSUMED_BYTES_PER_SEC
 }
 
 /// The retention a setup copying `bytes` needs: twice the estimate (the replica starts
 /// reading the binary log only after the copy, and slower disks or networks happen), and
 /// at least [`MIN_RETENTION_SECS`].
-pub fn required_retention_secs(bytes: u64) -> u64 {
+pub(crate) fn required_retention_secs(bytes: u64) -> u64 {
     (2 * estimate_setup_secs(bytes)).max(MIN_RETENTION_SECS)
 }
 
 /// How amsu raises a too-short retention for the setup and restores it afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetentionPlan {
+pub(crate) struct RetentionPlan {
     /// The variable set: `binlog_expire_logs_seconds`, or `expire_logs_days` where the
     /// server lacks it.
     pub variable: String,
@@ -50,7 +50,7 @@ impl RetentionPlan {
     }
 
     /// `SET GLOBAL variable = raised`.
-    pub fn raise_sql(&self) -> String {
+    pub(crate) fn raise_sql(&self) -> String {
         format!("SET GLOBAL {} = {}", self.variable, self.raised)
     }
 
@@ -72,7 +72,7 @@ impl fmt::Display for RetentionPlan {
 
 /// The raise a master with a binary log needs for a setup copying `bytes`, `None` when
 /// its retention is long enough (or it has no binary log); pure.
-pub fn retention_plan(master: &ServerFacts, bytes: u64) -> Option<RetentionPlan> {
+pub(crate) fn retention_plan(master: &ServerFacts, bytes: u64) -> Option<RetentionPlan> {
     if !master.info.log_bin {
         return None;
     }
@@ -126,7 +126,7 @@ pub(super) fn human_secs(s: u64) -> String {
 
 /// Binary log retention against the setup's estimated duration; pure. Blocking when too
 /// short, unless `protect` (`--protect-binlogs`): then information on what amsu raises.
-pub fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Vec<Finding> {
+pub(crate) fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Vec<Finding> {
     let Some(plan) = retention_plan(master, bytes) else {
         return vec![];
     };

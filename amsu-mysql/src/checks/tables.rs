@@ -3,7 +3,7 @@
 use super::*;
 
 /// Engines whose tables are copied inside the consistent snapshot (lower case).
-pub const TRANSACTIONAL_ENGINES: &[&str] = &["innodb", "rocksdb", "tokudb", "ndbcluster", "ndb"];
+pub(crate) const TRANSACTIONAL_ENGINES: &[&str] = &["innodb", "rocksdb", "tokudb", "ndbcluster", "ndb"];
 
 fn list_tables(tables: &[&TableFacts], with_engine: bool) -> String {
     const SHOWN: usize = 10;
@@ -25,7 +25,7 @@ fn list_tables(tables: &[&TableFacts], with_engine: bool) -> String {
 }
 
 /// Non-transactional tables and tables without a primary key; pure.
-pub fn table_findings(tables: &[TableFacts]) -> Vec<Finding> {
+pub(crate) fn table_findings(tables: &[TableFacts]) -> Vec<Finding> {
     let mut out = Vec::new();
     let non_tx: Vec<&TableFacts> = tables
         .iter()

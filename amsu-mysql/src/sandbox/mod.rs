@@ -70,7 +70,7 @@ pub use registry::{list, stop_by_name};
 /// The file in a sandbox's directory that describes it.
 pub const MANIFEST_FILE: &str = "sandbox.json";
 /// Environment variable that overrides [`default_base_dir`].
-pub const SANDBOX_HOME_ENV: &str = "AMSU_SANDBOX_HOME";
+pub(crate) const SANDBOX_HOME_ENV: &str = "AMSU_SANDBOX_HOME";
 
 const DATA_DIR: &str = "data";
 const BINLOG_DIR: &str = "binlog";
