@@ -784,9 +784,7 @@ pub async fn accounts(s: &mut Session, flavor: Flavor) -> Result<Vec<Account>, M
             .rows(&what, &what)
             .await?
             .iter()
-            .map(|r| {
-                r.text_or_empty(0)
-            })
+            .map(|r| r.text_or_empty(0))
             .filter(|g| amsu_mysql::statement::check(g, &own).is_ok())
             .collect();
         out.push(Account {

@@ -344,9 +344,7 @@ pub(crate) async fn plan_chunks(
                 &what,
             )
             .await?;
-        let bound = |i: usize| -> Option<i128> {
-            row.first().and_then(|r| r.parse(i))
-        };
+        let bound = |i: usize| -> Option<i128> { row.first().and_then(|r| r.parse(i)) };
         let (Some(lo), Some(hi)) = (bound(0), bound(1)) else {
             chunks.push(Chunk {
                 table,

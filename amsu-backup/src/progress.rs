@@ -65,10 +65,7 @@ pub(crate) async fn recorded(
             "reading restore progress records",
         )
         .await?;
-    let chunks: HashSet<String> = rows
-        .iter()
-        .filter_map(|r| r.text(0))
-        .collect();
+    let chunks: HashSet<String> = rows.iter().filter_map(|r| r.text(0)).collect();
     if !chunks.contains(STARTED) {
         return Ok(None);
     }

@@ -98,10 +98,9 @@ impl BinlogEvent {
     /// For a TABLE_MAP event, the table's database and name.
     pub fn table_map(&self) -> Option<(String, String)> {
         match self.0.read_data() {
-            Ok(Some(EventData::TableMapEvent(t))) => Some((
-                t.database_name().into_owned(),
-                t.table_name().into_owned(),
-            )),
+            Ok(Some(EventData::TableMapEvent(t))) => {
+                Some((t.database_name().into_owned(), t.table_name().into_owned()))
+            }
             _ => None,
         }
     }

@@ -788,12 +788,7 @@ async fn repl_user_facts(s: &mut Session, name: &str) -> Result<ReplUserFacts, M
     )?
     .map(|rows| {
         rows.iter()
-            .map(|r| {
-                (
-                    r.text(0).unwrap_or_default(),
-                    r.text(1).unwrap_or_default(),
-                )
-            })
+            .map(|r| (r.text(0).unwrap_or_default(), r.text(1).unwrap_or_default()))
             .collect()
     });
     Ok(ReplUserFacts {
@@ -981,12 +976,7 @@ async fn data_facts_accounts(s: &mut Session) -> Result<Option<Vec<(String, Stri
     )?
     .map(|rows| {
         rows.iter()
-            .map(|r| {
-                (
-                    r.text(0).unwrap_or_default(),
-                    r.text(1).unwrap_or_default(),
-                )
-            })
+            .map(|r| (r.text(0).unwrap_or_default(), r.text(1).unwrap_or_default()))
             .collect()
     }))
 }

@@ -92,6 +92,7 @@ pub struct Session {
     server: String,
     single: bool,
     limit: Option<Limit>,
+    dialect: Option<crate::dialect::Dialect>,
 }
 
 impl Session {
@@ -102,6 +103,7 @@ impl Session {
             server: addr.to_string(),
             single: false,
             limit: None,
+            dialect: None,
         })
     }
 
@@ -163,6 +165,16 @@ impl Session {
     /// The bound set by [`Session::limit_statements`], if any.
     pub fn statement_limit(&self) -> Option<Duration> {
         self.limit.map(Limit::duration)
+    }
+
+    /// The dialect read by [`crate::SqlSession::dialect`], once read.
+    pub(crate) fn cached_dialect(&self) -> Option<crate::dialect::Dialect> {
+        self.dialect
+    }
+
+    /// Remembers the session's dialect.
+    pub(crate) fn cache_dialect(&mut self, d: crate::dialect::Dialect) {
+        self.dialect = Some(d);
     }
 
     /// The server, for messages.
@@ -269,7 +281,11 @@ impl Session {
     /// Runs a query and returns its rows one at a time, as they arrive (for result sets
     /// too large to hold: a table's rows). The session is busy until the stream is read
     /// to its end or dropped.
-    pub async fn stream_rows(&mut self, sql: &str, what: &str) -> Result<RowStream<'_>, MysqlError> {
+    pub async fn stream_rows(
+        &mut self,
+        sql: &str,
+        what: &str,
+    ) -> Result<RowStream<'_>, MysqlError> {
         let server = self.server.clone();
         let limit = self.limit;
         let what = what.to_string();
@@ -368,7 +384,9 @@ impl RowStream<'_> {
     pub async fn next(&mut self) -> Result<Option<Vec<SqlValue>>, MysqlError> {
         match self.inner.next().await {
             Ok(row) => Ok(row.map(values_of)),
-            Err(e) => Err(err_fn(self.server.clone(), self.what.clone(), self.limit)(e)),
+            Err(e) => Err(err_fn(self.server.clone(), self.what.clone(), self.limit)(
+                e,
+            )),
         }
     }
 }

@@ -400,7 +400,11 @@ impl Dialect {
     /// [`Positioning::Gtid`] it omits them and the start comes from
     /// [`Dialect::set_gtid_position`]. The text contains the password: never log it; use
     /// [`Dialect::change_source_redacted`] for display.
-    pub(crate) fn change_source(&self, source: &ReplicationSource, opts: &ChangeSourceOptions) -> String {
+    pub(crate) fn change_source(
+        &self,
+        source: &ReplicationSource,
+        opts: &ChangeSourceOptions,
+    ) -> String {
         self.change_source_text(source, opts, false)
     }
 
@@ -664,7 +668,11 @@ impl Dialect {
     /// Persists a variable for the next restarts without changing the running server (for
     /// read-only variables such as `skip_slave_start`): MySQL ≥ 8.0 `SET PERSIST_ONLY`,
     /// otherwise only an option-file line.
-    pub(crate) fn persist_only(&self, var: &str, value: &VarValue) -> Result<Persist, DialectError> {
+    pub(crate) fn persist_only(
+        &self,
+        var: &str,
+        value: &VarValue,
+    ) -> Result<Persist, DialectError> {
         check_variable(var)?;
         if self.mysql_at_least(8, 0, 0) {
             Ok(Persist {

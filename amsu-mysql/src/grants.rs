@@ -931,7 +931,11 @@ pub(crate) fn roles_without_lines(grants: &[Grant], active: &[Account]) -> Vec<A
 /// can be used on the result. A grantee that is not a role (a MariaDB role has no host;
 /// a MySQL role is named in a role grant) counts as the account itself: `SHOW GRANTS`
 /// shows one account's lines.
-pub(crate) fn effective_grants(grants: &[Grant], account: &Account, active: &[Account]) -> Vec<Grant> {
+pub(crate) fn effective_grants(
+    grants: &[Grant],
+    account: &Account,
+    active: &[Account],
+) -> Vec<Grant> {
     let roles = role_closure(grants, active);
     let is_role = |a: &Account| {
         a.host.is_none()

@@ -174,7 +174,9 @@ impl Row {
 
     /// The index of column `name` (ASCII case-insensitive).
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
     }
 
     /// The value at `index` as text: `None` for NULL or no such column.

@@ -16,13 +16,13 @@ use crate::conn::{field, Session};
 use crate::dialect::{
     parse_binlog_status, parse_replica_status, parse_version, Dialect, WaitOutcome,
 };
-use crate::{quote, MysqlError};
+use crate::{quote, MysqlError, SqlSession};
 
 /// Databases that belong to the server itself; never copied, never "user data".
 pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
 
 /// Reads flavor, version, server_id and binary-log settings.
-pub async fn probe(s: &mut Session) -> Result<ServerInfo, MysqlError> {
+pub async fn probe<S: SqlSession + ?Sized>(s: &mut S) -> Result<ServerInfo, MysqlError> {
     let what = "reading server variables";
     let row = s
         .first_row(
@@ -32,7 +32,7 @@ pub async fn probe(s: &mut Session) -> Result<ServerInfo, MysqlError> {
             what,
         )
         .await?
-        .ok_or_else(|| s.unexpected(what, "no row"))?;
+        .ok_or_else(|| s.unexpected(what, "no row".into()))?;
     let version_string = field(&row, "version").unwrap_or_default().to_string();
     let (flavor, version) =
         parse_version(&version_string).map_err(|e| s.unexpected(what, e.to_string()))?;
@@ -53,10 +53,10 @@ pub async fn probe(s: &mut Session) -> Result<ServerInfo, MysqlError> {
     })
 }
 
-/// The dialect of a connected server.
-pub async fn dialect(s: &mut Session) -> Result<Dialect, MysqlError> {
-    let info = probe(s).await?;
-    Ok(Dialect::new(info.flavor, info.version))
+/// The dialect of a connected server (read once per session: see
+/// [`SqlSession::dialect`]).
+pub async fn dialect<S: SqlSession + ?Sized>(s: &mut S) -> Result<Dialect, MysqlError> {
+    s.dialect().await
 }
 
 /// The master side of a setup over a real connection.
@@ -227,7 +227,7 @@ impl MasterServer for MysqlMaster {
 /// What identifies a connected server: `@@hostname`, `@@port`, `@@datadir`,
 /// `@@server_id`, `@@server_uuid` (MySQL), the binary log state and the `server_id`s of
 /// its connected replicas (when readable). Reads only.
-pub async fn identity(s: &mut Session) -> Result<ServerIdentity, MysqlError> {
+pub async fn identity<S: SqlSession + ?Sized>(s: &mut S) -> Result<ServerIdentity, MysqlError> {
     let d = dialect(s).await?;
     let what = "reading the server's identity";
     let row = s
@@ -237,7 +237,7 @@ pub async fn identity(s: &mut Session) -> Result<ServerIdentity, MysqlError> {
             what,
         )
         .await?
-        .ok_or_else(|| s.unexpected(what, "no row"))?;
+        .ok_or_else(|| s.unexpected(what, "no row".into()))?;
     let get = |n: &str| field(&row, n).unwrap_or_default().to_string();
     let uuid = match d.flavor {
         amsu_core::Flavor::MySql => s
@@ -287,13 +287,13 @@ pub async fn identity(s: &mut Session) -> Result<ServerIdentity, MysqlError> {
 
 /// The binary-log position of a connected master (file, position and, on MariaDB, the
 /// GTID position).
-pub async fn binlog_position(s: &mut Session) -> Result<Coordinates, MysqlError> {
+pub async fn binlog_position<S: SqlSession + ?Sized>(s: &mut S) -> Result<Coordinates, MysqlError> {
     let d = dialect(s).await?;
     let what = "reading the binary log position";
     let row = s
         .first_row(d.show_binlog_status(), what)
         .await?
-        .ok_or_else(|| s.unexpected(what, "no row: is the binary log enabled?"))?;
+        .ok_or_else(|| s.unexpected(what, "no row: is the binary log enabled?".into()))?;
     let mut c = parse_binlog_status(&row);
     if c.gtid.is_none() && d.flavor == amsu_core::Flavor::MariaDb {
         let g = s.column("SELECT @@global.gtid_binlog_pos", what).await?;

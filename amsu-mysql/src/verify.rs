@@ -327,7 +327,11 @@ pub(crate) async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Dige
 
 /// `SHOW CREATE TABLE`, without the `AUTO_INCREMENT=` counter (which is not data and may
 /// legitimately differ).
-pub(crate) async fn create_table(s: &mut Session, db: &str, table: &str) -> Result<String, MysqlError> {
+pub(crate) async fn create_table(
+    s: &mut Session,
+    db: &str,
+    table: &str,
+) -> Result<String, MysqlError> {
     let q = quote::qualified(db, table);
     let what = format!("SHOW CREATE TABLE {q}");
     let row = s.rows(&what, &what).await?;

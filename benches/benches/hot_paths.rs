@@ -10,8 +10,8 @@
 use std::hint::black_box;
 
 use amsu_backup::encode::{push_field, push_values};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use amsu_mysql::SqlValue;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha2::{Digest, Sha256};
 
 /// Rows shaped like sysbench's `sbtest` tables (id, k, c CHAR(120), pad CHAR(60)).

@@ -202,7 +202,11 @@ fn gtid_text(s: &ServerFacts, own: bool) -> Vec<String> {
 /// drops its data anyway; pure. A replica that never replicated (no replication
 /// configuration, empty `gtid_slave_pos`) is not compared: its own writes are covered by
 /// the empty-replica check.
-pub(crate) fn errant_findings(master: &ServerFacts, replica: &ServerFacts, force: bool) -> Vec<Finding> {
+pub(crate) fn errant_findings(
+    master: &ServerFacts,
+    replica: &ServerFacts,
+    force: bool,
+) -> Vec<Finding> {
     if master.info.flavor != replica.info.flavor {
         return vec![];
     }

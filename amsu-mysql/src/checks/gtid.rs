@@ -7,7 +7,10 @@ fn first_var<'a>(s: &'a ServerFacts, names: &[&'a str]) -> Option<(&'a str, bool
 }
 
 /// Semi-synchronous replication settings; pure (information only).
-pub(crate) fn semi_sync_findings(master: &ServerFacts, replica: Option<&ServerFacts>) -> Vec<Finding> {
+pub(crate) fn semi_sync_findings(
+    master: &ServerFacts,
+    replica: Option<&ServerFacts>,
+) -> Vec<Finding> {
     let info = |role, problem: String, fix: String| {
         Finding::warning(role, FindingCode::SemiSync, problem, fix).with_severity(Severity::Info)
     };

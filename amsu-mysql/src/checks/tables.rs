@@ -3,7 +3,8 @@
 use super::*;
 
 /// Engines whose tables are copied inside the consistent snapshot (lower case).
-pub(crate) const TRANSACTIONAL_ENGINES: &[&str] = &["innodb", "rocksdb", "tokudb", "ndbcluster", "ndb"];
+pub(crate) const TRANSACTIONAL_ENGINES: &[&str] =
+    &["innodb", "rocksdb", "tokudb", "ndbcluster", "ndb"];
 
 fn list_tables(tables: &[&TableFacts], with_engine: bool) -> String {
     const SHOWN: usize = 10;
