@@ -2,7 +2,7 @@
 //! problem a setup would run into, found before anything changes, each with its fix.
 //!
 //! The work is split the usual way: [`MysqlPreflight::facts`] reads a [`Facts`] value with
-//! a handful of read-only queries, and [`evaluate`] decides from it, in pure code, which
+//! a handful of read-only queries, and `evaluate` decides from it, in pure code, which
 //! [`Finding`]s to report. Every decision function (`*_findings`) is public and unit-tested
 //! on fixtures. [`MysqlPreflight`] implements [`amsu_core::Preflight`], so `Setup` runs the
 //! same checks before it changes anything.
@@ -886,7 +886,7 @@ impl MysqlPreflight {
         self
     }
 
-    /// Reads everything [`evaluate`] needs; read-only.
+    /// Reads everything `evaluate` needs; read-only.
     pub async fn facts(&self) -> Result<Facts, MysqlError> {
         let mut m = Session::open_bounded(&self.master).await?;
         let master = server_facts(&mut m, Role::Master).await?;
@@ -996,7 +996,7 @@ impl amsu_core::Preflight for MysqlPreflight {
     }
 
     /// The findings, and with [`CheckOptions::protect_binlogs`] the binary log retention
-    /// raise the setup needs ([`retention_plan`]). The master is judged as it was before
+    /// raise the setup needs (`retention_plan`). The master is judged as it was before
     /// an interrupted earlier run raised its retention (the journaled originals).
     async fn prepare(
         &self,

@@ -218,9 +218,9 @@ impl Session {
     /// prepared-statement protocol (prepare, execute, close), which never runs more than
     /// one statement. A statement the server cannot prepare (`ER_UNSUPPORTED_PS`: MySQL
     /// and MariaDB before 10.6 for routines, triggers and events) is sent as text only
-    /// when it lexes as a single statement ([`crate::statement::is_single`]); otherwise
+    /// when it lexes as a single statement (`crate::statement::is_single`); otherwise
     /// it is refused without being run. The same holds for a text with `?` or `:name`
-    /// outside quotes ([`crate::statement::has_parameter_markers`]), which mysql_async
+    /// outside quotes (`crate::statement::has_parameter_markers`), which mysql_async
     /// would prepare with parameter markers in their place. Other sessions send it as
     /// text, as [`Session::exec`].
     pub async fn exec_one(&mut self, sql: &str, what: &str) -> Result<(), MysqlError> {

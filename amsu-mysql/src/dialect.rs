@@ -4,7 +4,7 @@
 //! Nothing here talks to a server. A [`Dialect`] is built from the flavor and version a
 //! probe found (see [`parse_version`]) and returns SQL text; the caller sends it. Rows come
 //! back as `(column name, value)` pairs (`Row::texts`) and are read by
-//! [`parse_replica_status`] and [`parse_binlog_status`].
+//! `parse_replica_status` and `parse_binlog_status`.
 //!
 //! Version cut-offs used (from the MySQL and MariaDB manuals):
 //!
@@ -58,7 +58,7 @@ pub(crate) enum DialectError {
 /// Handles MariaDB (`10.11.19-MariaDB-0+deb12u1`, `11.4.2-MariaDB`, `10.4.34-MariaDB-log`),
 /// MariaDB's old replication-compatible prefix (`5.5.5-10.6.12-MariaDB` is 10.6.12), MySQL
 /// (`5.7.44-log`, `8.0.36`, `8.4.0`, `9.1.0`) and Percona Server (`8.0.36-28`, a MySQL).
-/// A missing patch number reads as 0. See [`parse_version_with_comment`] to also use
+/// A missing patch number reads as 0. See `parse_version_with_comment` to also use
 /// `@@version_comment`.
 pub fn parse_version(version: &str) -> Result<(Flavor, Version), VersionError> {
     parse_version_with_comment(version, None)
@@ -112,7 +112,7 @@ pub(crate) fn parse_version_with_comment(
 /// set the start with [`Dialect::set_gtid_position`] before starting the replica.
 pub use amsu_core::Positioning;
 
-/// Options of [`Dialect::change_source`] beyond host, user and coordinates.
+/// Options of `Dialect::change_source` beyond host, user and coordinates.
 ///
 /// | option | default |
 /// |---|---|
@@ -355,7 +355,7 @@ impl Dialect {
     }
 
     /// `SHOW SLAVE STATUS`, or `SHOW REPLICA STATUS` on MySQL ≥ 8.0.22. Read the row with
-    /// [`parse_replica_status`]; no row means the server is not a replica.
+    /// `parse_replica_status`; no row means the server is not a replica.
     pub fn show_replica_status(&self) -> &'static str {
         if self.replica_words() {
             "SHOW REPLICA STATUS"
@@ -582,7 +582,7 @@ impl Dialect {
         )
     }
 
-    /// What the value of [`Dialect::wait_for_position`] means: `-1` timed out, `NULL` not
+    /// What the value of `Dialect::wait_for_position` means: `-1` timed out, `NULL` not
     /// replicating, any other number (events waited for) reached.
     pub fn pos_wait_outcome(&self, value: Option<i64>) -> WaitOutcome {
         match value {
@@ -638,7 +638,7 @@ impl Dialect {
 
     /// The variable that keeps replication from starting at server start:
     /// `skip_replica_start` on MySQL ≥ 8.0.26, otherwise `skip_slave_start`. It is read-only
-    /// at runtime: persist it with [`Dialect::persist_only`].
+    /// at runtime: persist it with `Dialect::persist_only`.
     pub fn skip_replica_start_variable(&self) -> &'static str {
         if self.mysql_at_least(8, 0, 26) {
             "skip_replica_start"

@@ -1,17 +1,17 @@
 //! `SHOW GRANTS` output as data, and the privilege decisions made from it.
 //!
-//! [`parse_grant`] reads one line of `SHOW GRANTS` (MariaDB and MySQL spellings) into a
+//! `parse_grant` reads one line of `SHOW GRANTS` (MariaDB and MySQL spellings) into a
 //! [`Grant`]. [`holds`] and [`missing`] decide from those lines whether an account can do
 //! something, and [`required`] lists, as data, what each kind of amsu step needs on each
 //! flavor and version, so that a preflight check can say up front which privileges are
 //! missing instead of failing half-way.
 //!
 //! Roles: [`holds`] and [`missing`] count every privilege line they are given. To decide
-//! for one account, first keep the lines that apply to it with [`effective_grants`]: its
-//! own, and those of its active roles ([`default_roles`], or the server's
-//! `CURRENT_ROLE()`) and of every role granted to them ([`role_closure`], cycle-safe). The
+//! for one account, first keep the lines that apply to it with `effective_grants`: its
+//! own, and those of its active roles (`default_roles`, or the server's
+//! `CURRENT_ROLE()`) and of every role granted to them (`role_closure`, cycle-safe). The
 //! caller fetches `SHOW GRANTS FOR role` for each role whose lines it lacks
-//! ([`roles_without_lines`]).
+//! (`roles_without_lines`).
 //!
 //! Limits, on purpose: column-level grants never satisfy a table-level need, and
 //! authentication clauses (`IDENTIFIED …`, `REQUIRE …`, resource limits) are skipped and
@@ -58,7 +58,7 @@ pub enum GrantParseError {
 /// A privilege name in upper case with single spaces: `SELECT`, `REPLICATION SLAVE`,
 /// `ALL PRIVILEGES`, MySQL dynamic privileges such as `BACKUP_ADMIN`.
 ///
-/// Compare with [`Privilege::same_as`], which knows the aliases: `ALL` = `ALL PRIVILEGES`,
+/// Compare with `Privilege::same_as`, which knows the aliases: `ALL` = `ALL PRIVILEGES`,
 /// and MariaDB's `REPLICATION CLIENT` = `BINLOG MONITOR`, `REPLICATION REPLICA` =
 /// `REPLICATION SLAVE`, `REPLICATION REPLICA ADMIN` = `REPLICATION SLAVE ADMIN`,
 /// `REPLICA MONITOR` = `SLAVE MONITOR`.
@@ -803,7 +803,7 @@ fn holds_impl(grants: &[Grant], privilege: &Privilege, scope: &Scope, grant_opti
 /// True when `grants` give `privilege` on the whole of `scope`: a grant at that scope or
 /// a wider one (global covers databases, a database covers its tables and routines), with
 /// the privilege itself, an alias of it, or `ALL PRIVILEGES`; and no partial revoke takes
-/// it away. Every privilege line counts, whoever its grantee: pass [`effective_grants`]
+/// it away. Every privilege line counts, whoever its grantee: pass `effective_grants`
 /// to decide for one account.
 pub fn holds(grants: &[Grant], privilege: &Privilege, scope: &Scope) -> bool {
     holds_impl(grants, privilege, scope, false)

@@ -13,7 +13,7 @@ pub(crate) const EXTRA_BIN_DIRS: &[&str] = &[
     "/usr/local/mysql/bin",
 ];
 
-/// The directories searched: `$PATH`, then [`EXTRA_BIN_DIRS`] not already in it.
+/// The directories searched: `$PATH`, then `EXTRA_BIN_DIRS` not already in it.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())

@@ -3,7 +3,7 @@
 //!
 //! `SET GLOBAL` changes are lost when the server restarts; `skip_slave_start` cannot be set
 //! at runtime at all. [`option_snippet`] renders the `[mysqld]` lines with the dialect's
-//! [`persist`](crate::dialect::Dialect::persist) helpers, and [`read`] gets the values from
+//! `Dialect::persist` helpers, and [`read`] gets the values from
 //! the running replica.
 
 use amsu_core::ServerAddr;

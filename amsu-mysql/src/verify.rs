@@ -10,7 +10,7 @@
 //!   (whole when it has none): the row count and the sum over rows of 64 bits of the MD5
 //!   of an unambiguous encoding of the row.
 //!
-//! The encoding ([`value_expr`]) keeps every distinction the column type can hold:
+//! The encoding (`value_expr`) keeps every distinction the column type can hold:
 //! integers and DECIMAL as their exact text, FLOAT and DOUBLE as the shortest text that
 //! reads back to the same double (adjacent values differ), strings and binaries as their
 //! bytes (hex, or the MD5 of the bytes for the long types), temporal values with their

@@ -13,9 +13,9 @@ pub(crate) const FIXED_RESTORE_BYTES: u64 = 128 * MIB;
 
 /// What the copy needs on the replica's disk, from the master's tables: their data and
 /// indexes plus 30 % (pages filled less tightly by a load than on a long-lived table, and
-/// `DATA_LENGTH` is an estimate), a minimum per table ([`PER_TABLE_BYTES`]), room to
+/// `DATA_LENGTH` is an estimate), a minimum per table (`PER_TABLE_BYTES`), room to
 /// sort the largest table's keys when they are built after its data, and
-/// [`FIXED_RESTORE_BYTES`]. Pure.
+/// `FIXED_RESTORE_BYTES`. Pure.
 pub fn replica_disk_need(tables: &[TableFacts]) -> u64 {
     let per_table: u64 = tables
         .iter()
