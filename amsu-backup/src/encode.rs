@@ -105,6 +105,27 @@ mod tests {
     }
 
     #[test]
+    fn values_of_every_kind_are_written_as_the_text_protocol_sends_them() {
+        let mut out = Vec::new();
+        push_values(
+            &mut out,
+            &[
+                SqlValue::Null,
+                SqlValue::Bytes(b"a\tb".to_vec()),
+                SqlValue::Int(-5),
+                SqlValue::UInt(u64::MAX),
+                SqlValue::Double(1.5),
+                SqlValue::Date(2024, 1, 2, 3, 4, 5, 6),
+                SqlValue::Time(true, 1, 2, 3, 4, 0),
+            ],
+        );
+        assert_eq!(
+            out,
+            b"\\N\ta\\tb\t-5\t18446744073709551615\t1.5\t2024-01-02 03:04:05.000006\t-026:03:04\n"
+        );
+    }
+
+    #[test]
     fn null_is_distinct_from_the_word_null() {
         let mut out = Vec::new();
         push_row(&mut out, [None, Some(&b"NULL"[..])]);
