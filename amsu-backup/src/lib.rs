@@ -38,8 +38,9 @@ pub use donor::{Donor, DonorChecks};
 pub use facade::{
     backup, check, default_journal_path, restore, setup, status, verify, BackupConfig,
     BackupFailure, BackupMethod, BackupReport, BackupTarget, CopyMethod, FileJournal, Health,
-    Provision, RestoreConfig, RestoreFailure, RestoreReport, SetupConfig, SetupError, SetupOutcome,
-    StartReplication, StatusConfig, StatusError, StatusReport, VerifyConfig,
+    Provision, ReplicationSettings, RestoreConfig, RestoreFailure, RestoreReport, SetupConfig,
+    SetupError, SetupOutcome, StartReplication, StatusConfig, StatusError, StatusReport,
+    VerifyConfig,
 };
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};

@@ -431,20 +431,18 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         None => None,
     };
     let start = match (&master, &repl_pw) {
-        (Some(m), Some(pw)) => Some(
-            StartReplication::new(m.clone())
-                .repl_user(a.repl_user.clone())
-                .repl_password(pw.given.clone())
-                .new_repl_password(pw.generated.clone())
-                .master_host_for_replica(a.master_host_for_replica.clone())
-                .tls(a.repl_tls.tls())
-                .positioning(if a.gtid {
-                    amsu_core::Positioning::Gtid
-                } else {
-                    amsu_core::Positioning::FilePosition
-                })
-                .journal(a.journal.clone()),
-        ),
+        (Some(m), Some(pw)) => Some(StartReplication::new(m.clone()).replication(
+            crate::with_repl_password(
+                crate::replication_settings(
+                    &a.repl_user,
+                    a.master_host_for_replica.clone(),
+                    &a.repl_tls,
+                    a.gtid,
+                    a.journal.clone(),
+                ),
+                pw,
+            ),
+        )),
         _ => None,
     };
     if master.is_none() && a.repl_tls.tls() != amsu_core::ReplicationTls::off() {
