@@ -17,6 +17,7 @@ pub mod donor;
 pub mod encode;
 pub mod facade;
 pub mod fanout;
+pub mod fanout_restore;
 pub mod governor;
 pub mod image;
 mod image_restore;

@@ -88,6 +88,13 @@ impl RestoreConfig {
         }
     }
 
+    /// The replica to restore into (a fan-out restores several replicas from one
+    /// configuration). Default: the one given to [`RestoreConfig::new`].
+    pub fn replica(mut self, replica: ServerAddr) -> Self {
+        self.replica = replica;
+        self
+    }
+
     /// Parallel loading sessions. Default: 2.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
