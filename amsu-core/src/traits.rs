@@ -206,8 +206,10 @@ impl ReplicationTls {
     }
 }
 
-/// How the replica reaches the master.
+/// How the replica reaches the master. Built with [`ReplicationSource::new`] and the
+/// `with_*` setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplicationSource {
     /// Master host, as the replica resolves it.
     pub host: String,
@@ -223,6 +225,40 @@ pub struct ReplicationSource {
     pub positioning: Positioning,
     /// TLS settings of the replication connection.
     pub tls: ReplicationTls,
+}
+
+impl ReplicationSource {
+    /// The master at `host:port`, as `user` with `password`, from `coordinates`.
+    /// Defaults: file and position positioning, no TLS.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        password: Secret,
+        coordinates: Coordinates,
+    ) -> Self {
+        ReplicationSource {
+            host: host.into(),
+            port,
+            user: user.into(),
+            password,
+            coordinates,
+            positioning: Positioning::FilePosition,
+            tls: ReplicationTls::default(),
+        }
+    }
+
+    /// File/position or GTID positioning. Default: file and position.
+    pub fn with_positioning(mut self, positioning: Positioning) -> Self {
+        self.positioning = positioning;
+        self
+    }
+
+    /// TLS settings of the replication connection. Default: none.
+    pub fn with_tls(mut self, tls: ReplicationTls) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 /// The replica, as the orchestrator sees it.
