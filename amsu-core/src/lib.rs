@@ -73,10 +73,7 @@
 //! impl DataCopier for Copier {
 //!     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
 //!         events.emit(&Event::CommitBlocked { millis: 1.5 });
-//!         Ok(CopyReport {
-//!             coordinates: Some(Coordinates::new("bin.000001", 4)),
-//!             ..Default::default()
-//!         })
+//!         Ok(CopyReport::new(Coordinates::new("bin.000001", 4)))
 //!     }
 //! }
 //!

@@ -419,6 +419,45 @@ pub struct CopyReport {
     pub commit_blocked_ms: f64,
 }
 
+impl CopyReport {
+    /// A copy of the snapshot at `coordinates`; every count 0 (see the `with_*` setters).
+    pub fn new(coordinates: Coordinates) -> Self {
+        CopyReport {
+            coordinates: Some(coordinates),
+            ..CopyReport::default()
+        }
+    }
+
+    /// The catalog copied: databases, tables, accounts, and views, routines, triggers
+    /// and events. Default: none.
+    pub fn with_catalog(
+        mut self,
+        databases: u64,
+        tables: u64,
+        accounts: u64,
+        objects: u64,
+    ) -> Self {
+        self.databases = databases;
+        self.tables = tables;
+        self.accounts = accounts;
+        self.objects = objects;
+        self
+    }
+
+    /// The rows and bytes of encoded row data copied. Default: none.
+    pub fn with_data(mut self, rows: u64, bytes: u64) -> Self {
+        self.rows = rows;
+        self.bytes = bytes;
+        self
+    }
+
+    /// How long the master's commits were blocked, in milliseconds. Default: 0.
+    pub fn with_commit_blocked_ms(mut self, millis: f64) -> Self {
+        self.commit_blocked_ms = millis;
+        self
+    }
+}
+
 /// Copies a consistent snapshot of the master into the replica: backup, transfer and
 /// restore of one method. On error the replica may hold part of the data; the master is
 /// unchanged.
