@@ -125,3 +125,78 @@ async fn library_restore_fan_out_loads_every_replica_and_a_bad_one_fails_alone()
         assert_eq!(status.len(), 1, "{r} replicates");
     }
 }
+
+/// `amsu restore --replica A --replica BAD --json` (no replication start): one process
+/// loads A; BAD, which reaches no server, fails alone with its structured error in its
+/// own `replica_result`; every line follows the JSON schema; exit 1 (BAD's load could not
+/// start, which the restore does not count as "nothing changed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_restore_fan_out_json_reports_the_bad_replica_alone() {
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let m = p.master.addr();
+    create_bank(&m, "bank", 300).await;
+    let img = p.dir.path().join("image");
+    ImageBackup::new(m.clone(), &img)
+        .run(Arc::new(NoEvents))
+        .await
+        .expect("backup");
+    let bad = "mysql://root@127.0.0.1:1";
+    let out = amsu_tests::servers::amsu_output(
+        &[
+            "restore",
+            "--image",
+            img.to_str().unwrap(),
+            "--replica",
+            &p.replica.url(),
+            "--replica",
+            bad,
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    let schema_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/amsu-json.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_file).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for l in &lines {
+        assert!(validator.is_valid(l), "not in the schema: {l}");
+    }
+    let good = format!("127.0.0.1:{}", p.replica.port());
+    let result_of = |tag: &str| {
+        lines
+            .iter()
+            .find(|l| l["event"] == "replica_result" && l["replica"] == tag)
+            .unwrap_or_else(|| panic!("no replica_result for {tag}:\n{}", out.text()))
+            .clone()
+    };
+    let ok = result_of(&good);
+    assert_eq!(ok["ok"], true, "{}", out.text());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "restored" && l["replica"] == good.as_str()),
+        "{}",
+        out.text()
+    );
+    let failed = result_of("127.0.0.1:1");
+    assert_eq!(failed["ok"], false, "{}", out.text());
+    assert!(failed["error"]["message"].is_string(), "{failed}");
+    assert!(
+        failed["rerun"]
+            .as_str()
+            .is_some_and(|r| r.contains("127.0.0.1:1")),
+        "{failed}"
+    );
+    let last = lines.last().expect("lines");
+    assert_eq!(last["event"], "result");
+    assert_eq!(out.code, last["exit_code"].as_i64().map(|c| c as i32));
+    assert_ne!(out.code, Some(0));
+    assert_eq!(checksums(&m).await, checksums(&p.replica.addr()).await);
+}
