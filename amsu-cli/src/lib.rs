@@ -348,7 +348,7 @@ fn admin_addr(
 /// The library's configuration of `amsu setup` from its flags, with the servers'
 /// secrets read (from files, the environment or a terminal). The replication password is
 /// not part of it: [`repl_password`] finds it (and where it came from, to keep it
-/// afterwards), [`with_repl_password`] gives it to the configuration.
+/// afterwards), [`with_repl_password`] adds it to the replication settings.
 impl TryFrom<&SetupArgs> for SetupConfig {
     type Error = Exit;
 
