@@ -67,6 +67,7 @@ pub const BUFFER_POOL: &str = "innodb_buffer_pool_size";
 
 /// One global the profile may relax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Knob {
     /// The global variable's name.
     pub name: &'static str,

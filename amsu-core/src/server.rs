@@ -42,6 +42,7 @@ impl fmt::Display for Role {
 ///
 /// `Debug` and `Display` never show the password.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerAddr {
     /// Host name or IP address.
     pub host: String,

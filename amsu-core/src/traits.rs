@@ -166,6 +166,7 @@ pub enum Positioning {
 /// | `ca`, `cert`, `key` | none |
 /// | `verify_server_cert` | off |
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ReplicationTls {
     /// Connect over TLS (`MASTER_SSL=1`).
     pub ssl: bool,
