@@ -126,16 +126,15 @@ impl ImageBackup {
             chunks: done.iter().map(|(c, _)| c.clone()).collect(),
         };
         let writer = Arc::try_unwrap(writer).expect("the sinks are gone");
-        let report = CopyReport {
-            coordinates: Some(dumped.coordinates.clone()),
-            databases: schema.databases.len() as u64,
-            tables: schema.tables.len() as u64,
-            rows: dumped.rows,
-            bytes: dumped.bytes,
-            accounts: schema.accounts.len() as u64,
-            objects: schema.objects.len() as u64,
-            commit_blocked_ms: dumped.blocked_ms,
-        };
+        let report = CopyReport::new(dumped.coordinates.clone())
+            .with_catalog(
+                schema.databases.len() as u64,
+                schema.tables.len() as u64,
+                schema.accounts.len() as u64,
+                schema.objects.len() as u64,
+            )
+            .with_data(dumped.rows, dumped.bytes)
+            .with_commit_blocked_ms(dumped.blocked_ms);
         let manifest = writer.finish(
             "logical",
             source_of(&cat, &mut ctl).await?,

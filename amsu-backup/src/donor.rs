@@ -171,11 +171,7 @@ impl Donor {
             donor: self.clone(),
             session: s,
             dialect: d,
-            coordinates: Coordinates {
-                file: String::new(),
-                position: 0,
-                gtid: None,
-            },
+            coordinates: Coordinates::new(String::new(), 0),
             stopped_at: at,
             running: false,
             events: events.clone(),
@@ -240,11 +236,7 @@ impl Paused {
             .next()
             .map(|g| g.split_whitespace().collect::<String>())
             .filter(|g| !g.is_empty());
-        Ok(Coordinates {
-            file: st.exec_file,
-            position: st.exec_position,
-            gtid,
-        })
+        Ok(Coordinates::new(st.exec_file, st.exec_position).with_gtid(gtid))
     }
 
     /// Starts the donor's SQL thread again (once; later calls do nothing) and removes

@@ -31,7 +31,7 @@
 //!     "mysql://root@db2.example:3306".parse()?,
 //!     "mysql://root@db3.example:3306".parse()?,
 //! ];
-//! let template = SetupConfig::new(master.clone(), replicas[0].clone()).verify(true);
+//! let template = SetupConfig::new(master.clone(), replicas[0].clone()).options(|o| o.verify(true));
 //! let config = FanoutConfig::new(template, replicas, Spool::new("/var/tmp/amsu-spool"))
 //!     .repl_password(Secret::generate());
 //! let outcome = fan_out(config, Arc::new(Log), CancellationToken::new()).await?;
@@ -347,7 +347,7 @@ impl FanoutConfig {
             .image
             .clone()
             .unwrap_or_else(|| ImageSource::Local(self.spool.dir().to_path_buf()));
-        let mut c = self
+        let c = self
             .template
             .clone()
             .replica(replica.clone())
@@ -356,13 +356,14 @@ impl FanoutConfig {
                 threads: self.load_threads,
                 key: self.key.clone(),
             });
+        let mut r = c.replication_settings().clone();
         if self.replicas.len() > 1 {
-            c = c.journal(None);
+            r = r.journal(None);
         }
         if let Some(pw) = &self.repl_password {
-            c = c.repl_password(Some(pw.clone()));
+            r = r.repl_password(Some(pw.clone()));
         }
-        c
+        c.replication(r)
     }
 }
 

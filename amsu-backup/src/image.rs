@@ -811,11 +811,7 @@ mod tests {
         w.finish(
             "logical",
             source(),
-            Coordinates {
-                file: "b.000001".into(),
-                position: 4,
-                gtid: None,
-            },
+            Coordinates::new("b.000001", 4),
             &schema,
             vec![e],
         )
@@ -965,11 +961,7 @@ mod tests {
             format_version: FORMAT_VERSION,
             method: "logical".into(),
             source: source(),
-            coordinates: Coordinates {
-                file: "b".into(),
-                position: 4,
-                gtid: None,
-            },
+            coordinates: Coordinates::new("b", 4),
             created_unix: 0,
             files: vec![],
         };

@@ -17,6 +17,7 @@ pub mod donor;
 pub mod encode;
 pub mod facade;
 pub mod fanout;
+pub mod fanout_restore;
 pub mod governor;
 pub mod image;
 mod image_restore;
@@ -38,8 +39,9 @@ pub use donor::{Donor, DonorChecks};
 pub use facade::{
     backup, check, default_journal_path, restore, setup, status, verify, BackupConfig,
     BackupFailure, BackupMethod, BackupReport, BackupTarget, CopyMethod, FileJournal, Health,
-    Provision, RestoreConfig, RestoreFailure, RestoreReport, SetupConfig, SetupError, SetupOutcome,
-    StartReplication, StatusConfig, StatusError, StatusReport, VerifyConfig,
+    Provision, ReplicationSettings, RestoreConfig, RestoreFailure, RestoreReport, SetupConfig,
+    SetupError, SetupOutcome, StartReplication, StatusConfig, StatusError, StatusReport,
+    VerifyConfig,
 };
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};

@@ -296,16 +296,15 @@ impl LogicalCopy {
         )
         .await?;
 
-        Ok(CopyReport {
-            coordinates: Some(dumped.coordinates),
-            databases: cat.databases.len() as u64,
-            tables: cat.tables.len() as u64,
-            rows: dumped.rows,
-            bytes: dumped.bytes,
-            accounts: dumped.accounts.len() as u64,
-            objects: cat.objects.len() as u64,
-            commit_blocked_ms: dumped.blocked_ms,
-        })
+        Ok(CopyReport::new(dumped.coordinates)
+            .with_catalog(
+                cat.databases.len() as u64,
+                cat.tables.len() as u64,
+                dumped.accounts.len() as u64,
+                cat.objects.len() as u64,
+            )
+            .with_data(dumped.rows, dumped.bytes)
+            .with_commit_blocked_ms(dumped.blocked_ms))
     }
 }
 

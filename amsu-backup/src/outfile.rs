@@ -368,16 +368,15 @@ impl OutfileCopy {
                     .map_err(TransferError::from_boxed)?;
             }
         }
-        Ok(CopyReport {
-            coordinates: Some(dumped.coordinates),
-            databases: cat.databases.len() as u64,
-            tables: cat.tables.len() as u64,
-            rows,
-            bytes,
-            accounts: dumped.accounts.len() as u64,
-            objects: cat.objects.len() as u64,
-            commit_blocked_ms: dumped.blocked_ms,
-        })
+        Ok(CopyReport::new(dumped.coordinates)
+            .with_catalog(
+                cat.databases.len() as u64,
+                cat.tables.len() as u64,
+                dumped.accounts.len() as u64,
+                cat.objects.len() as u64,
+            )
+            .with_data(rows, bytes)
+            .with_commit_blocked_ms(dumped.blocked_ms))
     }
 
     /// Fetches each chunk as the master finishes it, hashes it, hands it to the loaders.

@@ -845,11 +845,7 @@ mod tests {
 
     #[test]
     fn records_quote_their_values() {
-        let at = Coordinates {
-            file: "bin.000001".into(),
-            position: 42,
-            gtid: Some("0-1-5".into()),
-        };
+        let at = Coordinates::new("bin.000001", 42).with_gtid(Some("0-1-5".into()));
         assert_eq!(
             record_sql("d", "t'x", "WHERE `id` < 10", 7, &at),
             "INSERT INTO `mysql`.`amsu_stream_progress` (db, tbl, filter, rows_loaded, binlog_file, binlog_pos, gtid) VALUES ('d', 't''x', 'WHERE `id` < 10', 7, 'bin.000001', 42, '0-1-5')"

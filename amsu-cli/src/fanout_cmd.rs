@@ -5,9 +5,10 @@
 //! spool image, then every replica set up from it in its own task of this process, each
 //! with its own journal (the default journal path of that replica), its own progress
 //! (every line tagged with the replica), its own verify and its own failure; this module
-//! converts the arguments and renders the events. A `--dry-run` and `restore` still run
-//! the amsu binary once per replica (`setup --dry-run --replica R`, `restore --replica
-//! R`), all at the same time. One replica that fails does not stop the others, and
+//! converts the arguments and renders the events. `restore` is the library's
+//! [`amsu_backup::fanout_restore::fan_out_restore`] in the same way. A `--dry-run` still
+//! runs the amsu binary once per replica (`setup --dry-run --replica R`), all at the same
+//! time. One replica that fails does not stop the others, and
 //! rerunning the command for it alone resumes from its journal and the kept spool.
 
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use amsu_backup::fanout::{
     self, FanoutConfig, FanoutEvents, ReplicaOutcome, ReplicaRun, Spool, SpoolState,
 };
+use amsu_backup::fanout_restore::{self, RestoreFanoutConfig, RestoreFanoutEvents, RestoreRun};
+use amsu_backup::RestoreFailure;
 use amsu_backup::{CopyMethod, SetupConfig, SetupError as FacadeError};
 use amsu_core::{Event, EventSink, MasterServer, Secret, ServerAddr};
 use amsu_mysql::MysqlMaster;
@@ -328,8 +331,10 @@ fn tagged_lines(tag: &str, text: &str, json_out: bool) {
     }
 }
 
-/// `amsu restore` with several `--replica`: the image is loaded into each one by its own
-/// `amsu restore` process, at the same time.
+/// `amsu restore` with several `--replica`: the library's
+/// [`fanout_restore::fan_out_restore`], the image loaded into each replica by its own task
+/// of this process, at the same time; this function converts the arguments and renders
+/// the events.
 pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     if a.journal.is_some() {
         return Err(usage(anyhow!(
@@ -337,7 +342,6 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
              its own default journal (in AMSU_JOURNAL_DIR or ~/.amsu/journal)"
         )));
     }
-    let argv = own_argv("restore", &a.replica)?;
     let replicas = a
         .replica
         .iter()
@@ -347,18 +351,145 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         Some(m) if a.start_replication => Some(master_addr(m, &a.passwords)?),
         _ => None,
     };
-    identity_checks(master.as_ref(), &replicas).await?;
-    if let Some(m) = &master {
-        ensure_repl_user(m, None, &a.repl_user, &a.passwords, a.json).await?;
-    }
-    let runs = replicas.iter().zip(&a.replica).map(|(addr, url)| {
-        let mut args = argv.clone();
-        args.extend(["--replica".to_string(), url.clone()]);
-        run_child(tag(addr), args.clone(), args, a.json)
+    // Before the replication user is created: an unreachable replica fails alone.
+    fanout_restore::check_distinct_reachable(master.as_ref(), &replicas)
+        .await
+        .map_err(|e| Exit(exit::PRECONDITION, anyhow!(e)))?;
+    let start = match &master {
+        Some(m) => {
+            // Ctrl-C stops the replication starts like a failure (resumable).
+            interrupt::install();
+            ensure_repl_user(m, None, &a.repl_user, &a.passwords, a.json).await?;
+            let pw =
+                repl_creds::resolve(a.passwords.repl_password_file.as_deref(), m, &a.repl_user)
+                    .map_err(usage)?;
+            Some(crate::image_cmd::start_replication(&a, m, &pw))
+        }
+        None => None,
+    };
+    let template = crate::image_cmd::restore_config(&a, replicas[0].clone(), start)?;
+    // The command that resumes one replica alone (None when amsu runs embedded).
+    let argv = own_argv("restore", &a.replica).ok();
+    let reruns = replicas
+        .iter()
+        .zip(&a.replica)
+        .map(|(addr, url)| {
+            let rerun = argv.as_ref().map(|argv| {
+                let mut r = argv.clone();
+                r.extend(["--replica".to_string(), url.clone()]);
+                command_text(&r)
+            });
+            (tag(addr), rerun)
+        })
+        .collect();
+    let events = Arc::new(CliRestoreEvents {
+        json: a.json,
+        image: a.image.clone(),
+        replicas: replicas
+            .iter()
+            .map(|r| (tag(r), Renderer::tagged(a.json, tag(r))))
+            .collect(),
+        reruns,
     });
-    let outcomes = futures_join(runs).await;
+    let config = RestoreFanoutConfig::new(template, replicas);
+    let outcome = fanout_restore::fan_out_restore(config, events, interrupt::token())
+        .await
+        .map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
+    let outcomes = outcome.outcomes();
     let code = fanout::combined_exit_code(&outcomes);
     Ok(summary(json::CommandName::Restore, &outcomes, code, a.json))
+}
+
+/// How a fan-out restore's events are shown: each replica's tagged with it, and one
+/// `replica_result` (or `[replica] done`) per replica as it ends.
+struct CliRestoreEvents {
+    json: bool,
+    /// The image, as given.
+    image: String,
+    replicas: HashMap<String, Renderer>,
+    /// Each replica's command to resume it alone.
+    reruns: HashMap<String, Option<String>>,
+}
+
+impl RestoreFanoutEvents for CliRestoreEvents {
+    fn replica(&self, replica: &ServerAddr, event: &Event) {
+        if let Some(r) = self.replicas.get(&tag(replica)) {
+            r.emit(event)
+        }
+    }
+
+    fn replica_done(&self, run: &RestoreRun) {
+        let tag = tag(&run.replica);
+        if let Some(r) = self.replicas.get(&tag) {
+            r.finish();
+        }
+        let code = run.exit_code();
+        let ok = code == exit::OK;
+        let rerun = self.reruns.get(&tag).cloned().flatten();
+        match &run.result {
+            Ok(done) => {
+                if let (Some(n), false) = (done.resumed_chunks, self.json) {
+                    errln!(
+                        "[{tag}] Resumed the interrupted restore of {}: {n} chunks already loaded before this run",
+                        shown(&self.image)
+                    );
+                }
+                let lines =
+                    crate::image_cmd::restored_lines(&self.image, self.json, &run.replica, done);
+                tagged_lines(&tag, &lines, self.json);
+            }
+            Err(e) => {
+                let first: &(dyn std::error::Error + 'static) = e;
+                let mut message =
+                    crate::chain_message(std::iter::successors(Some(first), |e| e.source()));
+                match (
+                    crate::image_cmd::failure_context(&self.image, &run.replica, e),
+                    e,
+                ) {
+                    (Some(c), RestoreFailure::ReplicaNotEmpty { .. }) => message = c,
+                    (Some(c), _) => message = format!("{c}: {message}"),
+                    (None, _) => {}
+                }
+                let remedy = crate::secrets::remedy(&message);
+                if self.json {
+                    let setup = match e {
+                        RestoreFailure::Setup(FacadeError::Setup(s)) => Some(s),
+                        _ => None,
+                    };
+                    let mut error =
+                        crate::error_json(code, first, setup, json::CommandName::Restore, remedy);
+                    error.message = message;
+                    json::emit(json::Body::ReplicaResult {
+                        replica: tag,
+                        ok,
+                        exit_code: Some(code),
+                        error: Some(json::value(&error)),
+                        rerun,
+                    });
+                    return;
+                }
+                errln!("[{tag}] {} {message}", crate::style::error_label());
+            }
+        }
+        if self.json {
+            json::emit(json::Body::ReplicaResult {
+                replica: tag,
+                ok,
+                exit_code: Some(code),
+                error: None,
+                rerun: None,
+            });
+        } else if ok {
+            outln!("[{tag}] done");
+        } else {
+            errln!(
+                "[{tag}] FAILED (exit {code}); the other replicas go on.{}",
+                rerun.map_or(String::new(), |r| format!(
+                    " Resume this replica alone with:\n  {r}"
+                ))
+            );
+        }
+    }
 }
 
 /// The replica as its lines are tagged: `HOST:PORT`.

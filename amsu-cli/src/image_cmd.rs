@@ -409,6 +409,46 @@ fn say_backup(
     }
 }
 
+/// The replication start of `amsu restore --start-replication` from `master`, with the
+/// replication password `pw` found.
+pub(crate) fn start_replication(
+    a: &RestoreArgs,
+    master: &amsu_core::ServerAddr,
+    pw: &crate::repl_creds::ReplPassword,
+) -> StartReplication {
+    StartReplication::new(master.clone()).replication(crate::with_repl_password(
+        crate::replication_settings(
+            &a.repl_user,
+            a.master_host_for_replica.clone(),
+            &a.repl_tls,
+            a.gtid,
+            a.journal.clone(),
+        ),
+        pw,
+    ))
+}
+
+/// The restore of `amsu restore` into `replica`, with the replication start `start`.
+pub(crate) fn restore_config(
+    a: &RestoreArgs,
+    replica: amsu_core::ServerAddr,
+    start: Option<StartReplication>,
+) -> Result<RestoreConfig, Exit> {
+    if start.is_none() && a.repl_tls.tls() != amsu_core::ReplicationTls::off() {
+        return Err(usage(anyhow!(
+            "the --repl-ssl options are used with --start-replication only"
+        )));
+    }
+    Ok(RestoreConfig::new(
+        image_source(&a.image, &a.ftp_options, &a.s3_options)?,
+        replica,
+    )
+    .threads(a.threads.unwrap_or(2))
+    .key(image_key(a.image_key.as_deref())?)
+    .force(a.force)
+    .start_replication(start))
+}
+
 /// `amsu restore`.
 pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     let replica = replica_addr(&a.replica[0], &a.passwords)?;
@@ -431,35 +471,10 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         None => None,
     };
     let start = match (&master, &repl_pw) {
-        (Some(m), Some(pw)) => Some(
-            StartReplication::new(m.clone())
-                .repl_user(a.repl_user.clone())
-                .repl_password(pw.given.clone())
-                .new_repl_password(pw.generated.clone())
-                .master_host_for_replica(a.master_host_for_replica.clone())
-                .tls(a.repl_tls.tls())
-                .positioning(if a.gtid {
-                    amsu_core::Positioning::Gtid
-                } else {
-                    amsu_core::Positioning::FilePosition
-                })
-                .journal(a.journal.clone()),
-        ),
+        (Some(m), Some(pw)) => Some(start_replication(&a, m, pw)),
         _ => None,
     };
-    if master.is_none() && a.repl_tls.tls() != amsu_core::ReplicationTls::off() {
-        return Err(usage(anyhow!(
-            "the --repl-ssl options are used with --start-replication only"
-        )));
-    }
-    let config = RestoreConfig::new(
-        image_source(&a.image, &a.ftp_options, &a.s3_options)?,
-        replica.clone(),
-    )
-    .threads(a.threads.unwrap_or(2))
-    .key(image_key(a.image_key.as_deref())?)
-    .force(a.force)
-    .start_replication(start);
+    let config = restore_config(&a, replica.clone(), start)?;
     if config.replication().is_some() {
         // The replication start runs the setup plan: Ctrl-C stops it like a failure
         // (resumable from the journal).
@@ -504,86 +519,112 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         }
         Err(e) => return Err(restore_error(&a, &replica, e)),
     };
-    if let Some(n) = done.resumed_chunks {
-        if !a.json {
+    let lines = restored_lines(&a.image, a.json, &replica, &done);
+    if a.json {
+        outln!("{lines}");
+        crate::finish(crate::json::CommandName::Restore, true, exit::OK);
+    } else {
+        if let Some(n) = done.resumed_chunks {
             errln!(
                 "Resumed the interrupted restore of {} into {replica}: {n} chunks already loaded before this run",
                 shown(&a.image)
             );
         }
-    }
-    let status = done.setup.as_ref().map(|s| &s.replication);
-    if a.json {
-        crate::json::emit(crate::json::Body::Restored {
-            image: shown(&a.image),
-            report: crate::json::value(&done.report),
-            replication: status.map(crate::json::value),
-        });
-        crate::finish(crate::json::CommandName::Restore, true, exit::OK);
-    } else {
-        outln!(
-            "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",
-            shown(&a.image),
-            done.report.tables,
-            done.report.rows,
-            done.manifest.coordinates
-        );
-        if status.is_some() {
-            outln!("  replication started from {}", done.manifest.coordinates);
-        }
+        outln!("{lines}");
     }
     Ok(exit::OK)
 }
 
+/// What a finished restore into `replica` says (JSON: its `restored` line).
+pub(crate) fn restored_lines(
+    image: &str,
+    json: bool,
+    replica: &amsu_core::ServerAddr,
+    done: &amsu_backup::RestoreReport,
+) -> String {
+    let status = done.setup.as_ref().map(|s| &s.replication);
+    if json {
+        return crate::json::line(&crate::json::Body::Restored {
+            image: shown(image),
+            report: crate::json::value(&done.report),
+            replication: status.map(crate::json::value),
+        });
+    }
+    let mut text = format!(
+        "Image {} restored into {replica}: {} tables, {} rows; snapshot at {}",
+        shown(image),
+        done.report.tables,
+        done.report.rows,
+        done.manifest.coordinates
+    );
+    if status.is_some() {
+        text.push_str(&format!(
+            "\n  replication started from {}",
+            done.manifest.coordinates
+        ));
+    }
+    text
+}
+
 /// The exit code and message of a failed restore.
 fn restore_error(a: &RestoreArgs, replica: &amsu_core::ServerAddr, e: RestoreFailure) -> Exit {
+    let context = failure_context(&a.image, replica, &e);
     match e {
         RestoreFailure::SameServer(f) => Exit(
             exit::PRECONDITION,
             anyhow!("{}; nothing was changed. Fix: {}", f.problem, f.fix),
         ),
         RestoreFailure::Identity(e) => Exit(exit::PRECONDITION, anyhow!("{e}")),
-        RestoreFailure::Image(e) => {
-            let what = if e.is_refusal() {
-                "is refused"
-            } else {
-                "cannot be read"
-            };
-            Exit(
-                exit::PRECONDITION,
-                anyhow::Error::new(e).context(format!(
-                    "the image {} {what}; nothing was changed on {replica}",
-                    shown(&a.image)
-                )),
-            )
-        }
-        RestoreFailure::ReplicaNotEmpty { databases } => Exit(
+        RestoreFailure::Image(e) => Exit(
             exit::PRECONDITION,
-            anyhow!(
-                "the replica {replica} already holds databases ({}); nothing was changed. \
-                 Restore into an empty server, or pass --force to restore next to them \
-                 (the image's tables must not exist there)",
-                databases.join(", ")
-            ),
+            anyhow::Error::new(e).context(context.unwrap_or_default()),
         ),
+        RestoreFailure::ReplicaNotEmpty { .. } => {
+            Exit(exit::PRECONDITION, anyhow!(context.unwrap_or_default()))
+        }
         RestoreFailure::Load(e) => Exit(
             exit::FAILED,
-            anyhow!("{e}").context(format!(
-                "restore of {} into {replica} failed",
-                shown(&a.image)
-            )),
+            anyhow!("{e}").context(context.unwrap_or_default()),
         ),
         RestoreFailure::Setup(SetupError::Setup(e)) => {
             let code = exit::of(&e);
             Exit(
                 code,
-                anyhow::Error::new(e).context(format!(
-                    "restore of {} into {replica} failed",
-                    shown(&a.image)
-                )),
+                anyhow::Error::new(e).context(context.unwrap_or_default()),
             )
         }
         e => Exit(exit::FAILED, e.into()),
+    }
+}
+
+/// What the command line says about a failed restore of `image` into `replica`: the
+/// context put before the library's message (the whole message for a replica holding
+/// databases); `None` when the library's message says it all.
+pub(crate) fn failure_context(
+    image: &str,
+    replica: &amsu_core::ServerAddr,
+    e: &RestoreFailure,
+) -> Option<String> {
+    match e {
+        RestoreFailure::Image(e) => Some(format!(
+            "the image {} {}; nothing was changed on {replica}",
+            shown(image),
+            if e.is_refusal() {
+                "is refused"
+            } else {
+                "cannot be read"
+            }
+        )),
+        RestoreFailure::ReplicaNotEmpty { databases } => Some(format!(
+            "the replica {replica} already holds databases ({}); nothing was changed. \
+             Restore into an empty server, or pass --force to restore next to them \
+             (the image's tables must not exist there)",
+            databases.join(", ")
+        )),
+        RestoreFailure::Load(_) | RestoreFailure::Setup(_) => {
+            Some(format!("restore of {} into {replica} failed", shown(image)))
+        }
+        _ => None,
     }
 }
 

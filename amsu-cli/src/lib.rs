@@ -26,7 +26,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amsu_backup::{Provision, SetupConfig, SetupError as FacadeError};
+use amsu_backup::{Provision, ReplicationSettings, SetupConfig, SetupError as FacadeError};
 use amsu_core::{
     preflight_master, Error as SetupError, EventSink, MasterServer, Positioning, ReplicaServer,
     ServerAddr, SetupReport, Severity,
@@ -348,7 +348,7 @@ fn admin_addr(
 /// The library's configuration of `amsu setup` from its flags, with the servers'
 /// secrets read (from files, the environment or a terminal). The replication password is
 /// not part of it: [`repl_password`] finds it (and where it came from, to keep it
-/// afterwards), [`with_repl_password`] gives it to the configuration.
+/// afterwards), [`with_repl_password`] adds it to the replication settings.
 impl TryFrom<&SetupArgs> for SetupConfig {
     type Error = Exit;
 
@@ -359,22 +359,27 @@ impl TryFrom<&SetupArgs> for SetupConfig {
         let mut config = SetupConfig::new(master, replica)
             .method(image_cmd::copy_method(a)?)
             .admin(admin)
-            .master_host_for_replica(a.master_host_for_replica.clone())
-            .repl_user(a.repl_user.clone())
-            .force(a.force)
+            .replication(replication_settings(
+                &a.repl_user,
+                a.master_host_for_replica.clone(),
+                &a.repl_tls,
+                a.gtid,
+                a.journal.clone(),
+            ))
             .protect_binlogs(a.protect_binlogs)
-            .fast_load(!a.no_fast_load)
-            .resize_redo_log(a.resize_redo_log)
-            .wait_caught_up(a.wait_caught_up)
-            .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
-            .tls(a.repl_tls.tls())
-            .positioning(if a.gtid {
-                Positioning::Gtid
-            } else {
-                Positioning::FilePosition
-            })
-            .journal(a.journal.clone())
-            .verify(a.verify);
+            .options(|o| {
+                o.force(a.force)
+                    .fast_load(!a.no_fast_load)
+                    .resize_redo_log(a.resize_redo_log)
+                    .wait_caught_up(a.wait_caught_up)
+                    .catch_up_timeout(Duration::from_secs(a.catch_up_timeout))
+                    .replica_config_file(
+                        a.replica_config_file
+                            .clone()
+                            .map(|path| (path, a.report_host.clone())),
+                    )
+                    .verify(a.verify)
+            });
         if let Some(url) = &a.donor.donor {
             if a.image.is_some() {
                 return Err(usage(anyhow!(
@@ -393,9 +398,6 @@ impl TryFrom<&SetupArgs> for SetupConfig {
                 amsu_backup::Donor::new(donor).max_lag(Duration::from_secs(a.donor.donor_max_lag)),
             ));
         }
-        if let Some(path) = &a.replica_config_file {
-            config = config.replica_config_file(path.clone(), a.report_host.clone());
-        }
         Ok(config)
     }
 }
@@ -411,9 +413,33 @@ fn repl_password(a: &SetupArgs, config: &SetupConfig) -> Result<repl_creds::Repl
     .map_err(usage)
 }
 
-/// `config` with the replication password `pw` found.
-fn with_repl_password(config: SetupConfig, pw: &repl_creds::ReplPassword) -> SetupConfig {
-    config
+/// The replication settings of `amsu setup` and `amsu restore --start-replication`,
+/// from their flags (the password is added by [`with_repl_password`]).
+pub(crate) fn replication_settings(
+    repl_user: &str,
+    master_host_for_replica: Option<String>,
+    tls: &args::ReplTlsArgs,
+    gtid: bool,
+    journal: Option<std::path::PathBuf>,
+) -> ReplicationSettings {
+    ReplicationSettings::new()
+        .repl_user(repl_user)
+        .master_host_for_replica(master_host_for_replica)
+        .tls(tls.tls())
+        .positioning(if gtid {
+            Positioning::Gtid
+        } else {
+            Positioning::FilePosition
+        })
+        .journal(journal)
+}
+
+/// `settings` with the replication password `pw` found.
+pub(crate) fn with_repl_password(
+    settings: ReplicationSettings,
+    pw: &repl_creds::ReplPassword,
+) -> ReplicationSettings {
+    settings
         .repl_password(pw.given.clone())
         .new_repl_password(pw.generated.clone())
 }
@@ -425,7 +451,8 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     a.method = method;
     let config = SetupConfig::try_from(&a)?;
     let repl_pw = repl_password(&a, &config)?;
-    let mut config = with_repl_password(config, &repl_pw);
+    let replication = with_repl_password(config.replication_settings().clone(), &repl_pw);
+    let mut config = config.replication(replication);
     let renderer = Arc::new(Renderer::new(a.json));
     let provision = |config: SetupConfig| {
         Provision::new(config, renderer.clone()).with_cancellation(interrupt::token())
@@ -702,7 +729,7 @@ pub async fn check_findings_with(
         Some(replica) => {
             let config = SetupConfig::new(master.clone(), replica.clone())
                 .admin(admin)
-                .repl_user(repl_user)
+                .replication(ReplicationSettings::new().repl_user(repl_user))
                 .without_journal();
             check_setup_findings(&config, events).await
         }
@@ -825,8 +852,11 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
             .map_err(usage)?;
             let config = SetupConfig::new(master.clone(), replica)
                 .admin(admin)
-                .repl_user(a.repl_user.clone())
-                .repl_password(repl_pw.given.clone())
+                .replication(
+                    ReplicationSettings::new()
+                        .repl_user(a.repl_user.clone())
+                        .repl_password(repl_pw.given.clone()),
+                )
                 .without_journal();
             check_setup_findings(&config, progress).await
         }

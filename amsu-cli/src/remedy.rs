@@ -4,7 +4,8 @@
 
 use amsu_core::{Finding, FindingCode};
 
-/// The flag that sets the library setting `name` (a `SetupConfig` setter) to `value`.
+/// The flag that sets the library setting `name` (a setter of `SetupConfig`, its
+/// `ReplicationSettings` or `SetupOptions`) to `value`.
 fn flag_of(name: &str) -> Option<&'static str> {
     Some(match name {
         "force" => "--force",

@@ -106,12 +106,9 @@ mod tests {
     }
 
     fn running() -> ReplicationStatus {
-        ReplicationStatus {
-            io_running: true,
-            sql_running: true,
-            seconds_behind: Some(3),
-            ..Default::default()
-        }
+        ReplicationStatus::new("", 0)
+            .with_threads(true, true)
+            .with_seconds_behind(Some(3))
     }
 
     #[test]
@@ -120,24 +117,16 @@ mod tests {
         assert_eq!(health(Some(&running()), None).0, exit::OK);
         assert_eq!(health(Some(&running()), Some(3)).0, exit::OK);
         assert_eq!(health(Some(&running()), Some(2)).0, LAGGING);
-        let unknown = ReplicationStatus {
-            seconds_behind: None,
-            ..running()
-        };
+        let unknown = running().with_seconds_behind(None);
         assert_eq!(health(Some(&unknown), None).0, exit::OK);
         assert_eq!(health(Some(&unknown), Some(10)).0, LAGGING);
-        let io_stopped = ReplicationStatus {
-            io_running: false,
-            last_io_error: "equal server ids".into(),
-            ..running()
-        };
+        let io_stopped = running()
+            .with_threads(false, true)
+            .with_errors("equal server ids", "");
         let (code, why) = health(Some(&io_stopped), Some(100));
         assert_eq!(code, NOT_REPLICATING);
         assert!(why.contains("IO thread is stopped") && why.contains("equal server ids"));
-        let sql_error = ReplicationStatus {
-            last_sql_error: "duplicate key".into(),
-            ..running()
-        };
+        let sql_error = running().with_errors("", "duplicate key");
         assert_eq!(health(Some(&sql_error), None).0, NOT_REPLICATING);
     }
 }

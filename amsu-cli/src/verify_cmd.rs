@@ -160,11 +160,7 @@ mod tests {
         VerifyOutcome {
             tables: 3,
             ranges: 70,
-            position: Coordinates {
-                file: "bin.000001".into(),
-                position: 42,
-                gtid: None,
-            },
+            position: Coordinates::new("bin.000001", 42),
             differences,
         }
     }

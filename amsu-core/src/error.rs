@@ -70,8 +70,9 @@ pub enum Remedy {
         /// The line, e.g. `binlog_format = ROW`.
         line: String,
     },
-    /// A setting of the setup (an option of `amsu_backup::SetupConfig` or
-    /// [`SetupOptions`](crate::SetupOptions), named by its setter) with which amsu fixes
+    /// A setting of the setup (an option of `amsu_backup::SetupConfig`, its
+    /// `amsu_backup::ReplicationSettings` or [`SetupOptions`](crate::SetupOptions), named
+    /// by its setter) with which amsu fixes
     /// it itself, e.g. `force`, or `method` set to `physical`.
     Setting {
         /// The setter's name: `force`, `protect_binlogs`, `positioning`, `repl_password`,

@@ -23,9 +23,9 @@
 //! use std::time::Duration;
 //! use amsu_core::*;
 //!
-//! # fn info(id: u32) -> ServerInfo { ServerInfo { flavor: Flavor::MariaDb,
-//! #   version: Version::new(10, 11, 19), version_string: "10.11.19-MariaDB".into(),
-//! #   server_id: id, log_bin: true, binlog_format: "ROW".into(), read_only: false } }
+//! # fn info(id: u32) -> ServerInfo {
+//! #   ServerInfo::new(Flavor::MariaDb, Version::new(10, 11, 19), "10.11.19-MariaDB")
+//! #       .with_server_id(id).with_log_bin(true).with_binlog_format("ROW") }
 //! struct Master;
 //! #[async_trait::async_trait]
 //! impl MasterServer for Master {
@@ -37,7 +37,7 @@
 //!     async fn drop_replication_user(&self, _: &str, _: &str) -> Result<(), BoxError> { Ok(()) }
 //!     async fn set_server_id(&self, _: u32) -> Result<(), BoxError> { Ok(()) }
 //!     async fn binlog_position(&self) -> Result<Coordinates, BoxError> {
-//!         Ok(Coordinates { file: "bin.000001".into(), position: 4, gtid: None })
+//!         Ok(Coordinates::new("bin.000001", 4))
 //!     }
 //!     async fn identity(&self) -> Result<ServerIdentity, BoxError> { Ok(ServerIdentity::new("db1", 3306, "/var/lib/mysql/")) }
 //!     async fn lock_in_use(&self, _: &str) -> Result<bool, BoxError> { Ok(false) }
@@ -54,7 +54,7 @@
 //!     async fn change_master(&self, _: &ReplicationSource) -> Result<(), BoxError> { Ok(()) }
 //!     async fn set_replication_credentials(&self, _: &str, _: &Secret, _: &ReplicationTls) -> Result<(), BoxError> { Ok(()) }
 //!     async fn start_replication(&self, _: Duration) -> Result<ReplicationStatus, BoxError> {
-//!         Ok(ReplicationStatus { io_running: true, sql_running: true, ..Default::default() })
+//!         Ok(ReplicationStatus::new("db1", 3306).with_threads(true, true))
 //!     }
 //!     async fn wait_until_applied(&self, _: &Coordinates, _: Duration) -> Result<(), BoxError> { Ok(()) }
 //!     async fn wait_until_gtid_applied(&self, _: &str, _: Duration) -> Result<(), BoxError> { Ok(()) }
@@ -73,10 +73,7 @@
 //! impl DataCopier for Copier {
 //!     async fn copy(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
 //!         events.emit(&Event::CommitBlocked { millis: 1.5 });
-//!         Ok(CopyReport {
-//!             coordinates: Some(Coordinates { file: "bin.000001".into(), position: 4, gtid: None }),
-//!             ..Default::default()
-//!         })
+//!         Ok(CopyReport::new(Coordinates::new("bin.000001", 4)))
 //!     }
 //! }
 //!
@@ -105,14 +102,11 @@
 //! ```
 //! use amsu_core::{preflight, Flavor, ServerInfo, Version};
 //!
-//! let server = |id, log_bin| ServerInfo {
-//!     flavor: Flavor::MariaDb,
-//!     version: Version::new(10, 11, 19),
-//!     version_string: "10.11.19-MariaDB".into(),
-//!     server_id: id,
-//!     log_bin,
-//!     binlog_format: "ROW".into(),
-//!     read_only: false,
+//! let server = |id, log_bin| {
+//!     ServerInfo::new(Flavor::MariaDb, Version::new(10, 11, 19), "10.11.19-MariaDB")
+//!         .with_server_id(id)
+//!         .with_log_bin(log_bin)
+//!         .with_binlog_format("ROW")
 //! };
 //! // A master without a binary log cannot have replicas: a blocking finding.
 //! let findings = preflight(&server(1, false), &server(2, false), None, &[], false);

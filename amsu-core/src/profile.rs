@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::{Flavor, ServerInfo, Version};
 
 /// One global the profile changes: its name, the value it had and the value it gets
-/// while the copy loads. Never holds a secret.
+/// while the copy loads. Never holds a secret. Built with [`GlobalChange::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GlobalChange {
     /// The global variable's name (lower case, `[a-z0-9_]`).
     pub name: String,
@@ -34,6 +35,21 @@ pub struct GlobalChange {
     pub original: String,
     /// Its value while the copy loads.
     pub relaxed: String,
+}
+
+impl GlobalChange {
+    /// The global `name`, changed from `original` to `relaxed`.
+    pub fn new(
+        name: impl Into<String>,
+        original: impl Into<String>,
+        relaxed: impl Into<String>,
+    ) -> Self {
+        GlobalChange {
+            name: name.into(),
+            original: original.into(),
+            relaxed: relaxed.into(),
+        }
+    }
 }
 
 /// What a knob is set to while loading.
@@ -51,6 +67,7 @@ pub const BUFFER_POOL: &str = "innodb_buffer_pool_size";
 
 /// One global the profile may relax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Knob {
     /// The global variable's name.
     pub name: &'static str,

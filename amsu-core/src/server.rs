@@ -42,6 +42,7 @@ impl fmt::Display for Role {
 ///
 /// `Debug` and `Display` never show the password.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerAddr {
     /// Host name or IP address.
     pub host: String,
@@ -279,7 +280,9 @@ impl fmt::Display for Version {
 }
 
 /// Everything the orchestrator needs to know about a server before it decides anything.
+/// Adapters build it with [`ServerInfo::new`] and the `with_*` setters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ServerInfo {
     /// Server family.
     pub flavor: Flavor,
@@ -297,8 +300,50 @@ pub struct ServerInfo {
     pub read_only: bool,
 }
 
-/// A point in the master's binary log.
+impl ServerInfo {
+    /// A server of `flavor` at `version` (`version_string` as `@@version` says it).
+    /// Defaults: `server_id` 0, binary log off, empty `binlog_format`, not read-only.
+    pub fn new(flavor: Flavor, version: Version, version_string: impl Into<String>) -> Self {
+        ServerInfo {
+            flavor,
+            version,
+            version_string: version_string.into(),
+            server_id: 0,
+            log_bin: false,
+            binlog_format: String::new(),
+            read_only: false,
+        }
+    }
+
+    /// `@@global.server_id`. Default: 0.
+    pub fn with_server_id(mut self, server_id: u32) -> Self {
+        self.server_id = server_id;
+        self
+    }
+
+    /// `@@global.log_bin`. Default: false.
+    pub fn with_log_bin(mut self, log_bin: bool) -> Self {
+        self.log_bin = log_bin;
+        self
+    }
+
+    /// `@@global.binlog_format`. Default: empty.
+    pub fn with_binlog_format(mut self, format: impl Into<String>) -> Self {
+        self.binlog_format = format.into();
+        self
+    }
+
+    /// `@@global.read_only`. Default: false.
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}
+
+/// A point in the master's binary log. Adapters build it with [`Coordinates::new`] and
+/// [`Coordinates::with_gtid`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Coordinates {
     /// Binary log file name.
     pub file: String,
@@ -306,6 +351,23 @@ pub struct Coordinates {
     pub position: u64,
     /// The GTID set at that point (`@@gtid_binlog_pos` on MariaDB), when known.
     pub gtid: Option<String>,
+}
+
+impl Coordinates {
+    /// The point at `position` in the binary log `file`, without a GTID set.
+    pub fn new(file: impl Into<String>, position: u64) -> Self {
+        Coordinates {
+            file: file.into(),
+            position,
+            gtid: None,
+        }
+    }
+
+    /// The GTID set at that point, when known. Default: none.
+    pub fn with_gtid(mut self, gtid: Option<String>) -> Self {
+        self.gtid = gtid;
+        self
+    }
 }
 
 impl fmt::Display for Coordinates {
@@ -319,7 +381,9 @@ impl fmt::Display for Coordinates {
 }
 
 /// The replication state of a server, from `SHOW SLAVE STATUS` / `SHOW REPLICA STATUS`.
+/// Adapters build it with [`ReplicationStatus::new`] and the `with_*` setters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReplicationStatus {
     /// Master host it replicates from.
     pub master_host: String,
@@ -342,6 +406,47 @@ pub struct ReplicationStatus {
 }
 
 impl ReplicationStatus {
+    /// Replication from the master at `master_host:master_port`. Defaults: both threads
+    /// stopped, no errors, the lag unknown, no executed position.
+    pub fn new(master_host: impl Into<String>, master_port: u16) -> Self {
+        ReplicationStatus {
+            master_host: master_host.into(),
+            master_port,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the I/O and the SQL thread run. Default: both stopped.
+    pub fn with_threads(mut self, io_running: bool, sql_running: bool) -> Self {
+        self.io_running = io_running;
+        self.sql_running = sql_running;
+        self
+    }
+
+    /// `Last_IO_Error` and `Last_SQL_Error` (empty: none). Default: none.
+    pub fn with_errors(
+        mut self,
+        last_io_error: impl Into<String>,
+        last_sql_error: impl Into<String>,
+    ) -> Self {
+        self.last_io_error = last_io_error.into();
+        self.last_sql_error = last_sql_error.into();
+        self
+    }
+
+    /// `Seconds_Behind_Master`, when known. Default: unknown.
+    pub fn with_seconds_behind(mut self, seconds: Option<u64>) -> Self {
+        self.seconds_behind = seconds;
+        self
+    }
+
+    /// The master position the SQL thread has executed up to. Default: none (empty, 0).
+    pub fn with_executed(mut self, file: impl Into<String>, position: u64) -> Self {
+        self.exec_file = file.into();
+        self.exec_position = position;
+        self
+    }
+
     /// True when the I/O or SQL thread runs.
     pub fn is_active(&self) -> bool {
         self.io_running || self.sql_running

@@ -168,6 +168,24 @@ impl SetupOptions {
         self
     }
 
+    /// The master's host as the replica reaches it (`CHANGE MASTER TO MASTER_HOST`).
+    /// Default: the one given to [`new`](Self::new).
+    pub fn master_host(mut self, host: impl Into<String>) -> Self {
+        self.master_host = host.into();
+        self
+    }
+
+    /// Whether a replica holding user databases or a replication configuration is
+    /// allowed ([`force`](Self::force)).
+    pub fn is_forced(&self) -> bool {
+        self.force
+    }
+
+    /// How long the catch-up is waited for ([`catch_up_timeout`](Self::catch_up_timeout)).
+    pub fn catch_up_wait(&self) -> Duration {
+        self.catch_up_timeout
+    }
+
     /// The actions after the replication runs and the master is restored: the option
     /// file, the verification (also run again by a rerun of a finished setup).
     fn finishing_actions(&self) -> Vec<Action> {

@@ -166,6 +166,7 @@ pub enum Positioning {
 /// | `ca`, `cert`, `key` | none |
 /// | `verify_server_cert` | off |
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct ReplicationTls {
     /// Connect over TLS (`MASTER_SSL=1`).
     pub ssl: bool,
@@ -206,8 +207,10 @@ impl ReplicationTls {
     }
 }
 
-/// How the replica reaches the master.
+/// How the replica reaches the master. Built with [`ReplicationSource::new`] and the
+/// `with_*` setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplicationSource {
     /// Master host, as the replica resolves it.
     pub host: String,
@@ -223,6 +226,40 @@ pub struct ReplicationSource {
     pub positioning: Positioning,
     /// TLS settings of the replication connection.
     pub tls: ReplicationTls,
+}
+
+impl ReplicationSource {
+    /// The master at `host:port`, as `user` with `password`, from `coordinates`.
+    /// Defaults: file and position positioning, no TLS.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        password: Secret,
+        coordinates: Coordinates,
+    ) -> Self {
+        ReplicationSource {
+            host: host.into(),
+            port,
+            user: user.into(),
+            password,
+            coordinates,
+            positioning: Positioning::FilePosition,
+            tls: ReplicationTls::default(),
+        }
+    }
+
+    /// File/position or GTID positioning. Default: file and position.
+    pub fn with_positioning(mut self, positioning: Positioning) -> Self {
+        self.positioning = positioning;
+        self
+    }
+
+    /// TLS settings of the replication connection. Default: none.
+    pub fn with_tls(mut self, tls: ReplicationTls) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 /// The replica, as the orchestrator sees it.
@@ -381,6 +418,45 @@ pub struct CopyReport {
     pub objects: u64,
     /// How long the master's commits were blocked, in milliseconds.
     pub commit_blocked_ms: f64,
+}
+
+impl CopyReport {
+    /// A copy of the snapshot at `coordinates`; every count 0 (see the `with_*` setters).
+    pub fn new(coordinates: Coordinates) -> Self {
+        CopyReport {
+            coordinates: Some(coordinates),
+            ..CopyReport::default()
+        }
+    }
+
+    /// The catalog copied: databases, tables, accounts, and views, routines, triggers
+    /// and events. Default: none.
+    pub fn with_catalog(
+        mut self,
+        databases: u64,
+        tables: u64,
+        accounts: u64,
+        objects: u64,
+    ) -> Self {
+        self.databases = databases;
+        self.tables = tables;
+        self.accounts = accounts;
+        self.objects = objects;
+        self
+    }
+
+    /// The rows and bytes of encoded row data copied. Default: none.
+    pub fn with_data(mut self, rows: u64, bytes: u64) -> Self {
+        self.rows = rows;
+        self.bytes = bytes;
+        self
+    }
+
+    /// How long the master's commits were blocked, in milliseconds. Default: 0.
+    pub fn with_commit_blocked_ms(mut self, millis: f64) -> Self {
+        self.commit_blocked_ms = millis;
+        self
+    }
 }
 
 /// Copies a consistent snapshot of the master into the replica: backup, transfer and

@@ -770,17 +770,26 @@ pub(crate) fn parse_replica_status(row: &[(String, Option<String>)]) -> Replicat
             .flatten()
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("yes"))
     };
-    ReplicationStatus {
-        master_host: text(row, &["Master_Host", "Source_Host"]),
-        master_port: number(row, &["Master_Port", "Source_Port"]).unwrap_or(0),
-        io_running: yes(&["Slave_IO_Running", "Replica_IO_Running"]),
-        sql_running: yes(&["Slave_SQL_Running", "Replica_SQL_Running"]),
-        last_io_error: text(row, &["Last_IO_Error"]),
-        last_sql_error: text(row, &["Last_SQL_Error"]),
-        seconds_behind: number(row, &["Seconds_Behind_Master", "Seconds_Behind_Source"]),
-        exec_file: text(row, &["Relay_Master_Log_File", "Relay_Source_Log_File"]),
-        exec_position: number(row, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]).unwrap_or(0),
-    }
+    ReplicationStatus::new(
+        text(row, &["Master_Host", "Source_Host"]),
+        number(row, &["Master_Port", "Source_Port"]).unwrap_or(0),
+    )
+    .with_threads(
+        yes(&["Slave_IO_Running", "Replica_IO_Running"]),
+        yes(&["Slave_SQL_Running", "Replica_SQL_Running"]),
+    )
+    .with_errors(
+        text(row, &["Last_IO_Error"]),
+        text(row, &["Last_SQL_Error"]),
+    )
+    .with_seconds_behind(number(
+        row,
+        &["Seconds_Behind_Master", "Seconds_Behind_Source"],
+    ))
+    .with_executed(
+        text(row, &["Relay_Master_Log_File", "Relay_Source_Log_File"]),
+        number(row, &["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]).unwrap_or(0),
+    )
 }
 
 /// Reads the row of `SHOW MASTER STATUS` / `SHOW BINARY LOG STATUS`: `File`, `Position`
@@ -794,11 +803,11 @@ pub(crate) fn parse_binlog_status(row: &[(String, Option<String>)]) -> Coordinat
         // MySQL breaks long GTID sets over lines.
         .map(|g| g.split_whitespace().collect::<String>())
         .filter(|g| !g.is_empty());
-    Coordinates {
-        file: text(row, &["File"]),
-        position: number(row, &["Position"]).unwrap_or(0),
-        gtid,
-    }
+    Coordinates::new(
+        text(row, &["File"]),
+        number(row, &["Position"]).unwrap_or(0),
+    )
+    .with_gtid(gtid)
 }
 
 #[cfg(test)]
@@ -905,19 +914,13 @@ mod tests {
     }
 
     fn source() -> ReplicationSource {
-        ReplicationSource {
-            host: "db1.example".into(),
-            port: 3306,
-            user: "repl".into(),
-            password: Secret::new("p'w\\d"),
-            coordinates: Coordinates {
-                file: "mariadb-bin.000016".into(),
-                position: 475,
-                gtid: Some("0-1-2".into()),
-            },
-            positioning: Positioning::FilePosition,
-            tls: Default::default(),
-        }
+        ReplicationSource::new(
+            "db1.example",
+            3306,
+            "repl",
+            Secret::new("p'w\\d"),
+            Coordinates::new("mariadb-bin.000016", 475).with_gtid(Some("0-1-2".into())),
+        )
     }
 
     #[test]
@@ -1265,17 +1268,10 @@ Slave_Transactional_Groups: 3418";
         let s = parse_replica_status(&r);
         assert_eq!(
             s,
-            ReplicationStatus {
-                master_host: "127.0.0.1".into(),
-                master_port: 3307,
-                io_running: true,
-                sql_running: true,
-                last_io_error: String::new(),
-                last_sql_error: String::new(),
-                seconds_behind: Some(0),
-                exec_file: "mariadb-bin.000003".into(),
-                exec_position: 1024711,
-            }
+            ReplicationStatus::new("127.0.0.1", 3307)
+                .with_threads(true, true)
+                .with_seconds_behind(Some(0))
+                .with_executed("mariadb-bin.000003", 1024711)
         );
         assert_eq!(io_thread_state(&r), Some(IoThreadState::Running));
     }
@@ -1412,11 +1408,7 @@ Binlog_Do_DB:
 Binlog_Ignore_DB:");
         assert_eq!(
             parse_binlog_status(&maria),
-            Coordinates {
-                file: "mariadb-bin.000016".into(),
-                position: 475,
-                gtid: None,
-            }
+            Coordinates::new("mariadb-bin.000016", 475)
         );
         let mut mysql = row("\
 File: binlog.000002

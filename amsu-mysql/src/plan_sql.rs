@@ -122,19 +122,14 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
             positioning,
             tls,
         } => {
-            let source = ReplicationSource {
-                host: host.clone(),
-                port: *port,
-                user: user.clone(),
-                password: Secret::new("***"),
-                coordinates: coordinates.clone().unwrap_or(Coordinates {
-                    file: "<snapshot file>".into(),
-                    position: PLACEHOLDER_POSITION,
-                    gtid: Some("<snapshot GTID position>".into()),
-                }),
-                positioning: *positioning,
-                tls: tls.clone(),
-            };
+            let at = coordinates.clone().unwrap_or(
+                Coordinates::new("<snapshot file>", PLACEHOLDER_POSITION)
+                    .with_gtid(Some("<snapshot GTID position>".into())),
+            );
+            let source =
+                ReplicationSource::new(host.clone(), *port, user.clone(), Secret::new("***"), at)
+                    .with_positioning(*positioning)
+                    .with_tls(tls.clone());
             let opts = ChangeSourceOptions::for_source(&source);
             let mut v: Vec<String> = replica
                 .change_source_statements(&source, &opts)
@@ -169,11 +164,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
                 v.push(
                     placeholder(
                         replica.wait_for_position(
-                            &Coordinates {
-                                file: "<file>".into(),
-                                position: PLACEHOLDER_POSITION,
-                                gtid: None,
-                            },
+                            &Coordinates::new("<file>", PLACEHOLDER_POSITION),
                             1,
                         ),
                         "<position>",
@@ -241,11 +232,7 @@ mod tests {
             Some("SET GLOBAL x_mode = 'a''b'")
         );
         assert_eq!(set_global("a = 1; DROP", "0"), None);
-        let g = amsu_core::GlobalChange {
-            name: "sync_binlog".into(),
-            original: "1".into(),
-            relaxed: "0".into(),
-        };
+        let g = amsu_core::GlobalChange::new("sync_binlog", "1", "0");
         let d = Dialect::new(Flavor::MariaDb, Version::new(10, 11, 19));
         assert_eq!(
             statements(

@@ -42,15 +42,11 @@ pub async fn probe<S: SqlSession + ?Sized>(s: &mut S) -> Result<ServerInfo, Mysq
             .parse()
             .map_err(|_| s.unexpected(what, format!("{name} is not a number")))
     };
-    Ok(ServerInfo {
-        flavor,
-        version,
-        version_string,
-        server_id: num("server_id")? as u32,
-        log_bin: num("log_bin")? != 0,
-        binlog_format: field(&row, "binlog_format").unwrap_or_default().to_string(),
-        read_only: num("read_only")? != 0,
-    })
+    Ok(ServerInfo::new(flavor, version, version_string)
+        .with_server_id(num("server_id")? as u32)
+        .with_log_bin(num("log_bin")? != 0)
+        .with_binlog_format(field(&row, "binlog_format").unwrap_or_default())
+        .with_read_only(num("read_only")? != 0))
 }
 
 /// The dialect of a connected server (read once per session: see

@@ -427,11 +427,7 @@ pub(crate) async fn snapshot_position(s: &mut Session) -> Result<Coordinates, My
         }
     }
     match (file, pos) {
-        (Some(file), Some(position)) if !file.is_empty() => Ok(Coordinates {
-            file,
-            position,
-            gtid: None,
-        }),
+        (Some(file), Some(position)) if !file.is_empty() => Ok(Coordinates::new(file, position)),
         _ => Err(s.unexpected(
             what,
             "the server does not report a snapshot position (needs MariaDB with the binary log on)",

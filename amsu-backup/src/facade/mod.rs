@@ -21,7 +21,7 @@
 //! let config = SetupConfig::new(master, replica)
 //!     .method(CopyMethod::logical())
 //!     .protect_binlogs(true)
-//!     .wait_caught_up(true);
+//!     .options(|o| o.wait_caught_up(true));
 //! let outcome = setup(config, Arc::new(NoEvents), CancellationToken::new()).await?;
 //! println!("replicating from {}", outcome.report.master.version_string);
 //! # Ok(())
@@ -30,6 +30,7 @@
 
 mod backup;
 mod journal;
+mod replication;
 mod restore;
 mod status;
 mod verify;
@@ -46,7 +47,7 @@ use std::time::Duration;
 
 use amsu_core::{
     Action, BoxError, CancellationToken, Checked, DataCopier, EventSink, Finishing, MasterServer,
-    Positioning, Preflight, ReplicationTls, Secret, ServerAddr, Setup, SetupOptions, SetupReport,
+    Preflight, ServerAddr, Setup, SetupOptions, SetupReport,
 };
 use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
 use amsu_mysql::grants::StepKind;
@@ -60,6 +61,7 @@ pub use backup::{
     BackupTarget, UploadReport,
 };
 pub use journal::{default_journal_path, FileJournal};
+pub use replication::ReplicationSettings;
 pub use restore::{restore, RestoreConfig, RestoreFailure, RestoreReport, StartReplication};
 pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport};
 pub use verify::{verify, VerifyConfig};
@@ -217,9 +219,9 @@ impl Copier {
     }
 }
 
-/// Everything one setup needs: the servers, the copy method and the options of
-/// `amsu setup`. Build it with [`SetupConfig::new`] and the by-value setters; each
-/// setter documents its default.
+/// Everything one setup needs: the servers, the copy method, the
+/// [`ReplicationSettings`] and the [`SetupOptions`] of `amsu setup`. Build it with
+/// [`SetupConfig::new`] and the by-value setters; each setter documents its default.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SetupConfig {
@@ -227,22 +229,10 @@ pub struct SetupConfig {
     replica: ServerAddr,
     admin: Option<ServerAddr>,
     method: CopyMethod,
-    master_host_for_replica: Option<String>,
-    repl_user: String,
-    repl_password: Option<Secret>,
-    new_repl_password: Option<Secret>,
-    force: bool,
+    replication: ReplicationSettings,
+    options: SetupOptions,
     protect_binlogs: bool,
-    fast_load: bool,
-    resize_redo_log: bool,
-    wait_caught_up: bool,
-    catch_up_timeout: Duration,
-    tls: ReplicationTls,
-    positioning: Positioning,
-    journal: Option<PathBuf>,
     use_journal: bool,
-    replica_config_file: Option<(PathBuf, Option<String>)>,
-    verify: bool,
     donor: Option<Donor>,
 }
 
@@ -254,11 +244,9 @@ impl fmt::Debug for SetupConfig {
             .field("replica", &self.replica)
             .field("admin", &self.admin)
             .field("method", &self.method)
-            .field("repl_user", &self.repl_user)
-            .field("force", &self.force)
+            .field("replication", &self.replication)
+            .field("force", &self.options.is_forced())
             .field("protect_binlogs", &self.protect_binlogs)
-            .field("journal", &self.journal)
-            .field("verify", &self.verify)
             .field("donor", &self.donor)
             .finish_non_exhaustive()
     }
@@ -266,33 +254,25 @@ impl fmt::Debug for SetupConfig {
 
 impl SetupConfig {
     /// A setup of `replica` from `master` (whose URL user is the one the copy reads as).
-    /// Defaults: the logical method, no admin account, replication user `amsu_repl` with
-    /// a generated password, not forced, no binary log protection, the fast-load profile
-    /// on, no redo log resize, no wait for the catch-up (600 s when waited for), file and
-    /// position replication without TLS, the journal at [`default_journal_path`], no
-    /// option file, no verification.
+    /// Defaults: the logical method, no admin account, the defaults of
+    /// [`ReplicationSettings::new`] (replication user `amsu_repl` with a generated
+    /// password, file and position replication without TLS, the journal at
+    /// [`default_journal_path`]), no binary log protection, and the defaults of
+    /// [`SetupOptions`] except the catch-up timeout, 600 s here (not forced, the
+    /// fast-load profile on, no redo log resize, no wait for the catch-up, no option
+    /// file, no verification).
     pub fn new(master: ServerAddr, replica: ServerAddr) -> Self {
+        let options = SetupOptions::new(master.host.clone(), master.port)
+            .catch_up_timeout(Duration::from_secs(600));
         SetupConfig {
             master,
             replica,
             admin: None,
             method: CopyMethod::logical(),
-            master_host_for_replica: None,
-            repl_user: "amsu_repl".into(),
-            repl_password: None,
-            new_repl_password: None,
-            force: false,
+            replication: ReplicationSettings::new(),
+            options,
             protect_binlogs: false,
-            fast_load: true,
-            resize_redo_log: false,
-            wait_caught_up: false,
-            catch_up_timeout: Duration::from_secs(600),
-            tls: ReplicationTls::default(),
-            positioning: Positioning::FilePosition,
-            journal: None,
             use_journal: true,
-            replica_config_file: None,
-            verify: false,
             donor: None,
         }
     }
@@ -317,35 +297,27 @@ impl SetupConfig {
         self
     }
 
-    /// The master's host name as the replica reaches it. Default: the master URL's host.
-    pub fn master_host_for_replica(mut self, host: Option<String>) -> Self {
-        self.master_host_for_replica = host;
+    /// How the replica replicates: user, passwords, the master's host as the replica
+    /// reaches it, TLS, positioning, journal. Default: [`ReplicationSettings::new`].
+    pub fn replication(mut self, replication: ReplicationSettings) -> Self {
+        self.replication = replication;
         self
     }
 
-    /// The replication user. Default: `amsu_repl`.
-    pub fn repl_user(mut self, user: impl Into<String>) -> Self {
-        self.repl_user = user.into();
-        self
-    }
-
-    /// The replication user's password, when it exists already (or to create it with).
-    /// Default: none.
-    pub fn repl_password(mut self, password: Option<Secret>) -> Self {
-        self.repl_password = password;
-        self
-    }
-
-    /// The password to create a new replication user with. Default: generated.
-    pub fn new_repl_password(mut self, password: Option<Secret>) -> Self {
-        self.new_repl_password = password;
-        self
-    }
-
-    /// Drop the replica's user databases and replace its replication configuration.
-    /// Default: false (such a replica is refused).
-    pub fn force(mut self, force: bool) -> Self {
-        self.force = force;
+    /// The options of the setup, changed by `f` from the current ones: `force`,
+    /// `fast_load`, `resize_redo_log`, `wait_caught_up` (always waited for with
+    /// `verify`), `catch_up_timeout` (also the verification's), `replica_config_file`,
+    /// `verify` — see [`SetupOptions`]. The master's host, the replica id and the
+    /// replication settings are set from the servers and
+    /// [`replication`](Self::replication) when the setup runs.
+    ///
+    /// ```
+    /// # use amsu_backup::SetupConfig;
+    /// # let (m, r) = ("mysql://a@db1".parse().unwrap(), "mysql://b@db2".parse().unwrap());
+    /// let config = SetupConfig::new(m, r).options(|o| o.force(true).verify(true));
+    /// ```
+    pub fn options(mut self, f: impl FnOnce(SetupOptions) -> SetupOptions) -> Self {
+        self.options = f(self.options);
         self
     }
 
@@ -357,67 +329,11 @@ impl SetupConfig {
         self
     }
 
-    /// Relax the replica's durability while the copy loads. Default: true.
-    pub fn fast_load(mut self, fast_load: bool) -> Self {
-        self.fast_load = fast_load;
-        self
-    }
-
-    /// Also grow the replica's redo log while the copy loads. Default: false.
-    pub fn resize_redo_log(mut self, resize: bool) -> Self {
-        self.resize_redo_log = resize;
-        self
-    }
-
-    /// Wait until the replica applied everything the master had written. Default: false
-    /// (always waited for with [`verify`](Self::verify)).
-    pub fn wait_caught_up(mut self, wait: bool) -> Self {
-        self.wait_caught_up = wait;
-        self
-    }
-
-    /// How long to wait for the catch-up (and for the verification). Default: 600 s.
-    pub fn catch_up_timeout(mut self, timeout: Duration) -> Self {
-        self.catch_up_timeout = timeout;
-        self
-    }
-
-    /// TLS of the replication connection. Default: none.
-    pub fn tls(mut self, tls: ReplicationTls) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// File and position, or GTID, replication. Default: file and position.
-    pub fn positioning(mut self, positioning: Positioning) -> Self {
-        self.positioning = positioning;
-        self
-    }
-
-    /// Where the journal is kept. Default: [`default_journal_path`] of the replica.
-    pub fn journal(mut self, path: Option<PathBuf>) -> Self {
-        self.journal = path;
-        self
-    }
-
     /// Checks and runs as a fresh setup, without reading or writing a journal (what an
     /// earlier interrupted or finished run did is not taken into account, and a rerun
     /// does not resume). Default: journaled.
     pub fn without_journal(mut self) -> Self {
         self.use_journal = false;
-        self
-    }
-
-    /// After the setup, write the replica's settings as an option file at `path` (with
-    /// `report_host`, if given). Default: none.
-    pub fn replica_config_file(mut self, path: PathBuf, report_host: Option<String>) -> Self {
-        self.replica_config_file = Some((path, report_host));
-        self
-    }
-
-    /// After the setup, compare the data of both servers. Default: false.
-    pub fn verify(mut self, verify: bool) -> Self {
-        self.verify = verify;
         self
     }
 
@@ -456,7 +372,12 @@ impl SetupConfig {
 
     /// The replication user.
     pub fn repl_user_name(&self) -> &str {
-        &self.repl_user
+        self.replication.user()
+    }
+
+    /// The replication settings.
+    pub fn replication_settings(&self) -> &ReplicationSettings {
+        &self.replication
     }
 
     /// The copy method.
@@ -466,41 +387,28 @@ impl SetupConfig {
 
     /// The journal's path.
     pub fn journal_path(&self) -> PathBuf {
-        self.journal
-            .clone()
+        self.replication
+            .journal_given()
+            .cloned()
             .unwrap_or_else(|| default_journal_path(&self.replica))
     }
 
     fn check_options(&self) -> CheckOptions {
         CheckOptions {
-            force: self.force,
+            force: self.options.is_forced(),
             protect_binlogs: self.protect_binlogs,
-            repl_user: self.repl_user.clone(),
+            repl_user: self.replication.user().to_string(),
             snapshot: self.method.snapshot(),
             ..CheckOptions::default()
         }
     }
 
-    fn setup_options(&self) -> SetupOptions {
-        SetupOptions::new(
-            self.master_host_for_replica
-                .clone()
-                .unwrap_or_else(|| self.master.host.clone()),
-            self.master.port,
-        )
-        .repl_user(self.repl_user.clone())
-        .repl_password(self.repl_password.clone())
-        .new_repl_password(self.new_repl_password.clone())
-        .force(self.force)
-        .fast_load(self.fast_load)
-        .resize_redo_log(self.resize_redo_log)
-        .wait_caught_up(self.wait_caught_up || self.verify)
-        .replica_id(format!("{}:{}", self.replica.host, self.replica.port))
-        .catch_up_timeout(self.catch_up_timeout)
-        .tls(self.tls.clone())
-        .positioning(self.positioning)
-        .replica_config_file(self.replica_config_file.clone())
-        .verify(self.verify)
+    /// The options the setup runs with: the options given, with the replication
+    /// settings and the replica's id.
+    pub fn setup_options(&self) -> SetupOptions {
+        self.replication
+            .apply(&self.master, self.options.clone())
+            .replica_id(format!("{}:{}", self.replica.host, self.replica.port))
     }
 }
 
@@ -612,7 +520,7 @@ impl Provision {
                 d,
                 config.master.clone(),
                 config.replica.clone(),
-                config.positioning,
+                config.replication.positioning_of(),
                 config.method.name(),
             )
         });
@@ -627,7 +535,7 @@ impl Provision {
         let finishing = FinishingWork {
             master: config.master.clone(),
             replica: config.replica.clone(),
-            timeout: config.catch_up_timeout,
+            timeout: config.options.catch_up_wait(),
             replica_config: Mutex::new(None),
             verify: Mutex::new(None),
         };

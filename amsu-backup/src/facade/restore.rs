@@ -9,111 +9,54 @@
 //! [`setup`](super::setup) — the replication user, `CHANGE MASTER` (GTID or file and
 //! position, TLS) and the start are plan steps, and a rerun resumes from the journal.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use amsu_core::manifest::Manifest;
 use amsu_core::{
-    BoxError, CancellationToken, CopyReport, EventSink, Finding, Positioning, ReplicaServer,
-    ReplicationTls, Secret, ServerAddr, SetupReport,
+    BoxError, CancellationToken, CopyReport, EventSink, Finding, ReplicaServer, ServerAddr,
+    SetupReport,
 };
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 
-use super::{Copier, CopyMethod, Provision, SetupConfig, SetupError};
+use super::{Copier, CopyMethod, Provision, ReplicationSettings, SetupConfig, SetupError};
 use crate::{ImageError, ImageKey, ImageRestore, ImageSource};
 
 /// The replication start of a restore ([`RestoreConfig::start_replication`]): the
-/// master and how the replica replicates from it. Build it with
-/// [`StartReplication::new`] and the by-value setters; each documents its default.
-#[derive(Clone)]
+/// master and how the replica replicates from it ([`ReplicationSettings`], shared with
+/// [`SetupConfig::replication`]). Build it with [`StartReplication::new`] and the
+/// by-value setters; each documents its default.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StartReplication {
     master: ServerAddr,
-    repl_user: String,
-    repl_password: Option<Secret>,
-    new_repl_password: Option<Secret>,
-    master_host_for_replica: Option<String>,
-    tls: ReplicationTls,
-    positioning: Positioning,
-    journal: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for StartReplication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The replication passwords are not shown.
-        f.debug_struct("StartReplication")
-            .field("master", &self.master)
-            .field("repl_user", &self.repl_user)
-            .field("master_host_for_replica", &self.master_host_for_replica)
-            .field("positioning", &self.positioning)
-            .field("journal", &self.journal)
-            .finish_non_exhaustive()
-    }
+    replication: ReplicationSettings,
 }
 
 impl StartReplication {
     /// Replication from `master` (whose URL user creates the replication user when it is
-    /// missing). Defaults: replication user `amsu_repl` with a generated password, the
-    /// master URL's host, file and position replication without TLS, the journal at
-    /// [`default_journal_path`](super::default_journal_path) of the replica.
+    /// missing), with the defaults of [`ReplicationSettings::new`].
     pub fn new(master: ServerAddr) -> Self {
         StartReplication {
             master,
-            repl_user: "amsu_repl".into(),
-            repl_password: None,
-            new_repl_password: None,
-            master_host_for_replica: None,
-            tls: ReplicationTls::default(),
-            positioning: Positioning::FilePosition,
-            journal: None,
+            replication: ReplicationSettings::new(),
         }
     }
 
-    /// The replication user. Default: `amsu_repl`.
-    pub fn repl_user(mut self, user: impl Into<String>) -> Self {
-        self.repl_user = user.into();
-        self
-    }
-
-    /// The replication user's password, when it exists already. Default: none.
-    pub fn repl_password(mut self, password: Option<Secret>) -> Self {
-        self.repl_password = password;
-        self
-    }
-
-    /// The password to create a missing replication user with. Default: generated.
-    pub fn new_repl_password(mut self, password: Option<Secret>) -> Self {
-        self.new_repl_password = password;
-        self
-    }
-
-    /// The master's host name as the replica reaches it. Default: the master URL's host.
-    pub fn master_host_for_replica(mut self, host: Option<String>) -> Self {
-        self.master_host_for_replica = host;
-        self
-    }
-
-    /// TLS of the replication connection. Default: none.
-    pub fn tls(mut self, tls: ReplicationTls) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// File and position, or GTID, replication. Default: file and position.
-    pub fn positioning(mut self, positioning: Positioning) -> Self {
-        self.positioning = positioning;
-        self
-    }
-
-    /// Where the journal is kept. Default: the replica's default journal path.
-    pub fn journal(mut self, path: Option<PathBuf>) -> Self {
-        self.journal = path;
+    /// How the replica replicates: user, passwords, the master's host as the replica
+    /// reaches it, TLS, positioning, journal. Default: [`ReplicationSettings::new`].
+    pub fn replication(mut self, replication: ReplicationSettings) -> Self {
+        self.replication = replication;
         self
     }
 
     /// The master.
     pub fn master_addr(&self) -> &ServerAddr {
         &self.master
+    }
+
+    /// The replication settings.
+    pub fn replication_settings(&self) -> &ReplicationSettings {
+        &self.replication
     }
 }
 
@@ -143,6 +86,13 @@ impl RestoreConfig {
             force: false,
             start: None,
         }
+    }
+
+    /// The replica to restore into (a fan-out restores several replicas from one
+    /// configuration). Default: the one given to [`RestoreConfig::new`].
+    pub fn replica(mut self, replica: ServerAddr) -> Self {
+        self.replica = replica;
+        self
     }
 
     /// Parallel loading sessions. Default: 2.
@@ -196,13 +146,7 @@ impl RestoreConfig {
                 threads: self.threads,
                 key: self.key.clone(),
             })
-            .repl_user(s.repl_user.clone())
-            .repl_password(s.repl_password.clone())
-            .new_repl_password(s.new_repl_password.clone())
-            .master_host_for_replica(s.master_host_for_replica.clone())
-            .tls(s.tls.clone())
-            .positioning(s.positioning)
-            .journal(s.journal.clone())
+            .replication(s.replication.clone())
     }
 }
 

@@ -140,12 +140,9 @@ mod tests {
     use super::*;
 
     fn running() -> ReplicationStatus {
-        ReplicationStatus {
-            io_running: true,
-            sql_running: true,
-            seconds_behind: Some(3),
-            ..Default::default()
-        }
+        ReplicationStatus::new("", 0)
+            .with_threads(true, true)
+            .with_seconds_behind(Some(3))
     }
 
     #[test]
@@ -159,11 +156,9 @@ mod tests {
                 max_lag: 2
             }
         );
-        let stopped = ReplicationStatus {
-            sql_running: false,
-            last_sql_error: "duplicate key".into(),
-            ..running()
-        };
+        let stopped = running()
+            .with_threads(true, false)
+            .with_errors("", "duplicate key");
         assert_eq!(
             health(Some(&stopped), None),
             Health::NotReplicating {

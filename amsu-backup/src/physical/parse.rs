@@ -25,11 +25,7 @@ pub fn binlog_info(text: &str) -> Result<Coordinates, String> {
     if file.is_empty() || file.contains('/') {
         return Err(format!("bad binary log file name in {line:?}"));
     }
-    Ok(Coordinates {
-        file,
-        position,
-        gtid,
-    })
+    Ok(Coordinates::new(file, position).with_gtid(gtid))
 }
 
 /// The server version a `mariadb-backup --version` output names (`mariadb-backup based on
@@ -135,11 +131,7 @@ mod tests {
         let c = binlog_info("mariadb-bin.000001\t6166\t0-1-5\n").unwrap();
         assert_eq!(
             c,
-            Coordinates {
-                file: "mariadb-bin.000001".into(),
-                position: 6166,
-                gtid: Some("0-1-5".into())
-            }
+            Coordinates::new("mariadb-bin.000001", 6166).with_gtid(Some("0-1-5".into()))
         );
         let c = binlog_info("mysql-bin.000002 4 \n").unwrap();
         assert_eq!((c.position, c.gtid), (4, None));

@@ -42,11 +42,11 @@ pub(crate) struct RetentionPlan {
 impl RetentionPlan {
     /// As the change the setup plans ([`amsu_core::Action::RaiseBinlogRetention`]).
     pub fn change(&self) -> amsu_core::GlobalChange {
-        amsu_core::GlobalChange {
-            name: self.variable.clone(),
-            original: self.original.clone(),
-            relaxed: self.raised.clone(),
-        }
+        amsu_core::GlobalChange::new(
+            self.variable.clone(),
+            self.original.clone(),
+            self.raised.clone(),
+        )
     }
 
     /// `SET GLOBAL variable = raised`.

@@ -4,15 +4,10 @@ use super::*;
 use crate::grants::parse_grants;
 
 fn info(flavor: Flavor, version: Version, server_id: u32) -> ServerInfo {
-    ServerInfo {
-        flavor,
-        version,
-        version_string: format!("{version}"),
-        server_id,
-        log_bin: true,
-        binlog_format: "ROW".into(),
-        read_only: false,
-    }
+    ServerInfo::new(flavor, version, format!("{version}"))
+        .with_server_id(server_id)
+        .with_log_bin(true)
+        .with_binlog_format("ROW")
 }
 
 fn maria(role: Role, id: u32) -> ServerFacts {

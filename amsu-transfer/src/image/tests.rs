@@ -106,11 +106,7 @@ fn manifest(files: Vec<FileEntry>) -> Manifest {
             server_id: 1,
             uuid: None,
         },
-        coordinates: Coordinates {
-            file: "bin.000001".into(),
-            position: 4,
-            gtid: None,
-        },
+        coordinates: Coordinates::new("bin.000001", 4),
         created_unix: 0,
         files,
     }

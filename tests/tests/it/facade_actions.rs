@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use amsu_backup::{setup, SetupConfig};
+use amsu_backup::{setup, ReplicationSettings, SetupConfig};
 use amsu_core::{Action, CancellationToken, NoEvents, Step};
 use amsu_tests::servers::{amsu_output, checksums, exec, journal_dir_for_tests, pair};
 use serde_json::Value;
@@ -170,9 +170,11 @@ async fn facade_setup_reports_the_option_file_and_the_verification() {
     shop(&m, 2_000).await;
     let conf = p.dir.path().join("replica-amsu.cnf");
     let config = SetupConfig::new(m.clone(), r.clone())
-        .journal(Some(p.dir.path().join("journal.json")))
-        .replica_config_file(conf.clone(), Some("replica.test".into()))
-        .verify(true);
+        .replication(ReplicationSettings::new().journal(Some(p.dir.path().join("journal.json"))))
+        .options(|o| {
+            o.replica_config_file(Some((conf.clone(), Some("replica.test".into()))))
+                .verify(true)
+        });
     let outcome = setup(config.clone(), Arc::new(NoEvents), CancellationToken::new())
         .await
         .expect("setup");

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use amsu_backup::{restore, ImageBackup, ImageSource, RestoreConfig, StartReplication};
+use amsu_backup::{
+    restore, ImageBackup, ImageSource, ReplicationSettings, RestoreConfig, StartReplication,
+};
 use amsu_core::{Action, CancellationToken, NoEvents, Positioning};
 use amsu_tests::servers::{
     amsu_output, checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up,
@@ -74,9 +76,11 @@ async fn facade_restore_with_replication_start_runs_the_setup_plan() {
 
     let journal = p.dir.path().join("journal.json");
     let config = RestoreConfig::new(ImageSource::Local(img), r.clone()).start_replication(Some(
-        StartReplication::new(m.clone())
-            .positioning(Positioning::Gtid)
-            .journal(Some(journal.clone())),
+        StartReplication::new(m.clone()).replication(
+            ReplicationSettings::new()
+                .positioning(Positioning::Gtid)
+                .journal(Some(journal.clone())),
+        ),
     ));
     let done = restore(&config, Arc::new(NoEvents), CancellationToken::new())
         .await

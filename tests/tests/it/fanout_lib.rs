@@ -71,7 +71,7 @@ async fn library_fan_out_reads_the_master_once_and_verifies_every_replica() {
 
     let spool = Spool::new(p.dir.path().join("spool"));
     let replicas = vec![p.replica.addr(), r2.addr()];
-    let template = SetupConfig::new(m.clone(), replicas[0].clone()).verify(true);
+    let template = SetupConfig::new(m.clone(), replicas[0].clone()).options(|o| o.verify(true));
     let config = FanoutConfig::new(template, replicas.clone(), spool.clone())
         .chunk_bytes(Some(64 * 1024))
         .repl_password(Secret::generate());

@@ -223,10 +223,13 @@ async fn server_id_clash_fixed_and_existing_user_reused() {
     let created_before = query(&m, "SELECT JSON_EXTRACT(Priv, '$.password_last_changed') FROM mysql.global_priv WHERE User = 'repl_x'").await;
 
     let config = amsu_backup::SetupConfig::new(m.clone(), r.clone())
-        .repl_user("repl_x")
-        .repl_password(Some("Known-pw-123".into()))
-        .positioning(amsu_core::Positioning::Gtid)
-        .wait_caught_up(true)
+        .replication(
+            amsu_backup::ReplicationSettings::new()
+                .repl_user("repl_x")
+                .repl_password(Some("Known-pw-123".into()))
+                .positioning(amsu_core::Positioning::Gtid),
+        )
+        .options(|o| o.wait_caught_up(true))
         .without_journal();
     let report = amsu_backup::setup(
         config,

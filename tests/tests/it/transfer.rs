@@ -46,11 +46,7 @@ fn manifest(files: Vec<FileEntry>) -> Manifest {
             server_id: 1,
             uuid: None,
         },
-        coordinates: Coordinates {
-            file: "mysql-bin.000001".into(),
-            position: 4,
-            gtid: None,
-        },
+        coordinates: Coordinates::new("mysql-bin.000001", 4),
         created_unix: 1_790_000_000,
         files,
     }
