@@ -647,11 +647,11 @@ fn print_report(r: &SetupReport, json: bool) {
         outln!("  snapshot coordinates: {c}");
     }
     outln!(
-        "  copied {} databases, {} tables, {} rows ({:.1} MiB), {} objects, {} accounts",
+        "  copied {} databases, {} tables, {} rows ({}), {} objects, {} accounts",
         r.copy.databases,
         r.copy.tables,
         r.copy.rows,
-        r.copy.bytes as f64 / 1048576.0,
+        amsu_core::human::bytes(r.copy.bytes),
         r.copy.objects,
         r.copy.accounts
     );

@@ -1,9 +1,9 @@
 //! The copy orchestration: backup (or image fetch), prepare, install, count; and the
 //! making and fetching of physical images.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use amsu_core::manifest::{FileEntry, Manifest, SourceServer, FORMAT_VERSION, MANIFEST_FILE};
 use amsu_core::{
@@ -186,10 +186,18 @@ pub async fn backup_image(
     let work = tempdir_in(out.parent().unwrap_or(Path::new(".")))?;
     let t = Instant::now();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let lines = backup_local(&tool, master, out, &work, cores, BackupThrottle::default()).await;
-    let log = work.join("backup.log");
+    let lines = backup_local(
+        &tool,
+        master,
+        out,
+        work.path(),
+        cores,
+        BackupThrottle::default(),
+    )
+    .await;
+    let log = work.path().join("backup.log");
     let _ = std::fs::copy(&log, out.join(IMAGE_LOG_FILE));
-    let _ = std::fs::remove_dir_all(&work);
+    drop(work);
     let lines = lines?;
     let info = ImageInfo {
         commit_blocked_ms: commit_blocked_ms(&lines),
@@ -358,17 +366,12 @@ pub(super) fn prepare_staging(staged: &Path, resumable: bool) -> Result<(), Phys
     std::fs::write(&marker, b"").map_err(io_err("write", &marker))
 }
 
-pub(super) fn tempdir_in(parent: &Path) -> Result<PathBuf, PhysicalError> {
-    let dir = parent.join(format!(
-        ".amsu-tmp-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-    Ok(dir)
+/// A new private directory in `parent`, removed when dropped.
+pub(super) fn tempdir_in(parent: &Path) -> Result<tempfile::TempDir, PhysicalError> {
+    tempfile::Builder::new()
+        .prefix(".amsu-tmp-")
+        .tempdir_in(parent)
+        .map_err(io_err("create a temporary directory in", parent))
 }
 
 pub(super) fn tree_size(root: &Path) -> u64 {
@@ -386,8 +389,8 @@ mod tests {
 
     #[test]
     fn staging_is_ours_only() {
-        let base = tempdir_in(&std::env::temp_dir()).unwrap();
-        let staged = base.join("image");
+        let base = tempfile::tempdir().unwrap();
+        let staged = base.path().join("image");
         std::fs::create_dir_all(&staged).unwrap();
         assert!(matches!(
             prepare_staging(&staged, false),
@@ -400,7 +403,6 @@ mod tests {
         assert!(staged.join("partial").exists(), "a resumable copy is kept");
         prepare_staging(&staged, false).unwrap();
         assert!(!staged.join("partial").exists());
-        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub(super) async fn read_remote_manifest(
     dir: &str,
 ) -> Result<Manifest, BoxError> {
     let tmp = tempdir_in(&std::env::temp_dir())?;
-    let local = tmp.join(MANIFEST_FILE);
+    let local = tmp.path().join(MANIFEST_FILE);
     let remote = if dir.is_empty() {
         MANIFEST_FILE.to_string()
     } else {
@@ -212,7 +212,7 @@ pub(super) async fn read_remote_manifest(
     };
     let r = transport.fetch(&remote, 0, &local).await;
     let text = r.and_then(|_| Ok(std::fs::read_to_string(&local)?));
-    let _ = std::fs::remove_dir_all(&tmp);
+    drop(tmp);
     let text = text.map_err(|e| format!("cannot read the image's {remote}: {e}"))?;
     Ok(Manifest::from_json(&text)?)
 }

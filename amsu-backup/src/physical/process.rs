@@ -240,20 +240,18 @@ pub(super) fn find_program(names: &[&str]) -> Result<PathBuf, PhysicalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::physical::copy::tempdir_in;
 
     #[test]
     fn secret_file_is_private_and_removed() {
         use std::os::unix::fs::PermissionsExt;
-        let base = tempdir_in(&std::env::temp_dir()).unwrap();
-        let path = base.join("x.cnf");
+        let base = tempfile::tempdir().unwrap();
+        let path = base.path().join("x.cnf");
         {
             let _f = SecretFile::create(path.clone(), "[xtrabackup]\npassword=\"s\"\n").unwrap();
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(!path.exists());
-        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
