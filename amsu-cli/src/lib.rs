@@ -52,13 +52,10 @@ pub mod exit {
     pub const PRECONDITION: i32 = 3;
 
     /// The exit code of a failed setup: [`PRECONDITION`] when nothing was changed, else
-    /// [`FAILED`].
+    /// [`FAILED`] — [`amsu_core::Error::exit_code`], which the library keeps because the
+    /// fan-out reports each replica's exit code to embedders (one mapping for both).
     pub fn of(e: &amsu_core::Error) -> i32 {
-        if e.changed_nothing() {
-            PRECONDITION
-        } else {
-            FAILED
-        }
+        e.exit_code()
     }
 }
 

@@ -41,11 +41,7 @@ pub async fn connect(addr: &ServerAddr) -> Result<Conn, MysqlError> {
 pub async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, MysqlError> {
     match tokio::time::timeout(Duration::from_secs(30), Conn::new(opts)).await {
         Ok(r) => r.map_err(|source| MysqlError::connect(addr.to_string(), source)),
-        Err(_) => Err(MysqlError::Timeout {
-            server: addr.to_string(),
-            what: "the connection".into(),
-            seconds: 30,
-        }),
+        Err(_) => Err(MysqlError::connect_timeout(addr.to_string(), 30)),
     }
 }
 
@@ -196,12 +192,13 @@ impl Session {
         let what = what.to_string();
         let limit = self.limit.map(Limit::duration);
         move |source| match crate::server_code(&source) {
-            Some(crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT) => {
-                MysqlError::StatementTimeout {
+            Some(errno @ (crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT)) => {
+                MysqlError::statement_timeout(
                     server,
                     what,
-                    millis: limit.map_or(0, |l| l.as_millis() as u64),
-                }
+                    limit.map_or(0, |l| l.as_millis() as u64),
+                    errno,
+                )
             }
             _ => MysqlError::query(server, what, source),
         }
@@ -300,11 +297,7 @@ impl Session {
 
     /// An error for an unexpected answer.
     pub fn unexpected(&self, what: &str, detail: impl Into<String>) -> MysqlError {
-        MysqlError::Unexpected {
-            server: self.server.clone(),
-            what: what.into(),
-            detail: detail.into(),
-        }
+        MysqlError::unexpected(self.server.clone(), what, detail)
     }
 }
 
