@@ -366,8 +366,9 @@ pub(super) fn prepare_staging(staged: &Path, resumable: bool) -> Result<(), Phys
     std::fs::write(&marker, b"").map_err(io_err("write", &marker))
 }
 
-/// A new private directory in `parent`, removed when dropped.
+/// A new private directory in `parent` (created when missing), removed when dropped.
 pub(super) fn tempdir_in(parent: &Path) -> Result<tempfile::TempDir, PhysicalError> {
+    std::fs::create_dir_all(parent).map_err(io_err("create", parent))?;
     tempfile::Builder::new()
         .prefix(".amsu-tmp-")
         .tempdir_in(parent)
@@ -436,6 +437,8 @@ mod tests {
             vec!["db/sub/x", "db/t.ibd", "ibdata1"]
         );
         assert_eq!(tree_size(root), 15);
+        let made = tempdir_in(&root.join("new/parent")).unwrap();
+        assert!(made.path().starts_with(root.join("new/parent")), "the parent is created");
         assert!(matches!(
             list_files(&root.join("missing")),
             Err(PhysicalError::Io { action: "list", .. })
