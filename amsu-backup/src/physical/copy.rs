@@ -438,7 +438,10 @@ mod tests {
         );
         assert_eq!(tree_size(root), 15);
         let made = tempdir_in(&root.join("new/parent")).unwrap();
-        assert!(made.path().starts_with(root.join("new/parent")), "the parent is created");
+        assert!(
+            made.path().starts_with(root.join("new/parent")),
+            "the parent is created"
+        );
         assert!(matches!(
             list_files(&root.join("missing")),
             Err(PhysicalError::Io { action: "list", .. })
