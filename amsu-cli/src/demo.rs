@@ -194,11 +194,11 @@ async fn demo(a: DemoArgs) -> Result<i32> {
         report.copy.commit_blocked_ms
     );
     outln!(
-        "  copied {} databases, {} tables, {} rows, {:.1} MiB, {} objects, {} accounts",
+        "  copied {} databases, {} tables, {} rows, {}, {} objects, {} accounts",
         report.copy.databases,
         report.copy.tables,
         report.copy.rows,
-        report.copy.bytes as f64 / 1048576.0,
+        amsu_core::human::bytes(report.copy.bytes),
         report.copy.objects,
         report.copy.accounts
     );
@@ -243,8 +243,11 @@ async fn demo(a: DemoArgs) -> Result<i32> {
     })
 }
 
+/// A new directory for the demo's sandboxes, kept (the demo says where it is).
 fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("amsu-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+    Ok(tempfile::Builder::new()
+        .prefix("amsu-demo-")
+        .tempdir()
+        .context("cannot create a directory for the demo")?
+        .keep())
 }

@@ -303,11 +303,11 @@ fn report_lines(r: &amsu_core::SetupReport, json_out: bool) -> String {
         return "already set up by an earlier run and replicating; nothing was changed".into();
     }
     format!(
-        "{}replicating; copied {} tables, {} rows ({:.1} MiB); {}",
+        "{}replicating; copied {} tables, {} rows ({}); {}",
         if r.resumed { "resumed; " } else { "" },
         r.copy.tables,
         r.copy.rows,
-        r.copy.bytes as f64 / 1048576.0,
+        amsu_core::human::bytes(r.copy.bytes),
         r.caught_up_to
             .as_ref()
             .map_or("not waited for the catch-up".to_string(), |c| format!(

@@ -189,8 +189,9 @@ pub struct ErrorJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_error: Option<u16>,
     /// What failed, as the library classifies it: `precondition`, `connection`,
-    /// `authentication`, `server` (see `server_error`), `copy`, `transfer`, `journal`,
-    /// `cancelled`, `io` or `other`; absent when unknown.
+    /// `authentication`, `server` (see `server_error`), `timeout`, `replication`,
+    /// `unexpected`, `copy`, `transfer`, `journal`, `cancelled`, `io` or `other`; absent
+    /// when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     /// The whole message, for people.

@@ -52,13 +52,10 @@ pub mod exit {
     pub const PRECONDITION: i32 = 3;
 
     /// The exit code of a failed setup: [`PRECONDITION`] when nothing was changed, else
-    /// [`FAILED`].
+    /// [`FAILED`] — [`amsu_core::Error::exit_code`], which the library keeps because the
+    /// fan-out reports each replica's exit code to embedders (one mapping for both).
     pub fn of(e: &amsu_core::Error) -> i32 {
-        if e.changed_nothing() {
-            PRECONDITION
-        } else {
-            FAILED
-        }
+        e.exit_code()
     }
 }
 
@@ -674,11 +671,11 @@ fn print_report(r: &SetupReport, json: bool) {
         outln!("  snapshot coordinates: {c}");
     }
     outln!(
-        "  copied {} databases, {} tables, {} rows ({:.1} MiB), {} objects, {} accounts",
+        "  copied {} databases, {} tables, {} rows ({}), {} objects, {} accounts",
         r.copy.databases,
         r.copy.tables,
         r.copy.rows,
-        r.copy.bytes as f64 / 1048576.0,
+        amsu_core::human::bytes(r.copy.bytes),
         r.copy.objects,
         r.copy.accounts
     );

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use amsu_core::{Event, EventSink};
+use amsu_core::{human, Event, EventSink};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// How events are shown.
@@ -127,9 +127,9 @@ impl EventSink for Renderer {
                 eta_secs,
                 ..
             } => {
-                let rate = format!("{:.1} MiB/s", bytes_per_sec / 1048576.0);
+                let rate = format!("{}/s", human::bytes(*bytes_per_sec as u64));
                 let eta = match (percent, eta_secs) {
-                    (Some(p), Some(s)) => format!(", {p:.0} %, about {} left", duration(*s)),
+                    (Some(p), Some(s)) => format!(", {p:.0} %, about {} left", human::secs(*s)),
                     _ => String::new(),
                 };
                 if self.terminal {
@@ -147,40 +147,21 @@ impl EventSink for Renderer {
                     });
                     b.set_position(*tables_done);
                     b.set_message(format!(
-                        "{rows} rows, {:.1} MiB, {rate}{eta}",
-                        *bytes as f64 / 1048576.0
+                        "{rows} rows, {}, {rate}{eta}",
+                        human::bytes(*bytes)
                     ));
                 } else {
                     let mut last = self.last_progress.lock().expect("progress lock");
                     if last.elapsed().as_secs() >= 2 || tables_done == tables_total {
                         *last = std::time::Instant::now();
                         self.line(&format!(
-                            "  copied {tables_done}/{tables_total} tables, {rows} rows, {:.1} MiB, {rate}{eta}",
-                            *bytes as f64 / 1048576.0
+                            "  copied {tables_done}/{tables_total} tables, {rows} rows, {}, {rate}{eta}",
+                            human::bytes(*bytes)
                         ));
                     }
                 }
             }
             other => self.line(&format!("  {other:?}")),
         }
-    }
-}
-
-/// `1h02m`, `3m05s`, `42s`.
-fn duration(secs: u64) -> String {
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, m, _) => format!("{h}h{m:02}m"),
-    }
-}
-
-#[cfg(test)]
-mod duration_tests {
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(super::duration(42), "42s");
-        assert_eq!(super::duration(185), "3m05s");
-        assert_eq!(super::duration(3720), "1h02m");
     }
 }

@@ -261,7 +261,8 @@ mod tests {
 
     #[test]
     fn the_saved_file_is_private_and_reads_back() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("repl/db1_3306.cnf");
         let master: ServerAddr = "mysql://root@db1:3306".parse().unwrap();
         let pw = Secret::new(r#"we"ird\pw"#);
@@ -271,18 +272,11 @@ mod tests {
         let o = secrets::option_file(&path).unwrap();
         assert_eq!(o.get("client", "user"), Some("amsu_repl"));
         assert_eq!(o.get("client", "password"), Some(r#"we"ird\pw"#));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn saved_paths_name_the_master() {
         let master: ServerAddr = "mysql://root@db1.example:3307".parse().unwrap();
         assert!(saved_path(&master).ends_with("repl/db1.example_3307.cnf"));
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("amsu-repl-creds-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }

@@ -195,8 +195,8 @@ mod tests {
 
     #[test]
     fn option_file_password_fills_in_and_section_wins() {
-        let dir = std::env::temp_dir().join(format!("amsu-secrets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let f = dir.join("my.cnf");
         std::fs::write(
             &f,
@@ -218,6 +218,5 @@ mod tests {
         .unwrap();
         assert_eq!(m.password.unwrap().expose(), "client-pw");
         assert_eq!(r.password.unwrap().expose(), "replica-pw");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -240,10 +240,15 @@ fn preconditions_message(findings: &[Finding]) -> String {
 }
 
 impl Error {
-    /// The process exit code the design gives this error: 3 when a precondition failed
-    /// and nothing was changed, 1 when it failed while changing things. (A program's own
-    /// codes follow from [`changed_nothing`](Self::changed_nothing) and
-    /// [`kind`](Self::kind).)
+    /// The exit code `amsu setup` gives this error: 3 when a precondition failed and
+    /// nothing was changed, 1 when it failed while changing things. (A program's own codes
+    /// follow from [`changed_nothing`](Self::changed_nothing) and [`kind`](Self::kind).)
+    ///
+    /// It stays in the library, not only in the CLI, because an embedder needs it: the
+    /// fan-out (`amsu_backup::fanout`) runs setups in-process and reports each replica's
+    /// outcome as the exit code `amsu setup` would have given (`ReplicaRun::exit_code`,
+    /// kept in its state file and read back by a resumed fan-out), which must be the
+    /// CLI's. The CLI's `exit::of` is this function.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Preconditions(_) | Error::Unchanged { .. } => 3,
@@ -334,6 +339,14 @@ pub enum ErrorKind {
         /// The server's error number (e.g. 1227 for a missing privilege).
         errno: u16,
     },
+    /// A wait ran out of time (replication catching up, a server starting, a connection
+    /// being set up is [`Connection`](Self::Connection)).
+    Timeout,
+    /// Replication did not start, or stopped with an error.
+    Replication,
+    /// A server answered something amsu did not expect (a missing row, a value of another
+    /// shape).
+    Unexpected,
     /// The data copy (backup, load, image) failed.
     Copy,
     /// Moving files to or from a store (local directory, FTP, S3) failed.
@@ -356,6 +369,9 @@ impl ErrorKind {
             ErrorKind::Connection => "connection",
             ErrorKind::Authentication => "authentication",
             ErrorKind::Server { .. } => "server",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Replication => "replication",
+            ErrorKind::Unexpected => "unexpected",
             ErrorKind::Copy => "copy",
             ErrorKind::Transfer => "transfer",
             ErrorKind::Journal => "journal",
@@ -381,6 +397,12 @@ impl fmt::Display for ErrorKind {
 /// It is transparent: it shows and chains as the error it wraps.
 #[derive(Debug)]
 pub struct AdapterError {
+    // Boxed: one pointer in the errors that carry it.
+    inner: Box<AdapterInner>,
+}
+
+#[derive(Debug)]
+struct AdapterInner {
     kind: ErrorKind,
     errno: Option<u16>,
     source: BoxError,
@@ -395,44 +417,46 @@ impl AdapterError {
             _ => None,
         };
         AdapterError {
-            kind,
-            errno,
-            source: source.into(),
+            inner: Box::new(AdapterInner {
+                kind,
+                errno,
+                source: source.into(),
+            }),
         }
     }
 
     /// Sets the server's error number (e.g. of a refused login, kind
     /// [`ErrorKind::Authentication`]).
     pub fn with_errno(mut self, errno: Option<u16>) -> Self {
-        self.errno = errno.or(self.errno);
+        self.inner.errno = errno.or(self.inner.errno);
         self
     }
 
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The server's error number, if the server sent one.
     pub fn server_errno(&self) -> Option<u16> {
-        self.errno
+        self.inner.errno
     }
 
     /// The wrapped error.
     pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.source
+        &*self.inner.source
     }
 }
 
 impl fmt::Display for AdapterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.source, f)
+        fmt::Display::fmt(&self.inner.source, f)
     }
 }
 
 impl std::error::Error for AdapterError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.source()
+        self.inner.source.source()
     }
 }
 
@@ -534,5 +558,25 @@ mod tests {
         assert_eq!(v, serde_json::json!({"server": {"errno": 1045}}));
         let v = serde_json::to_value(ErrorKind::Authentication).unwrap();
         assert_eq!(v, "authentication");
+        for k in [
+            ErrorKind::Timeout,
+            ErrorKind::Replication,
+            ErrorKind::Unexpected,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+            assert_eq!(k.to_string(), k.name());
+        }
+    }
+
+    #[test]
+    fn exit_codes_of_the_design() {
+        assert_eq!(Error::Preconditions(vec![]).exit_code(), 3);
+        let unchanged = Error::Unchanged {
+            step: Step::ProbeMaster,
+            server: Role::Master,
+            source: "refused".into(),
+        };
+        assert_eq!(unchanged.exit_code(), 3);
+        assert_eq!(failed("x".into(), Step::CopyData).exit_code(), 1);
     }
 }

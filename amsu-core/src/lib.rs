@@ -119,6 +119,7 @@ mod cancel;
 mod error;
 mod event;
 mod finding_code;
+pub mod human;
 mod identity;
 mod journal;
 pub mod manifest;

@@ -152,6 +152,10 @@ impl FromStr for ServerAddr {
         let err = |reason: &str| AddrParseError {
             reason: reason.to_string(),
         };
+        let percent_decode = |part: &str| {
+            crate::human::percent_decode(part)
+                .map_err(|_| err("a %-escape in it does not decode to UTF-8 text"))
+        };
         let rest = s
             .strip_prefix("mysql://")
             .ok_or_else(|| err("it must start with mysql://"))?;
@@ -160,7 +164,7 @@ impl FromStr for ServerAddr {
                 let mut socket = None;
                 for kv in query.split('&').filter(|kv| !kv.is_empty()) {
                     match kv.split_once('=') {
-                        Some(("socket", v)) if !v.is_empty() => socket = Some(percent_decode(v)),
+                        Some(("socket", v)) if !v.is_empty() => socket = Some(percent_decode(v)?),
                         _ => return Err(err("the only URL parameter is ?socket=PATH")),
                     }
                 }
@@ -176,8 +180,8 @@ impl FromStr for ServerAddr {
         let (user, password) = match userinfo {
             None => ("root".to_string(), None),
             Some(ui) => match ui.split_once(':') {
-                Some((u, p)) => (percent_decode(u), Some(Secret::new(percent_decode(p)))),
-                None => (percent_decode(ui), None),
+                Some((u, p)) => (percent_decode(u)?, Some(Secret::new(percent_decode(p)?))),
+                None => (percent_decode(ui)?, None),
             },
         };
         if user.is_empty() {
@@ -221,14 +225,6 @@ impl FromStr for ServerAddr {
             socket,
         })
     }
-}
-
-/// `%XX` escapes decoded (a `%` not followed by two hex digits stays); invalid UTF-8 is
-/// replaced.
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// The server family.
@@ -512,6 +508,24 @@ mod tests {
         assert_eq!(a.password.as_ref().unwrap().expose(), "s@cret");
         assert_eq!(a.host, "db1.example");
         assert_eq!(a.port, 3307);
+    }
+
+    #[test]
+    fn url_parts_are_percent_decoded() {
+        let a: ServerAddr = "mysql://u%2Fx:a%2Fb%zz%C3%A4@h/?socket=/run/my%40.sock"
+            .parse()
+            .unwrap();
+        assert_eq!(a.user, "u/x");
+        // An invalid escape is kept as written; UTF-8 escapes decode.
+        assert_eq!(a.password.as_ref().unwrap().expose(), "a/b%zzä");
+        assert_eq!(a.socket.as_deref(), Some("/run/my@.sock"));
+        // Not UTF-8 once decoded: an error (it used to become U+FFFD, a wrong password),
+        // without the password in it.
+        let e = "mysql://u:pw%FF@h"
+            .parse::<ServerAddr>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("UTF-8") && !e.contains("pw"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! | `errant_gtids` | blocking (warning with `--force`) | the replica holds GTIDs the master does not have |
 //! | `not_checkable` | info | a check could not read what it needs |
 
+use amsu_core::human::{bytes as human_bytes, secs as human_secs};
 use amsu_core::{FindingCode, Remedy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -42,11 +42,7 @@ pub(crate) async fn connect(addr: &ServerAddr) -> Result<Conn, MysqlError> {
 pub(crate) async fn connect_opts(addr: &ServerAddr, opts: OptsBuilder) -> Result<Conn, MysqlError> {
     match tokio::time::timeout(Duration::from_secs(30), Conn::new(opts)).await {
         Ok(r) => r.map_err(|source| MysqlError::connect(addr.to_string(), source)),
-        Err(_) => Err(MysqlError::Timeout {
-            server: addr.to_string(),
-            what: "the connection".into(),
-            seconds: 30,
-        }),
+        Err(_) => Err(MysqlError::connect_timeout(addr.to_string(), 30)),
     }
 }
 
@@ -337,11 +333,7 @@ impl Session {
 
     /// An error for an unexpected answer.
     pub fn unexpected(&self, what: &str, detail: impl Into<String>) -> MysqlError {
-        MysqlError::Unexpected {
-            server: self.server.clone(),
-            what: what.into(),
-            detail: detail.into(),
-        }
+        MysqlError::unexpected(self.server.clone(), what, detail)
     }
 }
 
@@ -360,12 +352,13 @@ fn err_fn(
     limit: Option<Limit>,
 ) -> impl FnOnce(mysql_async::Error) -> MysqlError {
     move |source| match crate::server_code(&source) {
-        Some(crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT) => {
-            MysqlError::StatementTimeout {
+        Some(errno @ (crate::codes::STATEMENT_TIMEOUT | crate::codes::QUERY_TIMEOUT)) => {
+            MysqlError::statement_timeout(
                 server,
                 what,
-                millis: limit.map_or(0, |l| l.as_millis_u64()),
-            }
+                limit.map_or(0, |l| l.as_millis_u64()),
+                errno,
+            )
         }
         _ => MysqlError::query(server, what, source),
     }

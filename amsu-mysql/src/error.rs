@@ -71,20 +71,28 @@ pub enum MysqlError {
         what: String,
         /// What was wrong.
         detail: String,
+        /// The classification ([`ErrorKind::Unexpected`]), for
+        /// [`amsu_core::kind_of`]; see [`MysqlError::unexpected`].
+        #[source]
+        source: AdapterError,
     },
     /// Replication did not start or stopped with an error.
     #[error("replication on {server} is not running: IO thread {io_state}, SQL thread {sql_state}; Last_IO_Error: {last_io_error:?}; Last_SQL_Error: {last_sql_error:?}")]
     Replication {
         /// The replica.
         server: String,
-        /// `Slave_IO_Running`.
-        io_state: String,
+        /// `Slave_IO_Running` (boxed, like `sql_state`, to keep the error small).
+        io_state: Box<str>,
         /// `Slave_SQL_Running`.
-        sql_state: String,
+        sql_state: Box<str>,
         /// `Last_IO_Error`, verbatim.
         last_io_error: String,
         /// `Last_SQL_Error`, verbatim.
         last_sql_error: String,
+        /// The classification ([`ErrorKind::Replication`]); see
+        /// [`MysqlError::replication`].
+        #[source]
+        source: AdapterError,
     },
     /// The server stopped a statement that ran longer than the session's bound (see
     /// `Session::limit_statements`).
@@ -100,6 +108,11 @@ pub enum MysqlError {
         what: String,
         /// The bound, in milliseconds (0 when unknown).
         millis: u64,
+        /// The classification ([`ErrorKind::Server`] with the server's error number,
+        /// `max_statement_time`'s 1969 or `max_execution_time`'s 3024); see
+        /// [`MysqlError::statement_timeout`].
+        #[source]
+        source: AdapterError,
     },
     /// A wait ran out of time.
     #[error("{server}: timed out after {seconds} s waiting for {what}")]
@@ -110,7 +123,28 @@ pub enum MysqlError {
         what: String,
         /// The time limit.
         seconds: u64,
+        /// The classification ([`ErrorKind::Timeout`], or [`ErrorKind::Connection`] for
+        /// a connection); see [`MysqlError::timeout`].
+        #[source]
+        source: AdapterError,
     },
+}
+
+/// The classification of a [`MysqlError`] without a driver error: shown as a phrase the
+/// error's own message already holds (so a rendered source chain does not repeat it).
+#[derive(Debug)]
+struct Phrase(&'static str);
+
+impl std::fmt::Display for Phrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Phrase {}
+
+fn classified(kind: ErrorKind, phrase: &'static str) -> AdapterError {
+    AdapterError::new(kind, Phrase(phrase))
 }
 
 impl MysqlError {
@@ -142,12 +176,94 @@ impl MysqlError {
         }
     }
 
+    /// An unexpected answer from `server` to `what` ([`ErrorKind::Unexpected`]).
+    pub fn unexpected(
+        server: impl Into<String>,
+        what: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        MysqlError::Unexpected {
+            server: server.into(),
+            what: what.into(),
+            detail: detail.into(),
+            source: classified(ErrorKind::Unexpected, "unexpected answer"),
+        }
+    }
+
+    /// Replication on `server` is not running ([`ErrorKind::Replication`]): the raw
+    /// thread states and the last errors, verbatim.
+    pub fn replication(
+        server: impl Into<String>,
+        io_state: impl Into<String>,
+        sql_state: impl Into<String>,
+        last_io_error: impl Into<String>,
+        last_sql_error: impl Into<String>,
+    ) -> Self {
+        MysqlError::Replication {
+            server: server.into(),
+            io_state: io_state.into().into_boxed_str(),
+            sql_state: sql_state.into().into_boxed_str(),
+            last_io_error: last_io_error.into(),
+            last_sql_error: last_sql_error.into(),
+            source: classified(ErrorKind::Replication, "is not running"),
+        }
+    }
+
+    /// The server stopped a statement for `what` at the session's bound of `millis`
+    /// (0 when unknown) with error `errno` ([`ErrorKind::Server`]).
+    pub fn statement_timeout(
+        server: impl Into<String>,
+        what: impl Into<String>,
+        millis: u64,
+        errno: u16,
+    ) -> Self {
+        MysqlError::StatementTimeout {
+            server: server.into(),
+            what: what.into(),
+            millis,
+            source: classified(ErrorKind::Server { errno }, "was stopped by the server"),
+        }
+    }
+
+    /// A wait on `server` for `what` ran out after `seconds` ([`ErrorKind::Timeout`]).
+    pub fn timeout(server: impl Into<String>, what: impl Into<String>, seconds: u64) -> Self {
+        MysqlError::Timeout {
+            server: server.into(),
+            what: what.into(),
+            seconds,
+            source: classified(ErrorKind::Timeout, "timed out"),
+        }
+    }
+
+    /// Connecting to `server` took longer than `seconds` ([`ErrorKind::Connection`]).
+    pub fn connect_timeout(server: impl Into<String>, seconds: u64) -> Self {
+        MysqlError::Timeout {
+            server: server.into(),
+            what: "the connection".into(),
+            seconds,
+            source: classified(ErrorKind::Connection, "timed out"),
+        }
+    }
+
+    /// What kind of failure this is (also what [`amsu_core::kind_of`] finds for it in a
+    /// source chain).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MysqlError::Connect { source, .. }
+            | MysqlError::Query { source, .. }
+            | MysqlError::Unexpected { source, .. }
+            | MysqlError::Replication { source, .. }
+            | MysqlError::StatementTimeout { source, .. }
+            | MysqlError::Timeout { source, .. } => source.kind(),
+        }
+    }
+
     /// The server's error number, when the server returned one.
     pub fn server_code(&self) -> Option<u16> {
         match self {
-            MysqlError::Connect { source, .. } | MysqlError::Query { source, .. } => {
-                source.server_errno()
-            }
+            MysqlError::Connect { source, .. }
+            | MysqlError::Query { source, .. }
+            | MysqlError::StatementTimeout { source, .. } => source.server_errno(),
             _ => None,
         }
     }
@@ -259,5 +375,72 @@ mod tests {
         // A full disk still gets its hint.
         let e = MysqlError::query("s", "loading t", server(1114, "The table 't' is full"));
         assert!(e.to_string().contains("disk is full"), "{e}");
+    }
+
+    /// Every message of the source chain, as the CLI renders it: a link whose text the
+    /// message already holds is not repeated.
+    fn rendered(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = String::new();
+        for e in std::iter::successors(Some(e), |e| e.source()) {
+            let msg = e.to_string();
+            if !out.contains(&msg) {
+                if !out.is_empty() {
+                    out.push_str(": ");
+                }
+                out.push_str(&msg);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn errors_without_a_driver_error_have_a_fitting_kind() {
+        let cases = [
+            (
+                MysqlError::timeout("mysql://u@r:3306", "the replica's SQL thread", 5),
+                ErrorKind::Timeout,
+            ),
+            (
+                MysqlError::connect_timeout("mysql://u@r:3306", 30),
+                ErrorKind::Connection,
+            ),
+            (
+                MysqlError::replication("mysql://u@r:3306", "No", "Yes", "error 1236", ""),
+                ErrorKind::Replication,
+            ),
+            (
+                MysqlError::unexpected("mysql://u@r:3306", "SHOW MASTER STATUS", "no row"),
+                ErrorKind::Unexpected,
+            ),
+            (
+                MysqlError::statement_timeout("mysql://u@r:3306", "counting rows", 200, 1969),
+                ErrorKind::Server { errno: 1969 },
+            ),
+        ];
+        for (e, kind) in cases {
+            let message = e.to_string();
+            assert_eq!(e.kind(), kind, "{message}");
+            assert_eq!(amsu_core::kind_of(&e), Some(kind), "{message}");
+            // The classification adds nothing to what is shown.
+            assert_eq!(rendered(&e), message);
+            let e = failed(e);
+            assert_eq!(e.kind(), kind, "{message}");
+            assert_eq!(rendered(&e), e.to_string());
+        }
+        let e = MysqlError::statement_timeout("s", "counting rows", 200, 3024);
+        assert_eq!(e.server_code(), Some(3024));
+        assert_eq!(amsu_core::server_errno(&e), Some(3024));
+        assert_eq!(MysqlError::timeout("s", "x", 1).server_code(), None);
+    }
+
+    #[test]
+    fn driver_errors_keep_their_kind() {
+        let e = MysqlError::query("s", "reading", server(1142, "denied"));
+        assert_eq!(e.kind(), ErrorKind::Server { errno: 1142 });
+        let e = MysqlError::connect("s", server(1698, "no password"));
+        assert_eq!(e.kind(), ErrorKind::Authentication);
+        let e = MysqlError::connect("s", server(1040, "Too many connections"));
+        assert_eq!(e.kind(), ErrorKind::Connection);
+        assert_eq!(e.server_code(), Some(1040));
     }
 }

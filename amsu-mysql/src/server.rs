@@ -348,13 +348,13 @@ fn replication_error(
     raw_io: &str,
     raw_sql: &str,
 ) -> MysqlError {
-    MysqlError::Replication {
-        server: server.into(),
-        io_state: raw_io.into(),
-        sql_state: raw_sql.into(),
-        last_io_error: st.last_io_error.clone(),
-        last_sql_error: st.last_sql_error.clone(),
-    }
+    MysqlError::replication(
+        server,
+        raw_io,
+        raw_sql,
+        st.last_io_error.clone(),
+        st.last_sql_error.clone(),
+    )
 }
 
 #[async_trait]
@@ -676,12 +676,7 @@ async fn still_applying(
         }
     }
     if Instant::now() >= deadline {
-        return Err(MysqlError::Timeout {
-            server: s.server().into(),
-            what: what(),
-            seconds: timeout.as_secs(),
-        }
-        .into());
+        return Err(MysqlError::timeout(s.server(), what(), timeout.as_secs()).into());
     }
     Ok(())
 }

@@ -42,11 +42,7 @@ pub trait SqlSession: Send {
 
     /// An error for an unexpected answer.
     fn unexpected(&self, what: &str, detail: String) -> MysqlError {
-        MysqlError::Unexpected {
-            server: self.server().to_string(),
-            what: what.into(),
-            detail,
-        }
+        MysqlError::unexpected(self.server(), what, detail)
     }
 }
 

@@ -485,11 +485,11 @@ pub(crate) async fn stop_replica_at(
             ));
         }
         if Instant::now() >= deadline {
-            return Err(MysqlError::Timeout {
-                server: s.server().into(),
-                what: format!("the replica's SQL thread to reach {at}"),
-                seconds: timeout.as_secs(),
-            });
+            return Err(MysqlError::timeout(
+                s.server(),
+                format!("the replica's SQL thread to reach {at}"),
+                timeout.as_secs(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

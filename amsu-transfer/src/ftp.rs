@@ -283,9 +283,7 @@ impl FromStr for FtpConfig {
 }
 
 fn percent_decode(s: &str) -> Result<String, TransferError> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .map(|s| s.into_owned())
+    amsu_core::human::percent_decode(s)
         .map_err(|_| TransferError::Config("the FTP URL is not valid UTF-8".into()))
 }
 
@@ -861,6 +859,18 @@ mod tests {
         assert_eq!(c.user_name(), "u@x");
         assert_eq!(c.server(), "[::1]:21");
         assert_eq!(c.root_dir(), "a b");
+    }
+
+    #[test]
+    fn url_parts_are_percent_decoded() {
+        let c = FtpConfig::from_url("ftp://u%40x:p%2Fw%zz%C3%A4@h/d%2Fe").unwrap();
+        assert_eq!(c.user_name(), "u@x");
+        assert_eq!(c.password.expose(), "p/w%zzä");
+        assert_eq!(c.root_dir(), "d/e");
+        match FtpConfig::from_url("ftp://u:pw%FF@h/") {
+            Err(TransferError::Config(m)) => assert!(m.contains("UTF-8"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -100,30 +100,6 @@ pub(crate) fn retention_plan(master: &ServerFacts, bytes: u64) -> Option<Retenti
     }
 }
 
-pub(super) fn human_bytes(b: u64) -> String {
-    if b >= 1024 * MIB {
-        format!("{:.1} GiB", b as f64 / (1024 * MIB) as f64)
-    } else if b >= MIB {
-        format!("{:.1} MiB", b as f64 / MIB as f64)
-    } else if b >= 1024 {
-        format!("{:.1} KiB", b as f64 / 1024.0)
-    } else {
-        format!("{b} bytes")
-    }
-}
-
-pub(super) fn human_secs(s: u64) -> String {
-    if s >= 86400 && s.is_multiple_of(3600) {
-        format!("{} h", s / 3600)
-    } else if s >= 3600 {
-        format!("{:.1} h", s as f64 / 3600.0)
-    } else if s >= 60 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else {
-        format!("{s} s")
-    }
-}
-
 /// Binary log retention against the setup's estimated duration; pure. Blocking when too
 /// short, unless `protect` (`--protect-binlogs`): then information on what amsu raises.
 pub(crate) fn retention_findings(master: &ServerFacts, bytes: u64, protect: bool) -> Vec<Finding> {

@@ -1529,12 +1529,9 @@ fn empty_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `program` in `$PATH` or where packages install it ([`amsu_mysql::programs`]).
 fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin", "/bin", "/usr/local/bin"].map(PathBuf::from))
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+    amsu_mysql::programs::find(&[program])
 }
 
 fn require(program: &str) -> Result<()> {

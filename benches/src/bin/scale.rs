@@ -205,9 +205,8 @@ async fn main() -> Result<()> {
 
 /// A new directory under `parent`, left for the caller to remove.
 fn tempfile_in(parent: impl AsRef<std::path::Path>) -> Result<PathBuf> {
-    let p = parent
-        .as_ref()
-        .join(format!("amsu-scale-{}", std::process::id()));
-    std::fs::create_dir_all(&p)?;
-    Ok(p)
+    Ok(tempfile::Builder::new()
+        .prefix("amsu-scale-")
+        .tempdir_in(parent)?
+        .keep())
 }
