@@ -21,19 +21,13 @@ mod status_cmd;
 mod style;
 mod verify_cmd;
 
-use amsu_core::FindingCode;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
 use amsu_backup::{Provision, ReplicationSettings, SetupConfig, SetupError as FacadeError};
-use amsu_core::{
-    preflight_master, Error as SetupError, EventSink, MasterServer, Positioning, ReplicaServer,
-    ServerAddr, SetupReport, Severity,
-};
-use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
+use amsu_core::{Error as SetupError, EventSink, Positioning, ServerAddr, SetupReport, Severity};
 use amsu_mysql::sandbox::{self, SandboxOptions};
-use amsu_mysql::{MysqlMaster, MysqlReplica};
 use anyhow::{anyhow, Context, Result};
 
 pub use args::Cli;
@@ -694,143 +688,6 @@ fn print_report(r: &SetupReport, json: bool) {
     }
 }
 
-/// Every finding of `amsu check`, as it prints them: the core checks (binary log, flavor,
-/// version, replica state, server_id) and the MySQL preflight checks; changes nothing.
-/// Errors: a server cannot be reached or read.
-pub async fn check_findings(
-    master: &ServerAddr,
-    replica: Option<&ServerAddr>,
-    admin: Option<ServerAddr>,
-    repl_user: &str,
-) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
-    check_findings_with(
-        master,
-        replica,
-        admin,
-        repl_user,
-        Arc::new(amsu_core::NoEvents),
-    )
-    .await
-}
-
-/// [`check_findings`], telling `events` how the checks progress (the catalog read and
-/// the number of tables found).
-pub async fn check_findings_with(
-    master: &ServerAddr,
-    replica: Option<&ServerAddr>,
-    admin: Option<ServerAddr>,
-    repl_user: &str,
-    events: Arc<dyn EventSink>,
-) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
-    match replica {
-        Some(replica) => {
-            let config = SetupConfig::new(master.clone(), replica.clone())
-                .admin(admin)
-                .replication(ReplicationSettings::new().repl_user(repl_user))
-                .without_journal();
-            check_setup_findings(&config, events).await
-        }
-        None => {
-            let m = MysqlMaster::new(master.clone());
-            let minfo = m
-                .probe()
-                .await
-                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("master {master}")))?;
-            let mut findings = preflight_master(&minfo);
-            let checks = MysqlPreflight::new(master.clone())
-                .events(events)
-                .admin(admin)
-                .options(CheckOptions {
-                    repl_user: repl_user.to_string(),
-                    ..CheckOptions::default()
-                });
-            findings.extend(
-                amsu_core::Preflight::findings(&checks)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?,
-            );
-            Ok((minfo, findings))
-        }
-    }
-}
-
-/// Every finding of `amsu setup` with `config` — the very checks its run starts with
-/// ([`amsu_backup::check`]) — and, as warnings, the server_id changes its plan would
-/// make. Errors: a server cannot be reached or read.
-pub async fn check_setup_findings(
-    config: &SetupConfig,
-    events: Arc<dyn EventSink>,
-) -> Result<(amsu_core::ServerInfo, Vec<amsu_core::Finding>)> {
-    let (master, replica) = (config.master_addr(), config.replica_addr());
-    let minfo = MysqlMaster::new(master.clone())
-        .probe()
-        .await
-        .map_err(|e| anyhow::Error::from_boxed(e).context(format!("master {master}")))?;
-    let rinfo = MysqlReplica::new(replica.clone())
-        .probe()
-        .await
-        .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-    let mut findings = match Provision::new(config.clone(), events.clone())
-        .check(&amsu_core::NoEvents)
-        .await
-    {
-        Ok(c) => c.findings,
-        Err(SetupError::Preconditions(f)) => f,
-        // A user that may not read what the setup's own planning reads (the replication
-        // user in mysql.user): the checks alone, which say which privileges it lacks.
-        Err(SetupError::Unchanged { .. }) => {
-            let status = MysqlReplica::new(replica.clone())
-                .replication_status()
-                .await
-                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-            let dbs = MysqlReplica::new(replica.clone())
-                .user_databases()
-                .await
-                .map_err(|e| anyhow::Error::from_boxed(e).context(format!("replica {replica}")))?;
-            let mut f = amsu_core::preflight(&minfo, &rinfo, status.as_ref(), &dbs, false);
-            let checks = MysqlPreflight::new(master.clone())
-                .events(events)
-                .admin(config.admin_addr().cloned())
-                .replica(Some(replica.clone()))
-                .options(CheckOptions {
-                    repl_user: config.repl_user_name().to_string(),
-                    ..CheckOptions::default()
-                });
-            f.extend(
-                amsu_core::Preflight::findings(&checks)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?,
-            );
-            f
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if findings.iter().any(|f| f.code == "same_server") {
-        return Ok((minfo, findings));
-    }
-    let ids = amsu_core::server_id_fix(minfo.server_id, rinfo.server_id);
-    if let Some(id) = ids.master {
-        findings.push(amsu_core::Finding::warning(
-            amsu_core::Role::Master,
-            FindingCode::ServerIdZero,
-            "the master's server_id is 0; amsu setup sets it",
-            format!("SET GLOBAL server_id = {id} on the master, and `server_id = {id}` under [mysqld] in its option file"),
-        ));
-    }
-    if let Some(id) = ids.replica {
-        findings.push(amsu_core::Finding::warning(
-            amsu_core::Role::Replica,
-            FindingCode::ServerIdClash,
-            format!(
-                "the replica's server_id {} is 0 or equal to the master's; amsu setup changes the replica's",
-                rinfo.server_id
-            ),
-            format!("SET GLOBAL server_id = {id} on the replica, and `server_id = {id}` under [mysqld] in its option file"),
-        ));
-    }
-    Ok((minfo, findings))
-}
-
 async fn check(a: CheckArgs) -> Result<i32, Exit> {
     let master = master_addr(&a.master, &a.passwords)?;
     let admin = admin_addr(a.admin_user.as_ref(), &master, &a.passwords)?;
@@ -855,11 +712,15 @@ async fn check(a: CheckArgs) -> Result<i32, Exit> {
                         .repl_password(repl_pw.given.clone()),
                 )
                 .without_journal();
-            check_setup_findings(&config, progress).await
+            amsu_backup::check_report(&config, progress).await
         }
-        None => check_findings_with(&master, None, admin, &a.repl_user, progress).await,
+        None => amsu_backup::check_master(&master, admin, &a.repl_user, progress).await,
     };
-    let (minfo, findings) = found.map_err(|e| Exit(exit::PRECONDITION, e))?;
+    let amsu_backup::CheckReport {
+        master: minfo,
+        findings,
+        ..
+    } = found.map_err(|e| Exit(exit::PRECONDITION, e.into()))?;
     let blocking = findings.iter().any(|f| f.severity == Severity::Blocking);
     let code = if blocking {
         exit::PRECONDITION

@@ -31,6 +31,7 @@
 mod backup;
 mod journal;
 mod replication;
+mod report;
 mod restore;
 mod status;
 mod verify;
@@ -62,6 +63,7 @@ pub use backup::{
 };
 pub use journal::{default_journal_path, FileJournal};
 pub use replication::ReplicationSettings;
+pub use report::{check_master, check_report, CheckReport};
 pub use restore::{restore, RestoreConfig, RestoreFailure, RestoreReport, StartReplication};
 pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport};
 pub use verify::{verify, VerifyConfig};

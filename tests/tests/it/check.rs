@@ -63,9 +63,7 @@ async fn check_reports_every_problem_and_setup_refuses() {
         .parse()
         .unwrap();
 
-    let (_, findings) = amsu_cli::check_findings(&limited, Some(&r), None, "amsu_repl")
-        .await
-        .expect("check runs");
+    let findings = report(&limited, Some(&r)).await;
 
     let f = find(&findings, "binlog_format", "STATEMENT");
     assert_eq!((f.severity, f.server), (Severity::Warning, Role::Master));
@@ -270,9 +268,7 @@ async fn check_reports_every_problem_and_setup_refuses() {
     // A write on the replica itself is a transaction the master does not have: a new
     // setup of this replica (which has replicated) is refused, naming the GTID.
     exec(&r, &["CREATE DATABASE local_only"]).await;
-    let (_, findings) = amsu_cli::check_findings(&m, Some(&r), None, "amsu_repl")
-        .await
-        .expect("check runs");
+    let findings = report(&m, Some(&r)).await;
     let f = find(&findings, "errant_gtids", &format!("0-{id}-"));
     assert_eq!((f.severity, f.server), (Severity::Blocking, Role::Replica));
     assert!(f.fix.contains("RESET MASTER"), "{}", f.fix);
@@ -290,9 +286,7 @@ async fn check_master_without_binlog() {
     )
     .await
     .expect("sandbox starts");
-    let (_, findings) = amsu_cli::check_findings(&sb.addr(), None, None, "amsu_repl")
-        .await
-        .expect("check runs");
+    let findings = report(&sb.addr(), None).await;
     let f = find(&findings, "log_bin_off", "binary logging is off");
     assert_eq!((f.severity, f.server), (Severity::Blocking, Role::Master));
     assert!(
@@ -331,9 +325,7 @@ async fn privileges_through_a_default_role_count() {
     let url = url_as(&p.master, "opsadmin", "Ops-admin-pw-1");
     let ops: amsu_core::ServerAddr = url.parse().unwrap();
     let privilege_findings = || async {
-        let (_, findings) = amsu_cli::check_findings(&ops, Some(&r), None, "amsu_repl")
-            .await
-            .expect("check runs");
+        let findings = report(&ops, Some(&r)).await;
         findings
             .into_iter()
             .filter(|f| f.code == "missing_privilege")
@@ -372,4 +364,21 @@ async fn privileges_through_a_default_role_count() {
         amsu(&["check", "--master", &url, "--replica", &replica_url]).await,
         3
     );
+}
+
+/// Every finding of `amsu check` through the façade: with a replica the setup's checks
+/// ([`amsu_backup::check_report`]), else the master's alone ([`amsu_backup::check_master`]).
+async fn report(
+    master: &amsu_core::ServerAddr,
+    replica: Option<&amsu_core::ServerAddr>,
+) -> Vec<amsu_core::Finding> {
+    let events = std::sync::Arc::new(amsu_core::NoEvents);
+    let report = match replica {
+        Some(r) => {
+            let config = amsu_backup::SetupConfig::new(master.clone(), r.clone()).without_journal();
+            amsu_backup::check_report(&config, events).await
+        }
+        None => amsu_backup::check_master(master, None, "amsu_repl", events).await,
+    };
+    report.expect("check runs").findings
 }
