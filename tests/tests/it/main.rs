@@ -29,5 +29,6 @@ mod setup;
 mod snapshot;
 mod torture;
 mod transfer;
+mod transfer_kind;
 mod verify;
 mod verify_exact;
