@@ -22,6 +22,7 @@ mod resume;
 mod resume_outfile;
 mod resume_stream;
 mod s3;
+mod s3_memory;
 mod s3_stream;
 mod sandbox;
 mod scale;
