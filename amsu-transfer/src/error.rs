@@ -157,7 +157,10 @@ impl fmt::Display for TransferError {
                  the root)"
             ),
             Manifest { location, source } => {
-                write!(f, "the image manifest at {location} is not usable: {source}")
+                write!(
+                    f,
+                    "the image manifest at {location} is not usable: {source}"
+                )
             }
             LocalIo { path, source } => write!(f, "local file {}: {source}", path.display()),
             Config(message) => write!(f, "invalid FTP or S3 configuration: {message}"),
@@ -419,13 +422,13 @@ mod tests {
             };
             assert_eq!(failed.kind(), kind, "{shown}");
             // The link adds nothing to the message.
-            let chain: Vec<String> = std::iter::successors(
-                Some(&failed as &(dyn std::error::Error + 'static)),
-                |e| e.source(),
-            )
-            .map(|e| e.to_string())
-            .filter(|m| !m.is_empty())
-            .collect();
+            let chain: Vec<String> =
+                std::iter::successors(Some(&failed as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .map(|e| e.to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
             assert!(chain.iter().any(|m| m == &shown), "{chain:?}");
         }
         // Through the trait boundary and back.
@@ -434,7 +437,10 @@ mod tests {
             message: "reset".into(),
         });
         assert_eq!(kind_of(&*boxed), Some(ErrorKind::Connection));
-        assert_eq!(TransferError::from_boxed(boxed).kind(), ErrorKind::Connection);
+        assert_eq!(
+            TransferError::from_boxed(boxed).kind(),
+            ErrorKind::Connection
+        );
     }
 
     #[test]
