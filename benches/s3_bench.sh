@@ -10,7 +10,8 @@
 # streamed to the store as they are written (manifest last).
 # Usage: bash benches/s3_bench.sh [ROWS] [AMSU] [CHUNK_SIZE] [REPS]
 # (CHUNK_SIZE, e.g. 8M, is passed as --chunk-size to every run, default amsu's 32M;
-# REPS runs of each, default 1, the fastest is reported.)
+# REPS runs of each, default 1, the fastest is reported; ZSTD_LEVEL=N in the environment
+# passes --zstd-level N to the zstd runs, default amsu's automatic level.)
 set -euo pipefail
 rows=${1:-1000000}
 amsu=${2:-target/release/amsu}
@@ -68,10 +69,12 @@ run() {
     echo "$t0 $t1 $(cat "$work/rss") $i" >>"$work/$name.times"
   done
 }
-for c in none zstd; do
-  run "dir-$c" "$work/img" --compress $c
-  run "s3-$c" "s3://bench/img-$c" --compress $c "${s3flags[@]}"
-done
+level=()
+[[ -n ${ZSTD_LEVEL:-} ]] && level=(--zstd-level "$ZSTD_LEVEL")
+run dir-none "$work/img" --compress none
+run s3-none s3://bench/img-none --compress none "${s3flags[@]}"
+run dir-zstd "$work/img" --compress zstd "${level[@]}"
+run s3-zstd s3://bench/img-zstd --compress zstd "${level[@]}" "${s3flags[@]}"
 python3 - "$work" "$threads" "$reps" <<'PY'
 import json, sys
 work, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -82,6 +85,8 @@ def best(name):
     m = next(l for l in lines if l.get("event") == "manifest")
     return float(t1) - float(t0), int(rss) / 1024, m
 print(f"threads {threads}, best of {reps}")
+lv = json.loads(next(l for l in open(f"{work}/s3-zstd.1.json") if '"event":"manifest"' in l))["upload"]["compression"]["level"]
+print(f"zstd level {lv}")
 for c in ("none", "zstd"):
     res = {}
     for where in ("dir", "s3"):
