@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Image to a one-node Garage vs the same image to a local directory: `amsu backup` of one
-# sandbox master to DIR and to s3://, image MB/s of each, and the upload's MB/s in total
-# and per stream from the JSON report. Chunks are streamed to the store as they are
-# written (manifest last). Usage: bash benches/s3_bench.sh [ROWS] [AMSU] [CHUNK_SIZE]
-# (CHUNK_SIZE, e.g. 8M, is passed as --chunk-size to both runs; default: amsu's 32M).
+# Image to a one-node Garage vs the same image to a local directory, like for like: one
+# sandbox master backed up with the same image settings both ways — `--compress none` to
+# DIR and to s3://, then `--compress zstd` to DIR and to s3:// (zstd is what `auto`
+# chooses for s3://) — each timed, with its peak RSS. Reported per run: the image's MB
+# (the manifest's file sizes), the data rate (the dump's row bytes per second: the same
+# work whatever the compression), the image rate (image MB/s in total) and MB/s per
+# stream (s3: the JSON report's `upload.mb_per_s_per_stream`; DIR: the image rate over
+# the --threads writers), and s3 as a share of DIR with the same settings. Chunks are
+# streamed to the store as they are written (manifest last).
+# Usage: bash benches/s3_bench.sh [ROWS] [AMSU] [CHUNK_SIZE] [REPS]
+# (CHUNK_SIZE, e.g. 8M, is passed as --chunk-size to every run, default amsu's 32M;
+# REPS runs of each, default 1, the fastest is reported; ZSTD_LEVEL=N in the environment
+# passes --zstd-level N to the zstd runs, default amsu's automatic level.)
 set -euo pipefail
 rows=${1:-1000000}
 amsu=${2:-target/release/amsu}
@@ -42,17 +50,59 @@ out=$("$amsu" sandbox deploy bench)
 mport=$(grep -o '127.0.0.1:[0-9]*' <<<"$out" | head -1 | cut -d: -f2)
 m="mysql://root@127.0.0.1:$mport"
 mariadb -h127.0.0.1 -P"$mport" -uroot -e "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB; INSERT INTO b.t SELECT seq, CONCAT(seq, REPEAT(MD5(seq), 4)) FROM b.seq_1_to_$rows;"
-run() { local t0 t1; t0=$(date +%s.%N); "$amsu" backup --master "$m" --threads 2 --json $chunk "$@" >"$work/out.json"; t1=$(date +%s.%N); echo "$t0 $t1"; }
-read -r a0 a1 < <(run --out "$work/img")
-bytes=$(du -sb "$work/img" | cut -f1)
-read -r b0 b1 < <(run --out s3://bench/img --s3-endpoint "http://127.0.0.1:$s3" --s3-region garage --s3-path-style --s3-credentials-file "$work/creds")
-python3 - "$bytes" "$a0" "$a1" "$b0" "$b1" "$work/out.json" <<'PY'
+threads=2
+reps=${4:-1}
+s3flags=(--s3-endpoint "http://127.0.0.1:$s3" --s3-region garage --s3-path-style --s3-credentials-file "$work/creds")
+# run NAME OUT ARGS…: one backup; its wall seconds and peak RSS go to $work/NAME.times,
+# its JSON lines to $work/NAME.json.
+run() {
+  local name=$1 out=$2 t0 t1 to
+  shift 2
+  for ((i = 1; i <= reps; i++)); do
+    # A fresh directory or prefix each time (a streamed upload skips what is there).
+    rm -rf "$work/img"
+    to=$out
+    [[ $out == s3://* ]] && to=$out-$i
+    t0=$(date +%s.%N)
+    /usr/bin/time -f '%M' -o "$work/rss" "$amsu" backup --master "$m" --threads $threads --json $chunk --out "$to" "$@" >"$work/$name.$i.json"
+    t1=$(date +%s.%N)
+    echo "$t0 $t1 $(cat "$work/rss") $i" >>"$work/$name.times"
+  done
+}
+level=()
+[[ -n ${ZSTD_LEVEL:-} ]] && level=(--zstd-level "$ZSTD_LEVEL")
+run dir-none "$work/img" --compress none
+run s3-none s3://bench/img-none --compress none "${s3flags[@]}"
+run dir-zstd "$work/img" --compress zstd "${level[@]}"
+run s3-zstd s3://bench/img-zstd --compress zstd "${level[@]}" "${s3flags[@]}"
+python3 - "$work" "$threads" "$reps" <<'PY'
 import json, sys
-b, a0, a1, b0, b1 = int(sys.argv[1]), *map(float, sys.argv[2:6])
-u = next(json.loads(l) for l in open(sys.argv[6]).read().splitlines() if '"event":"manifest"' in l)["upload"]
-la, sa = a1 - a0, b1 - b0
-print(f"image: {b/1e6:.1f} MB")
-print(f"backup --out DIR : {la:.2f} s, {b/1e6/la:.1f} MB/s")
-print(f"backup --out s3://: {sa:.2f} s, {b/1e6/sa:.1f} MB/s ({100*la/sa:.0f} % of local)")
-print(f"  upload (streamed while the dump runs): {u['mb_per_s']:.1f} MB/s in total, {u['mb_per_s_per_stream']:.1f} MB/s per stream, {u['streams']} streams, {u.get('seconds_after_dump', 0):.2f} s after the dump ended")
+work, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def best(name):
+    runs = [l.split() for l in open(f"{work}/{name}.times")]
+    t0, t1, rss, i = min(runs, key=lambda r: float(r[1]) - float(r[0]))
+    lines = [json.loads(l) for l in open(f"{work}/{name}.{i}.json") if l.strip()]
+    m = next(l for l in lines if l.get("event") == "manifest")
+    return float(t1) - float(t0), int(rss) / 1024, m
+print(f"threads {threads}, best of {reps}")
+lv = json.loads(next(l for l in open(f"{work}/s3-zstd.1.json") if '"event":"manifest"' in l))["upload"]["compression"]["level"]
+print(f"zstd level {lv}")
+for c in ("none", "zstd"):
+    res = {}
+    for where in ("dir", "s3"):
+        secs, rss, m = best(f"{where}-{c}")
+        img = sum(f["size"] for f in m["manifest"]["files"]) / 1e6
+        data = m["report"]["bytes"] / 1e6
+        u = m.get("upload")
+        total = img / secs
+        per = u["mb_per_s_per_stream"] if u else total / threads
+        streams = u["streams"] if u else threads
+        res[where] = secs
+        extra = ""
+        if u:
+            extra = f"; upload {u['mb_per_s']:.1f} MB/s, ended {u.get('seconds_after_dump', 0):.2f} s after the dump"
+        print(f"--compress {c:4} --out {'DIR ' if where == 'dir' else 's3://'}: {secs:6.2f} s, image {img:6.1f} MB, "
+              f"data {data / secs:6.1f} MB/s, image {total:6.1f} MB/s in total, {per:6.1f} MB/s per stream "
+              f"({streams} streams), peak RSS {rss:5.1f} MiB{extra}")
+    print(f"  s3 / DIR with --compress {c}: {100 * res['dir'] / res['s3']:.0f} % of local")
 PY

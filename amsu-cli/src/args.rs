@@ -224,11 +224,14 @@ impl BackupArgs {
     /// The zstd level the chunks are compressed with (`None`: plain), and why.
     pub fn zstd_level(&self) -> (Option<i32>, &'static str) {
         let remote = self.out.contains("://");
+        let level = self
+            .zstd_level
+            .unwrap_or(amsu_backup::BackupConfig::AUTO_ZSTD_LEVEL);
         match (self.zstd, self.compress) {
-            (true, _) | (false, Compress::Zstd) => (Some(3), "asked for"),
+            (true, _) | (false, Compress::Zstd) => (Some(level), "asked for"),
             (false, Compress::None) => (None, "asked for"),
             (false, Compress::Auto) if remote => (
-                Some(3),
+                Some(level),
                 "automatic: the image goes to a remote store, slower than the dump",
             ),
             (false, Compress::Auto) => (None, "automatic: a local directory"),
@@ -578,6 +581,11 @@ pub struct BackupArgs {
         conflicts_with = "zstd"
     )]
     pub compress: Compress,
+    /// The zstd level when the chunks are compressed (1–19) [default: 1, which keeps up
+    /// with the dump on two cores; higher levels compress slower, often for little gain
+    /// on row data].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub zstd_level: Option<i32>,
     /// The size of the image's data chunks (`K`, `M`, `G` suffixes) [default: 32M].
     /// Smaller chunks upload on more parallel streams and resume in smaller steps.
     #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
@@ -812,11 +820,14 @@ mod tests {
     fn compression_is_automatic_for_remote_stores_and_can_be_forced() {
         let level = |args: &[&str]| backup(args).unwrap().zstd_level().0;
         assert_eq!(level(&["--out", "/var/img"]), None);
-        assert_eq!(level(&["--out", "s3://b/p"]), Some(3));
-        assert_eq!(level(&["--out", "ftp://u@h/d"]), Some(3));
+        assert_eq!(level(&["--out", "s3://b/p"]), Some(1));
+        assert_eq!(level(&["--out", "ftp://u@h/d"]), Some(1));
         assert_eq!(level(&["--out", "s3://b/p", "--compress", "none"]), None);
-        assert_eq!(level(&["--out", "/var/img", "--compress", "zstd"]), Some(3));
-        assert_eq!(level(&["--out", "/var/img", "--zstd"]), Some(3));
+        assert_eq!(level(&["--out", "/var/img", "--compress", "zstd"]), Some(1));
+        assert_eq!(level(&["--out", "/var/img", "--zstd"]), Some(1));
+        let l3 = ["--out", "s3://b/p", "--zstd-level", "3"];
+        assert_eq!(level(&l3), Some(3));
+        assert!(backup(&["--out", "s3://b/p", "--zstd-level", "0"]).is_err());
         assert!(backup(&["--out", "/i", "--zstd", "--compress", "none"]).is_err());
     }
 

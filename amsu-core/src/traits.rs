@@ -541,8 +541,60 @@ pub trait Transport: Send + Sync {
     async fn fetch(&self, path: &str, offset: u64, local: &Path) -> Result<u64, BoxError>;
     /// Uploads the local file to `path`, replacing it.
     async fn put(&self, local: &Path, path: &str) -> Result<u64, BoxError>;
+    /// Uploads `data` to `path`, replacing it, and returns its length. The default writes
+    /// `data` to a temporary file (blocking; meant for small files such as a manifest or an
+    /// upload state) and [`put`](Self::put)s it; a store that can send from memory (S3, a
+    /// local directory) overrides it, so no staging file is written.
+    async fn put_bytes(&self, data: bytes::Bytes, path: &str) -> Result<u64, BoxError> {
+        let mut tmp = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut tmp, &data)?;
+        self.put(tmp.path(), path).await
+    }
     /// Deletes a file.
     async fn delete(&self, path: &str) -> Result<(), BoxError>;
     /// Creates a directory (and its parents); succeeds if it exists.
     async fn mkdir(&self, path: &str) -> Result<(), BoxError>;
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records what `put` read from the local file.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(String, Vec<u8>)>>);
+
+    #[async_trait]
+    impl Transport for Recorder {
+        async fn list(&self, _: &str) -> Result<Vec<RemoteEntry>, BoxError> {
+            Ok(vec![])
+        }
+        async fn size(&self, _: &str) -> Result<Option<u64>, BoxError> {
+            Ok(None)
+        }
+        async fn fetch(&self, _: &str, _: u64, _: &Path) -> Result<u64, BoxError> {
+            Ok(0)
+        }
+        async fn put(&self, local: &Path, path: &str) -> Result<u64, BoxError> {
+            let data = std::fs::read(local)?;
+            let n = data.len() as u64;
+            self.0.lock().unwrap().push((path.to_string(), data));
+            Ok(n)
+        }
+        async fn delete(&self, _: &str) -> Result<(), BoxError> {
+            Ok(())
+        }
+        async fn mkdir(&self, _: &str) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn put_bytes_defaults_to_a_temporary_file_and_put() {
+        let t = Recorder::default();
+        assert_eq!(t.put_bytes("state".into(), "d/s.json").await.unwrap(), 5);
+        let got = t.0.lock().unwrap().clone();
+        assert_eq!(got, vec![("d/s.json".to_string(), b"state".to_vec())]);
+    }
 }

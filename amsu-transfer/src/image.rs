@@ -408,23 +408,54 @@ pub(crate) async fn put_checked<T: Transport + ?Sized>(
             .put(local, remote)
             .await
             .map_err(TransferError::from_boxed)?;
-        match transport
-            .size(remote)
-            .await
-            .map_err(TransferError::from_boxed)?
-        {
-            Some(s) if s == size => Ok(()),
-            Some(s) => Err(TransferError::Connection {
-                server: remote.into(),
-                message: format!("the upload ended early, at {s} of {size} bytes"),
-            }),
-            None => Err(TransferError::Connection {
-                server: remote.into(),
-                message: "the uploaded file is missing on the server".into(),
-            }),
+        check_remote_size(transport, remote, size).await
+    })
+    .await
+}
+
+/// Uploads `data` from memory ([`Transport::put_bytes`]) to `remote` and checks the
+/// remote size, retrying with `policy`.
+pub(crate) async fn put_bytes_checked<T: Transport + ?Sized>(
+    transport: &T,
+    data: bytes::Bytes,
+    remote: &str,
+    policy: &RetryPolicy,
+) -> Result<(), TransferError> {
+    let size = data.len() as u64;
+    with_retry(policy, remote, |_| {
+        let data = data.clone();
+        async move {
+            transport
+                .put_bytes(data, remote)
+                .await
+                .map_err(TransferError::from_boxed)?;
+            check_remote_size(transport, remote, size).await
         }
     })
     .await
+}
+
+/// After an upload: the remote file has `size` bytes.
+async fn check_remote_size<T: Transport + ?Sized>(
+    transport: &T,
+    remote: &str,
+    size: u64,
+) -> Result<(), TransferError> {
+    match transport
+        .size(remote)
+        .await
+        .map_err(TransferError::from_boxed)?
+    {
+        Some(s) if s == size => Ok(()),
+        Some(s) => Err(TransferError::Connection {
+            server: remote.into(),
+            message: format!("the upload ended early, at {s} of {size} bytes"),
+        }),
+        None => Err(TransferError::Connection {
+            server: remote.into(),
+            message: "the uploaded file is missing on the server".into(),
+        }),
+    }
 }
 
 fn parse_manifest(text: &str, location: &str) -> Result<Manifest, TransferError> {

@@ -161,6 +161,36 @@ impl Transport for LocalTransport {
         Ok(res?)
     }
 
+    async fn put_bytes(&self, data: bytes::Bytes, path: &str) -> Result<u64, BoxError> {
+        let full = self.resolve(path)?;
+        if let Some(parent) = full.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| TransferError::local(parent, e))?;
+        }
+        // Written under a temporary name and renamed, like `put`.
+        let tmp = full.with_file_name(format!(
+            "{}.amsu-part",
+            full.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        let res = async {
+            tokio::fs::write(&tmp, &data)
+                .await
+                .map_err(|e| TransferError::local(&tmp, e))?;
+            tokio::fs::rename(&tmp, &full)
+                .await
+                .map_err(|e| TransferError::local(&full, e))
+        }
+        .await;
+        if res.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        res?;
+        Ok(data.len() as u64)
+    }
+
     async fn delete(&self, path: &str) -> Result<(), BoxError> {
         let full = self.resolve(path)?;
         tokio::fs::remove_file(&full)
@@ -238,5 +268,10 @@ mod tests {
         ));
         t.delete("a/b/f").await.unwrap();
         assert_eq!(t.size("a/b/f").await.unwrap(), None);
+        // From memory, replacing; unsafe paths refused.
+        assert_eq!(t.put_bytes("one".into(), "a/m").await.unwrap(), 3);
+        assert_eq!(t.put_bytes("two!".into(), "a/m").await.unwrap(), 4);
+        assert_eq!(std::fs::read(dir.path().join("root/a/m")).unwrap(), b"two!");
+        assert!(t.put_bytes("x".into(), "../m").await.is_err());
     }
 }

@@ -330,11 +330,34 @@ struct Upload {
     parts: Vec<Option<PartId>>,
 }
 
+/// Where the bytes of an upload come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A local file.
+    File(&'a Path),
+    /// Memory ([`Transport::put_bytes`]).
+    Memory(&'a bytes::Bytes),
+}
+
+impl Source<'_> {
+    /// `size` bytes from `start`.
+    async fn range(self, start: u64, size: usize) -> Result<bytes::Bytes, TransferError> {
+        match self {
+            Source::File(p) => read_range(p, start, size).await,
+            Source::Memory(b) => Ok(b.slice(start as usize..start as usize + size)),
+        }
+    }
+}
+
 /// A [`Transport`] over an S3 bucket (see the module documentation).
 pub struct S3Transport {
     config: S3Config,
     store: Arc<AmazonS3>,
     uploads: Mutex<HashMap<String, Upload>>,
+    /// Requests with a body in flight, over all files at once (each holds at most one
+    /// part in memory): bounds the upload buffers to `2 × streams × part size` however
+    /// many files are uploaded in parallel.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for S3Transport {
@@ -380,6 +403,7 @@ impl S3Transport {
             .build()
             .map_err(|e| TransferError::Config(format!("S3 configuration: {e}")))?;
         Ok(S3Transport {
+            in_flight: tokio::sync::Semaphore::new(config.streams * 2),
             config,
             store: Arc::new(store),
             uploads: Mutex::new(HashMap::new()),
@@ -434,11 +458,11 @@ impl S3Transport {
         }
     }
 
-    /// Uploads `local` (`len` bytes) as a multipart upload, resuming the parts an earlier
+    /// Uploads `src` (`len` bytes) as a multipart upload, resuming the parts an earlier
     /// failed call finished.
     async fn put_multipart(
         &self,
-        local: &Path,
+        src: Source<'_>,
         path: &str,
         key: &ObjectPath,
         len: u64,
@@ -485,7 +509,8 @@ impl S3Transport {
                 async move {
                     let start = i as u64 * part_size as u64;
                     let size = (len - start).min(part_size as u64) as usize;
-                    let data = read_range(local, start, size).await?;
+                    let _slot = self.in_flight.acquire().await.expect("never closed");
+                    let data = src.range(start, size).await?;
                     let part = self
                         .store
                         .put_part(key, id, i, PutPayload::from(data))
@@ -523,6 +548,29 @@ impl S3Transport {
                 let _ = self.store.abort_multipart(key, &id).await;
                 Err(self.err(path, e))
             }
+        }
+    }
+}
+
+impl S3Transport {
+    /// One `PUT` of `src` when it fits in a part, else a multipart upload.
+    async fn upload(
+        &self,
+        src: Source<'_>,
+        path: &str,
+        key: &ObjectPath,
+        len: u64,
+    ) -> Result<(), TransferError> {
+        if len <= self.config.part_size as u64 {
+            let _slot = self.in_flight.acquire().await.expect("never closed");
+            let data = src.range(0, len as usize).await?;
+            self.store
+                .put(key, PutPayload::from(data))
+                .await
+                .map_err(|e| self.err(path, e))?;
+            Ok(())
+        } else {
+            self.put_multipart(src, path, key, len).await
         }
     }
 }
@@ -640,15 +688,14 @@ impl Transport for S3Transport {
             .await
             .map_err(|e| TransferError::local(local, e))?
             .len();
-        if len <= self.config.part_size as u64 {
-            let data = read_range(local, 0, len as usize).await?;
-            self.store
-                .put(&key, PutPayload::from(data))
-                .await
-                .map_err(|e| self.err(path, e))?;
-        } else {
-            self.put_multipart(local, path, &key, len).await?;
-        }
+        self.upload(Source::File(local), path, &key, len).await?;
+        Ok(len)
+    }
+
+    async fn put_bytes(&self, data: bytes::Bytes, path: &str) -> Result<u64, BoxError> {
+        let key = self.key(path)?;
+        let len = data.len() as u64;
+        self.upload(Source::Memory(&data), path, &key, len).await?;
         Ok(len)
     }
 

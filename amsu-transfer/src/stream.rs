@@ -228,10 +228,9 @@ impl<'a, T: Transport + ?Sized> ImageUpload<'a, T> {
         *n += 1;
         let text =
             serde_json::to_vec(&*self.known.lock().expect("lock")).expect("a map serializes");
-        let tmp = self.scratch(UPLOAD_STATE_FILE)?;
-        std::fs::write(&tmp, &text).map_err(|e| TransferError::local(&tmp, e))?;
+        // From memory: no scratch file (S3 sends it as one PUT).
         let r = self.remote(UPLOAD_STATE_FILE);
-        put_checked(self.transport, &tmp, &r, text.len() as u64, &self.policy).await
+        crate::image::put_bytes_checked(self.transport, text.into(), &r, &self.policy).await
     }
 
     /// Uploads one complete local file (unless the store holds it already).

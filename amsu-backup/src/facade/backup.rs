@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use amsu_core::manifest::{Manifest, MANIFEST_FILE};
-use amsu_core::{BoxError, CopyReport, EventSink, RemoteEntry, ServerAddr, Transport};
+use amsu_core::{
+    kind_of, BoxError, CopyReport, ErrorKind, EventSink, RemoteEntry, ServerAddr, Transport,
+};
 use amsu_transfer::{put_image, ImageUpload, RetryPolicy, TransferError};
 
 use crate::{backup_image, ImageBackup, ImageError, ImageInfo, ImageKey, PhysicalError};
@@ -90,6 +92,13 @@ pub struct BackupConfig {
 }
 
 impl BackupConfig {
+    /// The zstd level to compress with when nobody chose one: 1. Measured on amsu's row
+    /// chunks on a 2-core host (`zstd -b`, BENCHMARKS.md): level 1 compresses at about
+    /// 210–230 MB/s a core, level 3 at 40–70 MB/s, and level 1's output was no larger
+    /// (6.15× vs 6.0×); at level 3 two cores could not keep up with the dump (~170–200
+    /// MB/s), so the compressor, not the store, would set the pace.
+    pub const AUTO_ZSTD_LEVEL: i32 = 1;
+
     /// A backup of `master` to `target`. Defaults: the logical method, 2 threads, no
     /// compression, not signed, the default chunk size, an existing local image refused.
     pub fn new(master: ServerAddr, target: BackupTarget) -> Self {
@@ -249,6 +258,23 @@ pub enum BackupFailure {
     /// only what is missing).
     #[error("uploading the image: {0}")]
     Upload(#[source] TransferError),
+}
+
+impl BackupFailure {
+    /// What kind of failure this is, for a program to branch on without downcasting:
+    /// [`ErrorKind::Precondition`] when nothing was done because of the target or the
+    /// request, else the kind in its source chain (a refused S3 or FTP login is
+    /// [`ErrorKind::Authentication`], an unreachable store [`ErrorKind::Connection`], any
+    /// other failure of the store [`ErrorKind::Transfer`], see
+    /// [`TransferError::kind`]), else [`ErrorKind::Copy`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            BackupFailure::ImageExists { .. } | BackupFailure::PhysicalNotSigned => {
+                ErrorKind::Precondition
+            }
+            other => kind_of(other).unwrap_or(ErrorKind::Copy),
+        }
+    }
 }
 
 /// Writes a consistent logical image of the master of `config` to its target; `events`
@@ -516,10 +542,48 @@ impl Transport for Metered<'_> {
         self.bytes.fetch_add(n, Relaxed);
         Ok(n)
     }
+    async fn put_bytes(&self, data: bytes::Bytes, path: &str) -> Result<u64, BoxError> {
+        let start = Instant::now();
+        let n = self.inner.put_bytes(data, path).await?;
+        self.busy_us
+            .fetch_add(start.elapsed().as_micros() as u64, Relaxed);
+        self.bytes.fetch_add(n, Relaxed);
+        Ok(n)
+    }
     async fn delete(&self, path: &str) -> Result<(), BoxError> {
         self.inner.delete(path).await
     }
     async fn mkdir(&self, path: &str) -> Result<(), BoxError> {
         self.inner.mkdir(path).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_upload_says_what_the_store_did() {
+        let refused = BackupFailure::Prepare(TransferError::AuthFailed {
+            server: "s3".into(),
+            user: "AK".into(),
+            message: "403".into(),
+        });
+        assert_eq!(refused.kind(), ErrorKind::Authentication);
+        let cut = BackupFailure::Upload(TransferError::Connection {
+            server: "s3".into(),
+            message: "reset".into(),
+        });
+        assert_eq!(cut.kind(), ErrorKind::Connection);
+        let damaged = BackupFailure::Upload(TransferError::SizeMismatch {
+            path: "p".into(),
+            expected: 1,
+            actual: 2,
+        });
+        assert_eq!(damaged.kind(), ErrorKind::Transfer);
+        let exists = BackupFailure::ImageExists { dir: "/i".into() };
+        assert_eq!(exists.kind(), ErrorKind::Precondition);
+        let staging = BackupFailure::Staging(std::io::Error::other("full"));
+        assert_eq!(staging.kind(), ErrorKind::Io);
     }
 }
