@@ -309,16 +309,6 @@ fn print_findings_by_severity(findings: &[amsu_core::Finding]) {
     }
 }
 
-/// Findings of the physical preflight that mean the physical method cannot copy this
-/// master (exactly) from here, while a logical method can: `--method auto` falls back.
-const PHYSICAL_CANNOT: &[&str] = &[
-    "physical_identifier",
-    "physical_version_mismatch",
-    "backup_tool_missing",
-    "backup_tool_version",
-    "master_not_local",
-];
-
 /// The admin account of `--admin-user` (its password from its file or the environment).
 fn admin_addr(
     user: Option<&String>,
@@ -452,21 +442,7 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
     if auto && a.method == args::Method::Physical {
         // Auto picks physical only where it can copy this master: its own preflight
         // (read-only) decides, else the logical method, which copies everything.
-        let cannot = p
-            .method_preflight()
-            .findings()
-            .await
-            .map(|f| {
-                f.into_iter()
-                    .filter(|f| {
-                        f.severity == Severity::Blocking
-                            && PHYSICAL_CANNOT.contains(&f.code.as_str())
-                    })
-                    .map(|f| f.problem)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        if let Some(problem) = cannot.first() {
+        if let Some(problem) = p.physical_obstacle().await {
             a.method = args::Method::Logical;
             config = config.method(image_cmd::copy_method(&a)?);
             p = provision(config.clone());

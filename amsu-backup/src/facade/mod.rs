@@ -47,8 +47,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amsu_core::{
-    Action, BoxError, CancellationToken, Checked, DataCopier, EventSink, Finishing, MasterServer,
-    Preflight, ServerAddr, Setup, SetupOptions, SetupReport,
+    Action, BoxError, CancellationToken, Checked, DataCopier, EventSink, FindingCode, Finishing,
+    MasterServer, Preflight, ServerAddr, Setup, SetupOptions, SetupReport, Severity,
 };
 use amsu_mysql::checks::{CheckOptions, MysqlPreflight};
 use amsu_mysql::grants::StepKind;
@@ -576,6 +576,30 @@ impl Provision {
     /// The copier of the method.
     pub fn copier(&self) -> &dyn DataCopier {
         self.copier.copier()
+    }
+
+    /// With [`CopyMethod::Physical`]: the first reason the physical method cannot copy
+    /// this master (exactly) from here while a logical copy can — an identifier or
+    /// version it cannot carry, the backup tool missing or too old, a master on another
+    /// host — from its own read-only preflight; `None` when it can, for other methods,
+    /// or when the preflight cannot run (its error then shows in [`check`](Self::check)).
+    /// What `amsu setup --method auto` falls back to the logical method on.
+    pub async fn physical_obstacle(&self) -> Option<String> {
+        const CANNOT: &[FindingCode] = &[
+            FindingCode::PhysicalIdentifier,
+            FindingCode::PhysicalVersionMismatch,
+            FindingCode::BackupToolMissing,
+            FindingCode::BackupToolVersion,
+            FindingCode::MasterNotLocal,
+        ];
+        if !matches!(self.config.copy_method(), CopyMethod::Physical { .. }) {
+            return None;
+        }
+        let findings = self.copier.preflight().findings().await.ok()?;
+        findings
+            .into_iter()
+            .find(|f| f.severity == Severity::Blocking && CANNOT.contains(&f.code))
+            .map(|f| f.problem)
     }
 
     /// The method's own read-only checks (run by [`check`](Self::check) too).
