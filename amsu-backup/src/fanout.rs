@@ -51,6 +51,7 @@ use amsu_core::{
 };
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 
+use crate::image_stream;
 use crate::{
     CopyMethod, ImageBackup, ImageError, ImageKey, ImageSource, SetupConfig, SetupError,
     SetupOutcome,
@@ -347,6 +348,11 @@ impl FanoutConfig {
             .image
             .clone()
             .unwrap_or_else(|| ImageSource::Local(self.spool.dir().to_path_buf()));
+        self.replica_config_from(replica, source)
+    }
+
+    /// [`replica_config`](Self::replica_config) with the image read from `source`.
+    fn replica_config_from(&self, replica: &ServerAddr, source: ImageSource) -> SetupConfig {
         let mut c = self
             .template
             .clone()
@@ -546,77 +552,143 @@ pub async fn fan_out(
                 source,
             })?;
     }
+    let spool = &config.spool;
+    let spool_path = spool.dir().display().to_string();
+    let dump_error = |source| FanoutError::Dump {
+        master: master.to_string(),
+        spool: spool_path.clone(),
+        source,
+    };
+    let start = |sources: Vec<ImageSource>| -> Vec<_> {
+        config
+            .replicas
+            .iter()
+            .zip(sources)
+            .map(|(r, source)| {
+                let setup_config = config.replica_config_from(r, source);
+                let sink: Arc<dyn EventSink> = Arc::new(Tagged {
+                    replica: r.clone(),
+                    inner: events.clone(),
+                });
+                let (events, cancel, replica) = (events.clone(), cancel.child_token(), r.clone());
+                tokio::spawn(async move {
+                    let result = crate::setup(setup_config, sink, cancel).await;
+                    let run = ReplicaRun { replica, result };
+                    events.replica_done(&run);
+                    run
+                })
+            })
+            .collect()
+    };
+    let every = |source: ImageSource| vec![source; config.replicas.len()];
     let mut dump = None;
-    let image = match &config.image {
+    let (image, tasks) = match &config.image {
         Some(ImageSource::Local(p)) => {
             let p = p.display().to_string();
             events.spool_ready(&p, true);
-            p
+            (p, start(every(config.image.clone().expect("given"))))
         }
         Some(ImageSource::Remote { dir, .. }) => {
             events.spool_ready(dir, true);
-            dir.clone()
+            (
+                dir.clone(),
+                start(every(config.image.clone().expect("given"))),
+            )
+        }
+        Some(ImageSource::Stream(s)) => {
+            return Err(FanoutError::Check(
+                format!(
+                    "{} is an image being written: a fan-out reads a complete image",
+                    s.dir().display()
+                )
+                .into(),
+            ))
         }
         None => {
-            let spool = &config.spool;
-            let path = spool.dir().display().to_string();
-            let dump_error = |source| FanoutError::Dump {
-                master: master.to_string(),
-                spool: path.clone(),
-                source,
-            };
             let state = spool.prepare().map_err(|source| {
                 dump_error(ImageError::Io {
                     path: spool.dir().to_path_buf(),
                     source,
                 })
             })?;
+            let local = ImageSource::Local(spool.dir().to_path_buf());
             if state == SpoolState::Complete {
-                events.spool_ready(&path, true);
+                events.spool_ready(&spool_path, true);
+                (spool_path.clone(), start(every(local)))
             } else {
-                let mut backup =
-                    ImageBackup::new(master.clone(), spool.dir()).threads(config.dump_threads);
+                // The replicas load each chunk as soon as the dump has written it: one
+                // stream per replica, and one to learn when the snapshot is taken.
+                let (writer, mut streams) =
+                    image_stream::channel(spool.dir(), config.replicas.len() + 1);
+                let snapshot = streams.pop().expect("one more stream");
+                let mut backup = ImageBackup::new(master.clone(), spool.dir())
+                    .threads(config.dump_threads)
+                    .stream(writer.clone());
                 if let Some(b) = config.chunk_bytes {
                     backup = backup.chunk_bytes(b);
                 }
                 let sink: Arc<dyn EventSink> = Arc::new(MasterEvents(events.clone()));
-                let (_, report) = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => Err(ImageError::Io {
-                        path: spool.dir().to_path_buf(),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::Interrupted,
-                            "interrupted while reading the master; a rerun reads it again",
-                        ),
-                    }),
-                    r = backup.run(sink) => r,
+                let reading = async {
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => Err(ImageError::Io {
+                            path: spool.dir().to_path_buf(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::Interrupted,
+                                "interrupted while reading the master; a rerun reads it again",
+                            ),
+                        }),
+                        r = backup.run(sink) => r,
+                    }
+                };
+                tokio::pin!(reading);
+                // The replicas start once the snapshot is taken (not while commits are
+                // blocked); the dump goes on meanwhile and never waits for them.
+                let mut read = None;
+                let taken = tokio::select! {
+                    h = snapshot.head() => h.is_ok(),
+                    r = &mut reading => {
+                        let ok = r.is_ok();
+                        read = Some(r);
+                        ok
+                    }
+                };
+                drop(snapshot);
+                let tasks = if taken {
+                    start(
+                        streams
+                            .into_iter()
+                            .map(ImageSource::Stream)
+                            .collect::<Vec<_>>(),
+                    )
+                } else {
+                    drop(streams);
+                    Vec::new()
+                };
+                let read = match read {
+                    Some(r) => r,
+                    None => reading.await,
+                };
+                match read {
+                    Ok((_, report)) => {
+                        events.spool_ready(&spool_path, false);
+                        dump = Some(report);
+                    }
+                    Err(e) => {
+                        // Every replica's load stops with it (a rerun reads the master
+                        // again and resumes them).
+                        writer.failed(&e.to_string());
+                        drop(writer);
+                        for t in tasks {
+                            let _ = t.await;
+                        }
+                        return Err(dump_error(e));
+                    }
                 }
-                .map_err(dump_error)?;
-                events.spool_ready(&path, false);
-                dump = Some(report);
+                (spool_path.clone(), tasks)
             }
-            path
         }
     };
-
-    let tasks: Vec<_> = config
-        .replicas
-        .iter()
-        .map(|r| {
-            let setup_config = config.replica_config(r);
-            let sink: Arc<dyn EventSink> = Arc::new(Tagged {
-                replica: r.clone(),
-                inner: events.clone(),
-            });
-            let (events, cancel, replica) = (events.clone(), cancel.child_token(), r.clone());
-            tokio::spawn(async move {
-                let result = crate::setup(setup_config, sink, cancel).await;
-                let run = ReplicaRun { replica, result };
-                events.replica_done(&run);
-                run
-            })
-        })
-        .collect();
     let mut runs = Vec::with_capacity(tasks.len());
     for (task, r) in tasks.into_iter().zip(&config.replicas) {
         runs.push(task.await.unwrap_or_else(|e| {
