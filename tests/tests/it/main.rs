@@ -8,6 +8,7 @@ mod facade_actions;
 mod facade_restore;
 mod fanout;
 mod fanout_lib;
+mod fanout_stream;
 mod fast_load;
 mod fidelity;
 mod hostile;
