@@ -1,17 +1,22 @@
 //! Many replicas from one read of the master ("fan-out").
 //!
 //! The master is read once, into a *spool*: an ordinary image directory on the host that
-//! runs amsu (one snapshot, one commit-blocked window). Every replica is then seeded from
-//! that image independently — its own journal, progress, verify and failure — and starts
-//! replicating at the image's coordinates. The spool is kept until every replica is done,
-//! so a replica that failed resumes from it on its own.
+//! runs amsu (one snapshot, one commit-blocked window). Every replica is seeded from that
+//! image independently — its own journal, progress, verify and failure — and starts
+//! replicating at the image's coordinates. The replicas do not wait for the whole dump:
+//! each starts once the snapshot is taken (its checks get the catalog and the coordinates
+//! from the dump's first phase) and loads each chunk as soon as the dump has written it
+//! ([`ImageSource::Stream`]), then adds keys, objects and accounts after the last one.
+//! The dump never waits for a replica (the chunks are files in the spool; a replica is
+//! told their names and checksums). The spool is kept until every replica is done, so a
+//! replica that failed resumes from it on its own, as from any complete image.
 //!
 //! [`fan_out`] is the whole fan-out as one call: the identity checks, the replication
-//! user, the master read once into the [`Spool`] (or an image given), then one tokio
-//! task per replica running the image setup of the façade ([`crate::setup`] with
+//! user, the master read once into the [`Spool`] (or an image given), and meanwhile one
+//! tokio task per replica running the image setup of the façade ([`crate::setup`] with
 //! [`CopyMethod::Image`]) — each with its own journal (the replica's default one), its own
 //! events (tagged with the replica, see [`FanoutEvents`]), its own verification and its
-//! own failure: a failing replica does not stop the others.
+//! own failure: a failing replica does not stop the others, nor the dump.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -526,9 +531,11 @@ pub async fn ensure_replication_user(
 
 /// The whole fan-out: the identity checks, the replication user
 /// ([`FanoutConfig::repl_password`]), the master read once into the spool (unless a
-/// complete spool of an earlier run is there, or an image was given), then every
+/// complete spool of an earlier run is there, or an image was given), and every
 /// replica's image setup at the same time, each in its own task with its own journal and
-/// events. Returns when every replica's run ended; a failed replica is in
+/// events, started once the snapshot is taken and loading each chunk as soon as it is
+/// written (a dump that fails after that fails the replicas' loads too, and the fan-out
+/// returns [`FanoutError::Dump`]). Returns when every replica's run ended; a failed replica is in
 /// [`FanoutOutcome::runs`] (its rerun resumes from its journal and the kept spool).
 /// `cancel` stops the master read and every replica's run (resumable).
 pub async fn fan_out(

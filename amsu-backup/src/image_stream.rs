@@ -131,8 +131,9 @@ pub(crate) fn new_stream_id(source: &SourceServer, coordinates: &Coordinates) ->
 }
 
 /// An image being written into a local directory by a dump in this process, read chunk
-/// by chunk as the dump writes it: one reader per replica (made by
-/// [`crate::ImageBackup::stream`]). Clones share the reader (one restore reads it).
+/// by chunk as the dump writes it: one reader per replica, made by the fan-out
+/// ([`crate::fanout::fan_out`]) for the spool it dumps the master into. Clones share the
+/// reader (one restore reads it).
 #[derive(Clone)]
 pub struct ImageStream {
     dir: PathBuf,
