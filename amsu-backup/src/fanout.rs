@@ -682,8 +682,9 @@ pub async fn fan_out(
                         dump = Some(report);
                     }
                     Err(e) => {
-                        // Every replica's load stops with it (a rerun reads the master
-                        // again and resumes them).
+                        // Every replica's load stops with it. A rerun reads the master
+                        // again, into a new image: a replica that loaded part of this
+                        // one cannot resume from that (its error says so).
                         writer.failed(&e.to_string());
                         drop(writer);
                         for t in tasks {
