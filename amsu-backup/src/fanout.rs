@@ -217,9 +217,10 @@ pub trait FanoutEvents: Send + Sync {
     fn master(&self, event: &Event);
     /// An event of one replica's run.
     fn replica(&self, replica: &ServerAddr, event: &Event);
-    /// The image the replicas are seeded from is ready: the spool just written
-    /// (`reused` false), a complete spool of an earlier run, or the image given (`reused`
-    /// true). Default: ignored.
+    /// The image the replicas are seeded from is complete: the spool just written
+    /// (`reused` false; the replicas have been loading it while it was written), a
+    /// complete spool of an earlier run, or the image given (`reused` true). Default:
+    /// ignored.
     fn spool_ready(&self, _path: &str, _reused: bool) {}
     /// One replica's run ended (the others may still run). Default: ignored.
     fn replica_done(&self, _run: &ReplicaRun) {}
