@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use amsu_core::manifest::{FileEntry, Manifest, SourceServer};
-use amsu_core::{CopyReport, EventSink, ServerAddr};
+use amsu_core::{Coordinates, CopyReport, EventSink, ServerAddr};
 use amsu_mysql::conn::Session;
 use amsu_mysql::MysqlError;
 use async_trait::async_trait;
 
 use crate::encode::push_values;
 use crate::image::{ChunkRef, ImageError, ImageSchema, ImageWriter};
+use crate::image_stream::{StreamHead, StreamWriter};
 use crate::snapshot::{self, Catalog, ChunkJob, ChunkSink};
 
 /// Writes a consistent image of a master into a local directory.
@@ -23,6 +24,7 @@ pub struct ImageBackup {
     zstd: Option<i32>,
     key: Option<crate::ImageKey>,
     on_file: Arc<Mutex<Option<tokio::sync::mpsc::UnboundedSender<FileEntry>>>>,
+    stream: Option<StreamWriter>,
 }
 
 impl ImageBackup {
@@ -37,7 +39,17 @@ impl ImageBackup {
             zstd: None,
             key: None,
             on_file: Arc::default(),
+            stream: None,
         }
+    }
+
+    /// Streams the image to readers while it is written (see [`crate::image_stream`]):
+    /// its head once the snapshot is taken, each chunk once its file is complete, the
+    /// manifest and schema at the end (or the failure). The image carries the stream's id
+    /// in its schema, for a resume of a replica that loaded from the stream.
+    pub(crate) fn stream(mut self, writer: StreamWriter) -> Self {
+        self.stream = Some(writer);
+        self
     }
 
     /// Sends every data chunk's manifest entry to `tx` as soon as its file is complete
@@ -80,6 +92,17 @@ impl ImageBackup {
         &self,
         events: Arc<dyn EventSink>,
     ) -> Result<(Manifest, CopyReport), ImageError> {
+        let r = self.write(events).await;
+        if let (Err(e), Some(stream)) = (&r, &self.stream) {
+            stream.failed(&e.to_string());
+        }
+        r
+    }
+
+    async fn write(
+        &self,
+        events: Arc<dyn EventSink>,
+    ) -> Result<(Manifest, CopyReport), ImageError> {
         let on_file = self.on_file.lock().expect("lock").take();
         let writer = Arc::new(
             ImageWriter::create(&self.dir)?
@@ -96,12 +119,31 @@ impl ImageBackup {
             &events,
         )
         .await?;
+        let source = source_of(&cat, &mut ctl).await?;
+        let head = self.stream.as_ref().map(|w| {
+            Arc::new(HeadParts {
+                writer: w.clone(),
+                source: source.clone(),
+                schema: ImageSchema {
+                    session: snapshot::dump_settings(),
+                    databases: cat.databases.clone(),
+                    tables: cat.tables.clone(),
+                    objects: cat.objects.clone(),
+                    accounts: vec![],
+                    sequences: vec![],
+                    chunks: vec![],
+                    stream_id: None,
+                },
+                id: Mutex::new(None),
+            })
+        });
         let done = Arc::new(Mutex::new(Vec::new()));
         let sinks = (0..self.threads)
             .map(|_| FileSink {
                 writer: writer.clone(),
                 done: done.clone(),
                 on_file: on_file.clone(),
+                stream: head.clone(),
             })
             .collect();
         let (dumped, _) = snapshot::dump(
@@ -124,6 +166,9 @@ impl ImageBackup {
             accounts: dumped.accounts,
             sequences: dumped.sequences,
             chunks: done.iter().map(|(c, _)| c.clone()).collect(),
+            stream_id: head
+                .as_ref()
+                .and_then(|h| h.id.lock().expect("lock").clone()),
         };
         let writer = Arc::try_unwrap(writer).expect("the sinks are gone");
         let report = CopyReport::new(dumped.coordinates.clone())
@@ -137,11 +182,14 @@ impl ImageBackup {
             .with_commit_blocked_ms(dumped.blocked_ms);
         let manifest = writer.finish(
             "logical",
-            source_of(&cat, &mut ctl).await?,
+            source,
             dumped.coordinates,
             &schema,
             done.into_iter().map(|(_, e)| e).collect(),
         )?;
+        if let Some(stream) = &self.stream {
+            stream.done(manifest.clone(), schema);
+        }
         Ok((manifest, report))
     }
 }
@@ -171,6 +219,16 @@ struct FileSink {
     writer: Arc<ImageWriter>,
     done: Arc<Mutex<Vec<(ChunkRef, FileEntry)>>>,
     on_file: Option<tokio::sync::mpsc::UnboundedSender<FileEntry>>,
+    stream: Option<Arc<HeadParts>>,
+}
+
+/// What a streamed image's head is made of, known before the snapshot.
+struct HeadParts {
+    writer: StreamWriter,
+    source: SourceServer,
+    schema: ImageSchema,
+    /// The stream's id, once the snapshot is taken.
+    id: Mutex<Option<String>>,
 }
 
 #[async_trait]
@@ -213,7 +271,27 @@ impl ChunkSink for FileSink {
             // A receiver that is gone only means nobody streams the image.
             let _ = tx.send(entry.clone());
         }
+        if let Some(h) = &self.stream {
+            h.writer.chunk(chunk.clone(), entry.clone());
+        }
         self.done.lock().expect("lock").push((chunk, entry));
         Ok((rows, bytes))
+    }
+
+    async fn snapshot_taken(&mut self, coordinates: &Coordinates) -> Result<(), ImageError> {
+        if let Some(h) = &self.stream {
+            let mut id = h.id.lock().expect("lock");
+            if id.is_none() {
+                let new = crate::image_stream::new_stream_id(&h.source, coordinates);
+                *id = Some(new.clone());
+                h.writer.head(StreamHead {
+                    id: new,
+                    source: h.source.clone(),
+                    coordinates: coordinates.clone(),
+                    schema: h.schema.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 }

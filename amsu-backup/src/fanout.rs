@@ -1,17 +1,22 @@
 //! Many replicas from one read of the master ("fan-out").
 //!
 //! The master is read once, into a *spool*: an ordinary image directory on the host that
-//! runs amsu (one snapshot, one commit-blocked window). Every replica is then seeded from
-//! that image independently — its own journal, progress, verify and failure — and starts
-//! replicating at the image's coordinates. The spool is kept until every replica is done,
-//! so a replica that failed resumes from it on its own.
+//! runs amsu (one snapshot, one commit-blocked window). Every replica is seeded from that
+//! image independently — its own journal, progress, verify and failure — and starts
+//! replicating at the image's coordinates. The replicas do not wait for the whole dump:
+//! each starts once the snapshot is taken (its checks get the catalog and the coordinates
+//! from the dump's first phase) and loads each chunk as soon as the dump has written it
+//! ([`ImageSource::Stream`]), then adds keys, objects and accounts after the last one.
+//! The dump never waits for a replica (the chunks are files in the spool; a replica is
+//! told their names and checksums). The spool is kept until every replica is done, so a
+//! replica that failed resumes from it on its own, as from any complete image.
 //!
 //! [`fan_out`] is the whole fan-out as one call: the identity checks, the replication
-//! user, the master read once into the [`Spool`] (or an image given), then one tokio
-//! task per replica running the image setup of the façade ([`crate::setup`] with
+//! user, the master read once into the [`Spool`] (or an image given), and meanwhile one
+//! tokio task per replica running the image setup of the façade ([`crate::setup`] with
 //! [`CopyMethod::Image`]) — each with its own journal (the replica's default one), its own
 //! events (tagged with the replica, see [`FanoutEvents`]), its own verification and its
-//! own failure: a failing replica does not stop the others.
+//! own failure: a failing replica does not stop the others, nor the dump.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -51,6 +56,7 @@ use amsu_core::{
 };
 use amsu_mysql::{MysqlMaster, MysqlReplica};
 
+use crate::image_stream;
 use crate::{
     CopyMethod, ImageBackup, ImageError, ImageKey, ImageSource, SetupConfig, SetupError,
     SetupOutcome,
@@ -211,9 +217,10 @@ pub trait FanoutEvents: Send + Sync {
     fn master(&self, event: &Event);
     /// An event of one replica's run.
     fn replica(&self, replica: &ServerAddr, event: &Event);
-    /// The image the replicas are seeded from is ready: the spool just written
-    /// (`reused` false), a complete spool of an earlier run, or the image given (`reused`
-    /// true). Default: ignored.
+    /// The image the replicas are seeded from is complete: the spool just written
+    /// (`reused` false; the replicas have been loading it while it was written), a
+    /// complete spool of an earlier run, or the image given (`reused` true). Default:
+    /// ignored.
     fn spool_ready(&self, _path: &str, _reused: bool) {}
     /// One replica's run ended (the others may still run). Default: ignored.
     fn replica_done(&self, _run: &ReplicaRun) {}
@@ -347,6 +354,11 @@ impl FanoutConfig {
             .image
             .clone()
             .unwrap_or_else(|| ImageSource::Local(self.spool.dir().to_path_buf()));
+        self.replica_config_from(replica, source)
+    }
+
+    /// [`replica_config`](Self::replica_config) with the image read from `source`.
+    fn replica_config_from(&self, replica: &ServerAddr, source: ImageSource) -> SetupConfig {
         let c = self
             .template
             .clone()
@@ -521,9 +533,11 @@ pub async fn ensure_replication_user(
 
 /// The whole fan-out: the identity checks, the replication user
 /// ([`FanoutConfig::repl_password`]), the master read once into the spool (unless a
-/// complete spool of an earlier run is there, or an image was given), then every
+/// complete spool of an earlier run is there, or an image was given), and every
 /// replica's image setup at the same time, each in its own task with its own journal and
-/// events. Returns when every replica's run ended; a failed replica is in
+/// events, started once the snapshot is taken and loading each chunk as soon as it is
+/// written (a dump that fails after that fails the replicas' loads too, and the fan-out
+/// returns [`FanoutError::Dump`]). Returns when every replica's run ended; a failed replica is in
 /// [`FanoutOutcome::runs`] (its rerun resumes from its journal and the kept spool).
 /// `cancel` stops the master read and every replica's run (resumable).
 pub async fn fan_out(
@@ -547,77 +561,144 @@ pub async fn fan_out(
                 source,
             })?;
     }
+    let spool = &config.spool;
+    let spool_path = spool.dir().display().to_string();
+    let dump_error = |source| FanoutError::Dump {
+        master: master.to_string(),
+        spool: spool_path.clone(),
+        source,
+    };
+    let start = |sources: Vec<ImageSource>| -> Vec<_> {
+        config
+            .replicas
+            .iter()
+            .zip(sources)
+            .map(|(r, source)| {
+                let setup_config = config.replica_config_from(r, source);
+                let sink: Arc<dyn EventSink> = Arc::new(Tagged {
+                    replica: r.clone(),
+                    inner: events.clone(),
+                });
+                let (events, cancel, replica) = (events.clone(), cancel.child_token(), r.clone());
+                tokio::spawn(async move {
+                    let result = crate::setup(setup_config, sink, cancel).await;
+                    let run = ReplicaRun { replica, result };
+                    events.replica_done(&run);
+                    run
+                })
+            })
+            .collect()
+    };
+    let every = |source: ImageSource| vec![source; config.replicas.len()];
     let mut dump = None;
-    let image = match &config.image {
+    let (image, tasks) = match &config.image {
         Some(ImageSource::Local(p)) => {
             let p = p.display().to_string();
             events.spool_ready(&p, true);
-            p
+            (p, start(every(config.image.clone().expect("given"))))
         }
         Some(ImageSource::Remote { dir, .. }) => {
             events.spool_ready(dir, true);
-            dir.clone()
+            (
+                dir.clone(),
+                start(every(config.image.clone().expect("given"))),
+            )
+        }
+        Some(ImageSource::Stream(s)) => {
+            return Err(FanoutError::Check(
+                format!(
+                    "{} is an image being written: a fan-out reads a complete image",
+                    s.dir().display()
+                )
+                .into(),
+            ))
         }
         None => {
-            let spool = &config.spool;
-            let path = spool.dir().display().to_string();
-            let dump_error = |source| FanoutError::Dump {
-                master: master.to_string(),
-                spool: path.clone(),
-                source,
-            };
             let state = spool.prepare().map_err(|source| {
                 dump_error(ImageError::Io {
                     path: spool.dir().to_path_buf(),
                     source,
                 })
             })?;
+            let local = ImageSource::Local(spool.dir().to_path_buf());
             if state == SpoolState::Complete {
-                events.spool_ready(&path, true);
+                events.spool_ready(&spool_path, true);
+                (spool_path.clone(), start(every(local)))
             } else {
-                let mut backup =
-                    ImageBackup::new(master.clone(), spool.dir()).threads(config.dump_threads);
+                // The replicas load each chunk as soon as the dump has written it: one
+                // stream per replica, and one to learn when the snapshot is taken.
+                let (writer, mut streams) =
+                    image_stream::channel(spool.dir(), config.replicas.len() + 1);
+                let snapshot = streams.pop().expect("one more stream");
+                let mut backup = ImageBackup::new(master.clone(), spool.dir())
+                    .threads(config.dump_threads)
+                    .stream(writer.clone());
                 if let Some(b) = config.chunk_bytes {
                     backup = backup.chunk_bytes(b);
                 }
                 let sink: Arc<dyn EventSink> = Arc::new(MasterEvents(events.clone()));
-                let (_, report) = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => Err(ImageError::Io {
-                        path: spool.dir().to_path_buf(),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::Interrupted,
-                            "interrupted while reading the master; a rerun reads it again",
-                        ),
-                    }),
-                    r = backup.run(sink) => r,
+                let reading = async {
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => Err(ImageError::Io {
+                            path: spool.dir().to_path_buf(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::Interrupted,
+                                "interrupted while reading the master; a rerun reads it again",
+                            ),
+                        }),
+                        r = backup.run(sink) => r,
+                    }
+                };
+                tokio::pin!(reading);
+                // The replicas start once the snapshot is taken (not while commits are
+                // blocked); the dump goes on meanwhile and never waits for them.
+                let mut read = None;
+                let taken = tokio::select! {
+                    h = snapshot.head() => h.is_ok(),
+                    r = &mut reading => {
+                        let ok = r.is_ok();
+                        read = Some(r);
+                        ok
+                    }
+                };
+                drop(snapshot);
+                let tasks = if taken {
+                    start(
+                        streams
+                            .into_iter()
+                            .map(ImageSource::Stream)
+                            .collect::<Vec<_>>(),
+                    )
+                } else {
+                    drop(streams);
+                    Vec::new()
+                };
+                let read = match read {
+                    Some(r) => r,
+                    None => reading.await,
+                };
+                match read {
+                    Ok((_, report)) => {
+                        events.spool_ready(&spool_path, false);
+                        dump = Some(report);
+                    }
+                    Err(e) => {
+                        // Every replica's load stops with it. A rerun reads the master
+                        // again, into a new image: a replica that loaded part of this
+                        // one cannot resume from that (its error says so).
+                        writer.failed(&e.to_string());
+                        drop(writer);
+                        for t in tasks {
+                            let _ = t.await;
+                        }
+                        return Err(dump_error(e));
+                    }
                 }
-                .map_err(dump_error)?;
-                events.spool_ready(&path, false);
-                dump = Some(report);
+                (spool_path.clone(), tasks)
             }
-            path
         }
     };
-
-    let tasks: Vec<_> = config
-        .replicas
-        .iter()
-        .map(|r| {
-            let setup_config = config.replica_config(r);
-            let sink: Arc<dyn EventSink> = Arc::new(Tagged {
-                replica: r.clone(),
-                inner: events.clone(),
-            });
-            let (events, cancel, replica) = (events.clone(), cancel.child_token(), r.clone());
-            tokio::spawn(async move {
-                let result = crate::setup(setup_config, sink, cancel).await;
-                let run = ReplicaRun { replica, result };
-                events.replica_done(&run);
-                run
-            })
-        })
-        .collect();
     let mut runs = Vec::with_capacity(tasks.len());
     for (task, r) in tasks.into_iter().zip(&config.replicas) {
         runs.push(task.await.unwrap_or_else(|e| {

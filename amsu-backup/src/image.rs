@@ -117,6 +117,10 @@ pub enum ImageError {
     /// An interrupted restore cannot be resumed.
     #[error("cannot resume the restore: {0}; restore again from the start, forced to drop the partly restored data")]
     Resume(String),
+    /// The dump an image is read from while it is written (a fan-out's spool) failed or
+    /// stopped before it was complete.
+    #[error("the master's dump stopped before the image was complete: {0}")]
+    DumpStopped(String),
 }
 
 impl From<MysqlError> for ImageError {
@@ -214,6 +218,11 @@ pub struct ImageSchema {
     pub sequences: Vec<SequenceState>,
     /// The data chunks.
     pub chunks: Vec<ChunkRef>,
+    /// The id the chunks were recorded under on replicas that loaded the image while it
+    /// was written (a fan-out's spool, see [`crate::fanout`]): a resume from the
+    /// complete image finds their records under it. `None`: an image written otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<String>,
 }
 
 impl ImageSchema {
@@ -807,6 +816,7 @@ mod tests {
                 rows: 2,
                 zstd: zstd.is_some(),
             }],
+            stream_id: None,
         };
         w.finish(
             "logical",
@@ -922,6 +932,7 @@ mod tests {
             accounts: vec![],
             sequences: vec![],
             chunks: vec![],
+            stream_id: None,
         };
         s.check_statements().unwrap();
         assert_eq!(s.databases[0].create_sql, "CREATE DATABASE `d`");
@@ -978,6 +989,7 @@ mod tests {
                 rows: 0,
                 zstd: false,
             }],
+            stream_id: None,
         };
         assert!(s.validate(&m).is_err(), "unknown table");
         s.tables.push(table());

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use std::collections::HashSet;
 
 use crate::image::{ChunkRef, ImageError, ImageReader, ImageSchema};
+use crate::image_stream::{ImageStream, StreamMsg};
 use crate::load::{self, ReadyChunk};
 use crate::meter::Meter;
 use crate::progress;
@@ -55,6 +56,9 @@ pub enum ImageSource {
         /// A local directory for the fetched files.
         work_dir: PathBuf,
     },
+    /// An image being written into a local directory by a dump in this process (a
+    /// fan-out's spool): loaded chunk by chunk as the dump completes each one.
+    Stream(ImageStream),
 }
 
 impl std::fmt::Debug for ImageSource {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for ImageSource {
                 .field("dir", dir)
                 .field("work_dir", work_dir)
                 .finish_non_exhaustive(),
+            ImageSource::Stream(s) => f.debug_tuple("Stream").field(&s.dir()).finish(),
         }
     }
 }
@@ -120,7 +125,11 @@ impl ImageRestore {
     ///
     /// [`run`]: ImageRestore::run
     pub async fn check(&self) -> Result<(), ImageError> {
-        self.open().await.map(|_| ())
+        match &self.source {
+            // Each chunk is checked as the dump completes it.
+            ImageSource::Stream(s) => s.head().await.map(|_| ()),
+            _ => self.open().await.map(|_| ()),
+        }
     }
 
     /// The master replication will start from: its preflight ([`Preflight`]) checks
@@ -160,10 +169,14 @@ impl ImageRestore {
     /// The number of chunks of this image recorded as loaded on the replica, or `None`
     /// when no restore of this image was started there.
     pub async fn recorded_chunks(&self) -> Result<Option<usize>, ImageError> {
-        let manifest = self.open().await?.manifest;
+        let ids = self.ids().await?;
         let mut rs = Session::open(&self.replica).await?;
-        let done = progress::recorded(&mut rs, &progress::image_id(&manifest)).await?;
-        Ok(done.map(|d| d.len()))
+        for id in &ids {
+            if let Some(d) = progress::recorded(&mut rs, id).await? {
+                return Ok(Some(d.len()));
+            }
+        }
+        Ok(None)
     }
 
     /// The image's manifest (the image is checked first, once, as by [`check`](Self::check)).
@@ -174,43 +187,78 @@ impl ImageRestore {
     /// Deletes this image's progress records from the replica (call once the restore is
     /// complete and recorded elsewhere; a later run starts fresh).
     pub async fn forget_progress(&self) -> Result<(), ImageError> {
-        let manifest = self.open().await?.manifest;
+        let ids = self.ids().await?;
         let mut rs = Session::open(&self.replica).await?;
         restore::prepare_session(&mut rs).await?;
-        progress::forget(&mut rs, &progress::image_id(&manifest)).await?;
+        for id in &ids {
+            progress::forget(&mut rs, id).await?;
+        }
         Ok(())
     }
 
+    /// The ids this image's loaded chunks may be recorded under on a replica, the one a
+    /// fresh restore records under first: the stream's id for an image read while it is
+    /// written; the manifest's digest for a complete image, then the id of the stream it
+    /// was read from by replicas while it was written, when it was.
+    async fn ids(&self) -> Result<Vec<String>, ImageError> {
+        if let ImageSource::Stream(s) = &self.source {
+            return Ok(vec![s.head().await?.id.clone()]);
+        }
+        let Opened {
+            manifest, schema, ..
+        } = self.open().await?;
+        let mut ids = vec![progress::image_id(&manifest)];
+        ids.extend(schema.stream_id);
+        Ok(ids)
+    }
+
     /// Restores the image; returns the report and the image's manifest (its coordinates
-    /// are where replication starts).
+    /// are where replication starts). An image read while it is written
+    /// ([`ImageSource::Stream`]) is loaded chunk by chunk as the dump completes each one,
+    /// and finished (keys, sequences, objects, accounts) once the dump is done.
     pub async fn run(
         &self,
         events: Arc<dyn EventSink>,
     ) -> Result<(CopyReport, Manifest), ImageError> {
-        // Every check before the first statement on the replica.
-        let Opened {
-            manifest,
-            schema,
-            dir,
-        } = self.open().await?;
-        let image: Arc<str> = progress::image_id(&manifest).into();
+        // Every check before the first statement on the replica: the whole image, or
+        // the stream's head (each chunk is checked as it comes).
+        let (schema, listed) = match &self.source {
+            ImageSource::Stream(s) => (s.head().await?.schema.clone(), None),
+            _ => {
+                let Opened {
+                    manifest,
+                    schema,
+                    dir,
+                } = self.open().await?;
+                (schema, Some((manifest, dir)))
+            }
+        };
+        let ids = self.ids().await?;
         let schema = Arc::new(schema);
         let mut rs = Session::open(&self.replica).await?;
         rs.single_statements();
         load::apply_settings(&mut rs, &schema.session).await?;
-        let (done, existing) = if self.resume {
-            let Some(done) = progress::recorded(&mut rs, &image).await? else {
+        let (image, done, existing) = if self.resume {
+            let mut found = None;
+            for id in &ids {
+                if let Some(done) = progress::recorded(&mut rs, id).await? {
+                    found = Some((id.clone(), done));
+                    break;
+                }
+            }
+            let Some((image, done)) = found else {
                 return Err(ImageError::Resume(format!(
                     "the replica {} holds no record of a restore of this image to resume",
                     self.replica
                 )));
             };
             let existing = restore::existing_tables(&mut rs, &schema.tables).await?;
-            (done, existing)
+            (image, done, existing)
         } else {
-            progress::start(&mut rs, &image).await?;
-            (HashSet::new(), HashSet::new())
+            progress::start(&mut rs, &ids[0]).await?;
+            (ids[0].clone(), HashSet::new(), HashSet::new())
         };
+        let image: Arc<str> = image.into();
         if !done.is_empty() {
             tracing::info!(
                 loaded = done.len(),
@@ -221,58 +269,64 @@ impl ImageRestore {
         restore::create_databases(&mut rs, &schema.databases).await?;
         let deferred = restore::create_tables(&mut rs, &schema.tables, &existing).await?;
 
-        let mut per_table = std::collections::HashMap::new();
-        for c in &schema.chunks {
-            *per_table.entry(c.table).or_insert(0u64) += 1;
-        }
-        let todo: Vec<Pending> = schema
-            .chunks
-            .iter()
-            .filter(|c| !done.contains(&c.path))
-            .map(|c| {
-                let t = &schema.tables[c.table];
-                Pending {
-                    weight: manifest
-                        .files
-                        .iter()
-                        .find(|f| f.path == c.path)
-                        .map_or(0, |f| f.size),
-                    chunk: c.clone(),
-                    record: Some((image.clone(), c.path.clone())),
-                    // A non-transactional table has one chunk and no rollback.
-                    clear_first: self.resume
-                        && !t.transactional()
-                        && per_table[&c.table] == 1
-                        && existing.contains(&(t.db.clone(), t.name.clone())),
-                }
-            })
-            .collect();
-        let mut expected = std::collections::HashMap::new();
-        for p in &todo {
-            *expected.entry(p.chunk.table).or_insert(0u64) += 1;
-        }
-        let meter = Arc::new(Meter::new(expected.len() as u64));
-        meter.plan(todo.iter().map(|p| p.weight).sum());
-
         let mut sessions =
             load::open_sessions(&self.replica, self.threads, &schema.session).await?;
         for s in &mut sessions {
             s.single_statements();
         }
         let (tx, rx) = mpsc::channel::<ReadyChunk>(self.threads);
-        let producer = self.produce(&manifest, &dir, todo, tx);
+        let (progress, producer) = match &listed {
+            Some((manifest, dir)) => {
+                let todo = self.todo(&schema, manifest, &image, &done, &existing);
+                let mut expected = std::collections::HashMap::new();
+                for p in &todo {
+                    *expected.entry(p.chunk.table).or_insert(0u64) += 1;
+                }
+                let meter = Arc::new(Meter::new(expected.len() as u64));
+                meter.plan(todo.iter().map(|p| p.weight).sum());
+                let producer = self.produce(manifest, dir, todo, tx);
+                let producer = Box::pin(async move { producer.await.map(|()| None) })
+                    as futures_util::future::BoxFuture<'_, _>;
+                ((meter, expected), producer)
+            }
+            None => {
+                let ImageSource::Stream(stream) = &self.source else {
+                    unreachable!("a listed image is opened")
+                };
+                // How many chunks a table has is known only at the end of the dump: a
+                // table is not counted as finished while it streams.
+                let loaded: Vec<usize> = (0..schema.tables.len()).collect();
+                let meter = Arc::new(Meter::new(schema.tables.len() as u64));
+                meter.plan(schema.tables.iter().map(|t| t.data_length).sum());
+                let expected = loaded.into_iter().map(|t| (t, u64::MAX)).collect();
+                let producer = Box::pin(self.produce_stream(
+                    stream,
+                    &schema,
+                    image.clone(),
+                    done,
+                    existing,
+                    tx,
+                )) as futures_util::future::BoxFuture<'_, _>;
+                ((meter, expected), producer)
+            }
+        };
         let loaders = load::load_all(
             sessions,
             Arc::new(schema.tables.clone()),
             Arc::new(schema.session.clone()),
             rx,
             events,
-            Some((meter, expected)),
+            Some(progress),
         );
         let (produced, loaded) = tokio::join!(producer, loaders);
         // A verification or fetch error is the cause; a loader error otherwise.
-        produced?;
+        let streamed = produced?;
         let (sessions, rows, bytes) = loaded?;
+        let (manifest, schema) = match (listed, streamed) {
+            (Some((manifest, _)), _) => (manifest, schema),
+            (None, Some((manifest, schema))) => (manifest, Arc::new(schema)),
+            (None, None) => unreachable!("a stream ends with its manifest or an error"),
+        };
         restore::add_deferred_keys(sessions, deferred).await?;
 
         restore::restore_sequences(&mut rs, &schema.sequences).await?;
@@ -299,6 +353,105 @@ impl ImageRestore {
         Ok((report, manifest))
     }
 
+    /// The chunks of a complete image still to load.
+    fn todo(
+        &self,
+        schema: &ImageSchema,
+        manifest: &Manifest,
+        image: &Arc<str>,
+        done: &HashSet<String>,
+        existing: &HashSet<(String, String)>,
+    ) -> Vec<Pending> {
+        let mut per_table = std::collections::HashMap::new();
+        for c in &schema.chunks {
+            *per_table.entry(c.table).or_insert(0u64) += 1;
+        }
+        schema
+            .chunks
+            .iter()
+            .filter(|c| !done.contains(&c.path))
+            .map(|c| {
+                let t = &schema.tables[c.table];
+                Pending {
+                    weight: manifest
+                        .files
+                        .iter()
+                        .find(|f| f.path == c.path)
+                        .map_or(0, |f| f.size),
+                    chunk: c.clone(),
+                    record: Some((image.clone(), c.path.clone())),
+                    // A non-transactional table has one chunk and no rollback.
+                    clear_first: self.resume
+                        && !t.transactional()
+                        && per_table[&c.table] == 1
+                        && existing.contains(&(t.db.clone(), t.name.clone())),
+                }
+            })
+            .collect()
+    }
+
+    /// Sends every chunk of an image being written to the loaders as soon as the dump
+    /// has written it, each verified against its entry just before (the stream is the
+    /// manifest's entries, sent as each file is complete). Returns the manifest and the
+    /// complete schema, its statements checked, once the dump is done; `None` when the
+    /// loaders stopped (they report why).
+    async fn produce_stream(
+        &self,
+        stream: &ImageStream,
+        head: &ImageSchema,
+        image: Arc<str>,
+        done: HashSet<String>,
+        existing: HashSet<(String, String)>,
+        tx: mpsc::Sender<ReadyChunk>,
+    ) -> Result<Option<(Manifest, ImageSchema)>, ImageError> {
+        loop {
+            let (c, entry) = match stream.next().await? {
+                StreamMsg::Chunk(c, entry) => (c, entry),
+                StreamMsg::Done(manifest, schema) => {
+                    let (manifest, mut schema) =
+                        (Manifest::clone(&manifest), ImageSchema::clone(&schema));
+                    schema.validate(&manifest)?;
+                    schema.check_statements()?;
+                    return Ok(Some((manifest, schema)));
+                }
+                StreamMsg::Head(_) | StreamMsg::Failed(_) => continue,
+            };
+            if done.contains(&c.path) {
+                continue;
+            }
+            amsu_core::manifest::check_relative_path(&c.path)
+                .map_err(|_| ImageError::Schema(format!("unsafe chunk path {:?}", c.path)))?;
+            let Some(t) = head.tables.get(c.table) else {
+                return Err(ImageError::Schema(format!(
+                    "chunk {} refers to table #{} of {}",
+                    c.path,
+                    c.table,
+                    head.tables.len()
+                )));
+            };
+            let local = stream.dir().join(&c.path);
+            crate::image::verify_file(&local, &entry).await?;
+            let ready = ReadyChunk {
+                local,
+                table: c.table,
+                zstd: c.zstd,
+                remove_after: false,
+                record: Some(crate::load::ChunkRecord::Image(
+                    image.clone(),
+                    c.path.clone(),
+                )),
+                // A non-transactional table has one chunk and no rollback.
+                clear_first: self.resume
+                    && !t.transactional()
+                    && existing.contains(&(t.db.clone(), t.name.clone())),
+                weight: entry.size,
+            };
+            if tx.send(ready).await.is_err() {
+                return Ok(None); // the loaders stopped; they report why
+            }
+        }
+    }
+
     /// The image, checked ([`ImageRestore::check`]).
     async fn open(&self) -> Result<Opened, ImageError> {
         self.opened
@@ -320,6 +473,8 @@ impl ImageRestore {
     async fn read_image_inner(&self) -> Result<Opened, ImageError> {
         let dir = match &self.source {
             ImageSource::Local(dir) => dir.clone(),
+            // Complete once its dump is done.
+            ImageSource::Stream(s) => s.dir().to_path_buf(),
             ImageSource::Remote {
                 transport,
                 dir,
@@ -434,8 +589,19 @@ impl ImageRestore {
 #[async_trait]
 impl Preflight for ImageRestore {
     async fn findings(&self) -> Result<Vec<Finding>, BoxError> {
-        let manifest = match self.open().await {
-            Ok(o) => o.manifest,
+        let opened = match &self.source {
+            // The dump's first phase tells the source and the coordinates.
+            ImageSource::Stream(s) => s
+                .head()
+                .await
+                .map(|h| (h.source.server_id, h.coordinates.file.clone())),
+            _ => self
+                .open()
+                .await
+                .map(|o| (o.manifest.source.server_id, o.manifest.coordinates.file)),
+        };
+        let (server_id, binlog) = match opened {
+            Ok(o) => o,
             Err(e) => {
                 let what = if e.is_refusal() {
                     "is refused"
@@ -461,25 +627,24 @@ impl Preflight for ImageRestore {
             .next()
             .unwrap_or_default();
         let mut out = Vec::new();
-        if id != manifest.source.server_id.to_string() {
+        if id != server_id.to_string() {
             out.push(Finding::blocking(
                 Role::Master,
                 FindingCode::ImageOtherMaster,
                 format!(
                     "the image was taken from a server with server_id {}, the master has server_id {id}",
-                    manifest.source.server_id
+                    server_id
                 ),
                 "use an image of this master, or take a new one from it",
             ));
         }
         let logs = s.column("SHOW BINARY LOGS", "listing binary logs").await?;
-        if !logs.contains(&manifest.coordinates.file) {
+        if !logs.contains(&binlog) {
             out.push(Finding::blocking(
                 Role::Master,
                 FindingCode::ImageBinlogPurged,
                 format!(
-                    "the master no longer has {}, where replication from this image must start",
-                    manifest.coordinates.file
+                    "the master no longer has {binlog}, where replication from this image must start",
                 ),
                 "take a new image (amsu backup), or keep binary logs longer (binlog_expire_logs_seconds)",
             ));

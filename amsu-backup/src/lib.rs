@@ -21,6 +21,7 @@ pub mod fanout_restore;
 pub mod governor;
 pub mod image;
 mod image_restore;
+mod image_stream;
 mod indexes;
 mod load;
 mod logical;
@@ -46,6 +47,7 @@ pub use facade::{
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
+pub use image_stream::ImageStream;
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
 pub use physical::{

@@ -348,6 +348,7 @@ impl OutfileCopy {
                 accounts: dumped.accounts.clone(),
                 sequences: dumped.sequences.clone(),
                 chunks: done.iter().map(|(c, _)| c.clone()).collect(),
+                stream_id: None,
             };
             let meta = work.join("image");
             let writer = ImageWriter::create(&meta)?;

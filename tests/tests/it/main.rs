@@ -9,6 +9,7 @@ mod facade_restore;
 mod fanout;
 mod fanout_lib;
 mod fanout_restore;
+mod fanout_stream;
 mod fast_load;
 mod fidelity;
 mod hostile;
