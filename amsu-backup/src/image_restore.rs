@@ -340,16 +340,14 @@ impl ImageRestore {
         if let ImageSource::Remote { work_dir, .. } = &self.source {
             let _ = tokio::fs::remove_dir_all(work_dir).await;
         }
-        let report = CopyReport {
-            coordinates: Some(manifest.coordinates.clone()),
-            databases: schema.databases.len() as u64,
-            tables: schema.tables.len() as u64,
-            rows,
-            bytes,
-            accounts: schema.accounts.len() as u64,
-            objects: schema.objects.len() as u64,
-            commit_blocked_ms: 0.0,
-        };
+        let report = CopyReport::new(manifest.coordinates.clone())
+            .with_catalog(
+                schema.databases.len() as u64,
+                schema.tables.len() as u64,
+                schema.accounts.len() as u64,
+                schema.objects.len() as u64,
+            )
+            .with_data(rows, bytes);
         Ok((report, manifest))
     }
 

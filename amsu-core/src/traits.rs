@@ -399,8 +399,9 @@ pub struct PreflightContext {
     pub master_raised: Vec<GlobalChange>,
 }
 
-/// What a data copy reports.
+/// What a data copy reports (built with [`CopyReport::new`] and its `with_*` setters).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct CopyReport {
     /// The snapshot's coordinates on the master.
     pub coordinates: Option<Coordinates>,

@@ -175,14 +175,7 @@ impl PhysicalCopy {
         let accounts = n(s
             .column("SELECT COUNT(*) FROM mysql.user", "counting accounts")
             .await?);
-        Ok(CopyReport {
-            coordinates: Some(coordinates.clone()),
-            databases,
-            tables,
-            accounts,
-            objects,
-            ..CopyReport::default()
-        })
+        Ok(CopyReport::new(coordinates.clone()).with_catalog(databases, tables, accounts, objects))
     }
 }
 
