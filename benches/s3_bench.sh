@@ -11,7 +11,8 @@
 # Usage: bash benches/s3_bench.sh [ROWS] [AMSU] [CHUNK_SIZE] [REPS]
 # (CHUNK_SIZE, e.g. 8M, is passed as --chunk-size to every run, default amsu's 32M;
 # REPS runs of each, default 1, the fastest is reported; ZSTD_LEVEL=N in the environment
-# passes --zstd-level N to the zstd runs, default amsu's automatic level.)
+# passes --zstd-level N to the zstd runs, default amsu's automatic level;
+# GARAGE_COMPRESSION='"none"' turns off the store's own block compression, default Garage's 1.)
 set -euo pipefail
 rows=${1:-1000000}
 amsu=${2:-target/release/amsu}
@@ -24,6 +25,7 @@ cat >"$work/garage.toml" <<TOML
 metadata_dir = "$work/meta"
 data_dir = "$work/data"
 db_engine = "sqlite"
+compression_level = ${GARAGE_COMPRESSION:-1}
 replication_factor = 1
 rpc_bind_addr = "127.0.0.1:$rpc"
 rpc_public_addr = "127.0.0.1:$rpc"
