@@ -203,7 +203,8 @@ async fn differences_are_located_to_tables_and_key_ranges() {
     let out = verify_sessions(&mut m, &mut r, Duration::from_secs(5))
         .await
         .unwrap();
-    let found: Vec<(&str, DifferenceKind, Option<(i128, i128)>)> = out
+    type Found<'a> = (&'a str, DifferenceKind, Option<(i128, i128)>);
+    let found: Vec<Found> = out
         .differences
         .iter()
         .map(|d| {
