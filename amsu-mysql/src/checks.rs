@@ -45,7 +45,7 @@ use crate::grants::{
     roles_without_lines, Account, Grant, Need, Privilege, Scope, StepKind,
 };
 use crate::server::{probe, replication_status, SYSTEM_DATABASES};
-use crate::{quote, MysqlError};
+use crate::{quote, MysqlError, SqlSession};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -438,7 +438,7 @@ fn soft<T>(r: Result<T, MysqlError>) -> Result<Option<T>, MysqlError> {
     }
 }
 
-async fn account_grants(s: &mut Session) -> Result<AccountGrants, MysqlError> {
+async fn account_grants<S: SqlSession + ?Sized>(s: &mut S) -> Result<AccountGrants, MysqlError> {
     let who = s
         .column("SELECT CURRENT_USER()", "reading the current user")
         .await?
@@ -510,7 +510,10 @@ async fn account_grants(s: &mut Session) -> Result<AccountGrants, MysqlError> {
     })
 }
 
-async fn server_facts(s: &mut Session, role: Role) -> Result<ServerFacts, MysqlError> {
+async fn server_facts<S: SqlSession + ?Sized>(
+    s: &mut S,
+    role: Role,
+) -> Result<ServerFacts, MysqlError> {
     let info = probe(s).await?;
     let mut f = ServerFacts::new(role, info);
     f.grants = account_grants(s).await?;
@@ -570,7 +573,7 @@ const MEASURE_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 /// Reads the master's tables, their keys and large columns, and its other objects, in a
 /// few set-based statements (one per `information_schema` table: a correlated
 /// subquery per table is quadratic on a server with many tables).
-async fn data_facts(s: &mut Session) -> Result<DataFacts, MysqlError> {
+async fn data_facts<S: SqlSession + ?Sized>(s: &mut S) -> Result<DataFacts, MysqlError> {
     let sys = system_list();
     let mut d = DataFacts::default();
     let rows = s
@@ -742,8 +745,8 @@ mod measure_tests {
 /// Measures the largest row of each table of `batch` in one statement. A batch the
 /// server refuses (a table the user may not read) is measured table by table; a table
 /// it refuses, or a statement that runs out of time, is left to the estimate.
-async fn measure(
-    s: &mut Session,
+async fn measure<S: SqlSession + ?Sized>(
+    s: &mut S,
     batch: &[(usize, String)],
     measured: &mut BTreeMap<usize, u64>,
 ) -> Result<(), MysqlError> {
@@ -776,7 +779,10 @@ async fn measure(
     }
 }
 
-async fn repl_user_facts(s: &mut Session, name: &str) -> Result<ReplUserFacts, MysqlError> {
+async fn repl_user_facts<S: SqlSession + ?Sized>(
+    s: &mut S,
+    name: &str,
+) -> Result<ReplUserFacts, MysqlError> {
     let accounts = soft(
         s.rows(
             &format!(
@@ -970,7 +976,9 @@ impl MysqlPreflight {
     }
 }
 
-async fn data_facts_accounts(s: &mut Session) -> Result<Option<Vec<(String, String)>>, MysqlError> {
+async fn data_facts_accounts<S: SqlSession + ?Sized>(
+    s: &mut S,
+) -> Result<Option<Vec<(String, String)>>, MysqlError> {
     Ok(soft(
         s.rows("SELECT User, Host FROM mysql.user", "listing accounts")
             .await,
@@ -1024,5 +1032,7 @@ impl amsu_core::Preflight for MysqlPreflight {
 
 mod accounts;
 
+#[cfg(test)]
+mod reader_tests;
 #[cfg(test)]
 mod tests;

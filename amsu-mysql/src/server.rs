@@ -331,8 +331,8 @@ impl MysqlReplica {
 }
 
 /// The replication status of a connected server, `None` when it is not a replica.
-pub async fn replication_status(
-    s: &mut Session,
+pub async fn replication_status<S: SqlSession + ?Sized>(
+    s: &mut S,
     d: &Dialect,
 ) -> Result<Option<ReplicationStatus>, MysqlError> {
     Ok(
@@ -609,28 +609,7 @@ impl ReplicaServer for MysqlReplica {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let mut s = Session::open(&self.addr).await?;
-        let list = names
-            .iter()
-            .map(|n| quote::string(n))
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})");
-        let rows = s.rows(&sql, "reading the replica's globals").await?;
-        let found: Vec<(String, Option<String>)> = rows
-            .iter()
-            .map(|r| (r.text_or_empty(0).to_ascii_lowercase(), r.text(1)))
-            .collect();
-        Ok(names
-            .iter()
-            .map(|n| {
-                let v = found
-                    .iter()
-                    .find(|(f, _)| f.eq_ignore_ascii_case(n))
-                    .and_then(|(_, v)| v.clone());
-                (n.clone(), v)
-            })
-            .collect())
+        Ok(read_globals(&mut Session::open(&self.addr).await?, names).await?)
     }
 
     async fn set_globals(&self, pairs: &[(String, String)]) -> Result<(), BoxError> {
@@ -641,8 +620,39 @@ impl ReplicaServer for MysqlReplica {
     }
 }
 
+/// The global variables `names` of `s`, in order, `None` for one the server does not have.
+async fn read_globals<S: SqlSession + ?Sized>(
+    s: &mut S,
+    names: &[String],
+) -> Result<Vec<(String, Option<String>)>, MysqlError> {
+    let list = names
+        .iter()
+        .map(|n| quote::string(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})");
+    let rows = s.rows(&sql, "reading the replica's globals").await?;
+    let found: Vec<(String, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.text_or_empty(0).to_ascii_lowercase(), r.text(1)))
+        .collect();
+    Ok(names
+        .iter()
+        .map(|n| {
+            let v = found
+                .iter()
+                .find(|(f, _)| f.eq_ignore_ascii_case(n))
+                .and_then(|(_, v)| v.clone());
+            (n.clone(), v)
+        })
+        .collect())
+}
+
 /// `SET GLOBAL name = value` for each pair, in order, on `s`.
-async fn set_globals(s: &mut Session, pairs: &[(String, String)]) -> Result<(), BoxError> {
+async fn set_globals<S: SqlSession + ?Sized>(
+    s: &mut S,
+    pairs: &[(String, String)],
+) -> Result<(), BoxError> {
     for (name, value) in pairs {
         let sql = crate::plan_sql::set_global(name, value).ok_or_else(|| {
             s.unexpected(
@@ -657,8 +667,8 @@ async fn set_globals(s: &mut Session, pairs: &[(String, String)]) -> Result<(), 
 
 /// After a wait slice that did not reach its target: fails when replication stopped (its
 /// errors quoted verbatim) or when the deadline has passed.
-async fn still_applying(
-    s: &mut Session,
+async fn still_applying<S: SqlSession + ?Sized>(
+    s: &mut S,
     d: &Dialect,
     deadline: Instant,
     timeout: Duration,
@@ -680,3 +690,6 @@ async fn still_applying(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod session_tests;

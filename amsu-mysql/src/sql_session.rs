@@ -2,6 +2,8 @@
 //! logic runs against a real [`Session`] or against a scripted fake in unit tests
 //! (`testing::FakeSession`, feature `mocks`).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::conn::Session;
@@ -44,6 +46,19 @@ pub trait SqlSession: Send {
     fn unexpected(&self, what: &str, detail: String) -> MysqlError {
         MysqlError::unexpected(self.server(), what, detail)
     }
+
+    /// Warnings the last statement raised.
+    fn warning_count(&self) -> u16;
+
+    /// Rows the last statement changed (or loaded).
+    fn affected_rows(&self) -> u64;
+
+    /// Bounds every following statement to `limit` on the server itself (a zero `limit`
+    /// lifts the bound): see [`Session::limit_statements`].
+    async fn limit_statements(&mut self, limit: Duration) -> Result<(), MysqlError>;
+
+    /// The bound set by [`SqlSession::limit_statements`], if any.
+    fn statement_limit(&self) -> Option<Duration>;
 }
 
 #[async_trait]
@@ -68,6 +83,22 @@ impl SqlSession for Session {
         let d = Dialect::new(info.flavor, info.version);
         self.cache_dialect(d);
         Ok(d)
+    }
+
+    fn warning_count(&self) -> u16 {
+        Session::warning_count(self)
+    }
+
+    fn affected_rows(&self) -> u64 {
+        Session::affected_rows(self)
+    }
+
+    async fn limit_statements(&mut self, limit: Duration) -> Result<(), MysqlError> {
+        Session::limit_statements(self, limit).await
+    }
+
+    fn statement_limit(&self) -> Option<Duration> {
+        Session::statement_limit(self)
     }
 }
 

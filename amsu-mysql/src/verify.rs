@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::conn::Session;
 use crate::dialect::{parse_replica_status, Dialect};
-use crate::{quote, MysqlError, SYSTEM_DATABASES};
+use crate::{quote, MysqlError, SqlSession, SYSTEM_DATABASES};
 
 /// The digest of one table or key range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -188,8 +188,8 @@ pub(crate) struct TableColumns {
 }
 
 /// Every base table of the user databases, by (`db`, `table`).
-pub(crate) async fn list_tables(
-    s: &mut Session,
+pub(crate) async fn list_tables<S: SqlSession + ?Sized>(
+    s: &mut S,
 ) -> Result<BTreeMap<(String, String), TableColumns>, MysqlError> {
     let sys = SYSTEM_DATABASES
         .iter()
@@ -252,8 +252,8 @@ pub(crate) async fn list_tables(
 
 /// The buckets of `column` in a table, from its smallest and largest key (`None`: the
 /// table is empty).
-pub(crate) async fn key_buckets(
-    s: &mut Session,
+pub(crate) async fn key_buckets<S: SqlSession + ?Sized>(
+    s: &mut S,
     db: &str,
     table: &str,
     column: &str,
@@ -288,7 +288,10 @@ pub(crate) async fn key_buckets(
 /// Digests the tables of `specs` on this session (inside whatever transaction it has).
 /// Fails when the server warns while digesting (a value it could not encode, e.g. over
 /// `max_allowed_packet`, would otherwise read as NULL).
-pub(crate) async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Digests, MysqlError> {
+pub(crate) async fn digests<S: SqlSession + ?Sized>(
+    s: &mut S,
+    specs: &[TableSpec],
+) -> Result<Digests, MysqlError> {
     let mut out = Digests::new();
     for spec in specs {
         let name = spec.name();
@@ -298,7 +301,7 @@ pub(crate) async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Dige
         };
         let what = format!("digesting {}", quote::qualified(&spec.db, &spec.table));
         let rows = s.rows(&sql, &what).await?;
-        if s.conn.get_warnings() > 0 {
+        if s.warning_count() > 0 {
             let detail = match s.rows("SHOW WARNINGS", "reading the warnings").await {
                 Ok(w) => w
                     .iter()
@@ -327,8 +330,8 @@ pub(crate) async fn digests(s: &mut Session, specs: &[TableSpec]) -> Result<Dige
 
 /// `SHOW CREATE TABLE`, without the `AUTO_INCREMENT=` counter (which is not data and may
 /// legitimately differ).
-pub(crate) async fn create_table(
-    s: &mut Session,
+pub(crate) async fn create_table<S: SqlSession + ?Sized>(
+    s: &mut S,
     db: &str,
     table: &str,
 ) -> Result<String, MysqlError> {
@@ -338,7 +341,7 @@ pub(crate) async fn create_table(
     let sql = row
         .first()
         .and_then(|r| r.text(1))
-        .ok_or_else(|| s.unexpected(&what, "no definition"))?;
+        .ok_or_else(|| s.unexpected(&what, "no definition".into()))?;
     Ok(without_auto_increment(&sql))
 }
 
@@ -402,7 +405,9 @@ pub(crate) fn schema_difference(
 
 /// Opens a consistent snapshot on a MariaDB master and returns the binlog position it
 /// corresponds to (`binlog_snapshot_file` / `binlog_snapshot_position`, lock-free).
-pub(crate) async fn snapshot_position(s: &mut Session) -> Result<Coordinates, MysqlError> {
+pub(crate) async fn snapshot_position<S: SqlSession + ?Sized>(
+    s: &mut S,
+) -> Result<Coordinates, MysqlError> {
     s.exec(
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         "setting the isolation level",
@@ -430,15 +435,16 @@ pub(crate) async fn snapshot_position(s: &mut Session) -> Result<Coordinates, My
         (Some(file), Some(position)) if !file.is_empty() => Ok(Coordinates::new(file, position)),
         _ => Err(s.unexpected(
             what,
-            "the server does not report a snapshot position (needs MariaDB with the binary log on)",
+            "the server does not report a snapshot position (needs MariaDB with the binary log on)"
+                .into(),
         )),
     }
 }
 
 /// Stops the replica's SQL thread exactly at `at` (`START SLAVE SQL_THREAD UNTIL`), and
 /// waits until it is there.
-pub(crate) async fn stop_replica_at(
-    s: &mut Session,
+pub(crate) async fn stop_replica_at<S: SqlSession + ?Sized>(
+    s: &mut S,
     d: &Dialect,
     at: &Coordinates,
     timeout: Duration,
@@ -620,15 +626,28 @@ pub async fn verify(
     timeout: Duration,
 ) -> Result<VerifyOutcome, MysqlError> {
     let mut r = Session::open(replica).await?;
-    let d = crate::server::dialect(&mut r).await?;
+    let mut m = Session::open(master).await?;
+    verify_sessions(&mut m, &mut r, timeout).await
+}
+
+/// [`verify`] over open sessions to the master `m` and the replica `r`.
+pub(crate) async fn verify_sessions<M, R>(
+    m: &mut M,
+    r: &mut R,
+    timeout: Duration,
+) -> Result<VerifyOutcome, MysqlError>
+where
+    M: SqlSession + ?Sized,
+    R: SqlSession + ?Sized,
+{
+    let d = r.dialect().await?;
     // Stopping the SQL thread first guarantees the replica is not past the snapshot.
     r.exec("STOP SLAVE SQL_THREAD", "stopping the SQL thread")
         .await?;
     let outcome = async {
-        let mut m = Session::open(master).await?;
-        let position = snapshot_position(&mut m).await?;
-        stop_replica_at(&mut r, &d, &position, timeout).await?;
-        let (mt, rt) = tokio::join!(list_tables(&mut m), list_tables(&mut r));
+        let position = snapshot_position(m).await?;
+        stop_replica_at(r, &d, &position, timeout).await?;
+        let (mt, rt) = tokio::join!(list_tables(m), list_tables(r));
         let (mt, rt) = (mt?, rt?);
         let mut differences = vec![];
         let mut specs = vec![];
@@ -650,10 +669,7 @@ pub async fn verify(
                 });
                 continue;
             };
-            let (ms, rs) = tokio::join!(
-                create_table(&mut m, db, table),
-                create_table(&mut r, db, table)
-            );
+            let (ms, rs) = tokio::join!(create_table(m, db, table), create_table(r, db, table));
             if let Some(detail) = schema_difference(&ms?, &rs?, &mc.columns, &rc.columns) {
                 differences.push(Difference {
                     table: full,
@@ -680,7 +696,7 @@ pub async fn verify(
                 .as_ref()
                 .filter(|k| rc.integer_key.as_ref() == Some(*k))
             {
-                Some(k) => key_buckets(&mut m, db, table, k).await?,
+                Some(k) => key_buckets(m, db, table, k).await?,
                 None => None,
             };
             specs.push(TableSpec {
@@ -690,7 +706,7 @@ pub async fn verify(
                 key,
             });
         }
-        let (md, rd) = tokio::join!(digests(&mut m, &specs), digests(&mut r, &specs));
+        let (md, rd) = tokio::join!(digests(m, &specs), digests(r, &specs));
         let (md, rd) = (md?, rd?);
         let _ = m.exec("COMMIT", "ending the snapshot").await;
         differences.extend(compare(&specs, &md, &rd));
@@ -712,6 +728,9 @@ pub async fn verify(
     restarted?;
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod session_tests;
 
 #[cfg(test)]
 mod tests {
