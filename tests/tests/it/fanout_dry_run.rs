@@ -111,7 +111,14 @@ async fn dry_run_of_two_replicas_in_process_one_bad_replica_alone() {
     }
 
     // The second replica holds a database: refused alone, the first one's plan shown.
-    exec(&r2.addr(), &["CREATE DATABASE leftover"]).await;
+    exec(
+        &r2.addr(),
+        &[
+            "CREATE DATABASE leftover",
+            "CREATE TABLE leftover.t (id INT PRIMARY KEY)",
+        ],
+    )
+    .await;
     let before_r2 = state(&r2.addr()).await;
     let out = run(&args, &repl, h).await;
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
