@@ -102,6 +102,12 @@ impl Spool {
         journal_dir.join("spool").join(name)
     }
 
+    /// The default spool of a fan-out from `master`: [`default_dir`](Self::default_dir)
+    /// in the directory of the default journals ([`crate::default_journal_dir`]).
+    pub fn default_for(master: &ServerAddr) -> Spool {
+        Spool::new(Self::default_dir(&crate::default_journal_dir(), master))
+    }
+
     /// Its directory.
     pub fn dir(&self) -> &Path {
         &self.dir

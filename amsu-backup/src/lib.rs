@@ -38,11 +38,12 @@ mod stream_resume;
 pub use backup::ImageBackup;
 pub use donor::{Donor, DonorChecks};
 pub use facade::{
-    backup, check, check_master, check_report, default_journal_path, restore, setup, status,
-    verify, BackupConfig, BackupFailure, BackupMethod, BackupReport, BackupTarget, CheckReport,
-    CopyMethod, FileJournal, Health, Provision, ReplicationSettings, RestoreConfig, RestoreFailure,
-    RestoreReport, SetupConfig, SetupError, SetupOutcome, StartReplication, StatusConfig,
-    StatusError, StatusReport, VerifyConfig,
+    backup, check, check_master, check_repl_user, check_report, default_journal_dir,
+    default_journal_path, restore, setup, status, verify, BackupConfig, BackupFailure,
+    BackupMethod, BackupReport, BackupTarget, CheckReport, CopyMethod, FileJournal, Health,
+    Provision, ReplUser, ReplUserError, ReplicationSettings, RestoreConfig, RestoreFailure,
+    RestoreReport, RuntimeOnly, SetupConfig, SetupError, SetupOutcome, StartReplication,
+    StatusConfig, StatusError, StatusReport, VerifyConfig,
 };
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};

@@ -224,17 +224,20 @@ impl BackupArgs {
     /// The zstd level the chunks are compressed with (`None`: plain), and why.
     pub fn zstd_level(&self) -> (Option<i32>, &'static str) {
         let remote = self.out.contains("://");
-        let level = self
-            .zstd_level
-            .unwrap_or(amsu_backup::BackupConfig::AUTO_ZSTD_LEVEL);
+        let asked = |level: i32| Some(self.zstd_level.unwrap_or(level));
         match (self.zstd, self.compress) {
-            (true, _) | (false, Compress::Zstd) => (Some(level), "asked for"),
-            (false, Compress::None) => (None, "asked for"),
-            (false, Compress::Auto) if remote => (
-                Some(level),
-                "automatic: the image goes to a remote store, slower than the dump",
+            (true, _) | (false, Compress::Zstd) => (
+                asked(amsu_backup::BackupConfig::AUTO_ZSTD_LEVEL),
+                "asked for",
             ),
-            (false, Compress::Auto) => (None, "automatic: a local directory"),
+            (false, Compress::None) => (None, "asked for"),
+            (false, Compress::Auto) => match amsu_backup::BackupConfig::auto_zstd(remote) {
+                Some(level) => (
+                    asked(level),
+                    "automatic: the image goes to a remote store, slower than the dump",
+                ),
+                None => (None, "automatic: a local directory"),
+            },
         }
     }
 }

@@ -6,14 +6,13 @@
 //! with its own journal (the default journal path of that replica), its own progress
 //! (every line tagged with the replica), its own verify and its own failure; this module
 //! converts the arguments and renders the events. `restore` is the library's
-//! [`amsu_backup::fanout_restore::fan_out_restore`] in the same way. A `--dry-run` still
-//! runs the amsu binary once per replica (`setup --dry-run --replica R`), all at the same
-//! time. One replica that fails does not stop the others, and
+//! [`amsu_backup::fanout_restore::fan_out_restore`] in the same way. A `--dry-run` runs
+//! every replica's checks and plan ([`amsu_backup::Provision`]) in this process, all at
+//! the same time, each shown as `setup --dry-run --replica R` shows it. One replica that
+//! fails does not stop the others, and
 //! rerunning the command for it alone resumes from its journal and the kept spool.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 
 use amsu_backup::fanout::{
@@ -21,12 +20,11 @@ use amsu_backup::fanout::{
 };
 use amsu_backup::fanout_restore::{self, RestoreFanoutConfig, RestoreFanoutEvents, RestoreRun};
 use amsu_backup::RestoreFailure;
-use amsu_backup::{CopyMethod, SetupConfig, SetupError as FacadeError};
+use amsu_backup::{CopyMethod, Provision, SetupConfig, SetupError as FacadeError};
 use amsu_core::{Event, EventSink, MasterServer, Secret, ServerAddr};
 use amsu_mysql::MysqlMaster;
 use anyhow::anyhow;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::args::{Method, RestoreArgs, SetupArgs};
 use crate::image_cmd::shown;
@@ -80,23 +78,13 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         .map(|r| replica_addr(r, &a.passwords))
         .collect::<Result<Vec<_>, _>>()?;
     if a.dry_run {
-        // A dry run reads nothing: each replica's plan is the logical copy's, shown by
-        // its own `amsu setup --dry-run`.
-        let argv = own_argv("setup", &a.replica)?;
         identity_checks(Some(&master), &replicas).await?;
-        let runs = replicas.iter().zip(&a.replica).map(|(addr, url)| {
-            let mut args = argv.clone();
-            args.extend(["--replica".to_string(), url.clone()]);
-            run_child(tag(addr), args.clone(), args, a.json)
-        });
-        let outcomes = futures_join(runs).await;
-        let code = fanout::combined_exit_code(&outcomes);
-        return Ok(summary(json::CommandName::Setup, &outcomes, code, a.json));
+        return dry_run(a, replicas).await;
     }
     interrupt::install();
     identity_checks(Some(&master), &replicas).await?;
     // The command that resumes one replica alone (None when amsu runs embedded).
-    let argv = own_argv("setup", &a.replica).ok();
+    let argv = own_argv("setup", &a.replica);
 
     // Where the replicas are seeded from: the --image given, or the spool.
     let template = SetupConfig::try_from(&a)?;
@@ -104,14 +92,10 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         (Some(_), CopyMethod::Image { source, key, .. }) => Some((source.clone(), key.clone())),
         _ => None,
     };
-    let dir = a.fanout.spool.clone().unwrap_or_else(|| {
-        let journal_dir = amsu_backup::default_journal_path(&master)
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        Spool::default_dir(&journal_dir, &master)
-    });
-    let spool = Spool::new(dir);
+    let spool = match &a.fanout.spool {
+        Some(dir) => Spool::new(dir.clone()),
+        None => Spool::default_for(&master),
+    };
     let repl_password = ensure_repl_user(
         &master,
         a.admin_user.as_deref(),
@@ -168,9 +152,7 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
     let outcome = result.map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
     for run in &outcome.runs {
         if let Ok(o) = &run.result {
-            if o.replica_config.is_none() {
-                durable::report_runtime_only(&o.report, &run.replica, a.json).await;
-            }
+            durable::report_runtime_only(o.runtime_only.as_ref(), Some(&tag(&run.replica)), a.json);
         }
     }
     let outcomes = outcome.outcomes();
@@ -181,7 +163,74 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             spool.dir().display()
         );
     }
-    Ok(summary(json::CommandName::Setup, &outcomes, code, a.json))
+    Ok(summary(
+        json::CommandName::Setup,
+        &outcomes,
+        code,
+        a.json,
+        false,
+    ))
+}
+
+/// `amsu setup --dry-run` with several `--replica`: every replica's checks and plan, in
+/// this process and at the same time. Each replica's is the setup of that replica alone
+/// with the logical method (the image of `--image`), shown as `amsu setup --dry-run
+/// --replica R` shows it (tagged with the replica), then its `replica_result`; a replica
+/// whose checks fail is reported in its own `replica_result` and the others go on.
+/// Nothing is changed on any server.
+async fn dry_run(mut a: SetupArgs, replicas: Vec<ServerAddr>) -> Result<i32, Exit> {
+    a.method = Method::Logical;
+    let template = SetupConfig::try_from(&a)?;
+    let repl_pw = crate::repl_password(&a, &template)?;
+    let replication = crate::with_repl_password(template.replication_settings().clone(), &repl_pw);
+    let template = template.replication(replication);
+    // The command that shows one replica's dry run alone (None when amsu runs embedded).
+    let argv = own_argv("setup", &a.replica);
+    let json_out = a.json;
+    let runs = replicas.into_iter().zip(&a.replica).map(|(addr, url)| {
+        let tag = tag(&addr);
+        let rerun = argv.as_ref().map(|argv| {
+            let mut r = argv.clone();
+            r.extend(["--replica".to_string(), url.clone()]);
+            command_text(&r)
+        });
+        let config = template.clone().replica(addr);
+        async move {
+            let renderer = Arc::new(Renderer::tagged(json_out, tag.clone()));
+            let p = Provision::new(config, renderer.clone());
+            let checked = p.check(&*renderer).await;
+            renderer.finish();
+            let (code, error) = match &checked {
+                Ok(c) => {
+                    tagged_lines(&tag, &crate::dry_run_text(&p, c, json_out), json_out);
+                    (exit::OK, None)
+                }
+                Err(e) => {
+                    let code = exit::of(e);
+                    let (message, value) = error_of(code, e, Some(e), json_out);
+                    if !json_out {
+                        let remedy = crate::secrets::remedy(&message);
+                        tagged_err(&tag, &crate::error_text(e, &message, remedy.as_deref()));
+                    }
+                    (code, Some(value))
+                }
+            };
+            replica_result(&tag, code, error, rerun, "Rerun", json_out);
+            ReplicaOutcome {
+                replica: tag,
+                exit_code: Some(code),
+            }
+        }
+    });
+    let outcomes = futures_join(runs).await;
+    let code = fanout::combined_exit_code(&outcomes);
+    Ok(summary(
+        json::CommandName::Setup,
+        &outcomes,
+        code,
+        json_out,
+        true,
+    ))
 }
 
 /// How a fan-out's events are shown: the master read's as `amsu backup` shows them, each
@@ -228,7 +277,6 @@ impl FanoutEvents for CliEvents {
             r.finish();
         }
         let code = run.exit_code();
-        let ok = code == exit::OK;
         let rerun = self.reruns.get(&tag).cloned().flatten();
         let error = replica_error(run, self.json);
         if let Ok(o) = &run.result {
@@ -244,43 +292,74 @@ impl FanoutEvents for CliEvents {
                 tagged_lines(&tag, &crate::verify_cmd::render(v, self.json), self.json);
             }
         }
-        if self.json {
-            json::emit(json::Body::ReplicaResult {
-                replica: tag,
-                ok,
-                exit_code: Some(code),
-                error: error.map(|(_, v)| v),
-                rerun: if ok { None } else { rerun },
-            });
-        } else if ok {
-            outln!("[{tag}] done");
-        } else {
-            if let Some((message, _)) = error {
-                errln!("[{tag}] {} {message}", crate::style::error_label());
-            }
-            errln!(
-                "[{tag}] FAILED (exit {code}); the other replicas go on.{}",
-                rerun.map_or(String::new(), |r| format!(
-                    " Resume this replica alone with:\n  {r}"
-                ))
-            );
+        if let (Some((message, _)), false) = (&error, self.json) {
+            errln!("[{tag}] {} {message}", crate::style::error_label());
         }
+        replica_result(
+            &tag,
+            code,
+            error.map(|(_, v)| v),
+            rerun,
+            "Resume",
+            self.json,
+        );
+    }
+}
+
+/// The closing line of one replica: its `replica_result` (with its error and, when it
+/// failed, the command that reruns it alone), or `[replica] done` / `FAILED` (`verb`
+/// says what that command does: "Resume", "Rerun").
+fn replica_result(
+    tag: &str,
+    code: i32,
+    error: Option<Value>,
+    rerun: Option<String>,
+    verb: &str,
+    json_out: bool,
+) {
+    let ok = code == exit::OK;
+    if json_out {
+        json::emit(json::Body::ReplicaResult {
+            replica: tag.to_string(),
+            ok,
+            exit_code: Some(code),
+            error,
+            rerun: if ok { None } else { rerun },
+        });
+    } else if ok {
+        outln!("[{tag}] done");
+    } else {
+        errln!(
+            "[{tag}] FAILED (exit {code}); the other replicas go on.{}",
+            rerun.map_or(String::new(), |r| format!(
+                " {verb} this replica alone with:\n  {r}"
+            ))
+        );
     }
 }
 
 /// A failed replica's error: its message, and its JSON form.
 fn replica_error(run: &ReplicaRun, json_out: bool) -> Option<(String, Value)> {
     let e = run.result.as_ref().err()?;
-    let first: &(dyn std::error::Error + 'static) = e;
-    let message = crate::chain_message(std::iter::successors(Some(first), |e| e.source()));
-    let remedy = crate::secrets::remedy(&message);
     let setup = match e {
         FacadeError::Setup(s) => Some(s),
         _ => None,
     };
+    Some(error_of(run.exit_code(), e, setup, json_out))
+}
+
+/// An error of one replica: its message, and its JSON form (`null` without `--json`).
+fn error_of(
+    code: i32,
+    first: &(dyn std::error::Error + 'static),
+    setup: Option<&amsu_core::Error>,
+    json_out: bool,
+) -> (String, Value) {
+    let message = crate::chain_message(std::iter::successors(Some(first), |e| e.source()));
     let value = if json_out {
+        let remedy = crate::secrets::remedy(&message);
         json::value(&crate::error_json(
-            run.exit_code(),
+            code,
             first,
             setup,
             json::CommandName::Setup,
@@ -289,7 +368,7 @@ fn replica_error(run: &ReplicaRun, json_out: bool) -> Option<(String, Value)> {
     } else {
         Value::Null
     };
-    Some((message, value))
+    (message, value)
 }
 
 /// A replica's setup report, as lines (JSON: its `report` line).
@@ -314,6 +393,21 @@ fn report_lines(r: &amsu_core::SetupReport, json_out: bool) -> String {
                 "caught up to {c}"
             ))
     )
+}
+
+/// Prints `text`: as it is, or tagged with the replica `tag` ([`tagged_lines`]).
+pub(crate) fn print_tagged(tag: Option<&str>, text: &str, json_out: bool) {
+    match tag {
+        Some(t) => tagged_lines(t, text, json_out),
+        None => outln!("{text}"),
+    }
+}
+
+/// Prints `text` on stderr line by line, tagged with the replica (`[tag] …`).
+fn tagged_err(tag: &str, text: &str) {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        errln!("[{tag}] {line}");
+    }
 }
 
 /// Prints `text` line by line, tagged with the replica (`[tag] …`, or `"replica"` added
@@ -369,7 +463,7 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
     };
     let template = crate::image_cmd::restore_config(&a, replicas[0].clone(), start)?;
     // The command that resumes one replica alone (None when amsu runs embedded).
-    let argv = own_argv("restore", &a.replica).ok();
+    let argv = own_argv("restore", &a.replica);
     let reruns = replicas
         .iter()
         .zip(&a.replica)
@@ -397,7 +491,13 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         .map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
     let outcomes = outcome.outcomes();
     let code = fanout::combined_exit_code(&outcomes);
-    Ok(summary(json::CommandName::Restore, &outcomes, code, a.json))
+    Ok(summary(
+        json::CommandName::Restore,
+        &outcomes,
+        code,
+        a.json,
+        false,
+    ))
 }
 
 /// How a fan-out restore's events are shown: each replica's tagged with it, and one
@@ -424,8 +524,8 @@ impl RestoreFanoutEvents for CliRestoreEvents {
             r.finish();
         }
         let code = run.exit_code();
-        let ok = code == exit::OK;
         let rerun = self.reruns.get(&tag).cloned().flatten();
+        let mut error = None;
         match &run.result {
             Ok(done) => {
                 if let (Some(n), false) = (done.resumed_chunks, self.json) {
@@ -450,45 +550,22 @@ impl RestoreFanoutEvents for CliRestoreEvents {
                     (Some(c), _) => message = format!("{c}: {message}"),
                     (None, _) => {}
                 }
-                let remedy = crate::secrets::remedy(&message);
                 if self.json {
+                    let remedy = crate::secrets::remedy(&message);
                     let setup = match e {
                         RestoreFailure::Setup(FacadeError::Setup(s)) => Some(s),
                         _ => None,
                     };
-                    let mut error =
+                    let mut j =
                         crate::error_json(code, first, setup, json::CommandName::Restore, remedy);
-                    error.message = message;
-                    json::emit(json::Body::ReplicaResult {
-                        replica: tag,
-                        ok,
-                        exit_code: Some(code),
-                        error: Some(json::value(&error)),
-                        rerun,
-                    });
-                    return;
+                    j.message = message;
+                    error = Some(json::value(&j));
+                } else {
+                    errln!("[{tag}] {} {message}", crate::style::error_label());
                 }
-                errln!("[{tag}] {} {message}", crate::style::error_label());
             }
         }
-        if self.json {
-            json::emit(json::Body::ReplicaResult {
-                replica: tag,
-                ok,
-                exit_code: Some(code),
-                error: None,
-                rerun: None,
-            });
-        } else if ok {
-            outln!("[{tag}] done");
-        } else {
-            errln!(
-                "[{tag}] FAILED (exit {code}); the other replicas go on.{}",
-                rerun.map_or(String::new(), |r| format!(
-                    " Resume this replica alone with:\n  {r}"
-                ))
-            );
-        }
+        replica_result(&tag, code, error, rerun, "Resume", self.json);
     }
 }
 
@@ -513,14 +590,15 @@ async fn futures_join<F: std::future::Future<Output = ReplicaOutcome> + Send + '
 }
 
 /// This process's arguments after the program name, without `--replica`, `--spool` and
-/// `--keep-spool` (each replica's run gets its own). Refuses when they are not the command
-/// line this run was parsed from (amsu embedded in another program).
-fn own_argv(command: &str, replicas: &[String]) -> Result<Vec<String>, Exit> {
+/// `--keep-spool` (the base of the command that reruns one replica alone); `None` when
+/// they are not the command line this run was parsed from (amsu embedded in another
+/// program) or not UTF-8.
+fn own_argv(command: &str, replicas: &[String]) -> Option<Vec<String>> {
     let all: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.into_string())
         .collect::<Result<_, _>>()
-        .map_err(|_| usage(anyhow!("several --replica need arguments in UTF-8")))?;
+        .ok()?;
     let mut out = Vec::with_capacity(all.len());
     let mut seen = Vec::new();
     let mut it = all.into_iter();
@@ -536,12 +614,7 @@ fn own_argv(command: &str, replicas: &[String]) -> Result<Vec<String>, Exit> {
             _ => out.push(arg),
         }
     }
-    if seen != replicas || !out.iter().any(|a| a == command) {
-        return Err(usage(anyhow!(
-            "several --replica run the amsu binary once per replica: use the amsu command line"
-        )));
-    }
-    Ok(out)
+    (seen == replicas && out.iter().any(|a| a == command)).then_some(out)
 }
 
 /// The master is not one of the replicas, and no two replicas are one server: checked
@@ -605,95 +678,6 @@ async fn ensure_repl_user(
     Ok(password)
 }
 
-/// Runs `amsu ARGS` for one replica (`tag`), forwarding its lines tagged with it.
-async fn run_child(
-    tag: String,
-    args: Vec<String>,
-    rerun: Vec<String>,
-    json_out: bool,
-) -> ReplicaOutcome {
-    let rerun_text = command_text(&rerun);
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            errln!("[{tag}] cannot find the amsu binary: {e}");
-            return ReplicaOutcome {
-                replica: tag,
-                exit_code: None,
-            };
-        }
-    };
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            errln!("[{tag}] cannot start amsu: {e}");
-            return ReplicaOutcome {
-                replica: tag,
-                exit_code: None,
-            };
-        }
-    };
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let err_tag = tag.clone();
-    let err_task = tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            errln!("[{err_tag}] {line}");
-        }
-    });
-    let mut error = None;
-    let mut lines = BufReader::new(stdout).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if !json_out {
-            outln!("[{tag}] {line}");
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(Value::Object(mut m)) => {
-                match m.get("event").and_then(Value::as_str) {
-                    // The run's own closing line becomes this replica's result.
-                    Some("result") => {}
-                    Some("error") => error = m.remove("error"),
-                    _ => {
-                        m.insert("replica".into(), Value::String(tag.clone()));
-                        outln!("{}", Value::Object(m));
-                    }
-                }
-            }
-            _ => errln!("[{tag}] {line}"),
-        }
-    }
-    let _ = err_task.await;
-    let code = child.wait().await.ok().and_then(|s| s.code());
-    let ok = code == Some(exit::OK);
-    if json_out {
-        json::emit(json::Body::ReplicaResult {
-            replica: tag.clone(),
-            ok,
-            exit_code: code,
-            error,
-            rerun: (!ok).then(|| rerun_text.clone()),
-        });
-    } else if ok {
-        outln!("[{tag}] done");
-    } else {
-        errln!(
-            "[{tag}] FAILED (exit {}); the other replicas go on. Resume this replica alone with:\n  {rerun_text}",
-            code.map_or("by a signal".to_string(), |c| c.to_string())
-        );
-    }
-    ReplicaOutcome {
-        replica: tag,
-        exit_code: code,
-    }
-}
-
 /// A command line as shown: passwords in URLs left out, quoted for a POSIX shell.
 fn command_text(args: &[String]) -> String {
     std::iter::once("amsu".to_string())
@@ -722,14 +706,20 @@ fn summary(
     outcomes: &[ReplicaOutcome],
     code: i32,
     json_out: bool,
+    dry_run: bool,
 ) -> i32 {
     if json_out {
         json::emit(json::Body::Result {
             command,
             ok: code == exit::OK,
             exit_code: code,
-            dry_run: false,
+            dry_run,
         });
+    } else if dry_run && code == exit::OK {
+        outln!(
+            "Dry run: the checks of all {} replicas passed and nothing was changed.",
+            outcomes.len()
+        );
     } else {
         let failed: Vec<_> = outcomes
             .iter()

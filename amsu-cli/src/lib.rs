@@ -229,49 +229,86 @@ fn plan_json(plan: &[(&amsu_core::Action, Vec<String>)]) -> Vec<json::PlanStep> 
         .collect()
 }
 
-fn print_plan(
+/// The plan as shown: each action with the statements it runs on its server.
+fn plan_text(
     plan: &[(&amsu_core::Action, Vec<String>)],
     master: &ServerAddr,
     replica: &ServerAddr,
-) {
-    outln!("Plan: make {replica} a replica of {master}");
+) -> String {
+    let mut out = format!("Plan: make {replica} a replica of {master}\n");
     for (i, (a, statements)) in plan.iter().enumerate() {
-        outln!(
-            "  {}. {} on the {}: {}",
+        out.push_str(&format!(
+            "  {}. {} on the {}: {}\n",
             i + 1,
             a.step(),
             a.server(),
             a.step().describe()
-        );
+        ));
         for sql in statements {
-            outln!("       {sql}");
+            out.push_str(&format!("       {sql}\n"));
         }
     }
+    out
 }
 
 /// With `--donor`: where the data comes from.
-fn print_donor(donor: Option<&ServerAddr>) {
-    if let Some(d) = donor {
-        outln!(
-            "  The data is read from the donor {}:{} (a replica of the master), not from the master.",
-            d.host,
-            d.port
-        );
+fn donor_text(donor: Option<&ServerAddr>) -> String {
+    match donor {
+        Some(d) => format!(
+            "  The data is read from the donor {}:{} (a replica of the master), not from the master.\n",
+            d.host, d.port
+        ),
+        None => String::new(),
     }
 }
 
-fn print_findings(findings: &[amsu_core::Finding]) {
-    for f in findings {
-        outln!(
-            "{} {} ({}): {}\n    fix: {}{}",
-            style::severity(f.severity),
-            f.server,
-            f.code,
-            f.problem,
-            f.fix,
-            hint(f)
-        );
+/// The findings, one with its fix per entry.
+fn findings_text(findings: &[amsu_core::Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} ({}): {}\n    fix: {}{}\n",
+                style::severity(f.severity),
+                f.server,
+                f.code,
+                f.problem,
+                f.fix,
+                hint(f)
+            )
+        })
+        .collect()
+}
+
+/// What `amsu setup` shows before it changes anything (the dry run, the confirmation):
+/// the findings, the plan with its statements and where the data comes from.
+fn plan_view(p: &Provision, checked: &amsu_core::Checked) -> String {
+    let config = p.config();
+    format!(
+        "{}{}{}",
+        findings_text(&checked.findings),
+        plan_text(
+            &p.plan(checked),
+            config.master_addr(),
+            config.replica_addr()
+        ),
+        donor_text(config.donor_addr())
+    )
+}
+
+/// The dry run's output of one replica: the plan view and that nothing was changed, or
+/// its `plan` line.
+fn dry_run_text(p: &Provision, checked: &amsu_core::Checked, json_out: bool) -> String {
+    if json_out {
+        return json::line(&json::Body::Plan {
+            findings: json::findings(&checked.findings),
+            steps: plan_json(&p.plan(checked)),
+        });
     }
+    format!(
+        "{}Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.",
+        plan_view(p, checked)
+    )
 }
 
 /// The CLI's flag for a finding, as a suffix of its fix.
@@ -458,7 +495,7 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
             format!("{:?}", a.method).to_lowercase()
         );
     }
-    let (master, replica) = (config.master_addr().clone(), config.replica_addr().clone());
+    let master = config.master_addr().clone();
     let interactive = std::io::stdin().is_terminal() && !a.json;
     if !a.dry_run && !a.yes && !interactive {
         return Err(usage(anyhow!(
@@ -471,29 +508,19 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
         Err(e) => return Ok(report_error(&e, a.json)),
     };
     if a.dry_run {
+        outln!("{}", dry_run_text(&p, &checked, a.json));
         if a.json {
-            json::emit(json::Body::Plan {
-                findings: json::findings(&checked.findings),
-                steps: plan_json(&p.plan(&checked)),
-            });
             json::emit(json::Body::Result {
                 command: json::CommandName::Setup,
                 ok: true,
                 exit_code: exit::OK,
                 dry_run: true,
             });
-        } else {
-            print_findings(&checked.findings);
-            print_plan(&p.plan(&checked), &master, &replica);
-            print_donor(config.donor_addr());
-            outln!("Dry run: all checks passed and nothing was changed; run without --dry-run to set the replica up.");
         }
         return Ok(exit::OK);
     }
     if !a.yes {
-        print_findings(&checked.findings);
-        print_plan(&p.plan(&checked), &master, &replica);
-        print_donor(config.donor_addr());
+        out!("{}", plan_view(&p, &checked));
         out!("Proceed? [y/N] ");
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
@@ -526,10 +553,10 @@ async fn setup(mut a: SetupArgs) -> Result<i32, Exit> {
         Err(e) => return Err(Exit(exit::FAILED, e.into())),
     };
     print_report(&outcome.report, a.json);
-    match &outcome.replica_config {
-        Some((path, c)) => say_replica_config(path, c, a.json),
-        None => durable::report_runtime_only(&outcome.report, &replica, a.json).await,
+    if let Some((path, c)) = &outcome.replica_config {
+        say_replica_config(path, c, a.json);
     }
+    durable::report_runtime_only(outcome.runtime_only.as_ref(), None, a.json);
     let code = match &outcome.verify {
         Some(v) => {
             out!("{}", verify_cmd::render(v, a.json));
@@ -592,27 +619,36 @@ pub(crate) fn report_error_of(command: json::CommandName, e: &SetupError, json: 
             command,
             error: error_json(exit::of(e), first, Some(e), command, remedy),
         });
-    } else if let SetupError::Preconditions(findings) = e {
-        errln!(
+    } else {
+        errln!("{}", error_text(e, &message, remedy.as_deref()));
+    }
+    exit::of(e)
+}
+
+/// A failed setup plan as text: the blocking findings, or the error `message` with the
+/// `remedy` hint.
+fn error_text(e: &SetupError, message: &str, remedy: Option<&str>) -> String {
+    if let SetupError::Preconditions(findings) = e {
+        let mut out = format!(
             "{} preflight check failed; nothing was changed on either server:",
             style::error_label()
         );
         for f in findings.iter().filter(|f| f.severity == Severity::Blocking) {
-            errln!(
-                "  - {}: {}\n    fix: {}{}",
+            out.push_str(&format!(
+                "\n  - {}: {}\n    fix: {}{}",
                 f.server,
                 f.problem,
                 f.fix,
                 hint(f)
-            );
+            ));
         }
-    } else {
-        errln!("{} {message}", style::error_label());
-        if let Some(r) = remedy {
-            errln!("  hint: {r}");
-        }
+        return out;
     }
-    exit::of(e)
+    let mut out = format!("{} {message}", style::error_label());
+    if let Some(r) = remedy {
+        out.push_str(&format!("\n  hint: {r}"));
+    }
+    out
 }
 
 fn print_report(r: &SetupReport, json: bool) {

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use amsu_backup::{ReplUser, ReplUserError};
 use amsu_core::{LoginCheck, MasterServer, Secret, ServerAddr};
 use amsu_mysql::option_file;
 use anyhow::{anyhow, Context, Result};
@@ -212,9 +213,11 @@ pub(crate) struct RestoreUser {
     pub create: bool,
 }
 
-/// Checks the replication user on the master (through `master`, the master URL's user):
-/// a working password is used, a missing user is to be created; an existing user without
-/// a working password is refused (nothing changed).
+/// Checks the replication user on the master (through `m`, the master URL's user) with
+/// the password found ([`resolve`]): a working password is used, a missing user is to be
+/// created, an existing user without a working password is refused (nothing changed) —
+/// the library's [`amsu_backup::check_repl_user`]; this adds where the password comes
+/// from and the flags that give it.
 pub(crate) async fn check_restore_user(
     master: &ServerAddr,
     m: &dyn MasterServer,
@@ -222,36 +225,23 @@ pub(crate) async fn check_restore_user(
     file: Option<&Path>,
 ) -> Result<RestoreUser, (bool, anyhow::Error)> {
     let password = resolve(file, master, user).map_err(|e| (false, e))?;
-    let failed = |e: amsu_core::BoxError| (true, anyhow!("{master}: {e}"));
-    if let Some(pw) = &password.given {
-        if m.check_login(user, pw).await.map_err(failed)? == LoginCheck::Ok {
-            return Ok(RestoreUser {
-                password,
-                create: false,
-            });
-        }
-    }
-    if m.user_exists(user).await.map_err(failed)? {
-        let problem = if password.given.is_some() {
-            "exists but the given password does not log in"
-        } else {
-            "exists and no password for it was given"
-        };
-        return Err((
+    match amsu_backup::check_repl_user(m, user, password.given.as_ref()).await {
+        Ok(found) => Ok(RestoreUser {
+            password,
+            create: found == ReplUser::Missing,
+        }),
+        Err(ReplUserError::Check(e)) => Err((true, anyhow!("{master}: {e}"))),
+        Err(e) => Err((
             true,
             anyhow!(
-                "the replication user '{user}' {problem}; nothing was changed. Give its password \
+                "{e}; nothing was changed. Give its password \
                  with AMSU_REPL_PASSWORD or --repl-password-file (amsu keeps the passwords it \
                  generates in {}), or choose another user with --repl-user; do not drop \
                  '{user}': replicas that replicate as it would stop",
                 amsu_home().join("repl").display()
             ),
-        ));
+        )),
     }
-    Ok(RestoreUser {
-        password,
-        create: true,
-    })
 }
 
 #[cfg(test)]

@@ -244,6 +244,34 @@ pub struct SetupReport {
     pub already_done: bool,
 }
 
+impl SetupReport {
+    /// The replica settings this run set with `SET GLOBAL` only (`server_id`,
+    /// `read_only`), by name: they are lost when the replica restarts (replication then
+    /// stops, with "equal server ids" when the old id was the master's) unless its option
+    /// file sets them. Empty when the run changed nothing ([`already_done`](Self::already_done)).
+    pub fn runtime_only(&self) -> Vec<&'static str> {
+        if self.already_done {
+            return Vec::new();
+        }
+        let mut names = Vec::new();
+        for a in &self.plan {
+            if let Action::ConfigureReplica {
+                server_id,
+                read_only,
+            } = a
+            {
+                if server_id.is_some() && !names.contains(&"server_id") {
+                    names.push("server_id");
+                }
+                if *read_only && !names.contains(&"read_only") {
+                    names.push("read_only");
+                }
+            }
+        }
+        names
+    }
+}
+
 /// Checks the master alone (binary log, format); pure.
 pub fn preflight_master(master: &ServerInfo) -> Vec<Finding> {
     let mut f = Vec::new();
@@ -2274,6 +2302,12 @@ mod tests {
             }
         );
         assert!(store.0.lock().unwrap().as_ref().unwrap().relaxed.is_empty());
+        // read_only is always set at runtime only (the option file is the caller's).
+        assert!(
+            report.runtime_only().contains(&"read_only"),
+            "{:?}",
+            report.runtime_only()
+        );
     }
 
     #[tokio::test]
@@ -2721,6 +2755,10 @@ mod tests {
         let report = setup.run(Arc::new(NoEvents)).await.expect("nothing to do");
         assert!(report.already_done);
         assert!(report.plan.is_empty());
+        assert!(
+            report.runtime_only().is_empty(),
+            "nothing was set by this run"
+        );
         // Asked for, the verification (read-only) runs again; nothing else does.
         let mut f = MockFinishing::new();
         f.expect_verify().times(1).returning(|| Ok(()));

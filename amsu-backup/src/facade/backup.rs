@@ -99,6 +99,14 @@ impl BackupConfig {
     /// MB/s), so the compressor, not the store, would set the pace.
     pub const AUTO_ZSTD_LEVEL: i32 = 1;
 
+    /// The compression of an image when nobody chose one: zstd at
+    /// [`AUTO_ZSTD_LEVEL`](Self::AUTO_ZSTD_LEVEL) for an image going to a remote store
+    /// (`remote`: FTP, S3 — the upload, slower than the dump, sets the pace, so fewer bytes
+    /// finish sooner), none for a local directory (the compressor would slow the dump).
+    pub fn auto_zstd(remote: bool) -> Option<i32> {
+        remote.then_some(Self::AUTO_ZSTD_LEVEL)
+    }
+
     /// A backup of `master` to `target`. Defaults: the logical method, 2 threads, no
     /// compression, not signed, the default chunk size, an existing local image refused.
     pub fn new(master: ServerAddr, target: BackupTarget) -> Self {
@@ -561,6 +569,15 @@ impl Transport for Metered<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_to_remote_stores_are_compressed_by_default() {
+        assert_eq!(
+            BackupConfig::auto_zstd(true),
+            Some(BackupConfig::AUTO_ZSTD_LEVEL)
+        );
+        assert_eq!(BackupConfig::auto_zstd(false), None);
+    }
 
     #[test]
     fn a_failed_upload_says_what_the_store_did() {

@@ -41,12 +41,18 @@ fn holder() -> String {
     )
 }
 
-/// `$AMSU_JOURNAL_DIR` or `~/.amsu/journal`, one file per replica.
-pub fn default_journal_path(replica: &ServerAddr) -> PathBuf {
-    let dir = std::env::var_os("AMSU_JOURNAL_DIR")
+/// The directory of the default journals: `$AMSU_JOURNAL_DIR` or `~/.amsu/journal`.
+pub fn default_journal_dir() -> PathBuf {
+    std::env::var_os("AMSU_JOURNAL_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".amsu/journal")))
-        .unwrap_or_else(|| std::env::temp_dir().join("amsu-journal"));
+        .unwrap_or_else(|| std::env::temp_dir().join("amsu-journal"))
+}
+
+/// `$AMSU_JOURNAL_DIR` or `~/.amsu/journal` ([`default_journal_dir`]), one file per
+/// replica.
+pub fn default_journal_path(replica: &ServerAddr) -> PathBuf {
+    let dir = default_journal_dir();
     let name: String = format!("{}_{}", replica.host, replica.port)
         .chars()
         .map(|c| {

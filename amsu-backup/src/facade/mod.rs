@@ -61,8 +61,8 @@ pub use backup::{
     backup, clear_local_target, BackupConfig, BackupFailure, BackupMethod, BackupReport,
     BackupTarget, UploadReport,
 };
-pub use journal::{default_journal_path, FileJournal};
-pub use replication::ReplicationSettings;
+pub use journal::{default_journal_dir, default_journal_path, FileJournal};
+pub use replication::{check_repl_user, ReplUser, ReplUserError, ReplicationSettings};
 pub use report::{check_master, check_report, CheckReport};
 pub use restore::{restore, RestoreConfig, RestoreFailure, RestoreReport, StartReplication};
 pub use status::{health, status, Health, StatusConfig, StatusError, StatusReport};
@@ -424,6 +424,43 @@ pub struct SetupOutcome {
     pub replica_config: Option<(PathBuf, ReplicaConfig)>,
     /// The comparison of the data ([`SetupConfig::verify`]).
     pub verify: Option<VerifyOutcome>,
+    /// The replica settings this run set at runtime only and no option file keeps
+    /// ([`SetupReport::runtime_only`], when no
+    /// [`replica_config_file`](amsu_core::SetupOptions::replica_config_file) was written),
+    /// with the option-file lines that keep them; `None` when there are none.
+    pub runtime_only: Option<RuntimeOnly>,
+}
+
+/// Replica settings a setup made with `SET GLOBAL` only: lost when the replica restarts
+/// (replication then stops) unless its option file sets them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RuntimeOnly {
+    /// The settings, by name (`server_id`, `read_only`).
+    pub settings: Vec<&'static str>,
+    /// The option-file lines that make them survive a restart, read from the replica
+    /// after the setup (what [`replica_config_file`](amsu_core::SetupOptions::replica_config_file)
+    /// would have written); the error when the replica could not be read.
+    pub option_file_snippet: Result<String, Arc<amsu_mysql::MysqlError>>,
+}
+
+impl RuntimeOnly {
+    /// The settings of `report` made at runtime only, with the option-file lines read
+    /// from `replica`; `None` when there are none.
+    pub async fn of(report: &SetupReport, replica: &ServerAddr) -> Option<RuntimeOnly> {
+        let settings = report.runtime_only();
+        if settings.is_empty() {
+            return None;
+        }
+        let option_file_snippet = amsu_mysql::replica_config::read(replica, None)
+            .await
+            .map(|c| amsu_mysql::replica_config::option_snippet(&c, &replica.to_string()))
+            .map_err(Arc::new);
+        Some(RuntimeOnly {
+            settings,
+            option_file_snippet,
+        })
+    }
 }
 
 /// A failed [`Provision::execute`] or [`setup`].
@@ -655,15 +692,21 @@ impl Provision {
         events: Arc<dyn EventSink>,
     ) -> Result<SetupOutcome, SetupError> {
         let report = self.setup().execute(checked, events).await?;
+        let replica_config = self
+            .finishing
+            .replica_config
+            .lock()
+            .expect("replica config lock")
+            .take();
+        let runtime_only = match replica_config {
+            Some(_) => None,
+            None => RuntimeOnly::of(&report, &self.config.replica).await,
+        };
         Ok(SetupOutcome {
             report,
-            replica_config: self
-                .finishing
-                .replica_config
-                .lock()
-                .expect("replica config lock")
-                .take(),
+            replica_config,
             verify: self.finishing.verify.lock().expect("verify lock").take(),
+            runtime_only,
         })
     }
 }

@@ -5,7 +5,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use amsu_core::{Positioning, ReplicationTls, Secret, ServerAddr, SetupOptions};
+use amsu_core::{
+    BoxError, LoginCheck, MasterServer, Positioning, ReplicationTls, Secret, ServerAddr,
+    SetupOptions,
+};
 
 /// The replication settings of a setup or of a restore's replication start: the
 /// replication user and its passwords, the master's host as the replica reaches it, TLS,
@@ -129,5 +132,145 @@ impl ReplicationSettings {
             .new_repl_password(self.new_repl_password.clone())
             .tls(self.tls.clone())
             .positioning(self.positioning)
+    }
+}
+
+/// The replication user on the master, as [`check_repl_user`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplUser {
+    /// The password logs in as the user: replicate with it.
+    LogsIn,
+    /// The user does not exist: create it (`'user'@'%'`, REPLICATION SLAVE only) with the
+    /// password, before the setups that replicate as it.
+    Missing,
+}
+
+/// Why [`check_repl_user`] refuses; nothing was changed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplUserError {
+    /// The user exists and the password (if any) does not log in as it: a setup would
+    /// stop at its preflight (`repl_user_password`). Its password is needed, or another
+    /// user; dropping it would stop the replicas that replicate as it.
+    NoPassword {
+        /// The user.
+        user: String,
+        /// True when a password was given (and does not log in).
+        password_given: bool,
+    },
+    /// The master could not be asked.
+    Check(BoxError),
+}
+
+impl fmt::Display for ReplUserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplUserError::NoPassword {
+                user,
+                password_given,
+            } => write!(
+                f,
+                "the replication user '{user}' {}",
+                if *password_given {
+                    "exists but the given password does not log in"
+                } else {
+                    "exists and no password for it was given"
+                }
+            ),
+            ReplUserError::Check(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The message of [`ReplUserError::Check`] is its cause's.
+impl std::error::Error for ReplUserError {}
+
+/// Before anything changes, what the replication `user` is on the master (asked through
+/// `master`): [`ReplUser::LogsIn`] when `password` logs in as it, [`ReplUser::Missing`]
+/// when it does not exist, else [`ReplUserError::NoPassword`]. The same decision as a
+/// setup's preflight, for a caller that creates the user once for several replicas (a
+/// fan-out restore with its replication start).
+pub async fn check_repl_user(
+    master: &dyn MasterServer,
+    user: &str,
+    password: Option<&Secret>,
+) -> Result<ReplUser, ReplUserError> {
+    if let Some(pw) = password {
+        if master
+            .check_login(user, pw)
+            .await
+            .map_err(ReplUserError::Check)?
+            == LoginCheck::Ok
+        {
+            return Ok(ReplUser::LogsIn);
+        }
+    }
+    if master
+        .user_exists(user)
+        .await
+        .map_err(ReplUserError::Check)?
+    {
+        return Err(ReplUserError::NoPassword {
+            user: user.to_string(),
+            password_given: password.is_some(),
+        });
+    }
+    Ok(ReplUser::Missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amsu_core::MockMasterServer;
+
+    fn master(login: LoginCheck, exists: bool) -> MockMasterServer {
+        let mut m = MockMasterServer::new();
+        m.expect_check_login().returning(move |_, _| Ok(login));
+        m.expect_user_exists().returning(move |_| Ok(exists));
+        m.expect_create_replication_user().never();
+        m
+    }
+
+    /// A working password is used, a missing user is to be created, an existing user
+    /// without a working password is refused; nothing is changed on the master.
+    #[tokio::test]
+    async fn the_replication_user_is_used_created_or_refused() {
+        let pw = Secret::new("pw");
+        let m = master(LoginCheck::Ok, true);
+        assert_eq!(
+            check_repl_user(&m, "repl", Some(&pw)).await.unwrap(),
+            ReplUser::LogsIn
+        );
+        let m = master(LoginCheck::Denied, false);
+        assert_eq!(
+            check_repl_user(&m, "repl", Some(&pw)).await.unwrap(),
+            ReplUser::Missing
+        );
+        assert_eq!(
+            check_repl_user(&m, "repl", None).await.unwrap(),
+            ReplUser::Missing
+        );
+        let m = master(LoginCheck::Denied, true);
+        let e = check_repl_user(&m, "repl", Some(&pw)).await.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                ReplUserError::NoPassword {
+                    password_given: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("given password does not log in"),
+            "{e}"
+        );
+        let e = check_repl_user(&m, "repl", None).await.unwrap_err();
+        assert!(
+            e.to_string().contains("no password for it was given"),
+            "{e}"
+        );
     }
 }

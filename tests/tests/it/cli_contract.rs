@@ -12,13 +12,14 @@ use amsu_tests::servers::{amsu_bin, exec, pair};
 use serde_json::Value;
 
 /// The output of one `amsu` process.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-async fn run(args: &[&str], env: &[(&str, &str)], home: &Path) -> Out {
+/// Runs `amsu ARGS` with `env`, its home, journals and saved passwords under `home`.
+pub(crate) async fn run(args: &[&str], env: &[(&str, &str)], home: &Path) -> Out {
     let mut cmd = tokio::process::Command::new(amsu_bin());
     cmd.args(args)
         .env("AMSU_HOME", home.join("amsu-home"))
@@ -45,7 +46,7 @@ fn schema_path() -> PathBuf {
 }
 
 /// Parses every stdout line, validates it against the schema, and returns the lines.
-fn validated(out: &Out, what: &str) -> Vec<Value> {
+pub(crate) fn validated(out: &Out, what: &str) -> Vec<Value> {
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path()).expect("schema file"))
             .expect("schema is JSON");
@@ -90,7 +91,8 @@ fn validated(out: &Out, what: &str) -> Vec<Value> {
     lines
 }
 
-fn event<'a>(lines: &'a [Value], name: &str) -> &'a Value {
+/// The first line of `lines` with this event.
+pub(crate) fn event<'a>(lines: &'a [Value], name: &str) -> &'a Value {
     lines
         .iter()
         .find(|l| l["event"] == name)

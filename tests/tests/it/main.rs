@@ -7,6 +7,7 @@ mod donor;
 mod facade_actions;
 mod facade_restore;
 mod fanout;
+mod fanout_dry_run;
 mod fanout_lib;
 mod fanout_restore;
 mod fanout_stream;
