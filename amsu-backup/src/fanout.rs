@@ -219,8 +219,7 @@ pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolStat
                 shown.join(", "),
                 if names.len() > 3 { ", …" } else { "" }
             ),
-            "give --spool an empty or new directory (amsu removes only a spool it wrote)"
-                .into(),
+            "give --spool an empty or new directory (amsu removes only a spool it wrote)".into(),
         ));
     }
     let owner = spool_owner(master).await.map_err(FanoutError::Check)?;
@@ -237,7 +236,9 @@ pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolStat
             let path = spool.dir().join(MANIFEST_FILE);
             let manifest = std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|t| amsu_core::manifest::Manifest::from_json(&t).map_err(|e| e.to_string()))
+                .and_then(|t| {
+                    amsu_core::manifest::Manifest::from_json(&t).map_err(|e| e.to_string())
+                })
                 .map_err(|e| {
                     refuse(
                         format!("holds a manifest.json that is not a readable amsu image: {e}"),
@@ -599,7 +600,9 @@ pub enum FanoutError {
     },
     /// The spool directory cannot be used for this master (files that are not amsu's,
     /// another master's spool or image); nothing was changed and nothing in it removed.
-    #[error("the spool {spool} {problem}; nothing was changed and nothing in it removed. Fix: {fix}")]
+    #[error(
+        "the spool {spool} {problem}; nothing was changed and nothing in it removed. Fix: {fix}"
+    )]
     Spool {
         /// The spool directory.
         spool: String,

@@ -74,7 +74,13 @@ impl ImageSource {
             } => {
                 let tag: String = format!("{}_{}", replica.host, replica.port)
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect();
                 let mut own = work_dir.clone().into_os_string();
                 own.push(format!("-{tag}"));

@@ -22,6 +22,7 @@ use amsu_tests::servers::{
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
 
 async fn extra_replica(dir: &Path, name: &str, server_id: u32) -> Sandbox {
     Sandbox::deploy(
@@ -93,32 +94,15 @@ async fn no_sessions_left(addr: &ServerAddr) {
     }
 }
 
-/// Kills every client session of `addr` (but the asking one); the number killed.
-async fn kill_sessions(addr: &ServerAddr) -> usize {
-    let ids = query(
-        addr,
-        "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
-         AND USER NOT IN ('system user', 'event_scheduler', 'DELAYED') \
-         AND COMMAND NOT IN ('Daemon', 'Binlog Dump')",
-    )
-    .await;
-    let mut s = Session::open(addr).await.expect("connect");
-    let mut n = 0;
-    for id in ids.into_iter().filter_map(|r| r.into_iter().next().flatten()) {
-        // A session may be gone meanwhile.
-        if s.exec(&format!("KILL {id}"), "kill").await.is_ok() {
-            n += 1;
-        }
-    }
-    n
-}
-
 /// The master has no replication user: nothing was changed on it.
 async fn no_repl_user(m: &ServerAddr) {
     assert_eq!(
-        scalar(m, "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'")
-            .await
-            .as_deref(),
+        scalar(
+            m,
+            "SELECT COUNT(*) FROM mysql.user WHERE User = 'amsu_repl'"
+        )
+        .await
+        .as_deref(),
         Some("0"),
         "the replication user was created on the master"
     );
@@ -232,7 +216,10 @@ async fn a_replica_holding_operator_data_is_refused_untouched_and_the_others_see
                 "names the database and the way on: {error}"
             );
             let rerun = res["rerun"].as_str().expect("a rerun command");
-            assert!(rerun.contains(&r3.url()) && rerun.contains("--spool"), "{rerun}");
+            assert!(
+                rerun.contains(&r3.url()) && rerun.contains("--spool"),
+                "{rerun}"
+            );
         } else {
             assert_eq!(res["ok"], true, "{all}");
         }
@@ -271,35 +258,35 @@ async fn a_replica_holding_operator_data_is_refused_untouched_and_the_others_see
     wait_caught_up(&m, &r3.addr()).await;
     assert_eq!(checksums(&r3.addr()).await, want);
 }
-
-/// Holds the master's dump at its third chunk after the snapshot until a replica has
-/// loaded one, then kills every client session of the master (the dump's among them).
-struct KillDump {
+/// Locks the table `shop.zzz` on the master (`LOCK TABLES … WRITE`, on a session it
+/// keeps) once the dump has written its first chunk after the snapshot: the dump, reading
+/// its tables in turn, stops at that one while the replicas load the chunks written.
+struct LockTable {
     master: ServerAddr,
     snapshot: AtomicBool,
-    written: AtomicUsize,
+    locked: AtomicBool,
+    lock: std::sync::Mutex<Option<Session>>,
     loaded: AtomicUsize,
-    killed: AtomicUsize,
 }
 
-impl FanoutEvents for KillDump {
+impl FanoutEvents for LockTable {
     fn master(&self, event: &Event) {
         match event {
             Event::Snapshot { .. } => self.snapshot.store(true, Ordering::SeqCst),
-            Event::Progress { .. } if self.snapshot.load(Ordering::SeqCst) => {
-                if self.written.fetch_add(1, Ordering::SeqCst) + 1 != 3 {
-                    return;
-                }
+            Event::Progress { .. }
+                if self.snapshot.load(Ordering::SeqCst)
+                    && !self.locked.swap(true, Ordering::SeqCst) =>
+            {
                 tokio::task::block_in_place(|| {
                     tokio::runtime::Handle::current().block_on(async {
-                        let deadline = Instant::now() + Duration::from_secs(240);
-                        while self.loaded.load(Ordering::SeqCst) == 0
-                            && Instant::now() < deadline
-                        {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        let n = kill_sessions(&self.master).await;
-                        self.killed.store(n, Ordering::SeqCst);
+                        let mut s = Session::open(&self.master).await.expect("connect");
+                        s.exec("SET SESSION lock_wait_timeout = 5", "timeout")
+                            .await
+                            .unwrap();
+                        s.exec("LOCK TABLES shop.zzz WRITE", "lock")
+                            .await
+                            .expect("shop.zzz locked before the dump reads it");
+                        *self.lock.lock().unwrap() = Some(s);
                     })
                 });
             }
@@ -321,18 +308,28 @@ impl FanoutEvents for Quiet {
     fn replica(&self, _: &ServerAddr, _: &Event) {}
 }
 
-/// The master's dump sessions are killed (`KILL` from another session) while the
-/// replicas load the stream: the fan-out fails with the dump's error, every replica's run
-/// has stopped, no session is left on any server; the same fan-out run again reads the
-/// master again and completes, every replica equal to the master (what the replicas
-/// loaded of the killed dump is amsu's own and is started over).
+/// The master's dump is stopped mid-stream: a table it has still to read is locked
+/// (`LOCK TABLES … WRITE`) and, once the replicas load what it wrote, its session waiting
+/// for that table is killed (`KILL` from another session). The fan-out fails with the
+/// dump's error, naming the master and saying every replica stopped; no session is left
+/// on any server; the same fan-out run again reads the master again and completes, every
+/// replica equal to the master (what they loaded of the killed dump is amsu's own and is
+/// started over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dump_killed_mid_stream_stops_every_replica_and_a_rerun_completes() {
     journal_dir_for_tests();
     let p = pair(|o| o, |o| o).await;
     let r2 = extra_replica(p.dir.path(), "replica2", 3).await;
     let m = p.master.addr();
-    fill_master(&m, 40000).await;
+    fill_master(&m, 40_000).await;
+    exec(
+        &m,
+        &[
+            "CREATE TABLE shop.zzz (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+            "INSERT INTO shop.zzz SELECT seq, seq FROM shop.seq_1_to_100",
+        ],
+    )
+    .await;
     let spool = Spool::new(p.dir.path().join("spool"));
     let replicas = vec![p.replica.addr(), r2.addr()];
     let template = SetupConfig::new(m.clone(), replicas[0].clone()).options(|o| o.verify(true));
@@ -340,24 +337,57 @@ async fn a_dump_killed_mid_stream_stops_every_replica_and_a_rerun_completes() {
         .dump_threads(1)
         .chunk_bytes(Some(64 * 1024))
         .repl_password(Secret::generate());
-    let killer = Arc::new(KillDump {
+    let locker = Arc::new(LockTable {
         master: m.clone(),
         snapshot: AtomicBool::new(false),
-        written: AtomicUsize::new(0),
+        locked: AtomicBool::new(false),
+        lock: Default::default(),
         loaded: AtomicUsize::new(0),
-        killed: AtomicUsize::new(0),
     });
-    let result = fan_out(config.clone(), killer.clone(), CancellationToken::new()).await;
-    assert!(
-        killer.loaded.load(Ordering::SeqCst) > 0,
-        "a replica loaded before the kill"
-    );
-    assert!(killer.killed.load(Ordering::SeqCst) > 0, "sessions killed");
-    let err = result.expect_err("the dump was killed");
+    let run = tokio::spawn(fan_out(
+        config.clone(),
+        locker.clone(),
+        CancellationToken::new(),
+    ));
+    // The dump waits for the table; a replica has loaded a chunk meanwhile. Then its
+    // session is killed.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let waiting = loop {
+        assert!(
+            !run.is_finished(),
+            "the fan-out ended before the dump waited"
+        );
+        let w = scalar(
+            &m,
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%zzz%' \
+             AND STATE LIKE 'Waiting for table metadata lock%' AND ID <> CONNECTION_ID()",
+        )
+        .await;
+        if let (Some(id), true) = (w, locker.loaded.load(Ordering::SeqCst) > 0) {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dump never waited for shop.zzz"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    exec(&m, &[&format!("KILL {waiting}")]).await;
+    let result = run.await.expect("the fan-out's task");
+    let lock = locker.lock.lock().unwrap().take();
+    if let Some(mut s) = lock {
+        s.exec("UNLOCK TABLES", "unlock").await.unwrap();
+    }
+    let err = match result {
+        Err(e) => e,
+        Ok(o) => panic!("the dump was killed and went on: {:?}", o.dump),
+    };
     assert!(matches!(err, FanoutError::Dump { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
-        message.contains("reading the master") && message.contains(&m.port.to_string()),
+        message.contains("reading the master")
+            && message.contains(&m.port.to_string())
+            && message.contains("every replica stopped"),
         "{message}"
     );
     assert_eq!(err.exit_code(), 1);
@@ -379,7 +409,10 @@ async fn a_dump_killed_mid_stream_stops_every_replica_and_a_rerun_completes() {
         wait_caught_up(&m, r).await;
         assert_eq!(checksums(r).await, want, "{r} equals the master");
     }
-    assert!(!spool.dir().exists(), "the spool is removed once all are done");
+    assert!(
+        !spool.dir().exists(),
+        "the spool is removed once all are done"
+    );
 }
 
 /// A `--spool` directory holding files that are not amsu's: refused with exit 3 naming
@@ -421,7 +454,10 @@ async fn a_spool_holding_foreign_files_is_refused_and_left_as_it_is() {
         std::fs::read(spool.join("notes.txt")).unwrap(),
         b"the operator's notes"
     );
-    assert_eq!(std::fs::read(spool.join("photos/cat.jpg")).unwrap(), b"meow");
+    assert_eq!(
+        std::fs::read(spool.join("photos/cat.jpg")).unwrap(),
+        b"meow"
+    );
     no_repl_user(&m).await;
     for r in [p.replica.addr(), r2.addr()] {
         assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty(), "{r}");
@@ -543,45 +579,37 @@ async fn sigint_during_a_streamed_fan_out_stops_cleanly_and_a_rerun_completes() 
         .spawn()
         .expect("amsu starts");
     let pid = child.id().expect("pid");
-    // Interrupt once a replica has loaded a few chunks of the stream (and the dump is
-    // still writing: the spool has no manifest yet).
-    let r1 = p.replica.addr();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut sent = false;
-    while Instant::now() < deadline {
-        let loaded = scalar(
-            &r1,
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' \
-             AND TABLE_NAME = 'amsu_restore_progress'",
-        )
-        .await;
-        if loaded.as_deref() == Some("1")
-            && scalar(
-                &r1,
-                "SELECT COUNT(*) >= 2 FROM mysql.amsu_restore_progress WHERE chunk <> ''",
-            )
+    // Interrupt at the first chunk a replica loaded from the stream.
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let err_task = tokio::spawn(async move {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
             .await
-            .as_deref()
-                == Some("1")
-        {
-            kill(Pid::from_raw(pid as i32), Signal::SIGINT).expect("SIGINT");
-            sent = true;
-            break;
+            .ok();
+        s
+    });
+    let mut seen = String::new();
+    let mut sent = false;
+    let reading = async {
+        while let Some(line) = stdout.next_line().await.expect("stdout") {
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if !sent && v["event"] == "progress" && v.get("replica").is_some() {
+                kill(Pid::from_raw(pid as i32), Signal::SIGINT).expect("SIGINT");
+                sent = true;
+            }
+            seen.push_str(&line);
+            seen.push('\n');
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(sent, "the replica never loaded two chunks");
-    let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+    };
+    tokio::time::timeout(Duration::from_secs(300), reading)
         .await
-        .expect("amsu stops after SIGINT")
-        .unwrap();
-    let all = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(all.contains("interrupted") || all.contains("SIGINT"), "{all}");
+        .expect("amsu stops after SIGINT");
+    let status = child.wait().await.unwrap();
+    let all = format!("{seen}\n{}", err_task.await.unwrap());
+    assert!(sent, "no replica loaded a chunk: {all}");
+    assert_eq!(status.code(), Some(1), "{all}");
+    assert!(all.contains("SIGINT"), "{all}");
     for r in [m.clone(), p.replica.addr(), r2.addr()] {
         no_sessions_left(&r).await;
     }
@@ -657,7 +685,10 @@ async fn restore_fan_out_of_an_image_with_a_tampered_chunk_is_refused_on_every_r
     for res in results {
         assert_eq!(res["ok"], false, "{all}");
         assert_eq!(res["exit_code"], 3, "{all}");
-        assert!(res["error"].to_string().contains(&name), "names {name}: {res}");
+        assert!(
+            res["error"].to_string().contains(&name),
+            "names {name}: {res}"
+        );
     }
     for r in [p.replica.addr(), r2.addr()] {
         assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty(), "{r}");
@@ -736,7 +767,11 @@ async fn setup_from_an_s3_image_that_cannot_be_read_is_refused_before_any_change
             g.secret.expose().to_string(),
             "no-such-bucket-amsu",
         ),
-        (g.url("images/none"), g.secret.expose().to_string(), "manifest"),
+        (
+            g.url("images/none"),
+            g.secret.expose().to_string(),
+            "manifest",
+        ),
         (good.clone(), wrong_secret.to_string(), ""),
     ];
     for (url, secret, named) in cases {
@@ -762,8 +797,14 @@ async fn setup_from_an_s3_image_that_cannot_be_read_is_refused_before_any_change
             text.contains("cannot be read") || text.contains("is refused"),
             "{url}: {text}"
         );
-        assert!(!text.contains(g.secret.expose()), "the secret leaked: {text}");
-        assert!(!text.contains(wrong_secret), "the wrong secret leaked: {text}");
+        assert!(
+            !text.contains(g.secret.expose()),
+            "the secret leaked: {text}"
+        );
+        assert!(
+            !text.contains(wrong_secret),
+            "the wrong secret leaked: {text}"
+        );
         for r in [p.replica.addr(), r2.addr()] {
             assert!(query(&r, "SHOW SLAVE STATUS").await.is_empty(), "{r}");
             assert_eq!(
@@ -798,7 +839,10 @@ async fn setup_from_an_s3_image_that_cannot_be_read_is_refused_before_any_change
     )
     .await;
     assert_eq!(code, Some(0), "{text}");
-    assert!(!text.contains(g.secret.expose()), "the secret leaked: {text}");
+    assert!(
+        !text.contains(g.secret.expose()),
+        "the secret leaked: {text}"
+    );
     let want = checksums(&m).await;
     for r in [p.replica.addr(), r2.addr()] {
         wait_caught_up(&m, &r).await;
