@@ -62,6 +62,13 @@ use crate::{
     SetupOutcome,
 };
 
+/// The file a fan-out writes first into a spool directory it dumps the master into,
+/// naming that master: the proof that the directory's files are amsu's. Only a spool
+/// with it is ever removed (an interrupted dump's files before the master is read again,
+/// the whole spool once every replica is done); a directory holding other files is
+/// refused ([`SpoolState::Foreign`]), and a spool of another master too.
+pub const SPOOL_MARKER: &str = ".amsu-spool";
+
 /// The local image directory a fan-out dumps the master into once.
 #[derive(Debug, Clone)]
 pub struct Spool {
@@ -75,9 +82,12 @@ pub enum SpoolState {
     Empty,
     /// A complete image (its manifest, written last, is there): reused as it is.
     Complete,
-    /// Files of an interrupted dump, without a manifest: they are removed and the master
-    /// is read again.
+    /// Files of an interrupted dump of amsu's (its [`SPOOL_MARKER`] is there), without a
+    /// manifest: they are removed and the master is read again.
     Partial,
+    /// Files amsu cannot prove are its own (neither a manifest nor its marker): never
+    /// used, never removed; a fan-out refuses the directory.
+    Foreign,
 }
 
 impl Spool {
@@ -117,34 +127,153 @@ impl Spool {
     pub fn state(&self) -> SpoolState {
         if self.dir.join(MANIFEST_FILE).is_file() {
             SpoolState::Complete
-        } else if std::fs::read_dir(&self.dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-        {
+        } else if self.entries().is_empty() {
+            SpoolState::Empty
+        } else if self.dir.join(SPOOL_MARKER).is_file() {
             SpoolState::Partial
         } else {
-            SpoolState::Empty
+            SpoolState::Foreign
         }
     }
 
-    /// Makes the directory ready for a new dump: the files of an interrupted one are
-    /// removed. A complete image is never touched (returns its state unchanged).
-    pub fn prepare(&self) -> std::io::Result<SpoolState> {
+    /// The names in the directory, sorted (none when it is missing or unreadable).
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// The master named by the spool's [`SPOOL_MARKER`], when amsu wrote it.
+    pub fn owner(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(SPOOL_MARKER))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// Makes the directory ready for a new dump of the master `owner` names (see
+    /// [`spool_owner`]): the files of an interrupted one are removed, the marker is
+    /// written. A complete image is never touched (returns its state unchanged); a
+    /// directory holding files that are not amsu's is refused
+    /// ([`std::io::ErrorKind::AlreadyExists`]) and left as it is.
+    pub fn prepare(&self, owner: &str) -> std::io::Result<SpoolState> {
         let state = self.state();
-        if state == SpoolState::Partial {
-            std::fs::remove_dir_all(&self.dir)?;
+        match state {
+            SpoolState::Complete => return Ok(state),
+            SpoolState::Foreign => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the directory holds files that are not amsu's",
+                ))
+            }
+            SpoolState::Partial => std::fs::remove_dir_all(&self.dir)?,
+            SpoolState::Empty => {}
         }
-        if state != SpoolState::Complete {
-            std::fs::create_dir_all(&self.dir)?;
-        }
+        std::fs::create_dir_all(&self.dir)?;
+        std::fs::write(self.dir.join(SPOOL_MARKER), format!("{owner}\n"))?;
         Ok(state)
     }
 
-    /// Removes the spool (once every replica is done).
-    pub fn remove(&self) -> std::io::Result<()> {
+    /// Removes the spool (once every replica is done) when amsu wrote it (its marker is
+    /// there); returns false, removing nothing, otherwise (an image of `amsu backup`
+    /// given as the spool is kept).
+    pub fn remove(&self) -> std::io::Result<bool> {
+        if !self.dir.join(SPOOL_MARKER).is_file() {
+            return Ok(false);
+        }
         match std::fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            _ => Ok(true),
+        }
+    }
+}
+
+/// What a spool's marker says of `master`: its `@@hostname`, `@@port` and `@@datadir`
+/// (the same server under any spelling of its address).
+pub async fn spool_owner(master: &ServerAddr) -> Result<String, BoxError> {
+    let id = MysqlMaster::new(master.clone()).identity().await?;
+    Ok(format!("{}:{}:{}", id.hostname, id.port, id.datadir))
+}
+
+/// Checks, before anything changes, that the spool directory can be used for `master`:
+/// empty or missing; an interrupted dump or a complete spool that amsu wrote for this
+/// master (its marker); or a complete image without a marker (`amsu backup`'s) taken from
+/// this master (its manifest's `server_id`, and `server_uuid` when both have one).
+/// Anything else is refused with [`FanoutError::Spool`], nothing in it used or removed.
+/// Returns its state.
+pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolState, FanoutError> {
+    let refuse = |problem: String, fix: String| FanoutError::Spool {
+        spool: spool.dir().display().to_string(),
+        problem,
+        fix,
+    };
+    let state = spool.state();
+    if state == SpoolState::Empty {
+        return Ok(state);
+    }
+    if state == SpoolState::Foreign {
+        let names = spool.entries();
+        let shown: Vec<_> = names.iter().take(3).cloned().collect();
+        return Err(refuse(
+            format!(
+                "holds files that are not amsu's ({}{}) and no amsu image",
+                shown.join(", "),
+                if names.len() > 3 { ", …" } else { "" }
+            ),
+            "give --spool an empty or new directory (amsu removes only a spool it wrote)".into(),
+        ));
+    }
+    let owner = spool_owner(master).await.map_err(FanoutError::Check)?;
+    match spool.owner() {
+        Some(o) if o != owner => Err(refuse(
+            format!("is the spool of another master ({o}; the master is {owner})"),
+            format!(
+                "give another --spool directory, or remove {} when that spool is no longer needed",
+                spool.dir().display()
+            ),
+        )),
+        Some(_) => Ok(state),
+        None => {
+            let path = spool.dir().join(MANIFEST_FILE);
+            let manifest = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    amsu_core::manifest::Manifest::from_json(&t).map_err(|e| e.to_string())
+                })
+                .map_err(|e| {
+                    refuse(
+                        format!("holds a manifest.json that is not a readable amsu image: {e}"),
+                        "give --spool an empty or new directory".into(),
+                    )
+                })?;
+            let id = MysqlMaster::new(master.clone())
+                .identity()
+                .await
+                .map_err(FanoutError::Check)?;
+            let uuid_differs = matches!(
+                (&manifest.source.uuid, &id.server_uuid),
+                (Some(a), Some(b)) if a != b
+            );
+            if manifest.source.server_id != id.server_id || uuid_differs {
+                return Err(refuse(
+                    format!(
+                        "holds a complete image of another server (server_id {}; the master \
+                         {master} has server_id {})",
+                        manifest.source.server_id, id.server_id
+                    ),
+                    format!(
+                        "give another --spool directory (or --image to seed from that image \
+                         knowingly), or remove {} when that image is no longer needed",
+                        spool.dir().display()
+                    ),
+                ));
+            }
+            Ok(state)
         }
     }
 }
@@ -363,8 +492,15 @@ impl FanoutConfig {
         self.replica_config_from(replica, source)
     }
 
-    /// [`replica_config`](Self::replica_config) with the image read from `source`.
+    /// [`replica_config`](Self::replica_config) with the image read from `source` (a
+    /// remote one fetched into a work directory of the replica's own when there are
+    /// several replicas).
     fn replica_config_from(&self, replica: &ServerAddr, source: ImageSource) -> SetupConfig {
+        let source = if self.replicas.len() > 1 {
+            source.for_replica(replica)
+        } else {
+            source
+        };
         let c = self
             .template
             .clone()
@@ -468,9 +604,26 @@ pub enum FanoutError {
         /// Why.
         source: BoxError,
     },
-    /// The spool could not be prepared or the master read into it (a rerun reads it
-    /// again; no replica was changed).
-    #[error("reading the master {master} into the spool {spool}: {source}")]
+    /// The spool directory cannot be used for this master (files that are not amsu's,
+    /// another master's spool or image); nothing was changed and nothing in it removed.
+    #[error(
+        "the spool {spool} {problem}; nothing was changed and nothing in it removed. Fix: {fix}"
+    )]
+    Spool {
+        /// The spool directory.
+        spool: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+    /// The spool could not be prepared or the master read into it. Every replica's run
+    /// stopped with it (they load the dump as it is written); the same fan-out again
+    /// reads the master again and starts over what the replicas loaded of this read.
+    #[error(
+        "reading the master {master} into the spool {spool}: {source}; every replica stopped \
+         with it: run the same command again to read the master again and seed them"
+    )]
     Dump {
         /// The master (no password).
         master: String,
@@ -553,6 +706,9 @@ pub async fn fan_out(
 ) -> Result<FanoutOutcome, FanoutError> {
     let master = config.template.master_addr().clone();
     check_distinct(Some(&master), &config.replicas).await?;
+    if config.image.is_none() {
+        check_spool(&config.spool, &master).await?;
+    }
     if let Some(pw) = &config.repl_password {
         let mut mm = MysqlMaster::new(master.clone());
         if let Some(admin) = config.template.admin_addr() {
@@ -620,7 +776,8 @@ pub async fn fan_out(
             ))
         }
         None => {
-            let state = spool.prepare().map_err(|source| {
+            let owner = spool_owner(&master).await.map_err(FanoutError::Check)?;
+            let state = spool.prepare(&owner).map_err(|source| {
                 dump_error(ImageError::Io {
                     path: spool.dir().to_path_buf(),
                     source,
@@ -722,13 +879,17 @@ pub async fn fan_out(
         }));
     }
     let all_done = runs.iter().all(|r| r.exit_code() == 0);
-    let spool_kept = config.image.is_none() && (!all_done || config.keep_spool);
+    let mut spool_kept = config.image.is_none() && (!all_done || config.keep_spool);
     if config.image.is_none() && !spool_kept {
-        if let Err(e) = config.spool.remove() {
-            tracing::warn!(
-                "cannot remove the spool {}: {e}",
-                config.spool.dir().display()
-            );
+        match config.spool.remove() {
+            Ok(removed) => spool_kept = !removed,
+            Err(e) => {
+                spool_kept = true;
+                tracing::warn!(
+                    "cannot remove the spool {}: {e}",
+                    config.spool.dir().display()
+                );
+            }
         }
     }
     Ok(FanoutOutcome {
@@ -762,18 +923,38 @@ mod tests {
     fn a_partial_spool_is_cleared_and_a_complete_one_kept() {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::new(dir.path().join("s"));
-        assert_eq!(s.prepare().unwrap(), SpoolState::Empty);
+        assert_eq!(s.prepare("m:1:/d").unwrap(), SpoolState::Empty);
+        assert_eq!(s.owner().as_deref(), Some("m:1:/d"));
         std::fs::write(s.dir().join("chunk"), b"x").unwrap();
         assert_eq!(s.state(), SpoolState::Partial);
-        assert_eq!(s.prepare().unwrap(), SpoolState::Partial);
+        assert_eq!(s.prepare("m:1:/d").unwrap(), SpoolState::Partial);
         assert!(!s.dir().join("chunk").exists() && s.dir().is_dir());
         std::fs::write(s.dir().join("chunk"), b"x").unwrap();
         std::fs::write(s.dir().join(MANIFEST_FILE), b"{}").unwrap();
-        assert_eq!(s.prepare().unwrap(), SpoolState::Complete);
+        assert_eq!(s.prepare("m:1:/d").unwrap(), SpoolState::Complete);
         assert!(s.dir().join("chunk").exists());
-        s.remove().unwrap();
+        assert!(s.remove().unwrap());
         assert_eq!(s.state(), SpoolState::Empty);
-        s.remove().unwrap();
+        assert!(!s.remove().unwrap());
+    }
+
+    #[test]
+    fn files_that_are_not_amsus_are_never_used_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::new(dir.path().join("s"));
+        std::fs::create_dir_all(s.dir()).unwrap();
+        std::fs::write(s.dir().join("notes.txt"), b"mine").unwrap();
+        assert_eq!(s.state(), SpoolState::Foreign);
+        let e = s.prepare("m:1:/d").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(!s.remove().unwrap(), "no marker: nothing removed");
+        assert_eq!(std::fs::read(s.dir().join("notes.txt")).unwrap(), b"mine");
+        assert!(s.owner().is_none());
+        // A complete image without the marker (amsu backup's) is used, never removed.
+        std::fs::write(s.dir().join(MANIFEST_FILE), b"{}").unwrap();
+        assert_eq!(s.state(), SpoolState::Complete);
+        assert!(!s.remove().unwrap());
+        assert!(s.dir().join(MANIFEST_FILE).exists());
     }
 
     #[test]

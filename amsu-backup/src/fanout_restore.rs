@@ -111,6 +111,9 @@ impl RestoreFanoutConfig {
     /// there is one replica, a rerun for it).
     pub fn replica_config(&self, replica: &ServerAddr) -> RestoreConfig {
         let mut c = self.template.clone().replica(replica.clone());
+        if self.replicas.len() > 1 {
+            c = c.image_per_replica();
+        }
         if let Some(start) = c.replication().cloned() {
             let mut r = start.replication_settings().clone();
             if self.replicas.len() > 1 {

@@ -61,6 +61,40 @@ pub enum ImageSource {
     Stream(ImageStream),
 }
 
+impl ImageSource {
+    /// This source for `replica`, one of several loading it at once: a remote image is
+    /// fetched into a work directory of its own (each replica's load deletes the chunks
+    /// it loaded, and removes its work directory at the end); any other source as it is.
+    pub(crate) fn for_replica(&self, replica: &ServerAddr) -> ImageSource {
+        match self {
+            ImageSource::Remote {
+                transport,
+                dir,
+                work_dir,
+            } => {
+                let tag: String = format!("{}_{}", replica.host, replica.port)
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let mut own = work_dir.clone().into_os_string();
+                own.push(format!("-{tag}"));
+                ImageSource::Remote {
+                    transport: transport.clone(),
+                    dir: dir.clone(),
+                    work_dir: own.into(),
+                }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for ImageSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -669,8 +703,12 @@ impl DataCopier for ImageRestore {
         ])
     }
 
+    /// A complete image resumes from the chunks recorded on the replica. An image read
+    /// while it is written is a new dump each run (a new stream id, a new snapshot): what
+    /// an interrupted run loaded of an earlier dump is amsu's own (recorded as such) and
+    /// is started over, dropped by the plan, never resumed against another snapshot.
     fn resumable(&self) -> bool {
-        true
+        !matches!(self.source, ImageSource::Stream(_))
     }
 
     async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {

@@ -96,6 +96,13 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         Some(dir) => Spool::new(dir.clone()),
         None => Spool::default_for(&master),
     };
+    if image.is_none() {
+        // Before the first change (the replication user): a spool that is not amsu's,
+        // or another master's, is refused as it is.
+        fanout::check_spool(&spool, &master)
+            .await
+            .map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
+    }
     let repl_password = ensure_repl_user(
         &master,
         a.admin_user.as_deref(),

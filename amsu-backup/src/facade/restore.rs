@@ -95,6 +95,14 @@ impl RestoreConfig {
         self
     }
 
+    /// Its image read for its replica as one of several loading it at once
+    /// ([`ImageSource::for_replica`]: a remote image fetched into a work directory of
+    /// the replica's own).
+    pub(crate) fn image_per_replica(mut self) -> Self {
+        self.source = self.source.for_replica(&self.replica);
+        self
+    }
+
     /// Parallel loading sessions. Default: 2.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);

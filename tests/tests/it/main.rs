@@ -14,6 +14,7 @@ mod fanout_stream;
 mod fast_load;
 mod fidelity;
 mod hostile;
+mod hostile_fanout;
 mod hostile_image;
 mod hostile_ops;
 mod image;
