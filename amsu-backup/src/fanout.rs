@@ -332,13 +332,19 @@ impl ReplicaOutcome {
     }
 }
 
-/// The exit code of a fan-out: 0 when every replica is done; 3 when every failed one
-/// failed a precondition (nothing was changed on it); else 1.
-pub fn combined_exit_code(outcomes: &[ReplicaOutcome]) -> i32 {
+/// The exit code of a fan-out, with the meaning the single-replica commands give it: 0
+/// when every replica is done; 3 ("a precondition failed, nothing was changed") only
+/// when nothing was changed on any replica — every one failed a precondition, or, in a
+/// `dry_run` (which changes nothing), every failed one did; else 1 (a replica failed
+/// while changing things, or some replicas were seeded and others refused: each
+/// replica's own code says which).
+pub fn combined_exit_code(outcomes: &[ReplicaOutcome], dry_run: bool) -> i32 {
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).collect();
     if failed.is_empty() {
         0
-    } else if failed.iter().all(|o| o.exit_code == Some(3)) {
+    } else if failed.iter().all(|o| o.exit_code == Some(3))
+        && (dry_run || failed.len() == outcomes.len())
+    {
         3
     } else {
         1
@@ -577,7 +583,7 @@ impl FanoutOutcome {
 
     /// The exit code of the whole fan-out ([`combined_exit_code`]).
     pub fn exit_code(&self) -> i32 {
-        combined_exit_code(&self.outcomes())
+        combined_exit_code(&self.outcomes(), false)
     }
 }
 
@@ -913,10 +919,32 @@ mod tests {
 
     #[test]
     fn exit_code_says_whether_some_failed() {
-        assert_eq!(combined_exit_code(&[outcome(Some(0)), outcome(Some(0))]), 0);
-        assert_eq!(combined_exit_code(&[outcome(Some(0)), outcome(Some(3))]), 3);
-        assert_eq!(combined_exit_code(&[outcome(Some(1)), outcome(Some(3))]), 1);
-        assert_eq!(combined_exit_code(&[outcome(None), outcome(Some(0))]), 1);
+        assert_eq!(
+            combined_exit_code(&[outcome(Some(0)), outcome(Some(0))], false),
+            0
+        );
+        // One seeded, one refused: something was changed, so not 3.
+        assert_eq!(
+            combined_exit_code(&[outcome(Some(0)), outcome(Some(3))], false),
+            1
+        );
+        // A dry run changes nothing: one refused is 3.
+        assert_eq!(
+            combined_exit_code(&[outcome(Some(0)), outcome(Some(3))], true),
+            3
+        );
+        assert_eq!(
+            combined_exit_code(&[outcome(Some(3)), outcome(Some(3))], false),
+            3
+        );
+        assert_eq!(
+            combined_exit_code(&[outcome(Some(1)), outcome(Some(3))], false),
+            1
+        );
+        assert_eq!(
+            combined_exit_code(&[outcome(None), outcome(Some(0))], false),
+            1
+        );
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl RestoreFanoutOutcome {
 
     /// The exit code of the whole fan-out ([`combined_exit_code`]).
     pub fn exit_code(&self) -> i32 {
-        combined_exit_code(&self.outcomes())
+        combined_exit_code(&self.outcomes(), false)
     }
 }
 

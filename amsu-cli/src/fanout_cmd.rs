@@ -163,7 +163,7 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
         }
     }
     let outcomes = outcome.outcomes();
-    let code = fanout::combined_exit_code(&outcomes);
+    let code = fanout::combined_exit_code(&outcomes, false);
     if outcome.spool_kept && code != exit::OK && !a.json {
         errln!(
             "The spool {} is kept: a rerun for the replicas that failed resumes from it.",
@@ -230,7 +230,7 @@ async fn dry_run(mut a: SetupArgs, replicas: Vec<ServerAddr>) -> Result<i32, Exi
         }
     });
     let outcomes = futures_join(runs).await;
-    let code = fanout::combined_exit_code(&outcomes);
+    let code = fanout::combined_exit_code(&outcomes, true);
     Ok(summary(
         json::CommandName::Setup,
         &outcomes,
@@ -497,7 +497,7 @@ pub(crate) async fn restore(a: RestoreArgs) -> Result<i32, Exit> {
         .await
         .map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
     let outcomes = outcome.outcomes();
-    let code = fanout::combined_exit_code(&outcomes);
+    let code = fanout::combined_exit_code(&outcomes, false);
     Ok(summary(
         json::CommandName::Restore,
         &outcomes,

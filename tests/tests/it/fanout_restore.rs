@@ -99,7 +99,11 @@ async fn library_restore_fan_out_loads_every_replica_and_a_bad_one_fails_alone()
         failed.result
     );
     assert_eq!(failed.exit_code(), 3, "nothing was changed on it");
-    assert_eq!(outcome.exit_code(), 3, "the only failure changed nothing");
+    assert_eq!(
+        outcome.exit_code(),
+        1,
+        "the failure changed nothing, but the other replicas were restored: not 3"
+    );
     let mut done = heard.done.lock().unwrap().clone();
     done.sort();
     let mut want: Vec<_> = vec![(p.replica.port(), 0), (1, 3), (r2.port(), 0)];
