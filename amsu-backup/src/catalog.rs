@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A database and its defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Database {
     /// Name.
     pub name: String,
@@ -17,6 +18,7 @@ pub struct Database {
 
 /// A column of a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Column {
     /// Name.
     pub name: String,
@@ -113,6 +115,7 @@ pub enum TableKind {
 
 /// A table with what the copy needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Table {
     /// Database.
     pub db: String,
@@ -225,6 +228,7 @@ pub async fn history_columns(
 
 /// The state of a sequence, read on the master and restored with `SETVAL`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SequenceState {
     /// Database.
     pub db: String,
@@ -325,6 +329,7 @@ impl ObjectKind {
 
 /// A view, routine, trigger or event with the session settings it was created under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SchemaObject {
     /// Kind.
     pub kind: ObjectKind,
@@ -350,6 +355,7 @@ pub struct SchemaObject {
 
 /// An account or role with the statements that recreate it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Account {
     /// User or role name.
     pub user: String,

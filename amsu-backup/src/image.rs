@@ -17,8 +17,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use amsu_core::manifest::{
-    check_relative_path, FileEntry, Manifest, ManifestError, SourceServer, FORMAT_VERSION,
-    MANIFEST_FILE, SIGNATURE_FILE,
+    check_relative_path, FileEntry, Manifest, ManifestError, SourceServer, MANIFEST_FILE,
+    SIGNATURE_FILE,
 };
 use amsu_core::Coordinates;
 use amsu_mysql::statement::{self, Expected, ObjectKeyword, StatementError};
@@ -165,6 +165,7 @@ impl ImageError {
 
 /// The session settings the data was dumped with; every loading session uses the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SessionSettings {
     /// `time_zone` of the dump (TIMESTAMP values are written in it).
     pub time_zone: String,
@@ -188,6 +189,7 @@ impl Default for SessionSettings {
 
 /// One data chunk: its file and the index of its table in [`ImageSchema::tables`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChunkRef {
     /// Image path of the file (`data/NNNNNN.tsv` or `.tsv.zst`).
     pub path: String,
@@ -201,6 +203,7 @@ pub struct ChunkRef {
 
 /// The contents of `schema.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageSchema {
     /// Session settings of the dump, applied to every loading session.
     pub session: SessionSettings,
@@ -427,11 +430,11 @@ impl ChunkFile {
             .into_inner()
             .map_err(|e| ImageError::io(&local, e.into_error()))?;
         file.sync_all().map_err(|e| ImageError::io(&local, e))?;
-        Ok(FileEntry {
-            path: self.path,
+        Ok(FileEntry::new(
+            self.path,
             size,
-            sha256: hex::encode(hasher.finalize()),
-        })
+            hex::encode(hasher.finalize()),
+        ))
     }
 }
 
@@ -554,23 +557,13 @@ impl ImageWriter {
         let sp = self.dir.join(SCHEMA_FILE);
         write_synced(&sp, &text)?;
         chunks.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut files = vec![FileEntry {
-            path: SCHEMA_FILE.into(),
-            size: text.len() as u64,
-            sha256: hex::encode(Sha256::digest(&text)),
-        }];
+        let mut files = vec![FileEntry::new(
+            SCHEMA_FILE,
+            text.len() as u64,
+            hex::encode(Sha256::digest(&text)),
+        )];
         files.extend(chunks);
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            method: method.into(),
-            source,
-            coordinates,
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            files,
-        };
+        let manifest = Manifest::new(method, source, coordinates, files);
         schema.validate(&manifest)?;
         let text = manifest.to_json();
         if let Some(key) = &self.key {
@@ -772,12 +765,7 @@ mod tests {
     use amsu_core::Flavor;
 
     fn source() -> SourceServer {
-        SourceServer {
-            flavor: Flavor::MariaDb,
-            version: "10.11".into(),
-            server_id: 1,
-            uuid: None,
-        }
+        SourceServer::new(Flavor::MariaDb, "10.11", 1)
     }
 
     fn table() -> Table {
@@ -968,14 +956,7 @@ mod tests {
 
     #[test]
     fn schema_must_match_manifest() {
-        let m = Manifest {
-            format_version: FORMAT_VERSION,
-            method: "logical".into(),
-            source: source(),
-            coordinates: Coordinates::new("b", 4),
-            created_unix: 0,
-            files: vec![],
-        };
+        let m = Manifest::new("logical", source(), Coordinates::new("b", 4), vec![]);
         let mut s = ImageSchema {
             session: SessionSettings::default(),
             databases: vec![],

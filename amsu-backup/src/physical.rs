@@ -385,6 +385,7 @@ impl PhysicalOptions {
 
 /// How long each phase of the last physical copy took.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PhysicalTimings {
     /// Backup (or image fetch), milliseconds.
     pub backup_ms: u64,
@@ -400,6 +401,7 @@ pub struct PhysicalTimings {
 
 /// What amsu measured while making an image ([`IMAGE_INFO_FILE`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageInfo {
     /// How long the master's commits were blocked, in milliseconds.
     pub commit_blocked_ms: Option<f64>,

@@ -603,17 +603,11 @@ impl Transport for S3Transport {
             .common_prefixes
             .iter()
             .filter_map(|p| p.filename())
-            .map(|name| RemoteEntry {
-                name: name.to_string(),
-                size: None,
-                is_dir: true,
-            })
+            .map(|name| RemoteEntry::new(name, None, true))
             .chain(l.objects.iter().filter_map(|o| {
-                o.location.filename().map(|name| RemoteEntry {
-                    name: name.to_string(),
-                    size: Some(o.size),
-                    is_dir: false,
-                })
+                o.location
+                    .filename()
+                    .map(|name| RemoteEntry::new(name, Some(o.size), false))
             }))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
