@@ -54,7 +54,7 @@ impl GlobalChange {
 
 /// What a knob is set to while loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Relaxed {
+pub(crate) enum Relaxed {
     /// Exactly this value.
     Value(&'static str),
     /// As large as `innodb_buffer_pool_size`, at most this many bytes; a larger current
@@ -63,12 +63,12 @@ pub enum Relaxed {
 }
 
 /// Read with the knobs: sizes the redo log ([`Relaxed::BufferPoolSized`]).
-pub const BUFFER_POOL: &str = "innodb_buffer_pool_size";
+pub(crate) const BUFFER_POOL: &str = "innodb_buffer_pool_size";
 
 /// One global the profile may relax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Knob {
+pub(crate) struct Knob {
     /// The global variable's name.
     pub name: &'static str,
     /// Its value while loading.
@@ -76,11 +76,11 @@ pub struct Knob {
 }
 
 /// The largest redo log the profile sets while loading (4 GiB).
-pub const MAX_REDO_LOG_BYTES: u64 = 4 << 30;
+pub(crate) const MAX_REDO_LOG_BYTES: u64 = 4 << 30;
 
 /// The knobs of the profile for a replica of this flavor and version; the redo log's size
 /// only with `resize_redo`.
-pub fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
+pub(crate) fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
     let mut k = vec![
         Knob {
             name: "innodb_flush_log_at_trx_commit",
@@ -110,7 +110,7 @@ pub fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
 
 /// The names of `knobs` (and of [`BUFFER_POOL`] when a knob is sized from it), to read
 /// their current values.
-pub fn knob_names(knobs: &[Knob]) -> Vec<String> {
+pub(crate) fn knob_names(knobs: &[Knob]) -> Vec<String> {
     let mut names: Vec<String> = knobs.iter().map(|k| k.name.to_string()).collect();
     if knobs
         .iter()
@@ -124,7 +124,7 @@ pub fn knob_names(knobs: &[Knob]) -> Vec<String> {
 /// The originals to plan from: the values read on the replica now, except where a journal
 /// of an interrupted earlier run still holds a relaxed global (`pending`): the server
 /// shows amsu's own relaxed value then, and the journaled original is the true one.
-pub fn originals(
+pub(crate) fn originals(
     current: &[(String, Option<String>)],
     pending: &[GlobalChange],
 ) -> Vec<(String, Option<String>)> {
@@ -144,7 +144,7 @@ pub fn originals(
 /// [`originals`]) differs from its relaxed value. A knob the server does not know
 /// (`None`, or missing from `current`) or whose value is not a number where one is needed
 /// is left alone.
-pub fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<GlobalChange> {
+pub(crate) fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<GlobalChange> {
     let value = |name: &str| {
         current
             .iter()
@@ -178,7 +178,7 @@ pub fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<Global
 }
 
 /// `(name, value)` pairs that apply `changes`, in order.
-pub fn relaxed_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
+pub(crate) fn relaxed_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
     changes
         .iter()
         .map(|g| (g.name.clone(), g.relaxed.clone()))
@@ -197,7 +197,7 @@ pub fn restore_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
 /// Adds `changes` to the journaled `pending` list, keeping the original already journaled
 /// for a name (a global relaxed twice was restored in between or never, and the first
 /// original is the true one either way).
-pub fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
+pub(crate) fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
     for g in changes {
         if !pending.iter().any(|p| p.name == g.name) {
             pending.push(g.clone());
@@ -206,12 +206,12 @@ pub fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]
 }
 
 /// Removes the restored `changes` from the journaled `pending` list.
-pub fn forget_restored(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
+pub(crate) fn forget_restored(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
     pending.retain(|p| !changes.iter().any(|g| g.name == p.name));
 }
 
 /// `name = value` pairs in words, for the plan and the list of changes.
-pub fn describe(changes: &[GlobalChange], restore: bool) -> String {
+pub(crate) fn describe(changes: &[GlobalChange], restore: bool) -> String {
     changes
         .iter()
         .map(|g| {

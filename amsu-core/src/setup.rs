@@ -384,7 +384,7 @@ fn fresh_server_id(avoid: &[u32]) -> u32 {
 }
 
 /// The user-level lock an `amsu setup` holds on the replica for its whole run.
-pub const RUN_LOCK: &str = "amsu_setup";
+pub(crate) const RUN_LOCK: &str = "amsu_setup";
 
 /// Runs a whole setup: all checks first, then the changes, step by step.
 pub struct Setup<'a> {
