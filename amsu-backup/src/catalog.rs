@@ -31,7 +31,7 @@ pub struct Column {
 impl Column {
     /// How the column is selected on the master (an expression for types whose text
     /// form does not load back as-is).
-    pub fn select_expr(&self) -> String {
+    pub(crate) fn select_expr(&self) -> String {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
             // ENUM and SET by number: the index of an ENUM (0 is the error value a
@@ -54,7 +54,7 @@ impl Column {
 
     /// The target in `LOAD DATA`'s column list and the `SET` clause that converts it, if
     /// the value needs converting on the way in.
-    pub fn load_target(&self, i: usize) -> (String, Option<String>) {
+    pub(crate) fn load_target(&self, i: usize) -> (String, Option<String>) {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
             "bit" | "enum" | "set" => (
@@ -140,17 +140,17 @@ pub struct Table {
 
 impl Table {
     /// `db`.`name`, quoted.
-    pub fn qualified(&self) -> String {
+    pub(crate) fn qualified(&self) -> String {
         quote::qualified(&self.db, &self.name)
     }
 
     /// True for engines whose reads see a consistent snapshot (InnoDB).
-    pub fn transactional(&self) -> bool {
+    pub(crate) fn transactional(&self) -> bool {
         self.engine.eq_ignore_ascii_case("InnoDB")
     }
 
     /// The columns that are copied (generated ones are left to the server).
-    pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
+    pub(crate) fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
     }
 }
@@ -160,7 +160,7 @@ impl Table {
 /// that `information_schema` does not list are added). Returns why the copy is refused
 /// when a table is versioned by transaction id (`BIGINT UNSIGNED` row start/end, which
 /// refer to `mysql.transaction_registry` and cannot be inserted).
-pub async fn history_columns(
+pub(crate) async fn history_columns(
     s: &mut Session,
     tables: &mut [Table],
 ) -> Result<Option<String>, MysqlError> {
@@ -243,7 +243,7 @@ pub struct SequenceState {
 impl SequenceState {
     /// The statements that give a freshly created sequence this state (`RESTART` first,
     /// since `SETVAL` cannot move a sequence backwards within one round).
-    pub fn restore_sql(&self) -> Vec<String> {
+    pub(crate) fn restore_sql(&self) -> Vec<String> {
         let q = quote::qualified(&self.db, &self.name);
         vec![
             format!("ALTER SEQUENCE {q} RESTART WITH {}", self.next_value),
@@ -256,7 +256,7 @@ impl SequenceState {
 }
 
 /// Reads the current state of every sequence in `tables`.
-pub async fn sequence_states(
+pub(crate) async fn sequence_states(
     s: &mut Session,
     tables: &[Table],
 ) -> Result<Vec<SequenceState>, MysqlError> {
@@ -322,7 +322,7 @@ impl ObjectKind {
     }
 
     /// The keyword after `CREATE`/`DROP`/`SHOW CREATE`: `VIEW`, `PACKAGE BODY`, …
-    pub fn keyword(self) -> &'static str {
+    pub(crate) fn keyword(self) -> &'static str {
         self.show_keyword()
     }
 }
@@ -396,7 +396,9 @@ pub async fn databases(s: &mut Session) -> Result<Vec<Database>, MysqlError> {
 
 /// Reads the user databases, their `SHOW CREATE DATABASE` spread over `sessions` (the
 /// first one lists them).
-pub async fn databases_on(mut sessions: Vec<&mut Session>) -> Result<Vec<Database>, MysqlError> {
+pub(crate) async fn databases_on(
+    mut sessions: Vec<&mut Session>,
+) -> Result<Vec<Database>, MysqlError> {
     let names = sessions[0]
         .column(
             &format!(
@@ -426,7 +428,7 @@ pub type TextRow = Vec<(String, Option<String>)>;
 
 /// Runs `statements` (each answering one row: a `SHOW CREATE …`) spread over
 /// `sessions`, concurrently; returns their first rows in order, or the first error.
-pub async fn show_each(
+pub(crate) async fn show_each(
     sessions: &mut [&mut Session],
     statements: &[String],
 ) -> Result<Vec<TextRow>, MysqlError> {
@@ -475,7 +477,7 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
 }
 
 /// Fills in the `SHOW CREATE` text of `tables`, spread over `sessions`.
-pub async fn table_ddl(
+pub(crate) async fn table_ddl(
     mut sessions: Vec<&mut Session>,
     tables: &mut [Table],
 ) -> Result<(), MysqlError> {
@@ -499,7 +501,7 @@ pub async fn table_ddl(
 /// Reads every base table and sequence of the user databases, with columns and keys, in
 /// three set-based statements (`TABLES`, `COLUMNS`, `STATISTICS`); `create_sql` is left
 /// empty for [`table_ddl`].
-pub async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
+pub(crate) async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
     let sys = system_list();
     let rows = s
         .rows(
@@ -612,7 +614,9 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
 
 /// Reads views, routines, triggers and events, their `SHOW CREATE` spread over
 /// `sessions` (the first one lists them).
-pub async fn objects_on(mut sessions: Vec<&mut Session>) -> Result<Vec<SchemaObject>, MysqlError> {
+pub(crate) async fn objects_on(
+    mut sessions: Vec<&mut Session>,
+) -> Result<Vec<SchemaObject>, MysqlError> {
     let sys = system_list();
     let mut names: Vec<(ObjectKind, String, String, bool)> = Vec::new();
     let lists = [
@@ -696,7 +700,10 @@ pub async fn objects_on(mut sessions: Vec<&mut Session>) -> Result<Vec<SchemaObj
 }
 
 /// The authentication plugins the non-system accounts use (MariaDB; empty on MySQL).
-pub async fn account_plugins(s: &mut Session, flavor: Flavor) -> Result<Vec<String>, MysqlError> {
+pub(crate) async fn account_plugins(
+    s: &mut Session,
+    flavor: Flavor,
+) -> Result<Vec<String>, MysqlError> {
     if flavor != Flavor::MariaDb {
         return Ok(Vec::new());
     }
@@ -716,7 +723,7 @@ pub async fn account_plugins(s: &mut Session, flavor: Flavor) -> Result<Vec<Stri
 }
 
 /// The authentication plugins active on a server.
-pub async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlError> {
+pub(crate) async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlError> {
     s.column(
         "SELECT PLUGIN_NAME FROM information_schema.PLUGINS \
          WHERE PLUGIN_TYPE = 'AUTHENTICATION' AND PLUGIN_STATUS = 'ACTIVE'",
@@ -726,7 +733,7 @@ pub async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlEr
 }
 
 /// Why accounts using `used` plugins cannot be created where `active` ones are active.
-pub fn plugin_refusal(used: &[String], active: &[String]) -> Option<String> {
+pub(crate) fn plugin_refusal(used: &[String], active: &[String]) -> Option<String> {
     let missing: Vec<&str> = used
         .iter()
         .filter(|u| !active.iter().any(|a| a.eq_ignore_ascii_case(u)))

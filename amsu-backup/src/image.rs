@@ -230,7 +230,7 @@ pub struct ImageSchema {
 
 impl ImageSchema {
     /// Checks that every chunk names a table that exists and a file of the manifest.
-    pub fn validate(&self, manifest: &Manifest) -> Result<(), ImageError> {
+    pub(crate) fn validate(&self, manifest: &Manifest) -> Result<(), ImageError> {
         for c in &self.chunks {
             check_relative_path(&c.path)
                 .map_err(|_| ImageError::Schema(format!("unsafe chunk path {:?}", c.path)))?;
@@ -258,7 +258,7 @@ impl ImageSchema {
     /// definition is exactly one statement creating the object it is listed as (see
     /// [`amsu_mysql::statement`]), each grant names its own account, sequence states are
     /// integers. A trailing `;` is dropped from the text that is kept.
-    pub fn check_statements(&mut self) -> Result<(), ImageError> {
+    pub(crate) fn check_statements(&mut self) -> Result<(), ImageError> {
         fn checked(
             sql: &mut String,
             e: Expected<'_>,
@@ -365,7 +365,7 @@ impl ImageSchema {
 }
 
 /// The image path of chunk number `n` (1-based).
-pub fn chunk_path(n: usize, zstd: bool) -> String {
+pub(crate) fn chunk_path(n: usize, zstd: bool) -> String {
     format!("{DATA_DIR}/{n:06}.tsv{}", if zstd { ".zst" } else { "" })
 }
 
@@ -404,7 +404,7 @@ impl Write for HashingWriter {
 
 impl ChunkFile {
     /// Appends encoded bytes.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
         let r = match &mut self.out {
             ChunkOut::Plain(w) => {
                 self.hasher.update(bytes);
@@ -417,7 +417,7 @@ impl ChunkFile {
     }
 
     /// Flushes and syncs the file and returns its manifest entry.
-    pub fn finish(self) -> Result<FileEntry, ImageError> {
+    pub(crate) fn finish(self) -> Result<FileEntry, ImageError> {
         let local = self.local;
         let (file, hasher, size) = match self.out {
             ChunkOut::Plain(w) => (w, self.hasher, self.size),
@@ -451,7 +451,7 @@ pub struct ImageWriter {
 impl ImageWriter {
     /// An image in `dir` (created if missing). An existing `manifest.json` there is
     /// removed first, so the directory is never taken for a complete image while written.
-    pub fn create(dir: impl Into<PathBuf>) -> Result<ImageWriter, ImageError> {
+    pub(crate) fn create(dir: impl Into<PathBuf>) -> Result<ImageWriter, ImageError> {
         let dir = dir.into();
         let data = dir.join(DATA_DIR);
         std::fs::create_dir_all(&data).map_err(|e| ImageError::io(&data, e))?;
@@ -545,7 +545,7 @@ impl ImageWriter {
 
     /// Writes `schema.json`, then the manifest listing `chunks` and the schema file.
     /// Returns the manifest.
-    pub fn finish(
+    pub(crate) fn finish(
         self,
         method: &str,
         source: SourceServer,
@@ -588,7 +588,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
 }
 
 /// Parses a manifest's text, naming `location` in errors.
-pub fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError> {
+pub(crate) fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError> {
     let m = Manifest::from_json(text).map_err(|source| ImageError::Manifest {
         location: location.into(),
         source,
@@ -614,7 +614,7 @@ pub fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError
 
 /// Parses `schema.json` and checks it against the manifest and every statement in it
 /// ([`ImageSchema::check_statements`]).
-pub fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, ImageError> {
+pub(crate) fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, ImageError> {
     let mut s: ImageSchema =
         serde_json::from_slice(bytes).map_err(|e| ImageError::Schema(e.to_string()))?;
     s.validate(manifest)?;
@@ -623,7 +623,7 @@ pub fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, Im
 }
 
 /// Checks a local file's size and SHA-256 against its manifest entry.
-pub async fn verify_file(local: &Path, entry: &FileEntry) -> Result<(), ImageError> {
+pub(crate) async fn verify_file(local: &Path, entry: &FileEntry) -> Result<(), ImageError> {
     let size = match tokio::fs::metadata(local).await {
         Ok(m) => m.len(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -669,7 +669,7 @@ impl ImageReader {
     /// Opens the image in `dir`; with a `key`, the image must carry a signature made
     /// with it ([`ImageError::Unsigned`], [`ImageError::BadSignature`]), checked before
     /// anything else of the image is read.
-    pub async fn open_with(
+    pub(crate) async fn open_with(
         dir: impl Into<PathBuf>,
         key: Option<&ImageKey>,
     ) -> Result<ImageReader, ImageError> {
@@ -718,7 +718,7 @@ impl ImageReader {
     /// Verifies every file the manifest lists (size and SHA-256), the first failure
     /// returned: a missing file ([`ImageError::Missing`]), a wrong size or checksum
     /// ([`ImageError::Checksum`]).
-    pub async fn verify_files(&self) -> Result<(), ImageError> {
+    pub(crate) async fn verify_files(&self) -> Result<(), ImageError> {
         for f in &self.manifest.files {
             verify_file(&self.dir.join(&f.path), f).await?;
         }
@@ -741,7 +741,7 @@ impl ImageReader {
     }
 
     /// The manifest entry of an image path.
-    pub fn entry(&self, path: &str) -> Option<&FileEntry> {
+    pub(crate) fn entry(&self, path: &str) -> Option<&FileEntry> {
         self.manifest.files.iter().find(|f| f.path == path)
     }
 

@@ -181,7 +181,7 @@ pub(crate) fn channel(dir: &Path, readers: usize) -> (StreamWriter, Vec<ImageStr
 
 impl ImageStream {
     /// The image directory the dump writes.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
