@@ -424,7 +424,7 @@ pub(crate) async fn databases_on(
 }
 
 /// A row as (column name, text value) pairs.
-pub type TextRow = Vec<(String, Option<String>)>;
+pub(crate) type TextRow = Vec<(String, Option<String>)>;
 
 /// Runs `statements` (each answering one row: a `SHOW CREATE …`) spread over
 /// `sessions`, concurrently; returns their first rows in order, or the first error.

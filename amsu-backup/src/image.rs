@@ -32,10 +32,10 @@ use crate::catalog::{
 use crate::{BackupError, ImageKey};
 
 /// The schema file of an image.
-pub const SCHEMA_FILE: &str = "schema.json";
+pub(crate) const SCHEMA_FILE: &str = "schema.json";
 
 /// The directory of the data chunks inside an image.
-pub const DATA_DIR: &str = "data";
+pub(crate) const DATA_DIR: &str = "data";
 
 /// Why an image could not be written, read or loaded.
 #[derive(Debug, thiserror::Error)]
