@@ -108,7 +108,7 @@ pub enum TableKind {
     /// A MariaDB sequence: created with `CREATE SEQUENCE`, its state set with `SETVAL`.
     Sequence,
     /// A system-versioned table: read with `FOR SYSTEM_TIME ALL`, its row start and end
-    /// columns selected by name (see [`history_columns`]) and loaded with
+    /// columns selected by name (see `history_columns`) and loaded with
     /// `system_versioning_insert_history`, so its history arrives exactly.
     SystemVersioned,
 }

@@ -58,7 +58,7 @@ impl std::fmt::Debug for Donor {
 
 impl Donor {
     /// The donor at `addr` (a user that may read every table, take the backup lock and
-    /// stop and start the SQL thread). Default lag limit: [`DEFAULT_MAX_LAG`]; no marker
+    /// stop and start the SQL thread). Default lag limit: `DEFAULT_MAX_LAG`; no marker
     /// file (the façade puts one next to the journal).
     pub fn new(addr: ServerAddr) -> Self {
         Donor {
@@ -69,7 +69,7 @@ impl Donor {
     }
 
     /// The most the donor may lag behind the master (`Seconds_Behind_Master`) for the
-    /// setup to start. Default: [`DEFAULT_MAX_LAG`].
+    /// setup to start. Default: `DEFAULT_MAX_LAG`.
     pub fn max_lag(mut self, lag: Duration) -> Self {
         self.max_lag = lag;
         self

@@ -58,7 +58,7 @@ impl LatencyTarget {
 /// |---|---|
 /// | `max_rate` | none (no fixed limit) |
 /// | `adaptive` | on |
-/// | `target` | [`LatencyTarget::default`]: `2 × idle latency + 5 ms` |
+/// | `target` | `LatencyTarget::default`: `2 × idle latency + 5 ms` |
 /// | `min_rate` | 1 MiB/s |
 /// | `interval` | 1 s between probes |
 #[derive(Debug, Clone, PartialEq)]

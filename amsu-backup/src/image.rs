@@ -451,7 +451,7 @@ pub struct ImageWriter {
 impl ImageWriter {
     /// An image in `dir` (created if missing). An existing `manifest.json` there is
     /// removed first, so the directory is never taken for a complete image while written.
-    pub(crate) fn create(dir: impl Into<PathBuf>) -> Result<ImageWriter, ImageError> {
+    pub fn create(dir: impl Into<PathBuf>) -> Result<ImageWriter, ImageError> {
         let dir = dir.into();
         let data = dir.join(DATA_DIR);
         std::fs::create_dir_all(&data).map_err(|e| ImageError::io(&data, e))?;
@@ -545,7 +545,7 @@ impl ImageWriter {
 
     /// Writes `schema.json`, then the manifest listing `chunks` and the schema file.
     /// Returns the manifest.
-    pub(crate) fn finish(
+    pub fn finish(
         self,
         method: &str,
         source: SourceServer,
@@ -669,7 +669,7 @@ impl ImageReader {
     /// Opens the image in `dir`; with a `key`, the image must carry a signature made
     /// with it ([`ImageError::Unsigned`], [`ImageError::BadSignature`]), checked before
     /// anything else of the image is read.
-    pub(crate) async fn open_with(
+    pub async fn open_with(
         dir: impl Into<PathBuf>,
         key: Option<&ImageKey>,
     ) -> Result<ImageReader, ImageError> {
@@ -718,7 +718,7 @@ impl ImageReader {
     /// Verifies every file the manifest lists (size and SHA-256), the first failure
     /// returned: a missing file ([`ImageError::Missing`]), a wrong size or checksum
     /// ([`ImageError::Checksum`]).
-    pub(crate) async fn verify_files(&self) -> Result<(), ImageError> {
+    pub async fn verify_files(&self) -> Result<(), ImageError> {
         for f in &self.manifest.files {
             verify_file(&self.dir.join(&f.path), f).await?;
         }
@@ -741,7 +741,7 @@ impl ImageReader {
     }
 
     /// The manifest entry of an image path.
-    pub(crate) fn entry(&self, path: &str) -> Option<&FileEntry> {
+    pub fn entry(&self, path: &str) -> Option<&FileEntry> {
         self.manifest.files.iter().find(|f| f.path == path)
     }
 

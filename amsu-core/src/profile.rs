@@ -26,6 +26,24 @@ use crate::{Flavor, ServerInfo, Version};
 
 /// One global the profile changes: its name, the value it had and the value it gets
 /// while the copy loads. Never holds a secret. Built with [`GlobalChange::new`].
+///
+/// # The fast-load profile
+///
+/// A replica being provisioned holds nothing to lose until it is set up: if it crashes
+/// during the load, the copy is dropped and started again anyway. So durability can be
+/// relaxed while loading, and is restored before replication starts:
+///
+/// | global | while loading | why |
+/// |---|---|---|
+/// | `innodb_flush_log_at_trx_commit` | `0` | no redo log flush per loaded chunk |
+/// | `sync_binlog` | `0` | no binary log fsync per commit (the load sessions do not log, `sql_log_bin = 0`, but other sessions may) |
+/// | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online; only with `resize_redo`) | the buffer pool's size, at most 4 GiB | fewer checkpoints under a write-heavy load (a redo log larger than the buffer pool gains little) |
+/// | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30; only with `resize_redo`) | the same | the same |
+///
+/// A global already at (or above) its relaxed value is not touched. Resizing the redo log
+/// is off by default: measured with `benches/` (`provision --size quick`), growing a
+/// 256 MiB redo log to 512 MiB and back took about 2 s each way, more than it saved on a
+/// 55 MB copy; it can pay off only for large copies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GlobalChange {

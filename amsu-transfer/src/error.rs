@@ -227,7 +227,7 @@ impl TransferError {
     ///   manifest, an unsafe path, a bad URL or configuration;
     /// - [`Other`](Self::Other): the kind its own chain gives, else
     ///   [`ErrorKind::Transfer`].
-    pub(crate) fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> ErrorKind {
         use TransferError::*;
         match self {
             Connection { .. } | Tls { .. } => ErrorKind::Connection,

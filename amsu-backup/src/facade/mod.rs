@@ -340,7 +340,7 @@ impl SetupConfig {
     }
 
     /// Read the data from `donor`, a running replica of the master, instead of the
-    /// master (the logical method only; see [`crate::donor`]): the new replica is pointed
+    /// master (the logical method only; see [`Donor`]): the new replica is pointed
     /// at the master at the donor's executed master position, and the master serves no
     /// bulk reads. The donor's SQL thread is stopped briefly for the snapshot and
     /// started again; a marker next to the journal lets a rerun after a crash start it
