@@ -207,12 +207,12 @@ pub(crate) async fn source_of(
             .next(),
         amsu_core::Flavor::MariaDb => None,
     };
-    Ok(SourceServer {
-        flavor: cat.info.flavor,
-        version: cat.info.version_string.clone(),
-        server_id: cat.info.server_id,
-        uuid,
-    })
+    Ok(SourceServer::new(
+        cat.info.flavor,
+        cat.info.version_string.clone(),
+        cat.info.server_id,
+    )
+    .with_uuid(uuid))
 }
 
 struct FileSink {

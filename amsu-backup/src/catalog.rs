@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A database and its defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Database {
     /// Name.
     pub name: String,
@@ -17,6 +18,7 @@ pub struct Database {
 
 /// A column of a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Column {
     /// Name.
     pub name: String,
@@ -29,7 +31,7 @@ pub struct Column {
 impl Column {
     /// How the column is selected on the master (an expression for types whose text
     /// form does not load back as-is).
-    pub fn select_expr(&self) -> String {
+    pub(crate) fn select_expr(&self) -> String {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
             // ENUM and SET by number: the index of an ENUM (0 is the error value a
@@ -52,7 +54,7 @@ impl Column {
 
     /// The target in `LOAD DATA`'s column list and the `SET` clause that converts it, if
     /// the value needs converting on the way in.
-    pub fn load_target(&self, i: usize) -> (String, Option<String>) {
+    pub(crate) fn load_target(&self, i: usize) -> (String, Option<String>) {
         let q = quote::ident(&self.name);
         match self.data_type.as_str() {
             "bit" | "enum" | "set" => (
@@ -106,13 +108,14 @@ pub enum TableKind {
     /// A MariaDB sequence: created with `CREATE SEQUENCE`, its state set with `SETVAL`.
     Sequence,
     /// A system-versioned table: read with `FOR SYSTEM_TIME ALL`, its row start and end
-    /// columns selected by name (see [`history_columns`]) and loaded with
+    /// columns selected by name (see `history_columns`) and loaded with
     /// `system_versioning_insert_history`, so its history arrives exactly.
     SystemVersioned,
 }
 
 /// A table with what the copy needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Table {
     /// Database.
     pub db: String,
@@ -137,17 +140,17 @@ pub struct Table {
 
 impl Table {
     /// `db`.`name`, quoted.
-    pub fn qualified(&self) -> String {
+    pub(crate) fn qualified(&self) -> String {
         quote::qualified(&self.db, &self.name)
     }
 
     /// True for engines whose reads see a consistent snapshot (InnoDB).
-    pub fn transactional(&self) -> bool {
+    pub(crate) fn transactional(&self) -> bool {
         self.engine.eq_ignore_ascii_case("InnoDB")
     }
 
     /// The columns that are copied (generated ones are left to the server).
-    pub fn copied_columns(&self) -> impl Iterator<Item = &Column> {
+    pub(crate) fn copied_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.generated)
     }
 }
@@ -157,7 +160,7 @@ impl Table {
 /// that `information_schema` does not list are added). Returns why the copy is refused
 /// when a table is versioned by transaction id (`BIGINT UNSIGNED` row start/end, which
 /// refer to `mysql.transaction_registry` and cannot be inserted).
-pub async fn history_columns(
+pub(crate) async fn history_columns(
     s: &mut Session,
     tables: &mut [Table],
 ) -> Result<Option<String>, MysqlError> {
@@ -225,6 +228,7 @@ pub async fn history_columns(
 
 /// The state of a sequence, read on the master and restored with `SETVAL`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SequenceState {
     /// Database.
     pub db: String,
@@ -239,7 +243,7 @@ pub struct SequenceState {
 impl SequenceState {
     /// The statements that give a freshly created sequence this state (`RESTART` first,
     /// since `SETVAL` cannot move a sequence backwards within one round).
-    pub fn restore_sql(&self) -> Vec<String> {
+    pub(crate) fn restore_sql(&self) -> Vec<String> {
         let q = quote::qualified(&self.db, &self.name);
         vec![
             format!("ALTER SEQUENCE {q} RESTART WITH {}", self.next_value),
@@ -252,7 +256,7 @@ impl SequenceState {
 }
 
 /// Reads the current state of every sequence in `tables`.
-pub async fn sequence_states(
+pub(crate) async fn sequence_states(
     s: &mut Session,
     tables: &[Table],
 ) -> Result<Vec<SequenceState>, MysqlError> {
@@ -318,13 +322,14 @@ impl ObjectKind {
     }
 
     /// The keyword after `CREATE`/`DROP`/`SHOW CREATE`: `VIEW`, `PACKAGE BODY`, …
-    pub fn keyword(self) -> &'static str {
+    pub(crate) fn keyword(self) -> &'static str {
         self.show_keyword()
     }
 }
 
 /// A view, routine, trigger or event with the session settings it was created under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SchemaObject {
     /// Kind.
     pub kind: ObjectKind,
@@ -350,6 +355,7 @@ pub struct SchemaObject {
 
 /// An account or role with the statements that recreate it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Account {
     /// User or role name.
     pub user: String,
@@ -390,7 +396,9 @@ pub async fn databases(s: &mut Session) -> Result<Vec<Database>, MysqlError> {
 
 /// Reads the user databases, their `SHOW CREATE DATABASE` spread over `sessions` (the
 /// first one lists them).
-pub async fn databases_on(mut sessions: Vec<&mut Session>) -> Result<Vec<Database>, MysqlError> {
+pub(crate) async fn databases_on(
+    mut sessions: Vec<&mut Session>,
+) -> Result<Vec<Database>, MysqlError> {
     let names = sessions[0]
         .column(
             &format!(
@@ -416,11 +424,11 @@ pub async fn databases_on(mut sessions: Vec<&mut Session>) -> Result<Vec<Databas
 }
 
 /// A row as (column name, text value) pairs.
-pub type TextRow = Vec<(String, Option<String>)>;
+pub(crate) type TextRow = Vec<(String, Option<String>)>;
 
 /// Runs `statements` (each answering one row: a `SHOW CREATE …`) spread over
 /// `sessions`, concurrently; returns their first rows in order, or the first error.
-pub async fn show_each(
+pub(crate) async fn show_each(
     sessions: &mut [&mut Session],
     statements: &[String],
 ) -> Result<Vec<TextRow>, MysqlError> {
@@ -469,7 +477,7 @@ pub async fn tables(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
 }
 
 /// Fills in the `SHOW CREATE` text of `tables`, spread over `sessions`.
-pub async fn table_ddl(
+pub(crate) async fn table_ddl(
     mut sessions: Vec<&mut Session>,
     tables: &mut [Table],
 ) -> Result<(), MysqlError> {
@@ -493,7 +501,7 @@ pub async fn table_ddl(
 /// Reads every base table and sequence of the user databases, with columns and keys, in
 /// three set-based statements (`TABLES`, `COLUMNS`, `STATISTICS`); `create_sql` is left
 /// empty for [`table_ddl`].
-pub async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
+pub(crate) async fn table_list(s: &mut Session) -> Result<Vec<Table>, MysqlError> {
     let sys = system_list();
     let rows = s
         .rows(
@@ -606,7 +614,9 @@ pub async fn objects(s: &mut Session) -> Result<Vec<SchemaObject>, MysqlError> {
 
 /// Reads views, routines, triggers and events, their `SHOW CREATE` spread over
 /// `sessions` (the first one lists them).
-pub async fn objects_on(mut sessions: Vec<&mut Session>) -> Result<Vec<SchemaObject>, MysqlError> {
+pub(crate) async fn objects_on(
+    mut sessions: Vec<&mut Session>,
+) -> Result<Vec<SchemaObject>, MysqlError> {
     let sys = system_list();
     let mut names: Vec<(ObjectKind, String, String, bool)> = Vec::new();
     let lists = [
@@ -690,7 +700,10 @@ pub async fn objects_on(mut sessions: Vec<&mut Session>) -> Result<Vec<SchemaObj
 }
 
 /// The authentication plugins the non-system accounts use (MariaDB; empty on MySQL).
-pub async fn account_plugins(s: &mut Session, flavor: Flavor) -> Result<Vec<String>, MysqlError> {
+pub(crate) async fn account_plugins(
+    s: &mut Session,
+    flavor: Flavor,
+) -> Result<Vec<String>, MysqlError> {
     if flavor != Flavor::MariaDb {
         return Ok(Vec::new());
     }
@@ -710,7 +723,7 @@ pub async fn account_plugins(s: &mut Session, flavor: Flavor) -> Result<Vec<Stri
 }
 
 /// The authentication plugins active on a server.
-pub async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlError> {
+pub(crate) async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlError> {
     s.column(
         "SELECT PLUGIN_NAME FROM information_schema.PLUGINS \
          WHERE PLUGIN_TYPE = 'AUTHENTICATION' AND PLUGIN_STATUS = 'ACTIVE'",
@@ -720,7 +733,7 @@ pub async fn active_auth_plugins(s: &mut Session) -> Result<Vec<String>, MysqlEr
 }
 
 /// Why accounts using `used` plugins cannot be created where `active` ones are active.
-pub fn plugin_refusal(used: &[String], active: &[String]) -> Option<String> {
+pub(crate) fn plugin_refusal(used: &[String], active: &[String]) -> Option<String> {
     let missing: Vec<&str> = used
         .iter()
         .filter(|u| !active.iter().any(|a| a.eq_ignore_ascii_case(u)))

@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use crate::image::ImageError;
 
 /// The default [`Donor::max_lag`]: 30 s.
-pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
 
 /// A running replica of the master to copy from instead of the master. Build with
 /// [`Donor::new`] and the setters.
@@ -58,7 +58,7 @@ impl std::fmt::Debug for Donor {
 
 impl Donor {
     /// The donor at `addr` (a user that may read every table, take the backup lock and
-    /// stop and start the SQL thread). Default lag limit: [`DEFAULT_MAX_LAG`]; no marker
+    /// stop and start the SQL thread). Default lag limit: `DEFAULT_MAX_LAG`; no marker
     /// file (the façade puts one next to the journal).
     pub fn new(addr: ServerAddr) -> Self {
         Donor {
@@ -69,7 +69,7 @@ impl Donor {
     }
 
     /// The most the donor may lag behind the master (`Seconds_Behind_Master`) for the
-    /// setup to start. Default: [`DEFAULT_MAX_LAG`].
+    /// setup to start. Default: `DEFAULT_MAX_LAG`.
     pub fn max_lag(mut self, lag: Duration) -> Self {
         self.max_lag = lag;
         self
@@ -83,7 +83,7 @@ impl Donor {
     }
 
     /// The donor's address.
-    pub fn addr(&self) -> &ServerAddr {
+    pub(crate) fn addr(&self) -> &ServerAddr {
         &self.addr
     }
 
@@ -108,7 +108,7 @@ impl Donor {
 
     /// After a crash of an earlier run (the marker is there): starts the donor's SQL
     /// thread again if it is stopped, then removes the marker. Nothing otherwise.
-    pub async fn recover(&self, events: &Arc<dyn EventSink>) -> Result<(), ImageError> {
+    pub(crate) async fn recover(&self, events: &Arc<dyn EventSink>) -> Result<(), ImageError> {
         if !self.marked() {
             return Ok(());
         }
@@ -314,7 +314,7 @@ pub(crate) fn plan_statements(donor: &Donor) -> Vec<String> {
 /// The donor's read-only checks: a healthy replica of this master, distinct from the
 /// master and from the new replica, not lagging beyond its limit, with a position the
 /// chosen positioning can start from. Also refuses a copy method other than `logical`.
-pub struct DonorChecks {
+pub(crate) struct DonorChecks {
     donor: Donor,
     master: ServerAddr,
     replica: ServerAddr,
@@ -334,7 +334,7 @@ impl std::fmt::Debug for DonorChecks {
 impl DonorChecks {
     /// The checks of `donor` for a setup of `replica` from `master` with `positioning`
     /// and the copy method named `method`.
-    pub fn new(
+    pub(crate) fn new(
         donor: Donor,
         master: ServerAddr,
         replica: ServerAddr,

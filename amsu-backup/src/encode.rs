@@ -24,7 +24,8 @@ pub fn push_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
 }
 
 /// Appends a whole row (fields joined by tabs, ended by a newline).
-pub fn push_row<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = Option<&'a [u8]>>) {
+#[cfg(test)]
+pub(crate) fn push_row<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = Option<&'a [u8]>>) {
     for (i, f) in fields.into_iter().enumerate() {
         if i > 0 {
             out.push(b'\t');
@@ -53,7 +54,8 @@ pub fn push_values(out: &mut Vec<u8>, values: &[SqlValue]) {
 
 /// Decodes one line of the encoding back into fields (used by tests and by readers that
 /// verify images).
-pub fn decode_line(line: &[u8]) -> Vec<Option<Vec<u8>>> {
+#[cfg(test)]
+pub(crate) fn decode_line(line: &[u8]) -> Vec<Option<Vec<u8>>> {
     let mut fields = Vec::new();
     for raw in line.split(|&b| b == b'\t') {
         if raw == b"\\N" {

@@ -161,7 +161,7 @@ impl Spool {
     /// written. A complete image is never touched (returns its state unchanged); a
     /// directory holding files that are not amsu's is refused
     /// ([`std::io::ErrorKind::AlreadyExists`]) and left as it is.
-    pub fn prepare(&self, owner: &str) -> std::io::Result<SpoolState> {
+    pub(crate) fn prepare(&self, owner: &str) -> std::io::Result<SpoolState> {
         let state = self.state();
         match state {
             SpoolState::Complete => return Ok(state),
@@ -293,7 +293,9 @@ pub struct SameReplica {
 /// Checks that no two `replicas` are the same server, under any spelling (host names,
 /// ports, sockets): the same decisive check as master against replica
 /// ([`amsu_core::distinct_servers`]), run for every pair. Changes nothing.
-pub async fn distinct_replicas(replicas: &[ServerAddr]) -> Result<Option<SameReplica>, BoxError> {
+pub(crate) async fn distinct_replicas(
+    replicas: &[ServerAddr],
+) -> Result<Option<SameReplica>, BoxError> {
     for i in 0..replicas.len() {
         for j in i + 1..replicas.len() {
             let a = MysqlMaster::new(replicas[i].clone());
@@ -682,7 +684,7 @@ pub async fn check_distinct(
 /// Creates the replication `user` with `password` on `master` when it does not exist
 /// (`'user'@'%'`, REPLICATION SLAVE only); returns true when it was created. A user that
 /// exists is left as it is (the replicas' checks say whether `password` logs in).
-pub async fn ensure_replication_user(
+pub(crate) async fn ensure_replication_user(
     master: &dyn MasterServer,
     user: &str,
     password: &Secret,

@@ -109,7 +109,7 @@ impl RestoreFanoutConfig {
     /// The restore of one replica: the template with `replica`, and with a replication
     /// start, the password given and the replica's default journal (the template's when
     /// there is one replica, a rerun for it).
-    pub fn replica_config(&self, replica: &ServerAddr) -> RestoreConfig {
+    pub(crate) fn replica_config(&self, replica: &ServerAddr) -> RestoreConfig {
         let mut c = self.template.clone().replica(replica.clone());
         if self.replicas.len() > 1 {
             c = c.image_per_replica();

@@ -47,7 +47,7 @@ impl Default for LatencyTarget {
 
 impl LatencyTarget {
     /// The highest acceptable latency for an idle latency of `baseline`.
-    pub fn limit(&self, baseline: Duration) -> Duration {
+    pub(crate) fn limit(&self, baseline: Duration) -> Duration {
         baseline.mul_f64(self.factor) + self.slack
     }
 }
@@ -58,7 +58,7 @@ impl LatencyTarget {
 /// |---|---|
 /// | `max_rate` | none (no fixed limit) |
 /// | `adaptive` | on |
-/// | `target` | [`LatencyTarget::default`]: `2 × idle latency + 5 ms` |
+/// | `target` | `LatencyTarget::default`: `2 × idle latency + 5 ms` |
 /// | `min_rate` | 1 MiB/s |
 /// | `interval` | 1 s between probes |
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +116,7 @@ impl GovernorOptions {
     }
 
     /// True when the governor does something.
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.adaptive || self.max_rate.is_some()
     }
 
@@ -130,7 +130,7 @@ impl GovernorOptions {
 /// A worker that overdraws it waits until the debt is paid. Up to one second of unused
 /// rate is kept as credit.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: Mutex<Option<u64>>,
     next_free: Mutex<Instant>,
     total: AtomicU64,
@@ -138,7 +138,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter at `rate` bytes per second (`None`: unlimited).
-    pub fn new(rate: Option<u64>) -> Self {
+    pub(crate) fn new(rate: Option<u64>) -> Self {
         RateLimiter {
             rate: Mutex::new(rate.filter(|r| *r > 0)),
             next_free: Mutex::new(Instant::now()),
@@ -147,22 +147,22 @@ impl RateLimiter {
     }
 
     /// The current rate.
-    pub fn rate(&self) -> Option<u64> {
+    pub(crate) fn rate(&self) -> Option<u64> {
         *self.rate.lock().expect("rate lock")
     }
 
     /// Sets the rate (`None`: unlimited).
-    pub fn set_rate(&self, rate: Option<u64>) {
+    pub(crate) fn set_rate(&self, rate: Option<u64>) {
         *self.rate.lock().expect("rate lock") = rate.filter(|r| *r > 0);
     }
 
     /// Bytes charged so far.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }
 
     /// Charges `bytes` just read and waits as long as the rate asks.
-    pub async fn charge(&self, bytes: u64) {
+    pub(crate) async fn charge(&self, bytes: u64) {
         self.total.fetch_add(bytes, Ordering::Relaxed);
         let Some(rate) = self.rate() else {
             return;
@@ -182,7 +182,7 @@ impl RateLimiter {
 /// The adaptive controller: latency samples and throughput in, the read rate out. Pure
 /// (no clock, no I/O).
 #[derive(Debug, Clone)]
-pub struct Controller {
+pub(crate) struct Controller {
     target: LatencyTarget,
     baseline: Option<Duration>,
     max_rate: Option<u64>,
@@ -200,7 +200,7 @@ const SLOW_TO_BACK_OFF: u32 = 2;
 
 impl Controller {
     /// A controller for `options`, starting at its `max_rate`.
-    pub fn new(options: &GovernorOptions) -> Self {
+    pub(crate) fn new(options: &GovernorOptions) -> Self {
         Controller {
             target: options.target,
             baseline: None,
@@ -213,23 +213,24 @@ impl Controller {
     }
 
     /// A latency sample taken before the copy: the baseline is the lowest one.
-    pub fn calibrate(&mut self, idle: Duration) {
+    pub(crate) fn calibrate(&mut self, idle: Duration) {
         self.baseline = Some(self.baseline.map_or(idle, |b| b.min(idle)));
     }
 
     /// The baseline (idle latency), once calibrated.
-    pub fn baseline(&self) -> Option<Duration> {
+    pub(crate) fn baseline(&self) -> Option<Duration> {
         self.baseline
     }
 
     /// The rate it asks for (`None`: unlimited).
-    pub fn rate(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn rate(&self) -> Option<u64> {
         self.rate
     }
 
     /// One sample taken during the copy, with the bytes per second read since the last
     /// one. Returns the new rate when it changes.
-    pub fn observe(&mut self, latency: Duration, throughput: u64) -> Option<Option<u64>> {
+    pub(crate) fn observe(&mut self, latency: Duration, throughput: u64) -> Option<Option<u64>> {
         let baseline = self.baseline?;
         let before = self.rate;
         if latency > self.target.limit(baseline) {
@@ -267,17 +268,17 @@ impl Controller {
 
 /// Measures how fast the master answers.
 #[async_trait]
-pub trait LatencyProbe: Send {
+pub(crate) trait LatencyProbe: Send {
     /// One sample.
     async fn sample(&mut self) -> Result<Duration, ImageError>;
 }
 
 /// The master's round trip for a trivial statement (`DO 0`) on a connection of its own.
-pub struct RoundTripProbe(Session);
+pub(crate) struct RoundTripProbe(Session);
 
 impl RoundTripProbe {
     /// Opens the probe's connection.
-    pub async fn open(master: &ServerAddr) -> Result<Self, ImageError> {
+    pub(crate) async fn open(master: &ServerAddr) -> Result<Self, ImageError> {
         Ok(RoundTripProbe(Session::open(master).await?))
     }
 }
@@ -294,7 +295,7 @@ impl LatencyProbe for RoundTripProbe {
 /// A running governor: the limiter the workers charge, and the task that adapts it
 /// (stopped when this is dropped).
 #[derive(Debug)]
-pub struct Governor {
+pub(crate) struct Governor {
     limiter: Arc<RateLimiter>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -312,7 +313,7 @@ const CALIBRATION_SAMPLES: u32 = 3;
 
 impl Governor {
     /// No limit.
-    pub fn unlimited() -> Self {
+    pub(crate) fn unlimited() -> Self {
         Governor {
             limiter: Arc::new(RateLimiter::new(None)),
             task: None,
@@ -321,7 +322,10 @@ impl Governor {
 
     /// Starts governing with `options`; `probe` is used when the adaptive mode is on. A
     /// probe that fails stops the adaptation (the fixed limit stays).
-    pub async fn start(options: &GovernorOptions, probe: Option<Box<dyn LatencyProbe>>) -> Self {
+    pub(crate) async fn start(
+        options: &GovernorOptions,
+        probe: Option<Box<dyn LatencyProbe>>,
+    ) -> Self {
         let limiter = Arc::new(RateLimiter::new(options.max_rate));
         let mut task = None;
         if let (true, Some(mut probe)) = (options.adaptive, probe) {
@@ -341,7 +345,7 @@ impl Governor {
     }
 
     /// The limiter the workers charge.
-    pub fn limiter(&self) -> &Arc<RateLimiter> {
+    pub(crate) fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
     }
 }

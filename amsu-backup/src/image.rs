@@ -17,8 +17,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use amsu_core::manifest::{
-    check_relative_path, FileEntry, Manifest, ManifestError, SourceServer, FORMAT_VERSION,
-    MANIFEST_FILE, SIGNATURE_FILE,
+    check_relative_path, FileEntry, Manifest, ManifestError, SourceServer, MANIFEST_FILE,
+    SIGNATURE_FILE,
 };
 use amsu_core::Coordinates;
 use amsu_mysql::statement::{self, Expected, ObjectKeyword, StatementError};
@@ -32,10 +32,10 @@ use crate::catalog::{
 use crate::{BackupError, ImageKey};
 
 /// The schema file of an image.
-pub const SCHEMA_FILE: &str = "schema.json";
+pub(crate) const SCHEMA_FILE: &str = "schema.json";
 
 /// The directory of the data chunks inside an image.
-pub const DATA_DIR: &str = "data";
+pub(crate) const DATA_DIR: &str = "data";
 
 /// Why an image could not be written, read or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +165,7 @@ impl ImageError {
 
 /// The session settings the data was dumped with; every loading session uses the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SessionSettings {
     /// `time_zone` of the dump (TIMESTAMP values are written in it).
     pub time_zone: String,
@@ -188,6 +189,7 @@ impl Default for SessionSettings {
 
 /// One data chunk: its file and the index of its table in [`ImageSchema::tables`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChunkRef {
     /// Image path of the file (`data/NNNNNN.tsv` or `.tsv.zst`).
     pub path: String,
@@ -201,6 +203,7 @@ pub struct ChunkRef {
 
 /// The contents of `schema.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageSchema {
     /// Session settings of the dump, applied to every loading session.
     pub session: SessionSettings,
@@ -227,7 +230,7 @@ pub struct ImageSchema {
 
 impl ImageSchema {
     /// Checks that every chunk names a table that exists and a file of the manifest.
-    pub fn validate(&self, manifest: &Manifest) -> Result<(), ImageError> {
+    pub(crate) fn validate(&self, manifest: &Manifest) -> Result<(), ImageError> {
         for c in &self.chunks {
             check_relative_path(&c.path)
                 .map_err(|_| ImageError::Schema(format!("unsafe chunk path {:?}", c.path)))?;
@@ -255,7 +258,7 @@ impl ImageSchema {
     /// definition is exactly one statement creating the object it is listed as (see
     /// [`amsu_mysql::statement`]), each grant names its own account, sequence states are
     /// integers. A trailing `;` is dropped from the text that is kept.
-    pub fn check_statements(&mut self) -> Result<(), ImageError> {
+    pub(crate) fn check_statements(&mut self) -> Result<(), ImageError> {
         fn checked(
             sql: &mut String,
             e: Expected<'_>,
@@ -362,7 +365,7 @@ impl ImageSchema {
 }
 
 /// The image path of chunk number `n` (1-based).
-pub fn chunk_path(n: usize, zstd: bool) -> String {
+pub(crate) fn chunk_path(n: usize, zstd: bool) -> String {
     format!("{DATA_DIR}/{n:06}.tsv{}", if zstd { ".zst" } else { "" })
 }
 
@@ -401,7 +404,7 @@ impl Write for HashingWriter {
 
 impl ChunkFile {
     /// Appends encoded bytes.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
         let r = match &mut self.out {
             ChunkOut::Plain(w) => {
                 self.hasher.update(bytes);
@@ -414,7 +417,7 @@ impl ChunkFile {
     }
 
     /// Flushes and syncs the file and returns its manifest entry.
-    pub fn finish(self) -> Result<FileEntry, ImageError> {
+    pub(crate) fn finish(self) -> Result<FileEntry, ImageError> {
         let local = self.local;
         let (file, hasher, size) = match self.out {
             ChunkOut::Plain(w) => (w, self.hasher, self.size),
@@ -427,11 +430,11 @@ impl ChunkFile {
             .into_inner()
             .map_err(|e| ImageError::io(&local, e.into_error()))?;
         file.sync_all().map_err(|e| ImageError::io(&local, e))?;
-        Ok(FileEntry {
-            path: self.path,
+        Ok(FileEntry::new(
+            self.path,
             size,
-            sha256: hex::encode(hasher.finalize()),
-        })
+            hex::encode(hasher.finalize()),
+        ))
     }
 }
 
@@ -554,23 +557,13 @@ impl ImageWriter {
         let sp = self.dir.join(SCHEMA_FILE);
         write_synced(&sp, &text)?;
         chunks.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut files = vec![FileEntry {
-            path: SCHEMA_FILE.into(),
-            size: text.len() as u64,
-            sha256: hex::encode(Sha256::digest(&text)),
-        }];
+        let mut files = vec![FileEntry::new(
+            SCHEMA_FILE,
+            text.len() as u64,
+            hex::encode(Sha256::digest(&text)),
+        )];
         files.extend(chunks);
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            method: method.into(),
-            source,
-            coordinates,
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            files,
-        };
+        let manifest = Manifest::new(method, source, coordinates, files);
         schema.validate(&manifest)?;
         let text = manifest.to_json();
         if let Some(key) = &self.key {
@@ -595,7 +588,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
 }
 
 /// Parses a manifest's text, naming `location` in errors.
-pub fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError> {
+pub(crate) fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError> {
     let m = Manifest::from_json(text).map_err(|source| ImageError::Manifest {
         location: location.into(),
         source,
@@ -621,7 +614,7 @@ pub fn parse_manifest(text: &str, location: &str) -> Result<Manifest, ImageError
 
 /// Parses `schema.json` and checks it against the manifest and every statement in it
 /// ([`ImageSchema::check_statements`]).
-pub fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, ImageError> {
+pub(crate) fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, ImageError> {
     let mut s: ImageSchema =
         serde_json::from_slice(bytes).map_err(|e| ImageError::Schema(e.to_string()))?;
     s.validate(manifest)?;
@@ -630,7 +623,7 @@ pub fn parse_schema(bytes: &[u8], manifest: &Manifest) -> Result<ImageSchema, Im
 }
 
 /// Checks a local file's size and SHA-256 against its manifest entry.
-pub async fn verify_file(local: &Path, entry: &FileEntry) -> Result<(), ImageError> {
+pub(crate) async fn verify_file(local: &Path, entry: &FileEntry) -> Result<(), ImageError> {
     let size = match tokio::fs::metadata(local).await {
         Ok(m) => m.len(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -772,12 +765,7 @@ mod tests {
     use amsu_core::Flavor;
 
     fn source() -> SourceServer {
-        SourceServer {
-            flavor: Flavor::MariaDb,
-            version: "10.11".into(),
-            server_id: 1,
-            uuid: None,
-        }
+        SourceServer::new(Flavor::MariaDb, "10.11", 1)
     }
 
     fn table() -> Table {
@@ -968,14 +956,7 @@ mod tests {
 
     #[test]
     fn schema_must_match_manifest() {
-        let m = Manifest {
-            format_version: FORMAT_VERSION,
-            method: "logical".into(),
-            source: source(),
-            coordinates: Coordinates::new("b", 4),
-            created_unix: 0,
-            files: vec![],
-        };
+        let m = Manifest::new("logical", source(), Coordinates::new("b", 4), vec![]);
         let mut s = ImageSchema {
             session: SessionSettings::default(),
             databases: vec![],

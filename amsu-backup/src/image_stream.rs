@@ -181,7 +181,7 @@ pub(crate) fn channel(dir: &Path, readers: usize) -> (StreamWriter, Vec<ImageStr
 
 impl ImageStream {
     /// The image directory the dump writes.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -235,12 +235,7 @@ mod tests {
     use super::*;
 
     fn head() -> StreamHead {
-        let source = SourceServer {
-            flavor: amsu_core::Flavor::MariaDb,
-            version: "10.11".into(),
-            server_id: 1,
-            uuid: None,
-        };
+        let source = SourceServer::new(amsu_core::Flavor::MariaDb, "10.11", 1);
         let coordinates = Coordinates::new("bin.000001", 4);
         StreamHead {
             id: new_stream_id(&source, &coordinates),
@@ -268,11 +263,7 @@ mod tests {
                 rows: 1,
                 zstd: false,
             },
-            FileEntry {
-                path,
-                size: 1,
-                sha256: "00".into(),
-            },
+            FileEntry::new(path, 1, "00"),
         )
     }
 

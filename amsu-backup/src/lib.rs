@@ -13,12 +13,12 @@
 
 mod backup;
 pub mod catalog;
-pub mod donor;
-pub mod encode;
+mod donor;
+mod encode;
 pub mod facade;
 pub mod fanout;
 pub mod fanout_restore;
-pub mod governor;
+mod governor;
 pub mod image;
 mod image_restore;
 mod image_stream;
@@ -29,14 +29,16 @@ mod meter;
 mod outfile;
 mod physical;
 mod progress;
-pub mod restore;
+mod restore;
 mod signature;
-pub mod sizing;
+mod sizing;
 mod snapshot;
 mod stream_resume;
 
 pub use backup::ImageBackup;
-pub use donor::{Donor, DonorChecks};
+pub use donor::Donor;
+pub(crate) use donor::DonorChecks;
+pub use encode::{push_field, push_values};
 pub use facade::{
     backup, check, check_master, check_repl_user, check_report, default_journal_dir,
     default_journal_path, restore, setup, status, verify, BackupConfig, BackupFailure,
@@ -48,7 +50,6 @@ pub use facade::{
 pub use governor::GovernorOptions;
 pub use image::{ImageError, ImageReader, ImageWriter};
 pub use image_restore::{ImageRestore, ImageSource};
-pub use image_stream::ImageStream;
 pub use logical::{LogicalCopy, LogicalOptions};
 pub use outfile::{OutfileCopy, OutfileTarget};
 pub use physical::{

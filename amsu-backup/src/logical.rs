@@ -38,7 +38,7 @@ pub struct LogicalOptions {
 }
 
 impl Default for LogicalOptions {
-    /// Threads: the replica's idle cores (see [`crate::sizing`]); the ordinary insert path
+    /// Threads: the replica's idle cores (see `sizing`); the ordinary insert path
     /// (not the bulk-load one, see [`LogicalOptions::bulk_load`]); chunks of about 32 MiB of table data; pieces of 1 MiB per packet
     /// sent to the replica; 30 s of waiting for statements that would block the
     /// snapshot's lock.
@@ -120,7 +120,7 @@ impl LogicalCopy {
     }
 
     /// Reads the data from `donor`, a running replica of the master, instead of the
-    /// master (see [`crate::donor`]): the copy's coordinates are the master position of
+    /// master (see [`Donor`](crate::Donor)): the copy's coordinates are the master position of
     /// the donor's data. The `master` given to [`LogicalCopy::new`] is not read then.
     pub fn from_donor(mut self, donor: Donor) -> Self {
         self.master = donor.addr().clone();

@@ -405,11 +405,7 @@ impl OutfileCopy {
             let remote = format!("{run_dir}/{path}");
             let local = work.join(&path);
             let size = self.fetch_whole(&remote, &local).await?;
-            let entry = FileEntry {
-                path: path.clone(),
-                size,
-                sha256: sha256_file(&local).await?,
-            };
+            let entry = FileEntry::new(path.clone(), size, sha256_file(&local).await?);
             if !self.keep_image {
                 let _ = self.ftp.delete(&remote).await;
             }

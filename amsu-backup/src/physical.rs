@@ -57,17 +57,17 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use copy::{backup_image, PhysicalImage};
-pub use parse::{commit_blocked_ms, LogLine};
+pub(crate) use parse::{commit_blocked_ms, LogLine};
 pub use service::{
     CommandService, ReplicaService, SandboxService, ServiceCommandError, SystemdService,
 };
 
 /// Names the backup tool is looked for under, in order.
-pub const BACKUP_TOOLS: &[&str] = &["mariadb-backup", "mariabackup"];
+pub(crate) const BACKUP_TOOLS: &[&str] = &["mariadb-backup", "mariabackup"];
 /// The file in a physical image with what amsu measured while making it.
-pub const IMAGE_INFO_FILE: &str = "amsu-physical.json";
+pub(crate) const IMAGE_INFO_FILE: &str = "amsu-physical.json";
 /// The file in a physical image with the backup tool's log.
-pub const IMAGE_LOG_FILE: &str = "amsu-backup.log";
+pub(crate) const IMAGE_LOG_FILE: &str = "amsu-backup.log";
 /// Marks a staging directory as amsu's own (so a rerun may delete it).
 const STAGING_MARKER: &str = ".amsu-physical-staging";
 /// Written before `--prepare` runs: a staged copy with it can no longer be resumed.
@@ -299,7 +299,7 @@ const THROTTLE_CHUNK_BYTES: u64 = 10 << 20;
 
 impl BackupThrottle {
     /// `--throttle` for at most `bytes_per_second` (rounded up to whole chunks, at least 1).
-    pub fn chunks_for(bytes_per_second: u64) -> u64 {
+    pub(crate) fn chunks_for(bytes_per_second: u64) -> u64 {
         bytes_per_second.div_ceil(THROTTLE_CHUNK_BYTES).max(1)
     }
     fn args(&self) -> Vec<String> {
@@ -385,6 +385,7 @@ impl PhysicalOptions {
 
 /// How long each phase of the last physical copy took.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PhysicalTimings {
     /// Backup (or image fetch), milliseconds.
     pub backup_ms: u64,
@@ -400,6 +401,7 @@ pub struct PhysicalTimings {
 
 /// What amsu measured while making an image ([`IMAGE_INFO_FILE`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageInfo {
     /// How long the master's commits were blocked, in milliseconds.
     pub commit_blocked_ms: Option<f64>,

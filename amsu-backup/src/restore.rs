@@ -17,14 +17,14 @@ use crate::catalog::{Account, Database, ObjectKind, SchemaObject, SequenceState,
 use crate::indexes::{self, Deferred};
 
 /// Session settings for loading on the replica, after amsu's usual ones.
-pub const LOAD_SESSION: &[&str] = &[
+pub(crate) const LOAD_SESSION: &[&str] = &[
     "SET SESSION sql_log_bin = 0",
     "SET SESSION foreign_key_checks = 0",
     "SET SESSION character_set_database = binary",
 ];
 
 /// Prepares a replica session for loading.
-pub async fn prepare_session(s: &mut Session) -> Result<(), MysqlError> {
+pub(crate) async fn prepare_session(s: &mut Session) -> Result<(), MysqlError> {
     for sql in LOAD_SESSION {
         s.exec(sql, sql).await?;
     }
@@ -34,7 +34,7 @@ pub async fn prepare_session(s: &mut Session) -> Result<(), MysqlError> {
 /// Creates the databases (an existing empty one is kept and given the master's defaults),
 /// and records each one it created on the replica ([`amsu_mysql::owned`]) so that a rerun
 /// after an interruption drops exactly these and nothing else.
-pub async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), MysqlError> {
+pub(crate) async fn create_databases(s: &mut Session, dbs: &[Database]) -> Result<(), MysqlError> {
     let existing = amsu_mysql::owned::existing_databases(s).await?;
     for db in dbs {
         let sql = db
@@ -187,7 +187,7 @@ async fn add_keys(s: &mut Session, t: &Table, d: &Deferred) -> Result<(), MysqlE
 /// Fails when the statement just run on `s` (a `LOAD DATA` of a chunk) left warnings:
 /// the server changed a value on the way in (truncated, converted, clipped), so the copy
 /// would not be exact. Notes are ignored. The error quotes the first warnings.
-pub async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlError> {
+pub(crate) async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlError> {
     if s.warning_count() == 0 {
         return Ok(());
     }
@@ -221,7 +221,11 @@ pub async fn check_no_warnings(s: &mut Session, what: &str) -> Result<(), MysqlE
 /// master) can only be written with a "Data truncated" warning for that column, which is
 /// expected and allowed. Every other warning fails the load, and so do more warnings than
 /// the server keeps (`max_error_count`), since those could not be checked.
-pub async fn check_load_warnings(s: &mut Session, t: &Table, what: &str) -> Result<(), MysqlError> {
+pub(crate) async fn check_load_warnings(
+    s: &mut Session,
+    t: &Table,
+    what: &str,
+) -> Result<(), MysqlError> {
     let count = s.warning_count();
     if count == 0 {
         return Ok(());
@@ -274,7 +278,7 @@ pub async fn check_load_warnings(s: &mut Session, t: &Table, what: &str) -> Resu
 }
 
 /// Gives the (freshly created) sequences the state they had on the master.
-pub async fn restore_sequences(
+pub(crate) async fn restore_sequences(
     s: &mut Session,
     states: &[SequenceState],
 ) -> Result<(), MysqlError> {
@@ -506,21 +510,6 @@ async fn definer_missing(s: &mut Session, o: &SchemaObject) -> Result<bool, Mysq
         .is_some_and(|n| n != "0"))
 }
 
-/// Creates packages and routines (first: views may call functions), then views (in
-/// dependency order, found by retrying those whose dependencies are not there yet),
-/// triggers (in the master's action order, so that each table's triggers fire in the
-/// same order) and events. Call after the data is loaded, so no trigger fires during the
-/// load, and after the accounts are created ([`create_account_names`]), so that the
-/// definers exist.
-pub async fn create_objects(
-    s: &mut Session,
-    objects: &[SchemaObject],
-    flavor: Flavor,
-) -> Result<(), MysqlError> {
-    create_routines(s, objects, flavor).await?;
-    create_views_triggers_events(s, objects, flavor).await
-}
-
 async fn create_routines(
     s: &mut Session,
     objects: &[SchemaObject],
@@ -552,7 +541,7 @@ async fn create_views_triggers_events(
 }
 
 /// The account this session is logged in as (`CURRENT_USER()`), as `(user, host)`.
-pub async fn login_account(s: &mut Session) -> Result<Option<(String, String)>, MysqlError> {
+pub(crate) async fn login_account(s: &mut Session) -> Result<Option<(String, String)>, MysqlError> {
     let v = s
         .column("SELECT CURRENT_USER()", "reading the current account")
         .await?;
@@ -583,7 +572,7 @@ async fn without_login(s: &mut Session, accounts: &[Account]) -> Result<Vec<Acco
 /// `SQL SECURITY DEFINER` view is checked against that definer's privileges, and routine
 /// grants need the routine), then views, triggers and events, and last the grants that
 /// name a view (which only exists then).
-pub async fn create_objects_and_accounts(
+pub(crate) async fn create_objects_and_accounts(
     s: &mut Session,
     objects: &[SchemaObject],
     accounts: &[Account],
@@ -622,19 +611,12 @@ async fn restate_accounts(s: &mut Session, accounts: &[Account]) -> Result<(), M
     Ok(())
 }
 
-/// Creates roles and accounts (an account that exists on the replica is replaced, so the
-/// replica mirrors the master — except the account this session logs in as, which is
-/// kept), then applies their grants.
-pub async fn create_accounts(s: &mut Session, accounts: &[Account]) -> Result<(), MysqlError> {
-    let accounts = &without_login(s, accounts).await?;
-    create_account_names(s, accounts).await?;
-    apply_grants(s, accounts).await?;
-    restate_accounts(s, accounts).await
-}
-
 /// Creates roles and accounts without their grants (an account that exists on the
 /// replica is replaced, so the replica mirrors the master).
-pub async fn create_account_names(s: &mut Session, accounts: &[Account]) -> Result<(), MysqlError> {
+pub(crate) async fn create_account_names(
+    s: &mut Session,
+    accounts: &[Account],
+) -> Result<(), MysqlError> {
     for a in accounts {
         let target = if a.is_role {
             quote::string(&a.user)
@@ -654,17 +636,6 @@ pub async fn create_account_names(s: &mut Session, accounts: &[Account]) -> Resu
             // already exist when an earlier account's grants named it.
             Err(e) if e.server_code() == Some(codes::CANNOT_USER) && a.is_role => {}
             Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Applies the grants of `accounts` (created before, with the objects they name).
-pub async fn apply_grants(s: &mut Session, accounts: &[Account]) -> Result<(), MysqlError> {
-    for a in accounts {
-        for g in &a.grants {
-            let what = format!("applying grants of {}@{}", a.user, a.host);
-            s.exec_one(g, &what).await?;
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The shortest key accepted, in bytes.
-pub const MIN_KEY_LEN: usize = 16;
+pub(crate) const MIN_KEY_LEN: usize = 16;
 
 /// A secret key for image signatures. Never printed: its `Debug` shows no byte of it.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ impl ImageKey {
     }
 
     /// The signature of `manifest` (its exact bytes), lower-case hex.
-    pub fn sign(&self, manifest: &[u8]) -> String {
+    pub(crate) fn sign(&self, manifest: &[u8]) -> String {
         let mut m = self.mac();
         m.update(manifest);
         hex::encode(m.finalize().into_bytes())

@@ -13,11 +13,11 @@
 use amsu_core::ServerAddr;
 
 /// The fewest workers a sized copy uses.
-pub const MIN_THREADS: usize = 2;
+pub(crate) const MIN_THREADS: usize = 2;
 
 /// Workers for `cores` cores with a one-minute load average of `load` (if known): the
 /// idle cores, rounded up, between [`MIN_THREADS`] and `cores`.
-pub fn idle_threads(cores: usize, load: Option<f64>) -> usize {
+pub(crate) fn idle_threads(cores: usize, load: Option<f64>) -> usize {
     let cores = cores.max(1);
     let idle = match load {
         Some(l) if l.is_finite() && l > 0.0 => (cores as f64 - l).max(0.0).ceil() as usize,
@@ -28,7 +28,7 @@ pub fn idle_threads(cores: usize, load: Option<f64>) -> usize {
 
 /// Workers for a copy into `replica`: [`idle_threads`] of this host's cores, with its
 /// load average when the replica runs on this host.
-pub fn threads_for(replica: &ServerAddr) -> usize {
+pub(crate) fn threads_for(replica: &ServerAddr) -> usize {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(MIN_THREADS);

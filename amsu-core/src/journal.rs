@@ -63,7 +63,7 @@ impl Journal {
     }
 
     /// True when `step` finished in an earlier run.
-    pub fn is_done(&self, step: Step) -> bool {
+    pub(crate) fn is_done(&self, step: Step) -> bool {
         self.done.contains(&step)
     }
 

@@ -124,7 +124,7 @@ mod identity;
 mod journal;
 pub mod manifest;
 mod plan;
-pub mod profile;
+mod profile;
 mod secret;
 mod server;
 mod setup;
@@ -142,15 +142,15 @@ pub use identity::{distinct_servers, same_server};
 pub use journal::MockJournalStore;
 pub use journal::{Journal, JournalStore};
 pub use plan::Action;
-pub use profile::GlobalChange;
+pub use profile::{restore_pairs, GlobalChange};
 pub use secret::Secret;
 pub use server::{
     is_local_host, AddrParseError, Coordinates, Flavor, ReplicationStatus, Role, ServerAddr,
     ServerInfo, Version,
 };
 pub use setup::{
-    preflight, preflight_master, server_id_fix, Checked, ReplUserPlan, ServerIdFix, Setup,
-    SetupOptions, SetupReport, RUN_LOCK,
+    preflight, preflight_master, server_id_fix, Checked, ServerIdFix, Setup, SetupOptions,
+    SetupReport,
 };
 pub use step::Step;
 pub use traits::{

@@ -16,8 +16,10 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// the manifest; not listed in it.
 pub const SIGNATURE_FILE: &str = "manifest.sig";
 
-/// The source server of an image.
+/// The source server of an image (built with [`SourceServer::new`] and
+/// [`SourceServer::with_uuid`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SourceServer {
     /// Flavor.
     pub flavor: Flavor,
@@ -29,8 +31,9 @@ pub struct SourceServer {
     pub uuid: Option<String>,
 }
 
-/// One file of an image.
+/// One file of an image (built with [`FileEntry::new`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FileEntry {
     /// Path relative to the image directory, `/` separated.
     pub path: String,
@@ -40,8 +43,9 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-/// The manifest of an image.
+/// The manifest of an image (built with [`Manifest::new`] and its `with_*` setters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Manifest {
     /// [`FORMAT_VERSION`] of the writer.
     pub format_version: u32,
@@ -78,7 +82,65 @@ pub enum ManifestError {
     },
 }
 
+impl SourceServer {
+    /// A source server of `flavor` with `@@version` `version` and `@@server_id`
+    /// `server_id`; no UUID.
+    pub fn new(flavor: Flavor, version: impl Into<String>, server_id: u32) -> SourceServer {
+        SourceServer {
+            flavor,
+            version: version.into(),
+            server_id,
+            uuid: None,
+        }
+    }
+
+    /// Sets `@@server_uuid` (MySQL).
+    pub fn with_uuid(mut self, uuid: Option<String>) -> SourceServer {
+        self.uuid = uuid;
+        self
+    }
+}
+
+impl FileEntry {
+    /// The file at `path` (relative, `/` separated) of `size` bytes with SHA-256 `sha256`
+    /// (lower-case hex).
+    pub fn new(path: impl Into<String>, size: u64, sha256: impl Into<String>) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            size,
+            sha256: sha256.into(),
+        }
+    }
+}
+
 impl Manifest {
+    /// The manifest of an image taken by `method` from `source` at `coordinates`, listing
+    /// `files`: this build's [`FORMAT_VERSION`], created now.
+    pub fn new(
+        method: impl Into<String>,
+        source: SourceServer,
+        coordinates: Coordinates,
+        files: Vec<FileEntry>,
+    ) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            method: method.into(),
+            source,
+            coordinates,
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            files,
+        }
+    }
+
+    /// Sets the creation time (seconds since the Unix epoch).
+    pub fn with_created_unix(mut self, created_unix: u64) -> Manifest {
+        self.created_unix = created_unix;
+        self
+    }
+
     /// Parses and validates a manifest: version known, every path safe.
     pub fn from_json(text: &str) -> Result<Manifest, ManifestError> {
         #[derive(Deserialize)]

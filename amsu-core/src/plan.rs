@@ -45,7 +45,7 @@ pub enum Action {
         /// read_only.
         read_only: bool,
     },
-    /// The replica's fast-load profile ([`crate::profile`]): `SET GLOBAL` each global to
+    /// The replica's fast-load profile ([`GlobalChange`](crate::GlobalChange)): `SET GLOBAL` each global to
     /// its relaxed value for the copy. The originals are journaled first.
     RelaxReplicaDurability {
         /// Every global changed, with its original and relaxed value.

@@ -26,6 +26,24 @@ use crate::{Flavor, ServerInfo, Version};
 
 /// One global the profile changes: its name, the value it had and the value it gets
 /// while the copy loads. Never holds a secret. Built with [`GlobalChange::new`].
+///
+/// # The fast-load profile
+///
+/// A replica being provisioned holds nothing to lose until it is set up: if it crashes
+/// during the load, the copy is dropped and started again anyway. So durability can be
+/// relaxed while loading, and is restored before replication starts:
+///
+/// | global | while loading | why |
+/// |---|---|---|
+/// | `innodb_flush_log_at_trx_commit` | `0` | no redo log flush per loaded chunk |
+/// | `sync_binlog` | `0` | no binary log fsync per commit (the load sessions do not log, `sql_log_bin = 0`, but other sessions may) |
+/// | `innodb_log_file_size` (MariaDB ≥ 10.11, resized online; only with `resize_redo`) | the buffer pool's size, at most 4 GiB | fewer checkpoints under a write-heavy load (a redo log larger than the buffer pool gains little) |
+/// | `innodb_redo_log_capacity` (MySQL ≥ 8.0.30; only with `resize_redo`) | the same | the same |
+///
+/// A global already at (or above) its relaxed value is not touched. Resizing the redo log
+/// is off by default: measured with `benches/` (`provision --size quick`), growing a
+/// 256 MiB redo log to 512 MiB and back took about 2 s each way, more than it saved on a
+/// 55 MB copy; it can pay off only for large copies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GlobalChange {
@@ -54,7 +72,7 @@ impl GlobalChange {
 
 /// What a knob is set to while loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Relaxed {
+pub(crate) enum Relaxed {
     /// Exactly this value.
     Value(&'static str),
     /// As large as `innodb_buffer_pool_size`, at most this many bytes; a larger current
@@ -63,12 +81,12 @@ pub enum Relaxed {
 }
 
 /// Read with the knobs: sizes the redo log ([`Relaxed::BufferPoolSized`]).
-pub const BUFFER_POOL: &str = "innodb_buffer_pool_size";
+pub(crate) const BUFFER_POOL: &str = "innodb_buffer_pool_size";
 
 /// One global the profile may relax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Knob {
+pub(crate) struct Knob {
     /// The global variable's name.
     pub name: &'static str,
     /// Its value while loading.
@@ -76,11 +94,11 @@ pub struct Knob {
 }
 
 /// The largest redo log the profile sets while loading (4 GiB).
-pub const MAX_REDO_LOG_BYTES: u64 = 4 << 30;
+pub(crate) const MAX_REDO_LOG_BYTES: u64 = 4 << 30;
 
 /// The knobs of the profile for a replica of this flavor and version; the redo log's size
 /// only with `resize_redo`.
-pub fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
+pub(crate) fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
     let mut k = vec![
         Knob {
             name: "innodb_flush_log_at_trx_commit",
@@ -110,7 +128,7 @@ pub fn knobs(replica: &ServerInfo, resize_redo: bool) -> Vec<Knob> {
 
 /// The names of `knobs` (and of [`BUFFER_POOL`] when a knob is sized from it), to read
 /// their current values.
-pub fn knob_names(knobs: &[Knob]) -> Vec<String> {
+pub(crate) fn knob_names(knobs: &[Knob]) -> Vec<String> {
     let mut names: Vec<String> = knobs.iter().map(|k| k.name.to_string()).collect();
     if knobs
         .iter()
@@ -124,7 +142,7 @@ pub fn knob_names(knobs: &[Knob]) -> Vec<String> {
 /// The originals to plan from: the values read on the replica now, except where a journal
 /// of an interrupted earlier run still holds a relaxed global (`pending`): the server
 /// shows amsu's own relaxed value then, and the journaled original is the true one.
-pub fn originals(
+pub(crate) fn originals(
     current: &[(String, Option<String>)],
     pending: &[GlobalChange],
 ) -> Vec<(String, Option<String>)> {
@@ -144,7 +162,7 @@ pub fn originals(
 /// [`originals`]) differs from its relaxed value. A knob the server does not know
 /// (`None`, or missing from `current`) or whose value is not a number where one is needed
 /// is left alone.
-pub fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<GlobalChange> {
+pub(crate) fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<GlobalChange> {
     let value = |name: &str| {
         current
             .iter()
@@ -178,7 +196,7 @@ pub fn relax(knobs: &[Knob], current: &[(String, Option<String>)]) -> Vec<Global
 }
 
 /// `(name, value)` pairs that apply `changes`, in order.
-pub fn relaxed_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
+pub(crate) fn relaxed_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
     changes
         .iter()
         .map(|g| (g.name.clone(), g.relaxed.clone()))
@@ -197,7 +215,7 @@ pub fn restore_pairs(changes: &[GlobalChange]) -> Vec<(String, String)> {
 /// Adds `changes` to the journaled `pending` list, keeping the original already journaled
 /// for a name (a global relaxed twice was restored in between or never, and the first
 /// original is the true one either way).
-pub fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
+pub(crate) fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
     for g in changes {
         if !pending.iter().any(|p| p.name == g.name) {
             pending.push(g.clone());
@@ -206,12 +224,12 @@ pub fn journal_pending(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]
 }
 
 /// Removes the restored `changes` from the journaled `pending` list.
-pub fn forget_restored(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
+pub(crate) fn forget_restored(pending: &mut Vec<GlobalChange>, changes: &[GlobalChange]) {
     pending.retain(|p| !changes.iter().any(|g| g.name == p.name));
 }
 
 /// `name = value` pairs in words, for the plan and the list of changes.
-pub fn describe(changes: &[GlobalChange], restore: bool) -> String {
+pub(crate) fn describe(changes: &[GlobalChange], restore: bool) -> String {
     changes
         .iter()
         .map(|g| {

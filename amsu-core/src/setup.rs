@@ -61,7 +61,7 @@ impl SetupOptions {
         }
     }
 
-    /// Relax the replica's durability while the copy loads ([`crate::profile`]): the
+    /// Relax the replica's durability while the copy loads ([`GlobalChange`](crate::GlobalChange)): the
     /// changed globals are journaled, shown in the plan and restored before replication
     /// starts. Default `true`.
     pub fn fast_load(mut self, fast_load: bool) -> Self {
@@ -70,7 +70,7 @@ impl SetupOptions {
     }
 
     /// With [`fast_load`](Self::fast_load): also grow the replica's redo log for the copy
-    /// where the server resizes it online (see [`crate::profile`]; resizing takes seconds
+    /// where the server resizes it online (see [`GlobalChange`](crate::GlobalChange); resizing takes seconds
     /// each way, worth it only for large copies). Default `false`.
     pub fn resize_redo_log(mut self, resize: bool) -> Self {
         self.resize_redo = resize;
@@ -412,7 +412,7 @@ fn fresh_server_id(avoid: &[u32]) -> u32 {
 }
 
 /// The user-level lock an `amsu setup` holds on the replica for its whole run.
-pub const RUN_LOCK: &str = "amsu_setup";
+pub(crate) const RUN_LOCK: &str = "amsu_setup";
 
 /// Runs a whole setup: all checks first, then the changes, step by step.
 pub struct Setup<'a> {

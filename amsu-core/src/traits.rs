@@ -515,8 +515,9 @@ pub trait Finishing: Send + Sync {
     async fn verify(&self) -> Result<(), BoxError>;
 }
 
-/// One entry of a remote directory listing.
+/// One entry of a remote directory listing (built with [`RemoteEntry::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RemoteEntry {
     /// File name (no directory part).
     pub name: String,
@@ -524,6 +525,18 @@ pub struct RemoteEntry {
     pub size: Option<u64>,
     /// True for a directory.
     pub is_dir: bool,
+}
+
+impl RemoteEntry {
+    /// The entry `name` (no directory part) of `size` bytes when known; `is_dir` for a
+    /// directory.
+    pub fn new(name: impl Into<String>, size: Option<u64>, is_dir: bool) -> RemoteEntry {
+        RemoteEntry {
+            name: name.into(),
+            size,
+            is_dir,
+        }
+    }
 }
 
 /// Moves image files between the replica host and wherever the image is kept (a local

@@ -82,7 +82,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
                 set_global(&g.name, &g.relaxed).map(|sql| format!("{sql}  -- was {}", g.original))
             })
             .collect(),
-        Action::RestoreReplicaSettings { settings } => amsu_core::profile::restore_pairs(settings)
+        Action::RestoreReplicaSettings { settings } => amsu_core::restore_pairs(settings)
             .iter()
             .filter_map(|(name, value)| set_global(name, value))
             .collect(),
@@ -92,7 +92,7 @@ pub fn statements(action: &Action, master: &Dialect, replica: &Dialect) -> Vec<S
                 set_global(&g.name, &g.relaxed).map(|sql| format!("{sql}  -- was {}", g.original))
             })
             .collect(),
-        Action::RestoreBinlogRetention { settings } => amsu_core::profile::restore_pairs(settings)
+        Action::RestoreBinlogRetention { settings } => amsu_core::restore_pairs(settings)
             .iter()
             .filter_map(|(name, value)| set_global(name, value))
             .collect(),

@@ -11,11 +11,11 @@ use amsu_core::{kind_of, AdapterError, BoxError, ErrorKind};
 /// FTP reply codes this crate branches on.
 pub(crate) mod ftp_code {
     /// Service not available, closing control connection.
-    pub const NOT_AVAILABLE: u32 = 421;
+    pub(crate) const NOT_AVAILABLE: u32 = 421;
     /// Not logged in (bad user or password).
-    pub const NOT_LOGGED_IN: u32 = 530;
+    pub(crate) const NOT_LOGGED_IN: u32 = 530;
     /// Requested action not taken: file unavailable (not found, no access).
-    pub const FILE_UNAVAILABLE: u32 = 550;
+    pub(crate) const FILE_UNAVAILABLE: u32 = 550;
 }
 
 /// Why a transfer failed. Messages name the file or server concerned and never contain a

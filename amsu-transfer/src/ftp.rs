@@ -579,11 +579,11 @@ impl FtpTransport {
             if name.contains('/') || check_relative_path(&name).is_err() {
                 return Err(TransferError::unsafe_path(&name));
             }
-            out.push(RemoteEntry {
-                size: f.is_file().then(|| f.size() as u64),
-                is_dir: f.is_directory(),
+            out.push(RemoteEntry::new(
                 name,
-            });
+                f.is_file().then(|| f.size() as u64),
+                f.is_directory(),
+            ));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

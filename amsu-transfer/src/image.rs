@@ -23,6 +23,7 @@ const PART_SUFFIX: &str = ".amsu-part";
 
 /// What [`fetch_verified`] did for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchReport {
     /// The image path of the file.
     pub path: String,
@@ -39,6 +40,7 @@ pub struct FetchReport {
 
 /// What [`fetch_image`] or [`put_image`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ImageReport {
     /// The image's manifest.
     pub manifest: Manifest,

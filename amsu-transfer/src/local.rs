@@ -82,11 +82,11 @@ impl Transport for LocalTransport {
                 .metadata()
                 .await
                 .map_err(|err| io_err(dir, &e.path(), err))?;
-            out.push(RemoteEntry {
-                name: e.file_name().to_string_lossy().into_owned(),
-                size: meta.is_file().then_some(meta.len()),
-                is_dir: meta.is_dir(),
-            });
+            out.push(RemoteEntry::new(
+                e.file_name().to_string_lossy(),
+                meta.is_file().then_some(meta.len()),
+                meta.is_dir(),
+            ));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

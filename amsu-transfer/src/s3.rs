@@ -120,7 +120,7 @@ impl S3Credentials {
     }
 
     /// Reads `profile` from an AWS shared-credentials file.
-    pub fn from_file(path: &Path, profile: &str) -> Result<Self, TransferError> {
+    pub(crate) fn from_file(path: &Path, profile: &str) -> Result<Self, TransferError> {
         let text = std::fs::read_to_string(path).map_err(|e| TransferError::local(path, e))?;
         Self::parse(&text, profile).ok_or_else(|| {
             TransferError::Config(format!(
@@ -312,7 +312,7 @@ impl S3Config {
     }
 
     /// `s3://bucket/prefix`, for messages.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         if self.prefix.is_empty() {
             format!("s3://{}", self.bucket)
         } else {
@@ -603,17 +603,11 @@ impl Transport for S3Transport {
             .common_prefixes
             .iter()
             .filter_map(|p| p.filename())
-            .map(|name| RemoteEntry {
-                name: name.to_string(),
-                size: None,
-                is_dir: true,
-            })
+            .map(|name| RemoteEntry::new(name, None, true))
             .chain(l.objects.iter().filter_map(|o| {
-                o.location.filename().map(|name| RemoteEntry {
-                    name: name.to_string(),
-                    size: Some(o.size),
-                    is_dir: false,
-                })
+                o.location
+                    .filename()
+                    .map(|name| RemoteEntry::new(name, Some(o.size), false))
             }))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

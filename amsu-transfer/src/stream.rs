@@ -29,6 +29,7 @@ pub const UPLOAD_STATE_FILE: &str = "amsu-upload.json";
 
 /// What an upload did, for the report (MB/s per stream and in total).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct UploadStats {
     /// Bytes sent.
     pub bytes: u64,
@@ -375,11 +376,7 @@ mod tests {
         let p = dir.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, bytes).unwrap();
-        FileEntry {
-            path: path.into(),
-            size: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(bytes)),
-        }
+        FileEntry::new(path, bytes.len() as u64, hex::encode(Sha256::digest(bytes)))
     }
 
     fn policy() -> RetryPolicy {

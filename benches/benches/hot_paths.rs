@@ -9,7 +9,7 @@
 
 use std::hint::black_box;
 
-use amsu_backup::encode::{push_field, push_values};
+use amsu_backup::{push_field, push_values};
 use amsu_mysql::SqlValue;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha2::{Digest, Sha256};

@@ -340,7 +340,7 @@ impl SetupConfig {
     }
 
     /// Read the data from `donor`, a running replica of the master, instead of the
-    /// master (the logical method only; see [`crate::donor`]): the new replica is pointed
+    /// master (the logical method only; see [`Donor`]): the new replica is pointed
     /// at the master at the donor's executed master position, and the master serves no
     /// bulk reads. The donor's SQL thread is stopped briefly for the snapshot and
     /// started again; a marker next to the journal lets a rerun after a crash start it
@@ -368,12 +368,12 @@ impl SetupConfig {
     }
 
     /// The admin account, if any.
-    pub fn admin_addr(&self) -> Option<&ServerAddr> {
+    pub(crate) fn admin_addr(&self) -> Option<&ServerAddr> {
         self.admin.as_ref()
     }
 
     /// The replication user.
-    pub fn repl_user_name(&self) -> &str {
+    pub(crate) fn repl_user_name(&self) -> &str {
         self.replication.user()
     }
 
@@ -388,7 +388,7 @@ impl SetupConfig {
     }
 
     /// The journal's path.
-    pub fn journal_path(&self) -> PathBuf {
+    pub(crate) fn journal_path(&self) -> PathBuf {
         self.replication
             .journal_given()
             .cloned()
@@ -407,7 +407,7 @@ impl SetupConfig {
 
     /// The options the setup runs with: the options given, with the replication
     /// settings and the replica's id.
-    pub fn setup_options(&self) -> SetupOptions {
+    pub(crate) fn setup_options(&self) -> SetupOptions {
         self.replication
             .apply(&self.master, self.options.clone())
             .replica_id(format!("{}:{}", self.replica.host, self.replica.port))

@@ -110,12 +110,12 @@ impl ReplicationSettings {
     }
 
     /// The replication positioning.
-    pub fn positioning_of(&self) -> Positioning {
+    pub(crate) fn positioning_of(&self) -> Positioning {
         self.positioning
     }
 
     /// The journal given, if any.
-    pub fn journal_given(&self) -> Option<&PathBuf> {
+    pub(crate) fn journal_given(&self) -> Option<&PathBuf> {
         self.journal.as_ref()
     }
 

@@ -50,12 +50,12 @@ impl StartReplication {
     }
 
     /// The master.
-    pub fn master_addr(&self) -> &ServerAddr {
+    pub(crate) fn master_addr(&self) -> &ServerAddr {
         &self.master
     }
 
     /// The replication settings.
-    pub fn replication_settings(&self) -> &ReplicationSettings {
+    pub(crate) fn replication_settings(&self) -> &ReplicationSettings {
         &self.replication
     }
 }

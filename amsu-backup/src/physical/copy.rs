@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use amsu_core::manifest::{FileEntry, Manifest, SourceServer, FORMAT_VERSION, MANIFEST_FILE};
+use amsu_core::manifest::{FileEntry, Manifest, SourceServer, MANIFEST_FILE};
 use amsu_core::{
     is_local_host, BoxError, CopyReport, Event, EventSink, Role, ServerAddr, Transport,
 };
@@ -145,6 +145,7 @@ impl PhysicalCopy {
 
 /// What [`backup_image`] made.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PhysicalImage {
     /// The image's manifest (also in `DIR/manifest.json`).
     pub manifest: Manifest,
@@ -223,25 +224,20 @@ pub async fn backup_image(
         let size = std::fs::metadata(&path)
             .map_err(io_err("read", &path))?
             .len();
-        files.push(FileEntry {
-            sha256: sha256_file(&path).await?,
-            path: rel,
-            size,
-        });
+        let sha256 = sha256_file(&path).await?;
+        files.push(FileEntry::new(rel, size, sha256));
     }
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        method: "physical".into(),
-        source: SourceServer {
-            flavor: server.flavor,
-            version: server.version_string.clone(),
-            server_id: server.server_id,
-            uuid: None,
-        },
+    let manifest = Manifest::new(
+        "physical",
+        SourceServer::new(
+            server.flavor,
+            server.version_string.clone(),
+            server.server_id,
+        ),
         coordinates,
-        created_unix: unix_now(),
         files,
-    };
+    )
+    .with_created_unix(unix_now());
     let tmp = out.join(format!("{MANIFEST_FILE}.tmp"));
     std::fs::write(&tmp, manifest.to_json()).map_err(io_err("write", &tmp))?;
     std::fs::rename(&tmp, out.join(MANIFEST_FILE)).map_err(io_err("write", &tmp))?;

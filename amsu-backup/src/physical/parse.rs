@@ -7,7 +7,7 @@ use amsu_core::{Coordinates, Version};
 
 /// Parses `xtrabackup_binlog_info`: `FILE<TAB>POSITION[<TAB>GTID]` (older writers use
 /// spaces). The GTID set may itself contain commas and is kept as written.
-pub fn binlog_info(text: &str) -> Result<Coordinates, String> {
+pub(crate) fn binlog_info(text: &str) -> Result<Coordinates, String> {
     let line = text
         .lines()
         .map(str::trim)
@@ -30,7 +30,7 @@ pub fn binlog_info(text: &str) -> Result<Coordinates, String> {
 
 /// The server version a `mariadb-backup --version` output names (`mariadb-backup based on
 /// MariaDB server 10.11.19-MariaDB debian-linux-gnu (x86_64)`).
-pub fn tool_version(output: &str) -> Option<Version> {
+pub(crate) fn tool_version(output: &str) -> Option<Version> {
     let rest = output.split("server ").nth(1)?;
     let word = rest.split_whitespace().next()?;
     amsu_mysql::dialect::parse_version(word)
@@ -41,7 +41,7 @@ pub fn tool_version(output: &str) -> Option<Version> {
 /// One line of the tool's log with the time it arrived (since the tool started), when
 /// amsu watched it live.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
+pub(crate) struct LogLine {
     /// When amsu read the line, if it did so live.
     pub arrived: Option<Duration>,
     /// The text.
@@ -53,7 +53,7 @@ pub struct LogLine {
 /// backup stages) to `BACKUP STAGE END` / the unlock. Uses the arrival times when every
 /// line has one (millisecond resolution), else the log's own timestamps (whole seconds).
 /// `None` when the log does not show both ends.
-pub fn commit_blocked_ms(lines: &[LogLine]) -> Option<f64> {
+pub(crate) fn commit_blocked_ms(lines: &[LogLine]) -> Option<f64> {
     let start = lines.iter().position(|l| {
         l.text.contains("BACKUP STAGE BLOCK_COMMIT")
             || l.text.contains("FLUSH TABLES WITH READ LOCK")
@@ -73,7 +73,7 @@ pub fn commit_blocked_ms(lines: &[LogLine]) -> Option<f64> {
 }
 
 /// Seconds since the epoch (UTC, as written) of a `[00] 2024-06-01 12:00:00 …` line.
-pub fn log_timestamp(line: &str) -> Option<u64> {
+pub(crate) fn log_timestamp(line: &str) -> Option<u64> {
     let rest = line.trim_start();
     let rest = match rest.strip_prefix('[') {
         Some(r) => r.split_once(']')?.1.trim_start(),
@@ -110,7 +110,7 @@ fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
 /// metadata or identity, which the replica must not inherit: `master.info`,
 /// `relay-log.info` (and their per-connection `master-NAME.info` forms), relay logs and
 /// their index, `auto.cnf` (MySQL's server UUID).
-pub fn is_stale_top_level_file(name: &str) -> bool {
+pub(crate) fn is_stale_top_level_file(name: &str) -> bool {
     name == "auto.cnf"
         || name == "master.info"
         || name == "multi-master.info"

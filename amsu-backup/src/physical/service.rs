@@ -27,6 +27,7 @@ pub trait ReplicaService: Send + Sync {
 /// Why a service command failed.
 #[derive(Debug, thiserror::Error)]
 #[error("`{command}` failed ({status}){}", if output.is_empty() { String::new() } else { format!(": {output}") })]
+#[non_exhaustive]
 pub struct ServiceCommandError {
     /// The command as run.
     pub command: String,

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
 use std::sync::Mutex;
 
-use amsu_core::manifest::{SourceServer, FORMAT_VERSION};
+use amsu_core::manifest::SourceServer;
 use amsu_core::{BoxError, Coordinates, Flavor, MockTransport, RemoteEntry};
 use async_trait::async_trait;
 
@@ -89,27 +89,17 @@ impl Transport for FakeTransport {
 }
 
 fn entry(path: &str, data: &[u8]) -> FileEntry {
-    FileEntry {
-        path: path.into(),
-        size: data.len() as u64,
-        sha256: hex::encode(Sha256::digest(data)),
-    }
+    FileEntry::new(path, data.len() as u64, hex::encode(Sha256::digest(data)))
 }
 
 fn manifest(files: Vec<FileEntry>) -> Manifest {
-    Manifest {
-        format_version: FORMAT_VERSION,
-        method: "logical".into(),
-        source: SourceServer {
-            flavor: Flavor::MariaDb,
-            version: "10.11.19-MariaDB".into(),
-            server_id: 1,
-            uuid: None,
-        },
-        coordinates: Coordinates::new("bin.000001", 4),
-        created_unix: 0,
+    Manifest::new(
+        "logical",
+        SourceServer::new(Flavor::MariaDb, "10.11.19-MariaDB", 1),
+        Coordinates::new("bin.000001", 4),
         files,
-    }
+    )
+    .with_created_unix(0)
 }
 
 fn data(n: usize) -> Vec<u8> {

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use amsu_core::manifest::{FileEntry, Manifest, SourceServer, FORMAT_VERSION, MANIFEST_FILE};
+use amsu_core::manifest::{FileEntry, Manifest, SourceServer, MANIFEST_FILE};
 use amsu_core::{Coordinates, Flavor, Secret, Transport};
 use amsu_tests::ftpd::FtpServer;
 use amsu_tests::proxy::Proxy;
@@ -29,27 +29,21 @@ fn bytes(len: usize, seed: u64) -> Vec<u8> {
 
 async fn entry(dir: &Path, path: &str) -> FileEntry {
     let p = dir.join(path);
-    FileEntry {
-        path: path.into(),
-        size: std::fs::metadata(&p).unwrap().len(),
-        sha256: sha256_file(&p).await.unwrap(),
-    }
+    FileEntry::new(
+        path,
+        std::fs::metadata(&p).unwrap().len(),
+        sha256_file(&p).await.unwrap(),
+    )
 }
 
 fn manifest(files: Vec<FileEntry>) -> Manifest {
-    Manifest {
-        format_version: FORMAT_VERSION,
-        method: "logical".into(),
-        source: SourceServer {
-            flavor: Flavor::MariaDb,
-            version: "10.11.19-MariaDB".into(),
-            server_id: 1,
-            uuid: None,
-        },
-        coordinates: Coordinates::new("mysql-bin.000001", 4),
-        created_unix: 1_790_000_000,
+    Manifest::new(
+        "logical",
+        SourceServer::new(Flavor::MariaDb, "10.11.19-MariaDB", 1),
+        Coordinates::new("mysql-bin.000001", 4),
         files,
-    }
+    )
+    .with_created_unix(1_790_000_000)
 }
 
 /// Writes an image (files and manifest) into `dir`.
@@ -236,11 +230,7 @@ async fn a_missing_file_is_not_found_and_leaves_nothing_locally() {
     let dst = tempfile::tempdir().unwrap();
     let e = fetch_verified(
         &ftp,
-        &FileEntry {
-            path: "missing.tsv".into(),
-            size: 10,
-            sha256: "00".repeat(32),
-        },
+        &FileEntry::new("missing.tsv", 10, "00".repeat(32)),
         dst.path(),
         &fast_retries(),
     )
