@@ -319,6 +319,7 @@ pub(crate) async fn distinct_replicas(
 
 /// How one replica's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplicaOutcome {
     /// The replica, as shown (no password).
     pub replica: String,
@@ -328,6 +329,15 @@ pub struct ReplicaOutcome {
 }
 
 impl ReplicaOutcome {
+    /// The outcome of the run for `replica` (as shown, no password) that ended with
+    /// `exit_code` (`None`: ended by a signal, or lost).
+    pub fn new(replica: impl Into<String>, exit_code: Option<i32>) -> Self {
+        ReplicaOutcome {
+            replica: replica.into(),
+            exit_code,
+        }
+    }
+
     /// True when the replica is done.
     pub fn ok(&self) -> bool {
         self.exit_code == Some(0)

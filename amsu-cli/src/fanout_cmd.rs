@@ -223,10 +223,7 @@ async fn dry_run(mut a: SetupArgs, replicas: Vec<ServerAddr>) -> Result<i32, Exi
                 }
             };
             replica_result(&tag, code, error, rerun, "Rerun", json_out);
-            ReplicaOutcome {
-                replica: tag,
-                exit_code: Some(code),
-            }
+            ReplicaOutcome::new(tag, Some(code))
         }
     });
     let outcomes = futures_join(runs).await;
@@ -588,10 +585,10 @@ async fn futures_join<F: std::future::Future<Output = ReplicaOutcome> + Send + '
     let handles: Vec<_> = runs.map(tokio::spawn).collect::<Vec<_>>();
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
-        out.push(h.await.unwrap_or_else(|e| ReplicaOutcome {
-            replica: format!("(lost: {e})"),
-            exit_code: None,
-        }));
+        out.push(
+            h.await
+                .unwrap_or_else(|e| ReplicaOutcome::new(format!("(lost: {e})"), None)),
+        );
     }
     out
 }
