@@ -225,7 +225,7 @@ pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolStat
                 shown.join(", "),
                 if names.len() > 3 { ", …" } else { "" }
             ),
-            "give --spool an empty or new directory (amsu removes only a spool it wrote)".into(),
+            "use an empty or new spool directory (amsu removes only a spool it wrote)".into(),
         ));
     }
     let owner = spool_owner(master).await.map_err(FanoutError::Check)?;
@@ -233,7 +233,7 @@ pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolStat
         Some(o) if o != owner => Err(refuse(
             format!("is the spool of another master ({o}; the master is {owner})"),
             format!(
-                "give another --spool directory, or remove {} when that spool is no longer needed",
+                "use another spool directory, or remove {} when that spool is no longer needed",
                 spool.dir().display()
             ),
         )),
@@ -248,7 +248,7 @@ pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolStat
                 .map_err(|e| {
                     refuse(
                         format!("holds a manifest.json that is not a readable amsu image: {e}"),
-                        "give --spool an empty or new directory".into(),
+                        "use an empty or new spool directory".into(),
                     )
                 })?;
             let id = MysqlMaster::new(master.clone())
@@ -267,8 +267,8 @@ pub async fn check_spool(spool: &Spool, master: &ServerAddr) -> Result<SpoolStat
                         manifest.source.server_id, id.server_id
                     ),
                     format!(
-                        "give another --spool directory (or --image to seed from that image \
-                         knowingly), or remove {} when that image is no longer needed",
+                        "use another spool directory (or seed from that image by giving it as the \
+                         image, knowingly), or remove {} when that image is no longer needed",
                         spool.dir().display()
                     ),
                 ));
