@@ -7,3 +7,5 @@ bash scripts/deps.sh
 cargo build -p amsu-cli
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc
+# Every public item documented, no broken or private intra-doc link.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet

@@ -70,7 +70,7 @@ impl LogicalOptions {
     /// sysbench chunk, 50 MB, into an empty table): 12 % slower with the primary key
     /// only, no faster with a secondary key. The rows arrive in primary-key order, which
     /// the ordinary path appends, and the secondary keys are added after the data anyway
-    /// ([`crate::indexes`]), so the bulk path only adds its sort.
+    /// (amsu's deferred secondary keys), so the bulk path only adds its sort.
     pub fn bulk_load(mut self, on: bool) -> Self {
         self.bulk_load = on;
         self
@@ -137,7 +137,7 @@ impl DataCopier for LogicalCopy {
         self.run(events, Arc::new(state)).await.map_err(boxed)
     }
 
-    /// A streamed copy resumes: see [`crate::stream_resume`]. One from a donor starts
+    /// A streamed copy resumes: the binary log since the interrupted snapshot is read back. One from a donor starts
     /// again (its snapshots are the donor's, not positions of the master's binary log
     /// the resume scans).
     fn resumable(&self) -> bool {
@@ -150,7 +150,7 @@ impl DataCopier for LogicalCopy {
     }
 
     /// Keeps the chunks the interrupted copy loaded that are provably still those of a
-    /// new snapshot, copies the rest ([`crate::stream_resume`]); where the proof does not
+    /// new snapshot, copies the rest (reading the binary log since the interrupted snapshot); where the proof does not
     /// hold, says why and copies again what it must.
     async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, BoxError> {
         self.resume_run(events).await.map_err(boxed)

@@ -6,7 +6,7 @@
 //! `keep_image` amsu uploads `schema.json` and `manifest.json` so other replicas can be
 //! seeded from it; otherwise it is deleted over FTP afterwards.
 //!
-//! An interrupted copy resumes like a `logical` one ([`crate::stream_resume`]): each
+//! An interrupted copy resumes like a `logical` one (reading the binary log since the interrupted snapshot): each
 //! chunk's file is loaded in one transaction with its record (predicate and snapshot), and
 //! a rerun keeps the recorded chunks of tables the binary log shows unchanged since their
 //! snapshot, writing only the rows no record covers. With `keep_image` the copy does not
@@ -221,7 +221,7 @@ impl OutfileCopy {
         self.run_with(events, Arc::new(state)).await
     }
 
-    /// Resumes an interrupted copy ([`crate::stream_resume`]), or starts over (dropping
+    /// Resumes an interrupted copy (reading the binary log since the interrupted snapshot), or starts over (dropping
     /// only amsu's own databases) where keeping its chunks cannot be proven right.
     pub async fn resume(&self, events: Arc<dyn EventSink>) -> Result<CopyReport, ImageError> {
         let state =
@@ -515,7 +515,7 @@ impl DataCopier for OutfileCopy {
         Ok(self.run(events).await?)
     }
 
-    /// A streamed copy resumes ([`crate::stream_resume`]), unless the run directory is
+    /// A streamed copy resumes (reading the binary log since the interrupted snapshot), unless the run directory is
     /// kept as an image (which must hold every chunk).
     fn resumable(&self) -> bool {
         !self.keep_image

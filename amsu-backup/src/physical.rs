@@ -399,7 +399,7 @@ pub struct PhysicalTimings {
     pub files_resumed: usize,
 }
 
-/// What amsu measured while making an image ([`IMAGE_INFO_FILE`]).
+/// What amsu measured while making an image (`amsu-physical.json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ImageInfo {

@@ -47,7 +47,7 @@ pub enum KeyError {
 }
 
 impl ImageKey {
-    /// A key from its bytes (at least [`MIN_KEY_LEN`]).
+    /// A key from its bytes (at least 16).
     pub fn new(bytes: impl Into<Vec<u8>>) -> Option<ImageKey> {
         let b = bytes.into();
         (b.len() >= MIN_KEY_LEN).then_some(ImageKey(b))

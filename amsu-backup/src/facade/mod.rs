@@ -420,9 +420,9 @@ impl SetupConfig {
 pub struct SetupOutcome {
     /// The setup's report.
     pub report: SetupReport,
-    /// The option file written ([`SetupConfig::replica_config_file`]), and what it says.
+    /// The option file written (the setup option `replica_config_file`, [`SetupOptions`]), and what it says.
     pub replica_config: Option<(PathBuf, ReplicaConfig)>,
-    /// The comparison of the data ([`SetupConfig::verify`]).
+    /// The comparison of the data (the setup option `verify`, [`SetupOptions`]).
     pub verify: Option<VerifyOutcome>,
     /// The replica settings this run set at runtime only and no option file keeps
     /// ([`SetupReport::runtime_only`], when no

@@ -221,7 +221,7 @@ impl RestoreFailure {
 }
 
 /// Restores the image of `config` into its replica, and starts replication when
-/// configured (see the [module documentation](self)); `events` hears the progress,
+/// configured (see the module documentation of `amsu_backup::facade`); `events` hears the progress,
 /// `cancel` stops a replication start like a failure (resumable).
 pub async fn restore(
     config: &RestoreConfig,

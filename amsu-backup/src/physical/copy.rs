@@ -155,7 +155,7 @@ pub struct PhysicalImage {
 
 /// Makes a physical image of the master in `out` (which must not exist or be empty):
 /// `mariadb-backup --backup` on this host (the master must be local), its log, the
-/// measurements ([`IMAGE_INFO_FILE`]) and, last, `manifest.json` with every file's size
+/// measurements (`amsu-physical.json`) and, last, `manifest.json` with every file's size
 /// and SHA-256. The library side of `amsu backup --method physical`; publish it with
 /// `amsu_transfer::put_image` and use it with [`PhysicalSource::Image`].
 pub async fn backup_image(
