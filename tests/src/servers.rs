@@ -265,3 +265,28 @@ pub fn amsu_bin() -> std::path::PathBuf {
     );
     bin
 }
+
+/// One more empty replica sandbox `name` with `server_id`, under `dir` (beside a [`pair`]'s).
+pub async fn extra_replica(dir: &std::path::Path, name: &str, server_id: u32) -> Sandbox {
+    Sandbox::deploy(
+        SandboxOptions::new(name)
+            .base_dir(dir)
+            .name(name)
+            .server_id(server_id),
+    )
+    .await
+    .expect("replica sandbox starts")
+}
+
+/// Every line of `stdout` as JSON (a line that is not JSON fails the test).
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The lines with `"event": event`.
+pub fn events<'a>(lines: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["event"] == event).collect()
+}

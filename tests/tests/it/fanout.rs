@@ -3,41 +3,16 @@
 //! the others and resumes on its own. Also `restore` into several replicas, and two
 //! `--replica` naming one server refused before any change.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_tests::servers::{
-    amsu_bin, amsu_output, checksums, create_bank, exec, journal_dir_for_tests, pair, query,
-    scalar, wait_caught_up, Writer,
+    amsu_bin, amsu_output, checksums, create_bank, events, exec, extra_replica,
+    journal_dir_for_tests, json_lines as lines, pair, query, scalar, wait_caught_up, Writer,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-async fn extra_replica(dir: &Path, name: &str, server_id: u32) -> Sandbox {
-    Sandbox::deploy(
-        SandboxOptions::new(name)
-            .base_dir(dir)
-            .name(name)
-            .server_id(server_id),
-    )
-    .await
-    .expect("replica sandbox starts")
-}
-
-fn lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn events<'a>(ls: &'a [Value], event: &str) -> Vec<&'a Value> {
-    ls.iter().filter(|l| l["event"] == event).collect()
-}
 
 /// Rows loaded into `r` so far by an image restore (its progress records).
 async fn recorded_chunks(r: &amsu_core::ServerAddr) -> usize {

@@ -2,29 +2,16 @@
 //! every replica set up in its own task of this process, each verified; and the same
 //! with `amsu setup --replica A --replica B --verify`.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use amsu_backup::fanout::{fan_out, FanoutConfig, FanoutEvents, ReplicaRun, Spool};
 use amsu_backup::SetupConfig;
 use amsu_core::{CancellationToken, Event, Secret, ServerAddr};
-use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_tests::servers::{
-    amsu_output, checksums, create_bank, journal_dir_for_tests, pair, scalar, wait_caught_up,
-    Writer,
+    amsu_output, checksums, create_bank, extra_replica, journal_dir_for_tests, pair, scalar,
+    wait_caught_up, Writer,
 };
 use serde_json::Value;
-
-async fn extra_replica(dir: &Path, name: &str, server_id: u32) -> Sandbox {
-    Sandbox::deploy(
-        SandboxOptions::new(name)
-            .base_dir(dir)
-            .name(name)
-            .server_id(server_id),
-    )
-    .await
-    .expect("replica sandbox starts")
-}
 
 /// Every event heard, with the replica it was tagged with (`None`: the master read).
 #[derive(Default)]

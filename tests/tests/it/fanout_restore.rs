@@ -12,21 +12,9 @@ use amsu_backup::{
     ImageBackup, ImageSource, ReplicationSettings, RestoreConfig, RestoreFailure, StartReplication,
 };
 use amsu_core::{CancellationToken, Event, NoEvents, Secret, ServerAddr};
-use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_tests::servers::{
-    checksums, create_bank, exec, journal_dir_for_tests, pair, query, wait_caught_up,
+    checksums, create_bank, exec, extra_replica, journal_dir_for_tests, pair, query, wait_caught_up,
 };
-
-async fn extra_replica(dir: &Path, name: &str, server_id: u32) -> Sandbox {
-    Sandbox::deploy(
-        SandboxOptions::new(name)
-            .base_dir(dir)
-            .name(name)
-            .server_id(server_id),
-    )
-    .await
-    .expect("replica sandbox starts")
-}
 
 /// Every replica event heard (by port) and every run's end (port, exit code).
 #[derive(Default)]

@@ -1,28 +1,16 @@
 //! Fan-out loads while the master is dumped: each replica loads a chunk as soon as the
 //! dump has written it, instead of after the whole dump.
 
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use amsu_backup::fanout::{fan_out, FanoutConfig, FanoutEvents, Spool};
 use amsu_backup::SetupConfig;
 use amsu_core::{CancellationToken, Event, Secret, ServerAddr};
-use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_tests::servers::{
-    checksums, create_bank, exec, journal_dir_for_tests, pair, scalar, wait_caught_up, Writer,
+    checksums, create_bank, exec, extra_replica, journal_dir_for_tests, pair, scalar,
+    wait_caught_up, Writer,
 };
-
-async fn extra_replica(dir: &Path, name: &str, server_id: u32) -> Sandbox {
-    Sandbox::deploy(
-        SandboxOptions::new(name)
-            .base_dir(dir)
-            .name(name)
-            .server_id(server_id),
-    )
-    .await
-    .expect("replica sandbox starts")
-}
 
 /// Who told what, in the order heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

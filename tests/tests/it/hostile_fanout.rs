@@ -4,7 +4,6 @@
 //! spool directory that is not amsu's (foreign files, another master's image), SIGINT
 //! mid-stream, and an image with one tampered chunk.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,37 +13,14 @@ use amsu_backup::fanout::{fan_out, FanoutConfig, FanoutError, FanoutEvents, Spoo
 use amsu_backup::SetupConfig;
 use amsu_core::{CancellationToken, Event, Secret, ServerAddr};
 use amsu_mysql::conn::Session;
-use amsu_mysql::sandbox::{Sandbox, SandboxOptions};
 use amsu_tests::servers::{
-    amsu_bin, amsu_output, checksums, create_bank, exec, journal_dir_for_tests, pair, query,
-    scalar, wait_caught_up,
+    amsu_bin, amsu_output, checksums, create_bank, events, exec, extra_replica,
+    journal_dir_for_tests, json_lines as lines, pair, query, scalar, wait_caught_up,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
-
-async fn extra_replica(dir: &Path, name: &str, server_id: u32) -> Sandbox {
-    Sandbox::deploy(
-        SandboxOptions::new(name)
-            .base_dir(dir)
-            .name(name)
-            .server_id(server_id),
-    )
-    .await
-    .expect("replica sandbox starts")
-}
-
-fn lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn events<'a>(ls: &'a [Value], event: &str) -> Vec<&'a Value> {
-    ls.iter().filter(|l| l["event"] == event).collect()
-}
 
 /// A master with a bank and a big table of many small chunks.
 async fn fill_master(m: &ServerAddr, rows: u32) {
