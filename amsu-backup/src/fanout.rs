@@ -635,6 +635,21 @@ pub enum FanoutError {
         /// What to do.
         fix: String,
     },
+    /// Another amsu run is setting up one of the replicas now (it holds that replica's
+    /// journal); refused before the master is read, nothing was changed.
+    #[error(
+        "another amsu run is setting up the replica {replica} (it holds the journal \
+         {journal}: {holder}); nothing was changed and the master was not read. Fix: wait \
+         for that run to end, or stop it, then rerun"
+    )]
+    Busy {
+        /// The replica (no password).
+        replica: String,
+        /// Its journal.
+        journal: String,
+        /// Who holds it, in words (process, host, start time).
+        holder: String,
+    },
     /// The spool could not be prepared or the master read into it. Every replica's run
     /// stopped with it (they load the dump as it is written); the same fan-out again
     /// reads the master again and starts over what the replicas loaded of this read.
@@ -661,6 +676,23 @@ impl FanoutError {
             _ => 3,
         }
     }
+}
+
+/// No other amsu run is setting up one of the replicas now (holding its journal): checked
+/// before the master is read and before any change, since such a replica would refuse
+/// its run only after the whole read ([`FanoutError::Busy`]). Changes nothing.
+pub fn check_not_busy(config: &FanoutConfig) -> Result<(), FanoutError> {
+    for r in &config.replicas {
+        let journal = crate::FileJournal::new(config.replica_config(r).journal_path());
+        if let Some(holder) = journal.held_by() {
+            return Err(FanoutError::Busy {
+                replica: r.to_string(),
+                journal: journal.path().display().to_string(),
+                holder,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The master is not one of the replicas, and no two replicas are one server: checked
@@ -724,6 +756,7 @@ pub async fn fan_out(
 ) -> Result<FanoutOutcome, FanoutError> {
     let master = config.template.master_addr().clone();
     check_distinct(Some(&master), &config.replicas).await?;
+    check_not_busy(&config)?;
     if config.image.is_none() {
         check_spool(&config.spool, &master).await?;
     }

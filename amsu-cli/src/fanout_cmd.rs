@@ -103,6 +103,14 @@ pub(crate) async fn setup(a: SetupArgs) -> Result<i32, Exit> {
             .await
             .map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
     }
+    // Before the first change and the master read: no replica is being set up by
+    // another run now.
+    fanout::check_not_busy(&FanoutConfig::new(
+        template.clone(),
+        replicas.clone(),
+        spool.clone(),
+    ))
+    .map_err(|e| Exit(e.exit_code(), anyhow!(e)))?;
     let repl_password = ensure_repl_user(
         &master,
         a.admin_user.as_deref(),

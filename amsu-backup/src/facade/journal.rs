@@ -24,6 +24,31 @@ impl FileJournal {
     fn lock_path(&self) -> PathBuf {
         self.path.with_extension("json.lock")
     }
+
+    /// The path of the journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Who holds this journal's lock when another run does (a setup of the same replica
+    /// running now), in words; `None` when it is free. Takes no lock and creates nothing:
+    /// a run that wants the journal still takes it with [`JournalStore::lock`].
+    pub fn held_by(&self) -> Option<String> {
+        let path = self.lock_path();
+        let file = std::fs::OpenOptions::new().read(true).open(&path).ok()?;
+        match file.try_lock() {
+            Ok(()) => None,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let who = std::fs::read_to_string(&path).unwrap_or_default();
+                Some(if who.trim().is_empty() {
+                    "holder unknown".to_string()
+                } else {
+                    who.trim().to_string()
+                })
+            }
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
 }
 
 /// Who holds a journal's lock: this process, in words (written into the lock file).
@@ -130,5 +155,29 @@ impl JournalStore for FileJournal {
         std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &self.path)
             .map_err(|e| format!("cannot replace {}: {e}", self.path.display()).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_held_by_another_run_says_who_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let free = FileJournal::new(path.clone());
+        assert_eq!(free.held_by(), None, "no lock file yet");
+        let run = FileJournal::new(path.clone());
+        run.lock().unwrap();
+        let holder = free.held_by().expect("held by the other run");
+        assert!(
+            holder.contains(&format!("pid {}", std::process::id())),
+            "{holder}"
+        );
+        drop(run);
+        assert_eq!(free.held_by(), None, "free once the run ended");
+        // Asking took no lock: a run can still take it.
+        free.lock().unwrap();
     }
 }

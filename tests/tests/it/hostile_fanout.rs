@@ -827,3 +827,47 @@ async fn setup_from_an_s3_image_that_cannot_be_read_is_refused_before_any_change
         assert_eq!(checksums(&r).await, want, "{r} equals the master");
     }
 }
+
+/// Another amsu run setting up one of the replicas now (it holds that replica's journal):
+/// the fan-out is refused before the master is read (no spool written, no replication
+/// user created), exit 3, naming the replica and the holder — not after a whole read of
+/// the master, replica by replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_another_run_is_setting_up_refuses_the_fan_out_before_the_master_is_read() {
+    use amsu_core::JournalStore;
+    journal_dir_for_tests();
+    let p = pair(|o| o, |o| o).await;
+    let r2 = extra_replica(p.dir.path(), "replica2", 3).await;
+    let m = p.master.addr();
+    create_bank(&m, "bank", 100).await;
+    // The other run: it holds replica2's journal as a running setup does.
+    let other = amsu_backup::FileJournal::new(amsu_backup::default_journal_path(&r2.addr()));
+    other.lock().expect("the other run takes the journal");
+    let spool = p.dir.path().join("spool");
+    let out = amsu_output(
+        &[
+            "setup",
+            "--master",
+            &p.master.url(),
+            "--replica",
+            &p.replica.url(),
+            "--replica",
+            &r2.url(),
+            "--yes",
+            "--spool",
+            spool.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let all = out.text();
+    assert_eq!(out.code, Some(3), "{all}");
+    assert!(
+        all.contains("another amsu run is setting up the replica")
+            && all.contains(&format!("pid {}", std::process::id())),
+        "{all}"
+    );
+    assert!(!spool.exists(), "the master was not read into a spool");
+    no_repl_user(&m).await;
+    drop(other);
+}
