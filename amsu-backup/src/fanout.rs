@@ -663,7 +663,7 @@ pub enum FanoutError {
         /// The spool directory.
         spool: String,
         /// Why.
-        source: ImageError,
+        source: Box<ImageError>,
     },
 }
 
@@ -779,7 +779,7 @@ pub async fn fan_out(
     let dump_error = |source| FanoutError::Dump {
         master: master.to_string(),
         spool: spool_path.clone(),
-        source,
+        source: Box::new(source),
     };
     let start = |sources: Vec<ImageSource>| -> Vec<_> {
         config
